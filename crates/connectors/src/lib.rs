@@ -1,0 +1,19 @@
+//! # tether-connectors
+//!
+//! One module (and Cargo feature) per backend, all implementing
+//! [`tether_core::connector::Connector`], plus [`conformance`]: the suite every connector runs.
+//!
+//! - `local` (feature `local`): processes on this machine, under a supervisor of ours.
+//! - `spark_standalone` (feature `spark-standalone`): Spark standalone masters through the REST
+//!   submission server.
+//!
+//! [`registry::build`] turns a spec file into a ready connector and policy; the CLI uses it, and
+//! so can any program that wants the built-in backends.
+#![forbid(unsafe_code)]
+
+pub mod conformance;
+#[cfg(feature = "local")]
+pub mod local;
+pub mod registry;
+#[cfg(feature = "spark-standalone")]
+pub mod spark_standalone;

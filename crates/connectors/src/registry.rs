@@ -1,0 +1,50 @@
+//! From a spec file to a connector: picks the module by `[job] kind`.
+use std::{path::PathBuf, sync::Arc};
+
+use tether_core::{
+    spec::{peek_kind, Policy, SpecError},
+    Connector,
+};
+
+/// Where connectors may keep their files and how they start helpers.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// Directory for local jobs' supervisor state and logs (one subdirectory per tag).
+    pub jobs_dir: PathBuf,
+    /// Program and leading arguments that start the local supervisor
+    /// (the `tether` binary with its hidden `__supervise` subcommand).
+    pub supervisor: Vec<String>,
+}
+
+/// A connector ready to drive a run, with the policy of its spec.
+pub struct Built {
+    /// The connector.
+    pub connector: Arc<dyn Connector>,
+    /// Retry policy from the spec, with the connector's defaults filled in.
+    pub policy: Policy,
+    /// `durable` from the spec.
+    pub durable: bool,
+}
+
+/// The kinds this build knows.
+pub fn known_kinds() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    #[cfg(feature = "local")]
+    v.push("local");
+    #[cfg(feature = "spark-standalone")]
+    v.push("spark-standalone");
+    v
+}
+
+/// Parses `text` (the spec file `file`) and builds its connector. Does no I/O beyond what the
+/// connector's constructor needs (none for the built-in ones): validation only.
+pub fn build(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
+    let (kind, line) = peek_kind(file, text)?;
+    match kind.as_str() {
+        #[cfg(feature = "local")]
+        "local" => crate::local::from_spec(file, text, ctx),
+        #[cfg(feature = "spark-standalone")]
+        "spark-standalone" => crate::spark_standalone::from_spec(file, text, ctx),
+        _ => Err(SpecError::UnknownBackend { file: file.into(), line, kind, known: known_kinds().join(", ") }),
+    }
+}

@@ -1,0 +1,177 @@
+//! What a backend must provide to be driven by tether.
+//!
+//! The core is small: [`Connector::submit`], [`Connector::status`] and [`Connector::cancel`].
+//! Everything else is an opt-in capability returned by a method that defaults to `None`:
+//! [`FindByTag`] (heals a crash between submit and id record), [`Logs`], [`RecoveryShape`].
+//! No store type appears here: a connector knows nothing about journals or leases.
+//!
+//! ## Guarantees a connector must give (checked by the conformance suite in
+//! `tether-connectors`)
+//! - `submit` hands the request's [`Tag`] to the backend with the job, where `find_by_tag`
+//!   (if offered) and `status` (for the identity check) can read it back.
+//! - `status` never fails: when it cannot get a definite answer it returns
+//!   [`JobStatus::Unknown`]. It returns [`JobStatus::Mismatch`] when the job found under the id
+//!   does not carry the expected tag (backends reuse ids).
+//! - `cancel` of a finished or unknown job is not an error worth retrying.
+//! - `submit` of a [`Shape::Recovery`] submission applies the recovery shape.
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ids::{ExternalId, RunKey, Tag},
+    journal::{Shape, Submission},
+    observe::{JobStatus, Lookup},
+};
+
+/// A request to start one submission of a run.
+#[derive(Debug, Clone)]
+pub struct SubmitRequest {
+    /// The run.
+    pub key: RunKey,
+    /// Generation, tag and shape of this submission.
+    pub submission: Submission,
+}
+
+/// A submitted job, as the connector needs to address it.
+#[derive(Debug, Clone)]
+pub struct JobRef {
+    /// The backend's id.
+    pub external_id: ExternalId,
+    /// The submission it belongs to (its tag is checked on reconnect).
+    pub submission: Submission,
+}
+
+/// Why a submission did not yield an id.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The backend refused it (bad spec, missing file, HTTP 400): retrying cannot help.
+    #[error("the backend refused the submission: {message}")]
+    Rejected {
+        /// Backend's words.
+        message: String,
+    },
+    /// The backend could not be reached and nothing was submitted (connection refused).
+    #[error("the backend could not be reached, nothing was submitted: {reason}")]
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+    /// The request may have reached the backend (timeout after sending, 5xx): the job may exist.
+    /// The engine will look it up by tag before submitting again.
+    #[error("the submission may have reached the backend: {reason}")]
+    Ambiguous {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a cancel did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    /// The backend could not be reached: try again.
+    #[error("the backend could not be reached to cancel the job: {reason}")]
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+    /// The backend refused (e.g. the job already ended).
+    #[error("the backend refused to cancel the job: {message}")]
+    Refused {
+        /// Backend's words.
+        message: String,
+    },
+}
+
+/// A backend that runs jobs. Implement this (plus any capabilities) for your own backend and
+/// the engine gives it the same crash-safety guarantees as the built-in connectors.
+#[async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// The `kind` this connector answers to in `[job]`.
+    fn kind(&self) -> &str;
+    /// Time between two status calls when the spec does not say.
+    fn default_poll_interval(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+    /// Starts one submission carrying `req.submission.tag`.
+    async fn submit(&self, req: &SubmitRequest) -> Result<ExternalId, SubmitError>;
+    /// Asks for the job's state; checks that the job under this id carries our tag.
+    async fn status(&self, job: &JobRef) -> JobStatus;
+    /// Kills the job (asynchronously: keep observing until it is terminal).
+    async fn cancel(&self, job: &JobRef) -> Result<(), CancelError>;
+    /// Capability: search by tag.
+    fn find_by_tag(&self) -> Option<&dyn FindByTag> {
+        None
+    }
+    /// Capability: read the job's logs.
+    fn logs(&self) -> Option<&dyn Logs> {
+        None
+    }
+    /// Capability: a recovery shape for OOM failures.
+    fn recovery(&self) -> Option<&dyn RecoveryShape> {
+        None
+    }
+}
+
+/// Capability: find a job by the tag it was submitted with.
+#[async_trait]
+pub trait FindByTag: Send + Sync {
+    /// `Found` with the id of the job carrying `tag`, `Absent`, or `Unknown`.
+    async fn find_by_tag(&self, tag: &Tag) -> Lookup;
+}
+
+/// Which log stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// A piece of a log.
+#[derive(Debug, Clone, Default)]
+pub struct LogChunk {
+    /// The bytes from the requested offset.
+    pub data: Vec<u8>,
+    /// Offset to ask for next.
+    pub next_offset: u64,
+}
+
+/// Why logs could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The backend could not be reached.
+    #[error("logs unavailable: {reason}")]
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+    /// The backend keeps no logs for this job.
+    #[error("no logs for this job: {reason}")]
+    NotFound {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Capability: read a job's logs.
+#[async_trait]
+pub trait Logs: Send + Sync {
+    /// Reads up to `max` bytes of `stream` from `offset`.
+    async fn read_logs(&self, job: &JobRef, stream: LogStream, offset: u64, max: usize) -> Result<LogChunk, LogError>;
+}
+
+/// Capability: the connector reshapes a submission after an OOM failure.
+pub trait RecoveryShape: Send + Sync {
+    /// What the recovery shape changes, in words, for the run's history
+    /// (e.g. `spark.executor.cores 4 -> 1 (= spark.task.cpus), spark.executor.memory 512m kept`).
+    fn describe(&self) -> String;
+}
+
+/// Convenience for connectors: is this submission in the recovery shape?
+pub fn is_recovery(req: &SubmitRequest) -> bool {
+    req.submission.shape == Shape::Recovery
+}

@@ -1,0 +1,497 @@
+//! The resume decision: a pure function over (journal, observed backend status, policy).
+//!
+//! | journal | backend says | decision |
+//! |---|---|---|
+//! | empty | - | submit generation 1 |
+//! | intent, no id | (not asked) | look the tag up |
+//! | intent, no id | job with this tag found | adopt it: record its id, poll |
+//! | intent, no id | no job with this tag | submit the same generation again (same tag) |
+//! | intent, no id | connector cannot search | policy: fail (default) or submit again |
+//! | id | (not asked) | ask for the status |
+//! | id | active | (re)connect and poll |
+//! | id | succeeded | finish with its result |
+//! | id | failed, OOM | gen+1 in the recovery shape, if the budget allows, else fail |
+//! | id | failed, other | gen+1 if the budget allows, else fail |
+//! | id | not found / identity mismatch | lost: gen+1 (policy can say fail) |
+//! | any | unknown | ask again with backoff, give up (exit 4, resumable) after `status_timeout` |
+//! | finished | - | return the recorded outcome without calling the backend |
+//!
+//! With a cancel request: nothing submitted → cancelled; an active job → cancel it;
+//! a job that ended meanwhile → its real outcome (succeeded) or cancelled.
+//!
+//! ## Guarantees
+//! - No row resubmits on an unknown answer.
+//! - A resubmission never exceeds `max_submissions` generations; retrying the same generation
+//!   after an absent lookup reuses its tag and does not count against the budget.
+use std::time::Duration;
+
+use crate::{
+    ids::{ExternalId, Generation, Tag},
+    journal::{Journal, Outcome, Phase, Shape, Submission},
+    observe::{FailureClass, JobStatus, Lookup, Observed},
+    spec::{IntentPolicy, LostPolicy, Policy},
+};
+
+/// Why a submission is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitReason {
+    /// Nothing was submitted before.
+    Fresh,
+    /// An intent was recorded but the backend has no job with its tag.
+    IntentNotFound,
+    /// An intent was recorded and the connector cannot search; the policy allows resubmitting.
+    IntentUnverifiable,
+    /// The previous generation failed.
+    AfterFailure(FailureClass),
+    /// The previous generation's job was lost.
+    AfterLost,
+}
+
+/// What the engine does next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Record an intent and submit this submission (waiting `delay` first).
+    Submit {
+        /// What to submit.
+        submission: Submission,
+        /// Why.
+        reason: SubmitReason,
+        /// Wait before submitting (backoff after a failure).
+        delay: Duration,
+    },
+    /// Search the backend for the job carrying the intent's tag.
+    LookUp {
+        /// The tag to search.
+        tag: Tag,
+    },
+    /// A job with our tag exists: record its id, then poll.
+    Adopt {
+        /// Its id.
+        external_id: ExternalId,
+    },
+    /// Ask for the status of the recorded job.
+    Observe,
+    /// The job is active: wait `poll_interval`, then ask again.
+    Poll {
+        /// The backend's words.
+        detail: String,
+    },
+    /// The backend could not answer: wait, then ask again. Never resubmits.
+    AskAgain {
+        /// How long to wait.
+        after: Duration,
+        /// Why the status is unknown.
+        reason: String,
+    },
+    /// The status stayed unknown beyond `status_timeout`: stop, leave the run resumable.
+    GiveUp {
+        /// Why.
+        reason: String,
+    },
+    /// Kill the recorded job (a cancel was requested), then keep observing.
+    Cancel {
+        /// The job to kill.
+        external_id: ExternalId,
+    },
+    /// Record this outcome and end the run.
+    Finish(Outcome),
+    /// The journal already holds the outcome: return it, do not call the backend.
+    Return(Outcome),
+}
+
+impl Decision {
+    /// Short name for history entries.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Decision::Submit { reason: SubmitReason::Fresh, .. } => "submit",
+            Decision::Submit { reason: SubmitReason::IntentNotFound | SubmitReason::IntentUnverifiable, .. } => {
+                "resubmit-same-generation"
+            }
+            Decision::Submit { .. } => "resubmit",
+            Decision::LookUp { .. } => "look-up-tag",
+            Decision::Adopt { .. } => "adopt",
+            Decision::Observe => "observe",
+            Decision::Poll { .. } => "poll",
+            Decision::AskAgain { .. } => "ask-again",
+            Decision::GiveUp { .. } => "give-up-unknown",
+            Decision::Cancel { .. } => "cancel",
+            Decision::Finish(_) => "finish",
+            Decision::Return(_) => "return-recorded",
+        }
+    }
+}
+
+/// Decides the next step. Pure: same inputs, same answer; no clock, no I/O.
+pub fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decision {
+    match (&journal.phase, observed) {
+        (Phase::Finished { outcome }, _) => Decision::Return(outcome.clone()),
+        // An unknown answer is handled the same way whatever the (unfinished) journal says.
+        (Phase::Empty | Phase::Intent { .. } | Phase::Submitted { .. }, Observed::Unknown { reason, unknown_for }) => {
+            unknown(reason, *unknown_for, policy)
+        }
+
+        (Phase::Empty, _) if journal.cancel_requested => {
+            Decision::Finish(Outcome::Cancelled { message: "cancelled before anything was submitted".into() })
+        }
+        (Phase::Empty, _) => Decision::Submit {
+            submission: Submission {
+                generation: Generation::FIRST,
+                tag: Tag::derive(&journal.key, Generation::FIRST),
+                shape: Shape::Normal,
+            },
+            reason: SubmitReason::Fresh,
+            delay: Duration::ZERO,
+        },
+
+        (Phase::Intent { submission }, Observed::Nothing | Observed::Status(_)) => {
+            Decision::LookUp { tag: submission.tag.clone() }
+        }
+        (Phase::Intent { .. }, Observed::Lookup(Lookup::Found { external_id })) => {
+            Decision::Adopt { external_id: external_id.clone() }
+        }
+        (Phase::Intent { .. }, Observed::Lookup(Lookup::Absent)) if journal.cancel_requested => {
+            Decision::Finish(Outcome::Cancelled { message: "cancelled; the intended job was never started".into() })
+        }
+        (Phase::Intent { submission }, Observed::Lookup(Lookup::Absent)) => Decision::Submit {
+            submission: submission.clone(),
+            reason: SubmitReason::IntentNotFound,
+            delay: Duration::ZERO,
+        },
+        (Phase::Intent { .. }, Observed::Lookup(Lookup::Unknown { reason })) => unknown(reason, Duration::ZERO, policy),
+        (Phase::Intent { .. }, Observed::Lookup(Lookup::Unsupported)) if journal.cancel_requested => {
+            Decision::Finish(Outcome::Cancelled {
+                message: "cancelled; the connector cannot tell whether the intended job started".into(),
+            })
+        }
+        (Phase::Intent { submission }, Observed::Lookup(Lookup::Unsupported)) => match policy.on_unverifiable_intent {
+            IntentPolicy::Resubmit => Decision::Submit {
+                submission: submission.clone(),
+                reason: SubmitReason::IntentUnverifiable,
+                delay: Duration::ZERO,
+            },
+            IntentPolicy::Fail => Decision::Finish(Outcome::Failed {
+                class: FailureClass::Unverifiable,
+                message: format!(
+                    "a previous owner crashed between recording the intent and the job id of generation {}, and \
+                     this connector cannot search by tag {}: check the backend by hand, then rerun with a new key \
+                     (or set on_unverifiable_intent = \"resubmit\")",
+                    submission.generation, submission.tag
+                ),
+            }),
+        },
+
+        (Phase::Submitted { .. }, Observed::Nothing | Observed::Lookup(_)) => Decision::Observe,
+        (Phase::Submitted { external_id, .. }, Observed::Status(JobStatus::Active { .. }))
+            if journal.cancel_requested =>
+        {
+            Decision::Cancel { external_id: external_id.clone() }
+        }
+        (Phase::Submitted { .. }, Observed::Status(JobStatus::Active { detail })) => {
+            Decision::Poll { detail: detail.clone() }
+        }
+        (Phase::Submitted { .. }, Observed::Status(JobStatus::Succeeded { result })) => {
+            Decision::Finish(Outcome::Succeeded { result: result.clone() })
+        }
+        (
+            Phase::Submitted { .. },
+            Observed::Status(JobStatus::Failed { .. } | JobStatus::NotFound { .. } | JobStatus::Mismatch { .. }),
+        ) if journal.cancel_requested => Decision::Finish(Outcome::Cancelled { message: "cancelled by request".into() }),
+        (Phase::Submitted { submission, .. }, Observed::Status(JobStatus::Failed { class, message })) => {
+            let shape = if *class == FailureClass::Oom && policy.recovery {
+                Shape::Recovery
+            } else {
+                submission.shape
+            };
+            next_generation(journal, submission, shape, SubmitReason::AfterFailure(*class), policy, || Outcome::Failed {
+                class: *class,
+                message: message.clone(),
+            })
+        }
+        (
+            Phase::Submitted { submission, external_id },
+            Observed::Status(status @ (JobStatus::NotFound { .. } | JobStatus::Mismatch { .. })),
+        ) => {
+            let message = match status {
+                JobStatus::Mismatch { found } => {
+                    format!("job {external_id} is no longer ours (it carries {found}, not {})", submission.tag)
+                }
+                _ => format!("the backend no longer knows job {external_id}"),
+            };
+            match policy.on_lost {
+                LostPolicy::Fail => Decision::Finish(Outcome::Failed { class: FailureClass::Lost, message }),
+                LostPolicy::Resubmit => {
+                    next_generation(journal, submission, submission.shape, SubmitReason::AfterLost, policy, || {
+                        Outcome::Failed { class: FailureClass::Lost, message: message.clone() }
+                    })
+                }
+            }
+        }
+        (Phase::Submitted { .. }, Observed::Status(JobStatus::Unknown { reason })) => {
+            unknown(reason, Duration::ZERO, policy)
+        }
+    }
+}
+
+fn unknown(reason: &str, unknown_for: Duration, policy: &Policy) -> Decision {
+    if unknown_for >= policy.status_timeout {
+        return Decision::GiveUp {
+            reason: format!(
+                "status unknown for {}s (status_timeout {}s): {reason}",
+                unknown_for.as_secs(),
+                policy.status_timeout.as_secs()
+            ),
+        };
+    }
+    // Grows with the length of the outage, bounded by backoff and backoff_max: no counter needed.
+    let after = (unknown_for / 2).clamp(policy.backoff, policy.backoff_max.max(policy.backoff));
+    Decision::AskAgain { after, reason: reason.to_string() }
+}
+
+fn next_generation(
+    journal: &Journal,
+    current: &Submission,
+    shape: Shape,
+    reason: SubmitReason,
+    policy: &Policy,
+    exhausted: impl FnOnce() -> Outcome,
+) -> Decision {
+    if current.generation.0 >= policy.max_submissions {
+        return Decision::Finish(exhausted());
+    }
+    let generation = current.generation.next();
+    // Later generations wait longer: backoff * 2^(generation-2), bounded.
+    let factor = 1u32 << (generation.0.saturating_sub(2)).min(16);
+    let delay = policy.backoff.saturating_mul(factor).min(policy.backoff_max.max(policy.backoff));
+    Decision::Submit {
+        submission: Submission { generation, tag: Tag::derive(&journal.key, generation), shape },
+        reason,
+        delay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One test per row of the table in the module docs (and per cancel variant).
+    use serde_json::json;
+
+    use super::*;
+    use crate::ids::RunKey;
+
+    fn key() -> RunKey {
+        RunKey::new("k").unwrap()
+    }
+    fn sub(g: u32, shape: Shape) -> Submission {
+        Submission { generation: Generation(g), tag: Tag::derive(&key(), Generation(g)), shape }
+    }
+    fn j(phase: Phase) -> Journal {
+        Journal { key: key(), phase, cancel_requested: false }
+    }
+    fn cancelled(phase: Phase) -> Journal {
+        Journal { key: key(), phase, cancel_requested: true }
+    }
+    fn intent(g: u32) -> Phase {
+        Phase::Intent { submission: sub(g, Shape::Normal) }
+    }
+    fn submitted(g: u32, shape: Shape, id: &str) -> Phase {
+        Phase::Submitted { submission: sub(g, shape), external_id: ExternalId(id.into()) }
+    }
+    fn status(s: JobStatus) -> Observed {
+        Observed::Status(s)
+    }
+    fn failed(class: FailureClass) -> Observed {
+        status(JobStatus::Failed { class, message: "boom".into() })
+    }
+    fn p() -> Policy {
+        Policy::default()
+    }
+
+    #[test]
+    fn empty_journal_submits_generation_one() {
+        let d = decide(&j(Phase::Empty), &Observed::Nothing, &p());
+        assert_eq!(
+            d,
+            Decision::Submit { submission: sub(1, Shape::Normal), reason: SubmitReason::Fresh, delay: Duration::ZERO }
+        );
+    }
+
+    #[test]
+    fn intent_without_id_looks_the_tag_up_first() {
+        let d = decide(&j(intent(2)), &Observed::Nothing, &p());
+        assert_eq!(d, Decision::LookUp { tag: Tag::derive(&key(), Generation(2)) });
+    }
+
+    #[test]
+    fn intent_with_job_found_by_tag_adopts_it() {
+        let found = Observed::Lookup(Lookup::Found { external_id: ExternalId("0".into()) });
+        assert_eq!(decide(&j(intent(1)), &found, &p()), Decision::Adopt { external_id: ExternalId("0".into()) });
+    }
+
+    #[test]
+    fn intent_without_job_resubmits_same_generation_and_tag() {
+        let d = decide(&j(intent(2)), &Observed::Lookup(Lookup::Absent), &p());
+        assert_eq!(
+            d,
+            Decision::Submit {
+                submission: sub(2, Shape::Normal),
+                reason: SubmitReason::IntentNotFound,
+                delay: Duration::ZERO
+            }
+        );
+    }
+
+    #[test]
+    fn intent_with_unsearchable_connector_follows_policy() {
+        let obs = Observed::Lookup(Lookup::Unsupported);
+        let d = decide(&j(intent(1)), &obs, &p());
+        assert!(matches!(d, Decision::Finish(Outcome::Failed { class: FailureClass::Unverifiable, .. })), "{d:?}");
+        let pol = Policy { on_unverifiable_intent: IntentPolicy::Resubmit, ..p() };
+        assert!(matches!(
+            decide(&j(intent(1)), &obs, &pol),
+            Decision::Submit { reason: SubmitReason::IntentUnverifiable, .. }
+        ));
+    }
+
+    #[test]
+    fn intent_with_unknown_lookup_asks_again() {
+        let d = decide(&j(intent(1)), &Observed::Lookup(Lookup::Unknown { reason: "down".into() }), &p());
+        assert!(matches!(d, Decision::AskAgain { .. }), "{d:?}");
+    }
+
+    #[test]
+    fn recorded_id_is_observed_first() {
+        assert_eq!(decide(&j(submitted(1, Shape::Normal, "7")), &Observed::Nothing, &p()), Decision::Observe);
+    }
+
+    #[test]
+    fn active_job_is_reconnected_and_polled() {
+        let d = decide(&j(submitted(1, Shape::Normal, "0")), &status(JobStatus::Active { detail: "RUNNING".into() }), &p());
+        assert_eq!(d, Decision::Poll { detail: "RUNNING".into() });
+    }
+
+    #[test]
+    fn succeeded_job_returns_its_result() {
+        let d = decide(&j(submitted(1, Shape::Normal, "0")), &status(JobStatus::Succeeded { result: json!({"exit": 0}) }), &p());
+        assert_eq!(d, Decision::Finish(Outcome::Succeeded { result: json!({"exit": 0}) }));
+    }
+
+    #[test]
+    fn oom_failure_resubmits_next_generation_in_recovery_shape() {
+        let d = decide(&j(submitted(1, Shape::Normal, "a")), &failed(FailureClass::Oom), &p());
+        match d {
+            Decision::Submit { submission, reason, delay } => {
+                assert_eq!(submission, sub(2, Shape::Recovery));
+                assert_eq!(reason, SubmitReason::AfterFailure(FailureClass::Oom));
+                assert_eq!(delay, p().backoff);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without a recovery shape the next generation keeps the normal shape.
+        let pol = Policy { recovery: false, ..p() };
+        let d = decide(&j(submitted(1, Shape::Normal, "a")), &failed(FailureClass::Oom), &pol);
+        assert!(matches!(d, Decision::Submit { submission, .. } if submission.shape == Shape::Normal));
+    }
+
+    #[test]
+    fn oom_failure_with_exhausted_budget_fails() {
+        let d = decide(&j(submitted(3, Shape::Recovery, "a")), &failed(FailureClass::Oom), &p());
+        assert!(matches!(d, Decision::Finish(Outcome::Failed { class: FailureClass::Oom, .. })), "{d:?}");
+    }
+
+    #[test]
+    fn other_failure_resubmits_within_budget_keeping_shape() {
+        let d = decide(&j(submitted(2, Shape::Recovery, "a")), &failed(FailureClass::Other), &p());
+        match d {
+            Decision::Submit { submission, delay, .. } => {
+                assert_eq!(submission, sub(3, Shape::Recovery), "recovery mode never reverts");
+                assert_eq!(delay, p().backoff * 2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_failure_with_exhausted_budget_fails() {
+        let pol = Policy { max_submissions: 1, ..p() };
+        let d = decide(&j(submitted(1, Shape::Normal, "a")), &failed(FailureClass::Other), &pol);
+        assert_eq!(d, Decision::Finish(Outcome::Failed { class: FailureClass::Other, message: "boom".into() }));
+    }
+
+    #[test]
+    fn lost_job_resubmits_or_fails_by_policy() {
+        for s in [JobStatus::NotFound { detail: "gone".into() }, JobStatus::Mismatch { found: "other".into() }] {
+            let d = decide(&j(submitted(1, Shape::Normal, "a")), &status(s.clone()), &p());
+            assert!(
+                matches!(&d, Decision::Submit { submission, reason: SubmitReason::AfterLost, .. } if submission.generation == Generation(2)),
+                "{d:?}"
+            );
+            let pol = Policy { on_lost: LostPolicy::Fail, ..p() };
+            let d = decide(&j(submitted(1, Shape::Normal, "a")), &status(s.clone()), &pol);
+            assert!(matches!(d, Decision::Finish(Outcome::Failed { class: FailureClass::Lost, .. })), "{d:?}");
+            let pol = Policy { max_submissions: 1, ..p() };
+            let d = decide(&j(submitted(1, Shape::Normal, "a")), &status(s), &pol);
+            assert!(matches!(d, Decision::Finish(Outcome::Failed { class: FailureClass::Lost, .. })), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_status_asks_again_and_never_resubmits() {
+        let obs = status(JobStatus::Unknown { reason: "connection refused".into() });
+        let d = decide(&j(submitted(1, Shape::Normal, "a")), &obs, &p());
+        assert_eq!(d, Decision::AskAgain { after: p().backoff, reason: "connection refused".into() });
+        for phase in [Phase::Empty, intent(1), submitted(1, Shape::Normal, "a")] {
+            for for_secs in [0, 30, 599] {
+                let obs = Observed::Unknown { reason: "503".into(), unknown_for: Duration::from_secs(for_secs) };
+                let d = decide(&j(phase.clone()), &obs, &p());
+                match d {
+                    Decision::AskAgain { after, .. } => assert!(after >= p().backoff && after <= p().backoff_max),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_beyond_status_timeout_gives_up_without_resubmitting() {
+        let obs = Observed::Unknown { reason: "timeout".into(), unknown_for: Duration::from_secs(600) };
+        let d = decide(&j(submitted(1, Shape::Normal, "a")), &obs, &p());
+        assert!(matches!(d, Decision::GiveUp { .. }), "{d:?}");
+    }
+
+    #[test]
+    fn finished_journal_returns_recorded_outcome() {
+        let outcome = Outcome::Failed { class: FailureClass::Oom, message: "x".into() };
+        for obs in [Observed::Nothing, Observed::Unknown { reason: "r".into(), unknown_for: Duration::from_secs(9999) }] {
+            let d = decide(&j(Phase::Finished { outcome: outcome.clone() }), &obs, &p());
+            assert_eq!(d, Decision::Return(outcome.clone()));
+        }
+    }
+
+    #[test]
+    fn cancel_before_submission_finishes_cancelled() {
+        let d = decide(&cancelled(Phase::Empty), &Observed::Nothing, &p());
+        assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
+        let d = decide(&cancelled(intent(1)), &Observed::Lookup(Lookup::Absent), &p());
+        assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
+        let d = decide(&cancelled(intent(1)), &Observed::Lookup(Lookup::Unsupported), &p());
+        assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
+    }
+
+    #[test]
+    fn cancel_of_found_or_active_job_kills_it() {
+        let d = decide(&cancelled(intent(1)), &Observed::Lookup(Lookup::Found { external_id: ExternalId("5".into()) }), &p());
+        assert_eq!(d, Decision::Adopt { external_id: ExternalId("5".into()) });
+        let d = decide(&cancelled(submitted(1, Shape::Normal, "5")), &status(JobStatus::Active { detail: "r".into() }), &p());
+        assert_eq!(d, Decision::Cancel { external_id: ExternalId("5".into()) });
+    }
+
+    #[test]
+    fn cancel_after_the_job_ended_reports_what_happened() {
+        let ph = submitted(1, Shape::Normal, "5");
+        let d = decide(&cancelled(ph.clone()), &failed(FailureClass::Killed), &p());
+        assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })), "no resubmit after cancel: {d:?}");
+        let d = decide(&cancelled(ph.clone()), &status(JobStatus::NotFound { detail: "".into() }), &p());
+        assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
+        let d = decide(&cancelled(ph), &status(JobStatus::Succeeded { result: json!(1) }), &p());
+        assert!(matches!(d, Decision::Finish(Outcome::Succeeded { .. })), "a success is reported honestly");
+    }
+}

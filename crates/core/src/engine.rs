@@ -1,0 +1,1 @@
+//! The run protocol (placeholder while the engine is being written).

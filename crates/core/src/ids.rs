@@ -1,0 +1,207 @@
+//! Identifiers of the run protocol: run key, generation, tag, epoch, external id, owner.
+//!
+//! ## Guarantees
+//! - [`Tag::derive`] is deterministic: the same (run key, generation) always gives the same tag,
+//!   on every machine and in every version of tether (the hash is spelled out here, not taken
+//!   from `std`, whose hasher is randomised and may change).
+//! - Tags are at most 63 characters of `[a-z0-9-]`, so every backend can store them (K8s label
+//!   values, Databricks idempotency tokens (64), YARN tags, Livy names, Spark app names).
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Error for an identifier that is not acceptable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdError {
+    /// The run key is empty, too long or has characters outside `[A-Za-z0-9._:@-]`.
+    #[error("invalid run key {0:?}: use 1-128 characters from A-Z a-z 0-9 . _ : @ -")]
+    InvalidRunKey(String),
+}
+
+/// The user-visible name of a run. Running the same key twice never launches a second job.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RunKey(String);
+
+impl RunKey {
+    /// Validates and wraps a run key.
+    pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
+        let s = s.into();
+        let ok = !s.is_empty()
+            && s.len() <= 128
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '-'));
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(IdError::InvalidRunKey(s))
+        }
+    }
+
+    /// Derives a key from a spec's content: `<stem>-<16 hex digits of the content hash>`.
+    pub fn from_content(stem: &str, content: &[u8]) -> Self {
+        let slug = slug(stem, 40);
+        let slug = if slug.is_empty() { "run".to_string() } else { slug };
+        Self(format!("{slug}-{:016x}", fnv1a64(content)))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RunKey {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::new(s)
+    }
+}
+impl From<RunKey> for String {
+    fn from(k: RunKey) -> String {
+        k.0
+    }
+}
+impl fmt::Display for RunKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The number of a submission within a run: 1, 2, ... A new generation is a new external job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Generation(pub u32);
+
+impl Generation {
+    /// The first generation.
+    pub const FIRST: Generation = Generation(1);
+    /// The generation after this one.
+    pub fn next(self) -> Generation {
+        Generation(self.0 + 1)
+    }
+}
+impl fmt::Display for Generation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Fencing token of a lease. Every take-over of a run increments it; writes carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Epoch(pub i64);
+impl fmt::Display for Epoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The deterministic label a submission carries into the backend, derived from the run key and
+/// the generation. Finding a job by its tag heals a crash between "submitted" and "id recorded".
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Tag(String);
+
+impl Tag {
+    /// `tether-<slug of key, ≤24>-<16 hex of hash(key)>-g<generation>`.
+    pub fn derive(key: &RunKey, generation: Generation) -> Tag {
+        let s = slug(key.as_str(), 24);
+        let h = fnv1a64(key.as_str().as_bytes());
+        if s.is_empty() {
+            Tag(format!("tether-{h:016x}-g{}", generation.0))
+        } else {
+            Tag(format!("tether-{s}-{h:016x}-g{}", generation.0))
+        }
+    }
+    /// Wraps a tag read back from a store or a backend (no validation: it is compared, not built).
+    pub fn from_stored(s: impl Into<String>) -> Tag {
+        Tag(s.into())
+    }
+    /// The tag as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The backend's id for a submitted job. Opaque text; `"0"` and other "falsy" values are valid.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExternalId(pub String);
+impl fmt::Display for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who holds a lease: a `tether run` process or a worker (`host:pid:nonce`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OwnerId(pub String);
+impl fmt::Display for OwnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// FNV-1a, 64 bit. Stable across platforms and releases, which is all a tag needs.
+pub fn fnv1a64(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Lower-case `[a-z0-9-]` version of `s`, at most `max` characters, no leading/trailing dash.
+fn slug(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        let c = c.to_ascii_lowercase();
+        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
+        if c == '-' && (out.is_empty() || out.ends_with('-')) {
+            continue;
+        }
+        out.push(c);
+        if out.len() >= max {
+            break;
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_is_deterministic_short_and_backend_safe() {
+        let k = RunKey::new("Nightly_ETL:2026-11-22@eu.west-very-long-name-indeed-yes").unwrap();
+        let a = Tag::derive(&k, Generation(3));
+        assert_eq!(a, Tag::derive(&k, Generation(3)));
+        assert_ne!(a, Tag::derive(&k, Generation(4)));
+        assert!(a.as_str().len() <= 63, "{a}");
+        assert!(a.as_str().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        assert!(a.as_str().ends_with("-g3"));
+        // Pinned value: changing the derivation would orphan every in-flight run.
+        assert_eq!(
+            Tag::derive(&RunKey::new("k").unwrap(), Generation(1)).as_str(),
+            format!("tether-k-{:016x}-g1", fnv1a64(b"k"))
+        );
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn run_keys_are_validated() {
+        assert!(RunKey::new("nightly-2026-11-22").is_ok());
+        assert!(RunKey::new("").is_err());
+        assert!(RunKey::new("a b").is_err());
+        assert!(RunKey::new("x".repeat(129)).is_err());
+        let k = RunKey::from_content("hello.toml", b"abc");
+        assert!(k.as_str().starts_with("hello-toml-"));
+        assert_eq!(k, RunKey::from_content("hello.toml", b"abc"));
+        assert_ne!(k, RunKey::from_content("hello.toml", b"abd"));
+    }
+}

@@ -1,0 +1,256 @@
+//! The durable journal of runs, with leases and fencing epochs.
+//!
+//! ## Guarantees an implementation must give (checked by the store conformance suite in
+//! `tether-store`, run against SQLite and PostgreSQL)
+//! - [`Store::acquire`] and [`Store::claim`] give a lease only when the run is unowned or its
+//!   lease has expired, and each grant increments the run's epoch.
+//! - Every write that belongs to an owner ([`Lease`]) matches on the epoch; when zero rows match
+//!   it changes nothing and returns [`StoreError::LeaseLost`].
+//! - `record_*` writes and their history entry commit together or not at all.
+//! - Lease expiry is judged by the store's clock, never by the caller's.
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
+    journal::{Journal, Outcome, Submission},
+};
+
+/// A new run to create.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// Its key.
+    pub key: RunKey,
+    /// Backend kind (`[job] kind`).
+    pub kind: String,
+    /// The spec file's text (secrets are referenced by env var name, never inlined).
+    pub spec: String,
+    /// Name of the spec file, for messages.
+    pub spec_name: String,
+    /// Hash of the spec text: the same key with another spec is refused.
+    pub spec_hash: String,
+    /// Wait for a worker (`tether submit`) rather than being driven by the creating process.
+    pub queued: bool,
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Its key.
+    pub key: RunKey,
+    /// Backend kind.
+    pub kind: String,
+    /// The spec text.
+    pub spec: String,
+    /// Name of the spec file.
+    pub spec_name: String,
+    /// Hash of the spec text.
+    pub spec_hash: String,
+    /// Where it stands.
+    pub journal: Journal,
+    /// Current epoch (0 = never leased).
+    pub epoch: Epoch,
+    /// Current lease holder, if any.
+    pub owner: Option<OwnerId>,
+    /// When the lease expires (ms since the Unix epoch, store clock).
+    pub lease_expires_at_ms: Option<i64>,
+    /// Whether the lease is alive now (store clock).
+    pub lease_alive: bool,
+    /// Created by `tether submit` for a worker.
+    pub queued: bool,
+    /// Creation time (ms since the Unix epoch).
+    pub created_at_ms: i64,
+    /// Last change (ms since the Unix epoch).
+    pub updated_at_ms: i64,
+}
+
+impl RunRecord {
+    /// Current generation and external id, if any.
+    pub fn current(&self) -> (Option<Generation>, Option<&ExternalId>) {
+        match &self.journal.phase {
+            crate::journal::Phase::Intent { submission } => (Some(submission.generation), None),
+            crate::journal::Phase::Submitted { submission, external_id } => {
+                (Some(submission.generation), Some(external_id))
+            }
+            _ => (None, None),
+        }
+    }
+}
+
+/// One submission as stored (for `tether history` and the result of a run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionRecord {
+    /// Generation, tag and shape.
+    pub submission: Submission,
+    /// Backend id once known.
+    pub external_id: Option<ExternalId>,
+    /// Outcome of this submission once known.
+    pub outcome: Option<Outcome>,
+    /// When the intent was recorded.
+    pub intent_at_ms: i64,
+}
+
+/// One line of a run's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When (ms since the Unix epoch; filled by the store if 0).
+    pub at_ms: i64,
+    /// Epoch of the writer.
+    pub epoch: Epoch,
+    /// Generation concerned, if any.
+    pub generation: Option<Generation>,
+    /// Decision name (see [`crate::Decision::name`]) or event (`lease-acquired`, `released`).
+    pub decision: String,
+    /// Human explanation.
+    pub reason: String,
+}
+
+/// The right to act on a run, valid while its epoch is the run's current epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Lease {
+    /// The run.
+    pub key: RunKey,
+    /// The holder.
+    pub owner: OwnerId,
+    /// The fencing token.
+    pub epoch: Epoch,
+}
+
+/// Result of [`Store::create_run`].
+#[derive(Debug, Clone)]
+pub enum Created {
+    /// A new run was created.
+    New(RunRecord),
+    /// A run with this key already existed (idempotent create).
+    Existing(RunRecord),
+}
+
+/// Result of [`Store::acquire`].
+#[derive(Debug, Clone)]
+pub enum Acquire {
+    /// The lease is ours, with a new epoch.
+    Acquired(Lease, RunRecord),
+    /// Someone else holds a live lease.
+    Held(RunRecord),
+}
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A fenced write matched no row: another owner took the run over. Stand down.
+    #[error("lease lost on run {key}: epoch {epoch} is no longer current; another owner took over, standing down")]
+    LeaseLost {
+        /// The run.
+        key: RunKey,
+        /// The stale epoch.
+        epoch: Epoch,
+    },
+    /// No run with this key.
+    #[error("no run with key {key}: see `tether ls` for the keys in this state store")]
+    NotFound {
+        /// The key.
+        key: RunKey,
+    },
+    /// The store could not be opened or created.
+    #[error("cannot open the state store at {location}: {message}")]
+    Open {
+        /// Path or URL (without password).
+        location: String,
+        /// What went wrong and what to do.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The store is not a tether state store, or is damaged.
+    #[error("the state store at {location} is corrupt or not a tether database: {message}")]
+    Corrupt {
+        /// Path or URL.
+        location: String,
+        /// Detail.
+        message: String,
+    },
+    /// The store is locked by another process for too long.
+    #[error("the state store at {location} is locked by another process: {message}")]
+    Locked {
+        /// Path or URL.
+        location: String,
+        /// Detail.
+        message: String,
+    },
+    /// The store cannot be reached right now (network, server down). Transient.
+    #[error("the state store is unavailable during {op}: {message}")]
+    Unavailable {
+        /// The operation.
+        op: &'static str,
+        /// Detail.
+        message: String,
+    },
+    /// Any other failed query.
+    #[error("state store operation {op} failed: {source}")]
+    Query {
+        /// The operation.
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// True for [`StoreError::LeaseLost`].
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, StoreError::LeaseLost { .. })
+    }
+    /// True for errors worth retrying later (the store is down, or busy).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. } | StoreError::Locked { .. })
+    }
+}
+
+/// The durable journal. See the module docs for the guarantees.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates the run, or returns the existing one with that key (idempotent).
+    async fn create_run(&self, new: &NewRun) -> Result<Created, StoreError>;
+    /// Reads one run.
+    async fn get_run(&self, key: &RunKey) -> Result<Option<RunRecord>, StoreError>;
+    /// Lists all runs, newest first.
+    async fn list_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+    /// A run's history, oldest first.
+    async fn history(&self, key: &RunKey) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// A run's submissions, by generation.
+    async fn submissions(&self, key: &RunKey) -> Result<Vec<SubmissionRecord>, StoreError>;
+
+    /// Takes the run's lease if it is free or expired (new epoch), else reports the holder.
+    /// Takes no lease on a finished run (returns `Held` with the record so the caller sees it).
+    async fn acquire(&self, key: &RunKey, owner: &OwnerId, ttl: Duration) -> Result<Acquire, StoreError>;
+    /// Extends one lease. `LeaseLost` if the epoch is no longer current.
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<(), StoreError>;
+    /// Extends every live lease of `owner` in one statement; returns the (key, epoch) still held.
+    async fn renew_all(&self, owner: &OwnerId, ttl: Duration) -> Result<Vec<(RunKey, Epoch)>, StoreError>;
+    /// Gives the lease up at once (others may take over without waiting). Fenced.
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError>;
+    /// Claims up to `limit` unfinished runs whose lease is free or expired (queued ones first),
+    /// each with a new epoch. PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one atomic update.
+    async fn claim(&self, owner: &OwnerId, ttl: Duration, limit: usize) -> Result<Vec<(Lease, RunRecord)>, StoreError>;
+
+    /// Records the intent to submit (before submitting). Fenced.
+    async fn record_intent(&self, lease: &Lease, submission: &Submission, entry: &HistoryEntry) -> Result<(), StoreError>;
+    /// Records the backend id of the current intent (before the first poll). Fenced.
+    async fn record_submitted(
+        &self,
+        lease: &Lease,
+        generation: Generation,
+        external_id: &ExternalId,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError>;
+    /// Records the run's outcome (and the current submission's). Fenced.
+    async fn record_finished(&self, lease: &Lease, outcome: &Outcome, entry: &HistoryEntry) -> Result<(), StoreError>;
+    /// Appends a history entry. Fenced.
+    async fn append_history(&self, lease: &Lease, entry: &HistoryEntry) -> Result<(), StoreError>;
+    /// Marks the run for cancellation (anyone may ask). Returns false if it already finished.
+    async fn request_cancel(&self, key: &RunKey) -> Result<bool, StoreError>;
+}
