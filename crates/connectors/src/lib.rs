@@ -9,7 +9,7 @@
 //!
 //! [`registry::build`] turns a spec file into a ready connector and policy; the CLI uses it, and
 //! so can any program that wants the built-in backends.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod conformance;
 #[cfg(feature = "local")]
