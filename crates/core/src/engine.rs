@@ -1,1 +1,0 @@
-//! The run protocol (placeholder while the engine is being written).

@@ -1,0 +1,335 @@
+//! The decision loop for one run whose lease we hold.
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use super::{Checkpoint, Engine, EngineError, Event, Finish, RunSignals};
+use crate::{
+    connector::{CancelError, JobRef, SubmitError, SubmitRequest},
+    decide::{decide, Decision, SubmitReason},
+    ids::{ExternalId, Generation},
+    journal::{Journal, Outcome, Phase, Shape, Submission},
+    observe::{FailureClass, JobStatus, Lookup, Observed},
+    store::{HistoryEntry, Lease, RunRecord, StoreError},
+};
+
+pub(super) struct Driver<'a> {
+    engine: &'a Engine,
+    lease: &'a Lease,
+    journal: Journal,
+    signals: Arc<RunSignals>,
+    observed: Observed,
+    unknown_since: Option<Instant>,
+    /// Name of the last decision written to the history, to keep repeats (polls) out of it.
+    last_noted: Option<&'static str>,
+    /// The backoff of the pending submission has been waited out.
+    delay_served: bool,
+}
+
+impl<'a> Driver<'a> {
+    pub(super) fn new(engine: &'a Engine, lease: &'a Lease, record: RunRecord, signals: Arc<RunSignals>) -> Self {
+        if record.journal.cancel_requested {
+            signals.request_cancel();
+        }
+        Driver {
+            engine,
+            lease,
+            journal: record.journal,
+            signals,
+            observed: Observed::Nothing,
+            unknown_since: None,
+            last_noted: None,
+            delay_served: false,
+        }
+    }
+
+    pub(super) async fn run(mut self) -> Result<Finish, EngineError> {
+        loop {
+            self.check_lease()?;
+            self.journal.cancel_requested |= self.signals.cancel_requested();
+            let decision = decide(&self.journal, &self.observed, &self.engine.policy);
+            let reason = self.explain(&decision);
+            self.engine.observer.event(
+                &self.lease.key,
+                &Event::Decided {
+                    generation: self.generation(),
+                    external_id: self.external_id().cloned(),
+                    decision: Box::new(decision.clone()),
+                    reason: reason.clone(),
+                },
+            );
+            match decision {
+                Decision::Submit { submission, reason: why, delay } => {
+                    if !delay.is_zero() && !self.delay_served {
+                        self.note("backoff", submission.generation.into(), &format!("waiting {}s before {reason}", delay.as_secs())).await?;
+                        self.signals.sleep(delay).await;
+                        self.delay_served = true;
+                        continue; // decide again: a cancel may have arrived meanwhile
+                    }
+                    self.delay_served = false;
+                    if let Some(finish) = self.submit(submission, why, reason).await? {
+                        return Ok(finish);
+                    }
+                }
+                Decision::LookUp { tag } => {
+                    self.note("look-up-tag", self.generation(), &reason).await?;
+                    self.observed = match self.engine.connector.find_by_tag() {
+                        None => Observed::Lookup(Lookup::Unsupported),
+                        Some(finder) => match finder.find_by_tag(&tag).await {
+                            Lookup::Unknown { reason } => self.unknown(reason),
+                            other => {
+                                self.unknown_since = None;
+                                Observed::Lookup(other)
+                            }
+                        },
+                    };
+                }
+                Decision::Adopt { external_id } => {
+                    let Phase::Intent { submission } = self.journal.phase.clone() else {
+                        unreachable!("decide adopts only from an intent")
+                    };
+                    let entry = self.entry("adopt", Some(submission.generation), reason);
+                    self.write("the adopted job id", || {
+                        self.engine.store.record_submitted(self.lease, submission.generation, &external_id, &entry)
+                    })
+                    .await?;
+                    self.last_noted = Some("adopt");
+                    self.journal.phase = Phase::Submitted { submission, external_id };
+                    self.observed = Observed::Nothing;
+                }
+                Decision::Observe => self.observed = self.status().await,
+                Decision::Poll { .. } => {
+                    self.note("poll", self.generation(), &reason).await?;
+                    self.signals.sleep(self.engine.policy.poll_interval).await;
+                    self.observed = Observed::Nothing;
+                }
+                Decision::AskAgain { after, .. } => {
+                    self.note("ask-again", self.generation(), &reason).await?;
+                    self.signals.sleep(after).await;
+                    self.observed = Observed::Nothing;
+                }
+                Decision::GiveUp { .. } => {
+                    self.note("give-up-unknown", self.generation(), &reason).await?;
+                    return Ok(Finish::GaveUp { reason });
+                }
+                Decision::Cancel { external_id } => {
+                    self.note("cancel", self.generation(), &reason).await?;
+                    // Fenced renewal right before acting on the job: a frozen ex-owner stops here.
+                    self.touch().await?;
+                    let job = self.job_ref(external_id);
+                    self.observed = match self.engine.connector.cancel(&job).await {
+                        Err(CancelError::Unavailable { reason }) => self.unknown(reason),
+                        Ok(()) | Err(CancelError::Refused { .. }) => {
+                            self.signals.sleep(self.engine.policy.poll_interval.min(Duration::from_secs(1))).await;
+                            self.status().await
+                        }
+                    };
+                }
+                Decision::Finish(outcome) => {
+                    let entry = self.entry("finish", self.generation(), reason);
+                    self.write("the outcome", || self.engine.store.record_finished(self.lease, &outcome, &entry)).await?;
+                    return Ok(Finish::Outcome(outcome));
+                }
+                Decision::Return(outcome) => return Ok(Finish::Outcome(outcome)),
+            }
+        }
+    }
+
+    /// Intent, submit, id record. Returns a finish when the backend rejected the job.
+    async fn submit(
+        &mut self,
+        submission: Submission,
+        why: SubmitReason,
+        reason: String,
+    ) -> Result<Option<Finish>, EngineError> {
+        let name = Decision::Submit { submission: submission.clone(), reason: why, delay: Duration::ZERO }.name();
+        let entry = self.entry(name, Some(submission.generation), reason);
+        // The intent is the fenced write right before acting: a frozen ex-owner stops here.
+        self.write("the intent", || self.engine.store.record_intent(self.lease, &submission, &entry)).await?;
+        self.last_noted = Some(name);
+        self.journal.phase = Phase::Intent { submission: submission.clone() };
+        self.engine.observer.checkpoint(&self.lease.key, Checkpoint::AfterIntent);
+        let request = SubmitRequest { key: self.lease.key.clone(), submission: submission.clone() };
+        match self.engine.connector.submit(&request).await {
+            Ok(external_id) => {
+                self.engine.observer.checkpoint(&self.lease.key, Checkpoint::AfterSubmit);
+                let entry = self.entry(
+                    "submitted",
+                    Some(submission.generation),
+                    format!("backend accepted generation {} as job {external_id}", submission.generation),
+                );
+                self.write("the job id", || {
+                    self.engine.store.record_submitted(self.lease, submission.generation, &external_id, &entry)
+                })
+                .await?;
+                self.last_noted = Some("submitted");
+                self.journal.phase = Phase::Submitted { submission, external_id };
+                self.observed = Observed::Nothing;
+                self.unknown_since = None;
+                self.engine.observer.checkpoint(&self.lease.key, Checkpoint::AfterSubmitted);
+                Ok(None)
+            }
+            Err(SubmitError::Rejected { message }) => {
+                let outcome = Outcome::Failed { class: FailureClass::Rejected, message };
+                let entry = self.entry("finish", Some(submission.generation), format!("finished: {}", outcome.label()));
+                self.write("the outcome", || self.engine.store.record_finished(self.lease, &outcome, &entry)).await?;
+                Ok(Some(Finish::Outcome(outcome)))
+            }
+            // The job may or may not exist: the next round looks it up by tag, never blindly resubmits.
+            Err(e @ (SubmitError::Unavailable { .. } | SubmitError::Ambiguous { .. })) => {
+                self.observed = self.unknown(e.to_string());
+                Ok(None)
+            }
+        }
+    }
+
+    async fn status(&mut self) -> Observed {
+        let Phase::Submitted { submission, external_id } = &self.journal.phase else {
+            return Observed::Nothing;
+        };
+        let job = JobRef { external_id: external_id.clone(), submission: submission.clone() };
+        match self.engine.connector.status(&job).await {
+            JobStatus::Unknown { reason } => self.unknown(reason),
+            status => {
+                self.unknown_since = None;
+                Observed::Status(status)
+            }
+        }
+    }
+
+    fn unknown(&mut self, reason: String) -> Observed {
+        let since = *self.unknown_since.get_or_insert_with(Instant::now);
+        Observed::Unknown { reason, unknown_for: since.elapsed() }
+    }
+
+    fn job_ref(&self, external_id: ExternalId) -> JobRef {
+        let submission = match &self.journal.phase {
+            Phase::Submitted { submission, .. } | Phase::Intent { submission } => submission.clone(),
+            _ => unreachable!("a job reference needs a submission"),
+        };
+        JobRef { external_id, submission }
+    }
+
+    fn generation(&self) -> Option<Generation> {
+        match &self.journal.phase {
+            Phase::Intent { submission } | Phase::Submitted { submission, .. } => Some(submission.generation),
+            _ => None,
+        }
+    }
+
+    fn external_id(&self) -> Option<&ExternalId> {
+        match &self.journal.phase {
+            Phase::Submitted { external_id, .. } => Some(external_id),
+            _ => None,
+        }
+    }
+
+    fn explain(&self, d: &Decision) -> String {
+        let id = self.external_id().map(|i| i.to_string()).unwrap_or_default();
+        match d {
+            Decision::Submit { submission, reason, .. } => {
+                let why = match reason {
+                    SubmitReason::Fresh => "first submission".to_string(),
+                    SubmitReason::IntentNotFound => {
+                        "the intent had no recorded id and no job carries its tag: submitting the same generation again".into()
+                    }
+                    SubmitReason::IntentUnverifiable => {
+                        "the intent had no recorded id and the connector cannot search (policy: resubmit)".into()
+                    }
+                    SubmitReason::AfterFailure(class) => format!("generation {id} failed ({})", class.as_str()),
+                    SubmitReason::AfterLost => format!("job {id} was lost"),
+                };
+                let mut s = format!(
+                    "submit generation {} with tag {} ({} shape): {why}",
+                    submission.generation,
+                    submission.tag,
+                    submission.shape.as_str()
+                );
+                if submission.shape == Shape::Recovery {
+                    match self.engine.connector.recovery() {
+                        Some(r) => s.push_str(&format!("; recovery mode: {}", r.describe())),
+                        None => s.push_str("; recovery mode (the connector has no recovery shape of its own)"),
+                    }
+                }
+                s
+            }
+            Decision::LookUp { tag } => format!("intent without a recorded id: searching the backend for tag {tag}"),
+            Decision::Adopt { external_id } => format!("found job {external_id} carrying our tag: adopting it"),
+            Decision::Observe => format!("asking the backend about job {id}"),
+            Decision::Poll { detail } => format!("job {id} is active ({detail}): polling"),
+            Decision::AskAgain { after, reason } => format!(
+                "status unknown ({reason}): asking again in {}s; never resubmitting on an unknown status",
+                after.as_secs_f32().ceil()
+            ),
+            Decision::GiveUp { reason } => format!("{reason}; the run stays resumable: run it again later"),
+            Decision::Cancel { external_id } => format!("cancel requested: killing job {external_id}"),
+            Decision::Finish(o) => match o {
+                Outcome::Succeeded { .. } => format!("job {id} succeeded"),
+                Outcome::Failed { message, .. } => format!("finished: {}: {message}", o.label()),
+                Outcome::Cancelled { message } => format!("finished: cancelled: {message}"),
+            },
+            Decision::Return(o) => format!("outcome already recorded ({})", o.label()),
+        }
+    }
+
+    fn entry(&self, decision: &str, generation: Option<Generation>, reason: String) -> HistoryEntry {
+        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        HistoryEntry { at_ms, epoch: self.lease.epoch, generation, decision: decision.into(), reason }
+    }
+
+    /// Appends a history entry unless it repeats the previous decision (polls, retries).
+    /// History is not worth blocking the run for: a store outage skips the entry.
+    async fn note(&mut self, name: &'static str, generation: Option<Generation>, reason: &str) -> Result<(), EngineError> {
+        if self.last_noted == Some(name) {
+            return Ok(());
+        }
+        let entry = self.entry(name, generation, reason.to_string());
+        match self.engine.store.append_history(self.lease, &entry).await {
+            Ok(()) => {
+                self.last_noted = Some(name);
+                Ok(())
+            }
+            Err(e) if e.is_lease_lost() => Err(self.lost()),
+            Err(_) => Ok(()),
+        }
+    }
+
+    async fn touch(&self) -> Result<(), EngineError> {
+        self.write("the lease renewal", || self.engine.store.renew(self.lease, self.engine.leases.ttl)).await
+    }
+
+    fn check_lease(&self) -> Result<(), EngineError> {
+        if self.signals.is_lost() {
+            return Err(self.lost());
+        }
+        Ok(())
+    }
+
+    fn lost(&self) -> EngineError {
+        self.signals.mark_lost();
+        EngineError::LeaseLost { key: self.lease.key.clone(), epoch: self.lease.epoch }
+    }
+
+    /// A fenced write, retried while the store is unavailable; the lease may be lost meanwhile.
+    async fn write<F, Fut>(&self, what: &'static str, mut op: F) -> Result<(), EngineError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(), StoreError>>,
+    {
+        let mut wait = Duration::from_millis(200);
+        loop {
+            self.check_lease()?;
+            match op().await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_lease_lost() => return Err(self.lost()),
+                Err(e) if e.is_transient() => {
+                    self.signals.sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(source) => return Err(EngineError::Record { key: self.lease.key.clone(), what, source }),
+            }
+        }
+    }
+}
