@@ -1,0 +1,272 @@
+//! Opening an SQLite state file: refusing foreign files untouched, WAL, migrations.
+//!
+//! ## Guarantees
+//! - A file that is not SQLite, or an SQLite database that is not tether's, is reported as
+//!   [`StoreError::Corrupt`] before anything is written to it (no WAL switch, no tables).
+//! - Concurrent openers of a new file agree: the migration runs in `BEGIN IMMEDIATE` and
+//!   re-reads the schema version once it holds the write lock.
+//!
+//! ## Assumptions
+//! - An empty (zero-byte) file, or an SQLite database with no tables at all, is ours to
+//!   initialise: that is what `touch`ing a path or a crash during the very first open leaves.
+use std::{
+    io::Read,
+    path::Path,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use rusqlite::{ffi::ErrorCode, Connection, OpenFlags, TransactionBehavior};
+use tether_core::store::StoreError;
+
+use super::sql;
+
+/// The 16 bytes every SQLite 3 database file starts with.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Milliseconds since the Unix epoch, local clock (the SQLite store's lease clock).
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Maps an SQLite error to the store's taxonomy: busy/locked → `Locked` (transient),
+/// not-a-database/corrupt → `Corrupt`, the rest → `Query`.
+pub(crate) fn map_err(op: &'static str, location: &str, e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                return StoreError::Locked {
+                    location: location.to_string(),
+                    message: format!(
+                        "{op}: gave up waiting for the write lock ({e}); another tether \
+                         process is holding it, retry shortly"
+                    ),
+                }
+            }
+            ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+                return StoreError::Corrupt {
+                    location: location.to_string(),
+                    message: format!("{op}: {e}"),
+                }
+            }
+            _ => {}
+        }
+    }
+    StoreError::Query {
+        op,
+        source: Box::new(e),
+    }
+}
+
+fn open_error(
+    location: &str,
+    message: String,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
+    StoreError::Open {
+        location: location.to_string(),
+        message,
+        source: Some(Box::new(source)),
+    }
+}
+
+/// Checks that an existing file is an SQLite database by its header, without opening it through
+/// SQLite (which would happily "open" anything and fail only later, maybe after writing).
+fn check_header(path: &Path, location: &str) -> Result<(), StoreError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(open_error(location, "cannot inspect the file".into(), e)),
+    };
+    if meta.is_dir() {
+        return Err(StoreError::Open {
+            location: location.to_string(),
+            message: "this is a directory; pass the path of a database file \
+                      (e.g. --state DIR/tether.db)"
+                .into(),
+            source: None,
+        });
+    }
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let mut header = [0u8; 16];
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| open_error(location, "cannot read the file".into(), e))?;
+    let n = read_up_to(&mut f, &mut header)
+        .map_err(|e| open_error(location, "cannot read the file".into(), e))?;
+    if n < header.len() || &header != SQLITE_MAGIC {
+        return Err(StoreError::Corrupt {
+            location: location.to_string(),
+            message: "the file is not an SQLite database (left untouched); \
+                      pass --state or set TETHER_STATE to another path"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+fn read_up_to(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Refuses an SQLite database that belongs to someone else. Reads only.
+fn check_ownership(conn: &Connection, location: &str) -> Result<(), StoreError> {
+    let app_id: i64 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| map_err("open", location, e))?;
+    if app_id == sql::APPLICATION_ID {
+        return Ok(());
+    }
+    if app_id != 0 {
+        return Err(StoreError::Corrupt {
+            location: location.to_string(),
+            message: format!(
+                "this SQLite database belongs to another application (application_id {app_id:#x}); \
+                 left untouched, pass --state or set TETHER_STATE to another path"
+            ),
+        });
+    }
+    let mut stmt = conn
+        .prepare(sql::TABLE_NAMES)
+        .map_err(|e| map_err("open", location, e))?;
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| map_err("open", location, e))?;
+    if tables.is_empty() || tables.iter().any(|t| t == "tether_meta") {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        location: location.to_string(),
+        message: format!(
+            "this SQLite database is not a tether state store (it has tables {} but no \
+             tether_meta); left untouched, pass --state or set TETHER_STATE to another path",
+            tables.join(", ")
+        ),
+    })
+}
+
+/// Opens (creating if needed) and migrates the database. Blocking: call from `spawn_blocking`.
+pub(crate) fn open_blocking(
+    path: &Path,
+    location: &str,
+    busy_timeout: Duration,
+) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            open_error(
+                location,
+                format!(
+                    "cannot create the directory {}; pass --state or set TETHER_STATE to a \
+                     writable location",
+                    dir.display()
+                ),
+                e,
+            )
+        })?;
+    }
+    check_header(path, location)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        open_error(
+            location,
+            "cannot open the database file for writing; pass --state or set TETHER_STATE to a \
+             writable location"
+                .into(),
+            e,
+        )
+    })?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(|e| map_err("open", location, e))?;
+    check_ownership(&conn, location)?;
+
+    // WAL lets `tether ls` read while a worker writes, and several processes share the file.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| map_err("open", location, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // E.g. a filesystem without shared memory: still correct, just less concurrent.
+        eprintln!("tether: state store {location}: journal_mode is {mode}, not WAL");
+    }
+    // FULL: a committed intent must survive a power cut, not only a process crash, or a
+    // resubmission after reboot could launch a second job.
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;")
+        .map_err(|e| map_err("open", location, e))?;
+    migrate(conn, location)
+}
+
+fn current_version(conn: &Connection, location: &str) -> Result<i64, StoreError> {
+    let exists: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| map_err("open", location, e))?;
+    if !exists {
+        return Ok(0);
+    }
+    conn.query_row(sql::SCHEMA_VERSION, [], |r| r.get(0))
+        .map_err(|e| map_err("open", location, e))
+}
+
+fn migrate(mut conn: Connection, location: &str) -> Result<Connection, StoreError> {
+    // Read first, outside a write transaction: an up-to-date store (the common case) then opens
+    // without taking the write lock at all.
+    let version = current_version(&conn, location)?;
+    if version > sql::LATEST_VERSION {
+        return Err(newer(location, version));
+    }
+    if version == sql::LATEST_VERSION {
+        return Ok(conn);
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| map_err("migrate", location, e))?;
+    tx.execute_batch(sql::CREATE_SCHEMA_VERSION)
+        .map_err(|e| map_err("migrate", location, e))?;
+    // Re-read under the lock: a concurrent opener may have migrated meanwhile.
+    let version = current_version(&tx, location)?;
+    if version > sql::LATEST_VERSION {
+        return Err(newer(location, version));
+    }
+    for (i, step) in sql::MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        tx.execute_batch(step)
+            .map_err(|e| map_err("migrate", location, e))?;
+        let v = i64::try_from(i + 1).unwrap_or(i64::MAX);
+        tx.execute(sql::INSERT_SCHEMA_VERSION, rusqlite::params![v, now_ms()])
+            .map_err(|e| map_err("migrate", location, e))?;
+    }
+    tx.execute_batch(&format!("PRAGMA application_id = {}", sql::APPLICATION_ID))
+        .map_err(|e| map_err("migrate", location, e))?;
+    tx.commit().map_err(|e| map_err("migrate", location, e))?;
+    Ok(conn)
+}
+
+fn newer(location: &str, version: i64) -> StoreError {
+    StoreError::Open {
+        location: location.to_string(),
+        message: format!(
+            "the database has schema version {version}, newer than this tether understands ({}); \
+             upgrade tether",
+            sql::LATEST_VERSION
+        ),
+        source: None,
+    }
+}

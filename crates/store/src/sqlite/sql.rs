@@ -1,0 +1,205 @@
+//! The SQL text of the SQLite store. Parameters are positional (`?1`...) and documented per
+//! statement; every owner write carries `key = ?1 AND epoch = ?2 AND owner = ?3` (the fence).
+
+/// `PRAGMA application_id` of a tether database ("TETH"), so `file(1)`-style checks and our own
+/// open can tell a tether DB from any other SQLite file without reading its tables.
+pub const APPLICATION_ID: i64 = 0x5445_5448;
+
+/// The schema version this build writes. Bump it and append to [`MIGRATIONS`] to change it.
+pub const LATEST_VERSION: i64 = 1;
+
+/// Migrations, index `i` bringing the schema from version `i` to `i + 1`. Each runs inside the
+/// same `BEGIN IMMEDIATE` transaction as its `schema_version` row, so a crash or a concurrent
+/// opener never sees half a schema.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE IF NOT EXISTS tether_meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT OR IGNORE INTO tether_meta (name, value) VALUES ('application', 'tether');
+
+CREATE TABLE IF NOT EXISTS runs (
+    key                 TEXT PRIMARY KEY,
+    kind                TEXT NOT NULL,
+    spec                TEXT NOT NULL,
+    spec_name           TEXT NOT NULL,
+    spec_hash           TEXT NOT NULL,
+    phase               TEXT NOT NULL DEFAULT 'empty',
+    generation          INTEGER,
+    tag                 TEXT,
+    shape               TEXT,
+    external_id         TEXT,
+    outcome             TEXT,
+    cancel_requested    INTEGER NOT NULL DEFAULT 0,
+    epoch               INTEGER NOT NULL DEFAULT 0,
+    owner               TEXT,
+    lease_expires_at_ms INTEGER,
+    queued              INTEGER NOT NULL,
+    created_at_ms       INTEGER NOT NULL,
+    updated_at_ms       INTEGER NOT NULL
+);
+-- claim: unfinished runs, free or expired first found by expiry (NULL = free sorts first).
+CREATE INDEX IF NOT EXISTS runs_claim ON runs (lease_expires_at_ms) WHERE phase <> 'finished';
+-- renew_all: a worker's leases.
+CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner) WHERE owner IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS submissions (
+    key             TEXT NOT NULL,
+    generation      INTEGER NOT NULL,
+    tag             TEXT NOT NULL,
+    shape           TEXT NOT NULL,
+    external_id     TEXT,
+    outcome         TEXT,
+    intent_at_ms    INTEGER NOT NULL,
+    submitted_at_ms INTEGER,
+    finished_at_ms  INTEGER,
+    PRIMARY KEY (key, generation)
+);
+
+CREATE TABLE IF NOT EXISTS history (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    key        TEXT NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    epoch      INTEGER NOT NULL,
+    generation INTEGER,
+    decision   TEXT NOT NULL,
+    reason     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_key ON history (key, id);
+"#];
+
+/// Creates the version table (first thing a migration transaction does).
+pub const CREATE_SCHEMA_VERSION: &str = "CREATE TABLE IF NOT EXISTS schema_version (
+    version       INTEGER PRIMARY KEY,
+    applied_at_ms INTEGER NOT NULL
+)";
+
+/// Current schema version, 0 if none. Only valid once `schema_version` exists.
+pub const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
+
+/// ?1 version, ?2 now.
+pub const INSERT_SCHEMA_VERSION: &str =
+    "INSERT OR IGNORE INTO schema_version (version, applied_at_ms) VALUES (?1, ?2)";
+
+/// Table names, to recognise a database that belongs to someone else.
+pub const TABLE_NAMES: &str = "SELECT name FROM sqlite_master WHERE type = 'table'";
+
+/// The `runs` columns in the order `row_to_run` reads them.
+macro_rules! run_columns {
+    () => {
+        "key, kind, spec, spec_name, spec_hash, phase, generation, tag, shape, external_id, \
+         outcome, cancel_requested, epoch, owner, lease_expires_at_ms, queued, created_at_ms, \
+         updated_at_ms"
+    };
+}
+
+/// ?1 key, ?2 kind, ?3 spec, ?4 spec_name, ?5 spec_hash, ?6 queued, ?7 now.
+pub const INSERT_RUN: &str = "INSERT INTO runs
+    (key, kind, spec, spec_name, spec_hash, phase, queued, created_at_ms, updated_at_ms)
+    VALUES (?1, ?2, ?3, ?4, ?5, 'empty', ?6, ?7, ?7)
+    ON CONFLICT (key) DO NOTHING";
+
+/// ?1 key.
+pub const GET_RUN: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE key = ?1");
+
+/// Newest first; rowid breaks ties between runs created in the same millisecond.
+pub const LIST_RUNS: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs ORDER BY created_at_ms DESC, rowid DESC"
+);
+
+/// ?1 key. Oldest first.
+pub const HISTORY: &str = "SELECT at_ms, epoch, generation, decision, reason
+    FROM history WHERE key = ?1 ORDER BY id";
+
+/// ?1 key.
+pub const SUBMISSIONS: &str = "SELECT generation, tag, shape, external_id, outcome, intent_at_ms
+    FROM submissions WHERE key = ?1 ORDER BY generation";
+
+/// ?1 key, ?2 at_ms, ?3 epoch, ?4 generation, ?5 decision, ?6 reason.
+pub const INSERT_HISTORY: &str =
+    "INSERT INTO history (key, at_ms, epoch, generation, decision, reason)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// ?1 key. What acquire needs to decide, inside its write transaction.
+pub const LEASE_STATE: &str =
+    "SELECT owner, lease_expires_at_ms, phase, epoch, generation FROM runs WHERE key = ?1";
+
+/// ?1 now, ?2 limit. Claimable runs: unfinished, free or expired; queued first, then oldest.
+pub const CLAIM_CANDIDATES: &str = "SELECT key, owner, lease_expires_at_ms, epoch, generation
+    FROM runs
+    WHERE phase <> 'finished'
+      AND (owner IS NULL OR lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?1)
+    ORDER BY queued DESC, created_at_ms, rowid
+    LIMIT ?2";
+
+/// ?1 key, ?2 expected (old) epoch, ?3 new owner, ?4 expiry, ?5 now. Takes the lease with a
+/// new epoch; matching on the old epoch keeps it a compare-and-set even outside a transaction.
+pub const TAKE_LEASE: &str = "UPDATE runs
+    SET epoch = epoch + 1, owner = ?3, lease_expires_at_ms = ?4, updated_at_ms = ?5
+    WHERE key = ?1 AND epoch = ?2";
+
+/// ?1 key, ?2 epoch, ?3 owner, ?4 expiry. Renewal is not a change of state: `updated_at_ms`
+/// stays, so listings show when the run last moved, not when it was last heartbeated.
+pub const RENEW: &str = "UPDATE runs SET lease_expires_at_ms = ?4
+    WHERE key = ?1 AND epoch = ?2 AND owner = ?3 AND phase <> 'finished'";
+
+/// ?1 owner, ?2 expiry. One statement for all of a worker's leases.
+pub const RENEW_ALL: &str = "UPDATE runs SET lease_expires_at_ms = ?2
+    WHERE owner = ?1 AND phase <> 'finished'
+    RETURNING key, epoch";
+
+/// ?1 key, ?2 epoch, ?3 owner, ?4 now. Epoch unchanged: the next taker bumps it.
+pub const RELEASE: &str = "UPDATE runs
+    SET owner = NULL, lease_expires_at_ms = NULL, updated_at_ms = ?4
+    WHERE key = ?1 AND epoch = ?2 AND owner = ?3
+    RETURNING generation";
+
+/// ?1 key, ?2 epoch, ?3 owner. Fence check for writes that touch no `runs` column.
+pub const FENCE: &str = "SELECT generation FROM runs WHERE key = ?1 AND epoch = ?2 AND owner = ?3";
+
+/// ?1 key, ?2 epoch, ?3 owner, ?4 generation, ?5 tag, ?6 shape, ?7 now.
+pub const RECORD_INTENT: &str = "UPDATE runs
+    SET phase = 'intent', generation = ?4, tag = ?5, shape = ?6, external_id = NULL,
+        updated_at_ms = ?7
+    WHERE key = ?1 AND epoch = ?2 AND owner = ?3 AND phase <> 'finished'";
+
+/// ?1 key, ?2 generation, ?3 tag, ?4 shape, ?5 now. Re-intending a generation (a crash before
+/// submitting) resets what the previous attempt at it may have recorded.
+pub const UPSERT_SUBMISSION: &str =
+    "INSERT INTO submissions (key, generation, tag, shape, intent_at_ms)
+    VALUES (?1, ?2, ?3, ?4, ?5)
+    ON CONFLICT (key, generation) DO UPDATE SET
+        tag = excluded.tag, shape = excluded.shape, external_id = NULL,
+        submitted_at_ms = NULL, outcome = NULL, finished_at_ms = NULL";
+
+/// ?1 key, ?2 epoch, ?3 owner, ?4 generation, ?5 external id, ?6 now.
+pub const RECORD_SUBMITTED: &str = "UPDATE runs
+    SET phase = 'submitted', external_id = ?5, updated_at_ms = ?6
+    WHERE key = ?1 AND epoch = ?2 AND owner = ?3
+      AND generation = ?4 AND phase IN ('intent', 'submitted')";
+
+/// ?1 key, ?2 generation, ?3 external id, ?4 now.
+pub const SUBMISSION_SUBMITTED: &str = "UPDATE submissions
+    SET external_id = ?3, submitted_at_ms = ?4
+    WHERE key = ?1 AND generation = ?2";
+
+/// ?1 key, ?2 epoch, ?3 owner, ?4 outcome JSON, ?5 now. Finishing also gives the lease up.
+pub const RECORD_FINISHED: &str = "UPDATE runs
+    SET phase = 'finished', outcome = ?4, owner = NULL, lease_expires_at_ms = NULL,
+        updated_at_ms = ?5
+    WHERE key = ?1 AND epoch = ?2 AND owner = ?3 AND phase <> 'finished'
+    RETURNING generation";
+
+/// ?1 key, ?2 generation, ?3 outcome JSON, ?4 now.
+pub const SUBMISSION_FINISHED: &str = "UPDATE submissions
+    SET outcome = ?3, finished_at_ms = ?4
+    WHERE key = ?1 AND generation = ?2";
+
+/// ?1 key, ?2 now.
+pub const REQUEST_CANCEL: &str = "UPDATE runs SET cancel_requested = 1, updated_at_ms = ?2
+    WHERE key = ?1 AND phase <> 'finished'";
+
+/// ?1 key.
+pub const RUN_EXISTS: &str = "SELECT 1 FROM runs WHERE key = ?1";

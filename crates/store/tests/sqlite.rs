@@ -1,0 +1,202 @@
+//! SQLite-only properties: refusing foreign files untouched, lock timeouts, open errors.
+#![cfg(feature = "sqlite")]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use common::*;
+use tether_core::store::StoreError;
+use tether_store::sqlite::{SqliteOptions, SqliteStore};
+
+type R = anyhow::Result<()>;
+
+fn corrupt<T: std::fmt::Debug>(r: Result<T, StoreError>) -> R {
+    match r {
+        Err(StoreError::Corrupt { message, .. }) => {
+            ensure!(message.contains("left untouched"), "{message}");
+            Ok(())
+        }
+        other => anyhow::bail!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_sqlite_is_refused_untouched() -> R {
+    let dir = tempfile::tempdir()?;
+    for (name, bytes) in [
+        ("notes.db", b"these are my notes, not a database\n".to_vec()),
+        ("short.db", b"SQLite".to_vec()),
+        ("binary.db", (0..=255u8).cycle().take(8192).collect()),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes)?;
+        corrupt(
+            tether_store::open(path.to_str().context("utf-8")?)
+                .await
+                .map(|_| ()),
+        )?;
+        ensure!(std::fs::read(&path)? == bytes, "{name} was modified");
+        ensure!(
+            !dir.path().join(format!("{name}-wal")).exists(),
+            "{name}: a WAL file was created"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_sqlite_db_of_another_application_is_refused_untouched() -> R {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("other.db");
+    {
+        let c = rusqlite::Connection::open(&path)?;
+        c.execute_batch("CREATE TABLE runs (id INTEGER PRIMARY KEY, x TEXT); INSERT INTO runs (x) VALUES ('mine');")?;
+    }
+    let before = std::fs::read(&path)?;
+    corrupt(SqliteStore::open(&path).await)?;
+    ensure!(std::fs::read(&path)? == before, "foreign database modified");
+
+    let path2 = dir.path().join("other-app.db");
+    {
+        let c = rusqlite::Connection::open(&path2)?;
+        c.execute_batch("PRAGMA application_id = 1234; CREATE TABLE t (x);")?;
+    }
+    let before = std::fs::read(&path2)?;
+    corrupt(SqliteStore::open(&path2).await)?;
+    ensure!(
+        std::fs::read(&path2)? == before,
+        "foreign database modified"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn empty_files_and_empty_databases_are_initialised() -> R {
+    let dir = tempfile::tempdir()?;
+    let empty = dir.path().join("touched.db");
+    std::fs::write(&empty, b"")?;
+    let s = tether_store::open(empty.to_str().context("utf-8")?).await?;
+    create(&s, "a").await?;
+
+    let blank = dir.path().join("blank.db");
+    rusqlite::Connection::open(&blank)?.execute_batch("PRAGMA user_version = 0; VACUUM;")?;
+    let s = SqliteStore::open(&blank).await?;
+    ensure!(tether_core::Store::list_runs(&s).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn data_survives_reopen_and_concurrent_openers_agree() -> R {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("deep").join("er").join("t.db");
+    let loc = format!("sqlite://{}", path.display());
+    // Eight "processes" open a brand-new file at once: all succeed, schema created once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let loc = loc.clone();
+        tasks.spawn(async move { tether_store::open(&loc).await.map(|_| ()) });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    {
+        let s = tether_store::open(&loc).await?;
+        create(&s, "persist").await?;
+        acquire(&s, "persist", "w", LONG).await?;
+    }
+    let s = tether_store::open(path.to_str().context("utf-8")?).await?;
+    let r = s
+        .get_run(&key("persist"))
+        .await?
+        .context("run after reopen")?;
+    ensure!(r.epoch.0 == 1 && r.lease_alive);
+    let c = rusqlite::Connection::open(&path)?;
+    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    ensure!(mode == "wal", "{mode}");
+    let versions: i64 = c.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))?;
+    ensure!(versions == 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_database_locked_beyond_the_busy_timeout_is_locked() -> R {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("locked.db");
+    let opts = SqliteOptions {
+        busy_timeout: Duration::from_millis(300),
+    };
+    let store: std::sync::Arc<dyn tether_core::Store> =
+        std::sync::Arc::new(SqliteStore::open_with(&path, opts.clone()).await?);
+    create(&store, "before").await?;
+
+    // Another "process" holds the write lock.
+    let other = rusqlite::Connection::open(&path)?;
+    other.execute_batch("BEGIN EXCLUSIVE")?;
+    let t0 = Instant::now();
+    match store.create_run(&new_run("during", false)).await {
+        Err(e @ StoreError::Locked { .. }) => ensure!(e.is_transient(), "Locked must be transient"),
+        other => anyhow::bail!("expected Locked, got {other:?}"),
+    }
+    ensure!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "gave up before the busy timeout"
+    );
+    // Reads still work (WAL), and the write goes through once the lock is gone.
+    ensure!(store.get_run(&key("before")).await?.is_some());
+    other.execute_batch("COMMIT")?;
+    create(&store, "after").await?;
+
+    // A fresh file locked during its first open (migration) is Locked too, not a crash.
+    let fresh = dir.path().join("fresh.db");
+    let holder = rusqlite::Connection::open(&fresh)?;
+    holder.execute_batch("BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS scratch (x);")?;
+    match SqliteStore::open_with(&fresh, opts).await {
+        Err(StoreError::Locked { .. }) => {}
+        other => anyhow::bail!("expected Locked on open, got {other:?}"),
+    }
+    holder.execute_batch("ROLLBACK")?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unwritable_location_says_what_to_do() -> R {
+    let dir = tempfile::tempdir()?;
+    // A regular file where a directory is needed fails for root too (unlike permissions).
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x")?;
+    let loc = blocker.join("sub").join("tether.db");
+    match tether_store::open(loc.to_str().context("utf-8")?).await {
+        Err(StoreError::Open { message, .. }) => {
+            ensure!(
+                message.contains("--state") && message.contains("TETHER_STATE"),
+                "{message}"
+            )
+        }
+        other => anyhow::bail!("expected Open, got {:?}", other.map(|_| ())),
+    }
+    match tether_store::open(dir.path().to_str().context("utf-8")?).await {
+        Err(StoreError::Open { .. }) => {}
+        other => anyhow::bail!(
+            "a directory as the store: expected Open, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    Ok(())
+}
+
+#[test]
+fn default_path_follows_xdg() {
+    // Only this test touches these variables in this binary.
+    std::env::set_var("XDG_STATE_HOME", "/xdg/state");
+    assert_eq!(
+        tether_store::default_sqlite_path(),
+        std::path::Path::new("/xdg/state/tether/tether.db")
+    );
+    std::env::set_var("XDG_STATE_HOME", "relative/ignored");
+    std::env::set_var("HOME", "/home/someone");
+    assert_eq!(
+        tether_store::default_sqlite_path(),
+        std::path::Path::new("/home/someone/.local/state/tether/tether.db")
+    );
+}
