@@ -1,1 +1,38 @@
-fn main() {}
+//! `tether`: run external jobs crash-safely. See `tether --help` and the README.
+//!
+//! Exit codes: 0 succeeded, 1 job failed, 2 bad input or usage, 3 cancelled,
+//! 4 status unknown after `status_timeout` (the run stays resumable), 5 lease lost (another
+//! owner drives the run; this process stood down), 130 interrupted (job left running).
+mod args;
+mod commands;
+mod config;
+mod context;
+mod fault;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    // The local supervisor runs inside this binary so installs need one file. It must not start
+    // an async runtime: it is a small synchronous process that outlives us.
+    if argv.get(1).map(String::as_str) == Some("__supervise") {
+        let code = tether_connectors::local::supervisor::supervise_main(&argv[2..]);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    let cli = args::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tether: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = runtime.block_on(commands::dispatch(cli));
+    // Do not wait for blocking tasks (e.g. a store call) once the answer is known.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    ExitCode::from(code)
+}

@@ -1,0 +1,91 @@
+//! The subcommands.
+mod cancel;
+mod inspect;
+mod logs;
+mod run;
+mod submit;
+mod worker;
+
+use std::{fmt, path::Path};
+
+use tether_core::{ids::RunKey, journal::Outcome, store::StoreError};
+
+use crate::{
+    args::{Cli, Command},
+    config::Config,
+    context::Ctx,
+};
+
+/// A failure with its exit code; the message goes to stderr.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    /// Bad input or usage: exit 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError { code: 2, message: message.into() }
+    }
+    /// The state store failed: bad input if it cannot be opened, else exit 4 (resumable).
+    pub fn store(e: StoreError) -> Self {
+        let code = match e {
+            StoreError::Open { .. } | StoreError::Corrupt { .. } | StoreError::Locked { .. } | StoreError::NotFound { .. } => 2,
+            _ => 4,
+        };
+        CliError { code, message: e.to_string() }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Exit code of an outcome: 0 succeeded, 1 failed, 3 cancelled.
+pub fn outcome_code(o: &Outcome) -> u8 {
+    match o {
+        Outcome::Succeeded { .. } => 0,
+        Outcome::Failed { .. } => 1,
+        Outcome::Cancelled { .. } => 3,
+    }
+}
+
+pub fn parse_key(s: &str) -> Result<RunKey, CliError> {
+    RunKey::new(s).map_err(|e| CliError::usage(e.to_string()))
+}
+
+/// Reads a spec file: (name for messages, text).
+pub fn read_spec(path: &Path) -> Result<(String, String), CliError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(format!("cannot read job spec {name}: {e} (give the path of a TOML job spec, e.g. examples/hello.toml)"))
+    })?;
+    Ok((name, text))
+}
+
+pub async fn dispatch(cli: Cli) -> u8 {
+    let result = async {
+        let ctx = Ctx::new(Config::load(&cli.global)?)?;
+        match cli.command {
+            Command::Run(a) => run::run(&ctx, a).await,
+            Command::Submit(a) => submit::submit(&ctx, a).await,
+            Command::Worker(a) => worker::worker(&ctx, a).await,
+            Command::Status(a) => inspect::status(&ctx, a).await,
+            Command::Ls(a) => inspect::ls(&ctx, a).await,
+            Command::History(a) => inspect::history(&ctx, a).await,
+            Command::Logs(a) => logs::logs(&ctx, a).await,
+            Command::Cancel(a) => cancel::cancel(&ctx, a).await,
+        }
+    }
+    .await;
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tether: error: {e}");
+            e.code
+        }
+    }
+}

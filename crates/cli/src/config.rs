@@ -1,0 +1,99 @@
+//! Settings, layered: defaults, then the TOML config file, then environment, then flags.
+//!
+//! ```toml
+//! # ~/.config/tether/config.toml
+//! state = "postgres://tether@db.internal/tether"   # or a path / sqlite://PATH
+//! jobs_dir = "/var/lib/tether/jobs"                # local jobs' logs and status files
+//! lease_ttl = "9s"                                 # renewed every ttl/3
+//! ```
+//! Environment: `TETHER_STATE`, `TETHER_CONFIG`, `TETHER_JOBS_DIR`, `TETHER_LEASE_TTL`.
+use std::{path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+use tether_core::{engine::LeaseSettings, units::HumanDuration};
+
+use crate::{args::Global, commands::CliError};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    state: Option<String>,
+    jobs_dir: Option<PathBuf>,
+    lease_ttl: Option<HumanDuration>,
+}
+
+/// Effective settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// State store location.
+    pub state: String,
+    /// Where local jobs keep their files.
+    pub jobs_dir: PathBuf,
+    /// Lease timing.
+    pub leases: LeaseSettings,
+}
+
+impl Config {
+    pub fn load(global: &Global) -> Result<Config, CliError> {
+        let file = match &global.config {
+            Some(path) => read_file(path)?,
+            None => match default_config_path() {
+                Some(path) if path.exists() => read_file(&path)?,
+                _ => FileConfig::default(),
+            },
+        };
+        // `global.state` already merges the flag over TETHER_STATE (clap `env`).
+        let state = global
+            .state
+            .clone()
+            .or(file.state)
+            .unwrap_or_else(|| tether_store::default_sqlite_path().display().to_string());
+        let jobs_dir = match std::env::var_os("TETHER_JOBS_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => file.jobs_dir.unwrap_or_else(|| default_jobs_dir(&state)),
+        };
+        let mut leases = LeaseSettings::default();
+        if let Some(ttl) = file.lease_ttl {
+            leases.ttl = ttl.0;
+        }
+        if let Ok(v) = std::env::var("TETHER_LEASE_TTL") {
+            leases.ttl = v
+                .parse::<HumanDuration>()
+                .map_err(|e| CliError::usage(format!("TETHER_LEASE_TTL: {e}")))?
+                .0;
+        }
+        if leases.ttl < Duration::from_millis(300) {
+            return Err(CliError::usage("lease_ttl must be at least 300ms (it is renewed every ttl/3)"));
+        }
+        Ok(Config { state, jobs_dir, leases })
+    }
+}
+
+fn read_file(path: &std::path::Path) -> Result<FileConfig, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("cannot read config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| CliError::usage(format!("config file {}: {e}", path.display())))
+}
+
+fn default_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("tether").join("config.toml"))
+}
+
+/// Local jobs live next to an SQLite state file; with PostgreSQL, in the user's state dir.
+fn default_jobs_dir(state: &str) -> PathBuf {
+    let is_pg = state.starts_with("postgres://") || state.starts_with("postgresql://");
+    if !is_pg {
+        let path = PathBuf::from(state.strip_prefix("sqlite://").unwrap_or(state));
+        if let Some(parent) = path.parent() {
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            return parent.join(format!("{stem}.jobs"));
+        }
+    }
+    tether_store::default_sqlite_path()
+        .parent()
+        .map(|p| p.join("jobs"))
+        .unwrap_or_else(|| PathBuf::from("tether-jobs"))
+}

@@ -1,0 +1,116 @@
+//! Rendering runs for people (stdout tables) and scripts (`--json`).
+use serde_json::{json, Value};
+use tether_core::{
+    journal::{Outcome, Phase},
+    store::{HistoryEntry, RunRecord, SubmissionRecord},
+};
+
+/// A run as JSON: the record plus its submissions.
+pub fn run_json(run: &RunRecord, submissions: &[SubmissionRecord]) -> Value {
+    let (generation, external_id) = run.current();
+    json!({
+        "key": run.key,
+        "kind": run.kind,
+        "spec_name": run.spec_name,
+        "state": state(run),
+        "phase": run.journal.phase,
+        "cancel_requested": run.journal.cancel_requested,
+        "generation": generation.map(|g| g.0).or_else(|| submissions.last().map(|s| s.submission.generation.0)),
+        "external_id": external_id.or_else(|| submissions.last().and_then(|s| s.external_id.as_ref())),
+        "epoch": run.epoch.0,
+        "owner": run.owner,
+        "lease_alive": run.lease_alive,
+        "queued": run.queued,
+        "created_at_ms": run.created_at_ms,
+        "updated_at_ms": run.updated_at_ms,
+        "submissions": submissions,
+    })
+}
+
+/// One word for the run's state: queued, running, succeeded, failed: <class>, cancelled.
+pub fn state(run: &RunRecord) -> String {
+    match &run.journal.phase {
+        Phase::Empty => "queued".into(),
+        Phase::Intent { .. } | Phase::Submitted { .. } => "running".into(),
+        Phase::Finished { outcome } => outcome.label(),
+    }
+}
+
+pub fn outcome_detail(o: &Outcome) -> String {
+    match o {
+        Outcome::Succeeded { result } => format!("succeeded: {result}"),
+        Outcome::Failed { class, message } => format!("failed: {}: {message}", class.as_str()),
+        Outcome::Cancelled { message } => format!("cancelled: {message}"),
+    }
+}
+
+pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
+    let (generation, id) = run.current();
+    println!("key:       {}", run.key);
+    println!("state:     {}", state(run));
+    println!("backend:   {} ({})", run.kind, run.spec_name);
+    if let Some(g) = generation {
+        println!("generation: {g}");
+    }
+    if let Some(id) = id {
+        println!("external id: {id}");
+    }
+    println!("epoch:     {}", run.epoch);
+    match (&run.owner, run.lease_alive) {
+        (Some(o), true) => println!("owner:     {o} (lease alive)"),
+        (Some(o), false) => println!("owner:     {o} (lease expired: any tether run/worker takes over)"),
+        (None, _) => println!("owner:     none"),
+    }
+    if run.journal.cancel_requested {
+        println!("cancel:    requested");
+    }
+    if let Phase::Finished { outcome } = &run.journal.phase {
+        println!("outcome:   {}", outcome_detail(outcome));
+    }
+    for s in submissions {
+        println!(
+            "  gen {} tag {} shape {} id {} {}",
+            s.submission.generation,
+            s.submission.tag,
+            s.submission.shape.as_str(),
+            s.external_id.as_ref().map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+            s.outcome.as_ref().map(|o| o.label()).unwrap_or_else(|| "-".into()),
+        );
+    }
+}
+
+pub fn print_ls(runs: &[RunRecord]) {
+    println!("{:<40} {:<16} {:>5} {:>4} {:<28} {}", "KEY", "STATE", "EPOCH", "GEN", "EXTERNAL ID", "OWNER");
+    for r in runs {
+        let (g, id) = r.current();
+        let owner = match (&r.owner, r.lease_alive) {
+            (Some(o), true) => o.to_string(),
+            (Some(o), false) => format!("{o} (expired)"),
+            (None, _) => "-".into(),
+        };
+        println!(
+            "{:<40} {:<16} {:>5} {:>4} {:<28} {}",
+            r.key.as_str(),
+            state(r),
+            r.epoch.0,
+            g.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
+            id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+            owner
+        );
+    }
+}
+
+pub fn print_history(entries: &[HistoryEntry]) {
+    for e in entries {
+        let secs = e.at_ms / 1000;
+        let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+        println!(
+            "{h:02}:{m:02}:{s:02}.{:03}Z epoch {:>3} gen {:>3}  {:<24} {}",
+            e.at_ms % 1000,
+            e.epoch.0,
+            e.generation.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
+            e.decision,
+            e.reason
+        );
+    }
+}

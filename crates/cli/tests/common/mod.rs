@@ -1,0 +1,145 @@
+//! Test harness: runs the real `tether` binary against a throwaway state directory.
+#![allow(dead_code)]
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// A state directory with its own SQLite store (or `state` override) and jobs dir.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub state: String,
+    pub jobs: PathBuf,
+    pub lease_ttl: String,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state.db").display().to_string();
+        let jobs = dir.path().join("jobs");
+        Env { dir, state, jobs, lease_ttl: "3s".into() }
+    }
+
+    /// Same, with another state location (e.g. a PostgreSQL URL).
+    pub fn with_state(state: &str) -> Env {
+        let mut e = Env::new();
+        e.state = state.to_string();
+        e
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a spec file and returns its path.
+    pub fn spec(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, body).expect("write spec");
+        p
+    }
+
+    /// A `tether` command with this env's state, jobs dir and lease TTL, and no user config.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
+        c.env("TETHER_STATE", &self.state)
+            .env("TETHER_JOBS_DIR", &self.jobs)
+            .env("TETHER_LEASE_TTL", &self.lease_ttl)
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env_remove("TETHER_FAULT")
+            .env_remove("TETHER_CONFIG")
+            .current_dir(self.dir.path());
+        c
+    }
+
+    /// Runs `tether <args>` to the end.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).stdin(Stdio::null()).output().expect("run tether")
+    }
+
+    /// Starts `tether <args>` in the background (output piped to files in the env dir).
+    pub fn spawn(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Child {
+        let mut c = self.cmd();
+        c.args(args).stdin(Stdio::null());
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        c.stdout(std::fs::File::create(self.path(&format!("out-{n}.txt"))).unwrap());
+        c.stderr(std::fs::File::create(self.path(&format!("err-{n}.txt"))).unwrap());
+        c.spawn().expect("spawn tether")
+    }
+
+    /// `tether status KEY --json`, or None if the run does not exist (yet).
+    pub fn status(&self, key: &str) -> Option<Value> {
+        let out = self.run(&["status", key, "--json"]);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// `tether history KEY --json` decisions, in order.
+    pub fn decisions(&self, key: &str) -> Vec<String> {
+        let out = self.run(&["history", key, "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v.as_array()
+            .map(|a| a.iter().map(|e| e["decision"].as_str().unwrap_or("").to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Full history as text, for assertion messages.
+    pub fn history_text(&self, key: &str) -> String {
+        String::from_utf8_lossy(&self.run(&["history", key]).stdout).into_owned()
+    }
+}
+
+/// Polls `f` every 100 ms until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Waits for a child with a timeout; kills it (and fails) if it does not exit.
+pub fn wait_child(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return st;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            panic!("tether did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let st = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().expect("kill");
+    assert!(st.success(), "kill -{sig} {pid} failed");
+}
+
+/// Lines in a counter file that jobs append to: how many times a job really started.
+pub fn count_lines(p: &Path) -> usize {
+    std::fs::read_to_string(p).map(|s| s.lines().count()).unwrap_or(0)
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A local-job spec that appends a line to `counter`, then runs `rest` (shell, no `'`).
+/// `extra_top` goes before `[job]` (policy keys), `extra_job` inside it.
+pub fn counter_spec(counter: &Path, rest: &str, extra_top: &str) -> String {
+    format!("{extra_top}\n[job]\nkind = 'local'\ncommand = ['sh', '-c', 'echo started >> {}; {rest}']\n", counter.display())
+}

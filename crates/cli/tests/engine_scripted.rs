@@ -1,0 +1,175 @@
+//! Engine tests against a **scripted fake backend** (this file's `Scripted` connector: it is a
+//! fake, answering from a script) and a real SQLite store. They cover what no real backend here
+//! can be made to do on demand: answer "unknown" for a while, or forever.
+use std::{
+    collections::VecDeque,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use tether_core::{
+    connector::{CancelError, FindByTag, JobRef, SubmitError, SubmitRequest},
+    engine::{Engine, Finish, LeaseSettings, Quiet},
+    ids::{ExternalId, OwnerId, RunKey, Tag},
+    journal::Outcome,
+    observe::{JobStatus, Lookup},
+    spec::Policy,
+    store::{Created, NewRun},
+    Connector, Store,
+};
+
+/// A fake backend that answers status calls from a script (last answer repeats).
+struct Scripted {
+    submits: AtomicUsize,
+    script: Mutex<VecDeque<JobStatus>>,
+    last: Mutex<JobStatus>,
+}
+
+impl Scripted {
+    fn new(script: Vec<JobStatus>) -> Arc<Self> {
+        Arc::new(Scripted {
+            submits: AtomicUsize::new(0),
+            script: Mutex::new(script.into()),
+            last: Mutex::new(JobStatus::Unknown { reason: "empty script".into() }),
+        })
+    }
+    fn set(&self, s: JobStatus) {
+        self.script.lock().unwrap().clear();
+        *self.last.lock().unwrap() = s;
+    }
+}
+
+#[async_trait]
+impl Connector for Scripted {
+    fn kind(&self) -> &str {
+        "scripted"
+    }
+    async fn submit(&self, _req: &SubmitRequest) -> Result<ExternalId, SubmitError> {
+        let n = self.submits.fetch_add(1, Ordering::SeqCst);
+        Ok(ExternalId(n.to_string())) // the first id is "0": a valid id
+    }
+    async fn status(&self, _job: &JobRef) -> JobStatus {
+        let next = self.script.lock().unwrap().pop_front();
+        match next {
+            Some(s) => {
+                *self.last.lock().unwrap() = s.clone();
+                s
+            }
+            None => self.last.lock().unwrap().clone(),
+        }
+    }
+    async fn cancel(&self, _job: &JobRef) -> Result<(), CancelError> {
+        Ok(())
+    }
+    fn find_by_tag(&self) -> Option<&dyn FindByTag> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl FindByTag for Scripted {
+    async fn find_by_tag(&self, _tag: &Tag) -> Lookup {
+        Lookup::Unknown { reason: "fake backend unreachable".into() }
+    }
+}
+
+async fn setup(key: &str) -> (tempfile::TempDir, Arc<dyn Store>, RunKey) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tether_store::open(&dir.path().join("s.db").display().to_string()).await.unwrap();
+    let key = RunKey::new(key).unwrap();
+    let new = NewRun {
+        key: key.clone(),
+        kind: "scripted".into(),
+        spec: String::new(),
+        spec_name: "-".into(),
+        spec_hash: "h".into(),
+        queued: false,
+    };
+    assert!(matches!(store.create_run(&new).await.unwrap(), Created::New(_)));
+    (dir, store, key)
+}
+
+fn policy(status_timeout: Duration) -> Policy {
+    Policy {
+        poll_interval: Duration::from_millis(20),
+        backoff: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(50),
+        status_timeout,
+        ..Policy::default()
+    }
+}
+
+fn unknown() -> JobStatus {
+    JobStatus::Unknown { reason: "HTTP 503".into() }
+}
+
+#[tokio::test]
+async fn unknown_status_is_asked_again_and_never_resubmitted() {
+    let (_d, store, key) = setup("u1").await;
+    let fake = Scripted::new(vec![
+        JobStatus::Active { detail: "RUNNING".into() },
+        unknown(),
+        unknown(),
+        unknown(),
+        JobStatus::Active { detail: "RUNNING".into() },
+        unknown(),
+        JobStatus::Succeeded { result: serde_json::json!({"rows": 42}) },
+    ]);
+    let engine = Engine::new(store.clone(), fake.clone(), policy(Duration::from_secs(30)), LeaseSettings::default(), Arc::new(Quiet));
+    let finish = engine.run(&key, &OwnerId("t".into())).await.unwrap();
+    assert_eq!(finish, Finish::Outcome(Outcome::Succeeded { result: serde_json::json!({"rows": 42}) }));
+    assert_eq!(fake.submits.load(Ordering::SeqCst), 1, "unknown never leads to a resubmission");
+    let history = store.history(&key).await.unwrap();
+    assert!(history.iter().any(|h| h.decision == "ask-again"), "{history:?}");
+}
+
+#[tokio::test]
+async fn unknown_beyond_status_timeout_gives_up_resumably_then_resumes_without_resubmitting() {
+    let (_d, store, key) = setup("u2").await;
+    let fake = Scripted::new(vec![JobStatus::Active { detail: "RUNNING".into() }, unknown()]);
+    let engine = Engine::new(store.clone(), fake.clone(), policy(Duration::from_millis(300)), LeaseSettings::default(), Arc::new(Quiet));
+    let finish = engine.run(&key, &OwnerId("t1".into())).await.unwrap();
+    assert!(matches!(finish, Finish::GaveUp { .. }), "{finish:?}");
+    let run = store.get_run(&key).await.unwrap().unwrap();
+    assert!(run.owner.is_none(), "the lease is released so anyone can resume at once");
+    assert_eq!(run.current().1, Some(&ExternalId("0".into())), "the id (\"0\") stays recorded");
+    // The backend answers again: the next run reconnects to job "0" instead of submitting.
+    fake.set(JobStatus::Succeeded { result: serde_json::json!(null) });
+    let finish = engine.run(&key, &OwnerId("t2".into())).await.unwrap();
+    assert!(matches!(finish, Finish::Outcome(Outcome::Succeeded { .. })), "{finish:?}");
+    assert_eq!(fake.submits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn unknown_lookup_after_an_intent_never_submits() {
+    let (_d, store, key) = setup("u3").await;
+    // Crash after the intent: simulate by recording an intent with a lease, then dropping it.
+    let owner = OwnerId("crashed".into());
+    let lease = match store.acquire(&key, &owner, Duration::from_millis(200)).await.unwrap() {
+        tether_core::store::Acquire::Acquired(l, _) => l,
+        other => panic!("{other:?}"),
+    };
+    let sub = tether_core::journal::Submission {
+        generation: tether_core::ids::Generation(1),
+        tag: Tag::derive(&key, tether_core::ids::Generation(1)),
+        shape: tether_core::journal::Shape::Normal,
+    };
+    let entry = tether_core::store::HistoryEntry {
+        at_ms: 0,
+        epoch: lease.epoch,
+        generation: None,
+        decision: "submit".into(),
+        reason: "test".into(),
+    };
+    store.record_intent(&lease, &sub, &entry).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await; // the crashed owner's lease expires
+    let fake = Scripted::new(vec![]);
+    let engine = Engine::new(store.clone(), fake.clone(), policy(Duration::from_millis(400)), LeaseSettings::default(), Arc::new(Quiet));
+    let finish = engine.run(&key, &OwnerId("heir".into())).await.unwrap();
+    assert!(matches!(finish, Finish::GaveUp { .. }), "{finish:?}");
+    assert_eq!(fake.submits.load(Ordering::SeqCst), 0, "a lookup that cannot answer never leads to a submission");
+}
