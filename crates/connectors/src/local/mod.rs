@@ -1,0 +1,595 @@
+//! The `local` backend: jobs run as processes on this machine, each under a small supervisor
+//! of ours that outlives tether.
+//!
+//! A submission is a directory `<jobs_dir>/<tag>/` (see [`layout`]). `submit` writes the job
+//! description there, starts the supervisor ([`supervisor`]) and returns once the supervisor
+//! recorded its identity; the external id is that identity, `"<pid>:<start time>"`. `status`,
+//! `cancel`, `find_by_tag` and the logs are answered from the directory and `/proc` alone, so
+//! any tether process, started at any time after, can pick the job up again.
+//!
+//! ## Guarantees
+//! - The job keeps running, and its outcome is recorded, when every tether process dies
+//!   (SIGKILL included): it runs in its own session under the supervisor, which writes
+//!   `status.json` atomically.
+//! - One tag, one job: `submit` for a tag whose directory already had a supervisor returns that
+//!   supervisor's id instead of starting anything, and two supervisors never run for one tag.
+//! - A pid reused by another process, or a pid from before a reboot, is never taken for our
+//!   supervisor or job (identity = pid, start time, boot id), and is never signalled.
+//! - A submission in the recovery shape runs alone among the jobs of the same `jobs_dir`.
+//! - `status` never panics and never blocks for long: anything it cannot read is `Unknown`.
+//!
+//! ## Assumptions
+//! - Linux (`/proc`, `flock`, `setsid`), and a `jobs_dir` on a local file system that every
+//!   tether process of this state store shares.
+//! - `BuildContext::supervisor` starts [`supervisor::supervise_main`] (the CLI's hidden
+//!   `__supervise` subcommand, or the `tether-supervisor` binary).
+//!
+//! ## Caveats
+//! - If the supervisor is SIGKILLed or the machine reboots, the outcome is lost: `status` says
+//!   `NotFound` (lost). After a SIGKILLed supervisor the job may still run; `cancel` then kills
+//!   its process group directly (after checking its identity).
+//! - The job inherits the environment of the tether process that submitted it, plus `env`.
+//! - Job directories are never deleted by the backend; prune old ones yourself.
+pub mod identity;
+pub mod layout;
+pub mod memory;
+pub mod spec;
+pub mod supervisor;
+mod sys;
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Read, Seek, SeekFrom},
+    path::PathBuf,
+    process::Stdio,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use serde_json::json;
+use tether_core::{
+    connector::{
+        is_recovery, CancelError, FindByTag, JobRef, LogChunk, LogError, LogStream, Logs,
+        RecoveryShape, SubmitError, SubmitRequest,
+    },
+    ids::{ExternalId, Tag},
+    observe::{FailureClass, JobStatus, Lookup},
+    spec::{parse_spec, SpecError},
+    Connector,
+};
+
+use crate::registry::{BuildContext, Built};
+use identity::{now_ms, read_json, write_atomic, write_json_atomic, Liveness, ProcStat};
+use layout::{
+    slot_lock, EndReason, JobDescription, JobDir, StatusRecord, SupervisorRecord, FORMAT_VERSION,
+};
+pub use spec::{LocalJob, LocalRecovery, LocalSpec};
+pub use supervisor::supervise_main;
+
+/// Default time between two status calls for local jobs.
+pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
+/// Time between SIGTERM and SIGKILL on cancel and timeout.
+pub const GRACE: Duration = Duration::from_secs(5);
+/// How long `submit` waits for the supervisor to record its identity.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Builds the local connector and policy from a spec file's text.
+pub fn from_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
+    let spec = parse_spec::<LocalJob, LocalRecovery>(file, text)?;
+    if spec.job.kind != "local" {
+        return Err(SpecError::Value {
+            file: file.into(),
+            field: "job.kind".into(),
+            message: format!(
+                "is {:?}, but this is the local backend: write kind = \"local\"",
+                spec.job.kind
+            ),
+        });
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let local = LocalSpec::new(file, spec.job.clone(), spec.recovery.clone(), &cwd)?;
+    let policy = spec.policy(DEFAULT_POLL, local.recovery.is_some());
+    let connector = LocalConnector::new(ctx.jobs_dir.clone(), ctx.supervisor.clone(), local);
+    Ok(Built {
+        connector: Arc::new(connector),
+        policy,
+        durable: spec.durable,
+    })
+}
+
+/// The local connector. Cheap to build; holds no process or file open between calls.
+#[derive(Debug, Clone)]
+pub struct LocalConnector {
+    jobs_dir: PathBuf,
+    supervisor: Vec<String>,
+    spec: LocalSpec,
+}
+
+impl LocalConnector {
+    /// A connector keeping its jobs in `jobs_dir`, starting supervisors with `supervisor`
+    /// (program and leading arguments) and running `spec`.
+    pub fn new(jobs_dir: PathBuf, supervisor: Vec<String>, spec: LocalSpec) -> Self {
+        LocalConnector {
+            jobs_dir,
+            supervisor,
+            spec,
+        }
+    }
+
+    /// The directory of a tag, or `None` if the tag cannot be ours.
+    fn dir(&self, tag: &Tag) -> Option<JobDir> {
+        JobDir::new(&self.jobs_dir, tag.as_str())
+    }
+
+    fn description(&self, req: &SubmitRequest) -> JobDescription {
+        let shaped = match (&self.spec.recovery, is_recovery(req)) {
+            (Some(r), true) => r,
+            _ => &self.spec.normal,
+        };
+        JobDescription {
+            version: FORMAT_VERSION,
+            run_key: req.key.as_str().into(),
+            generation: req.submission.generation.0,
+            tag: req.submission.tag.as_str().into(),
+            // With recovery disabled, a recovery submission is an ordinary one.
+            shape: if self.spec.recovery.is_some() {
+                req.submission.shape
+            } else {
+                tether_core::journal::Shape::Normal
+            },
+            command: shaped.command.clone(),
+            env: shaped.env.clone(),
+            workdir: shaped.workdir.clone(),
+            memory_limit: shaped.memory_limit,
+            timeout_ms: shaped
+                .timeout
+                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            grace_ms: u64::try_from(GRACE.as_millis()).unwrap_or(5000),
+            jobs_dir: self.jobs_dir.clone(),
+            supervisor: self.supervisor.clone(),
+        }
+    }
+
+    async fn start_supervisor(&self, dir: &JobDir) -> Result<(), SubmitError> {
+        let Some((program, lead)) = self.supervisor.split_first() else {
+            return Err(SubmitError::Unavailable {
+                reason: "no supervisor program is configured (BuildContext.supervisor is empty)"
+                    .into(),
+            });
+        };
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.supervisor_log())
+            .map_err(|e| SubmitError::Unavailable {
+                reason: format!("cannot open {}: {e}", dir.supervisor_log().display()),
+            })?;
+        let mut child = tokio::process::Command::new(program)
+            .args(lead)
+            .arg("launch")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            // Its own group: a Ctrl-C aimed at tether must not reach the supervisor.
+            .process_group(0)
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(|e| SubmitError::Unavailable {
+                reason: format!("cannot start the supervisor {program:?}: {e}; check that tether's binary is intact"),
+            })?;
+        // The launcher exits at once; reaping it here keeps it from lingering as a zombie.
+        match tokio::time::timeout(START_TIMEOUT, child.wait()).await {
+            Ok(Ok(st)) if st.success() => Ok(()),
+            Ok(Ok(st)) => Err(SubmitError::Unavailable {
+                reason: format!(
+                    "the supervisor launcher failed ({st}); see {}",
+                    dir.supervisor_log().display()
+                ),
+            }),
+            Ok(Err(e)) => Err(SubmitError::Ambiguous {
+                reason: format!("cannot wait for the supervisor launcher: {e}"),
+            }),
+            Err(_) => {
+                // Reap it in the background whenever it ends.
+                tokio::spawn(async move {
+                    let _ = child.wait().await;
+                });
+                Err(SubmitError::Ambiguous {
+                    reason: "the supervisor launcher did not finish in time".into(),
+                })
+            }
+        }
+    }
+
+    /// Status from the files and `/proc`, synchronously (all reads are of small local files).
+    fn status_now(&self, job: &JobRef) -> JobStatus {
+        let tag = &job.submission.tag;
+        let Some(dir) = self.dir(tag) else {
+            return JobStatus::NotFound {
+                detail: format!("{tag:?} cannot be the tag of a local job"),
+            };
+        };
+        if !dir.path().exists() {
+            return JobStatus::NotFound {
+                detail: format!("no local job with tag {tag} in {}", self.jobs_dir.display()),
+            };
+        }
+        let record = match read_json::<SupervisorRecord>(&dir.supervisor()) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                return JobStatus::NotFound {
+                    detail: format!(
+                        "no supervisor ever ran for tag {tag} ({} is missing)",
+                        dir.supervisor().display()
+                    ),
+                }
+            }
+            Err(e) => {
+                return JobStatus::Unknown {
+                    reason: e.to_string(),
+                }
+            }
+        };
+        let found = record.supervisor.external_id();
+        if found != job.external_id.0 {
+            return JobStatus::Mismatch {
+                found: format!(
+                    "tag {tag} belongs to local job {found}, not {}",
+                    job.external_id
+                ),
+            };
+        }
+        match read_status(&dir) {
+            Ok(Some(st)) => return to_status(&dir, &st),
+            Ok(None) => {}
+            Err(reason) => return JobStatus::Unknown { reason },
+        }
+        match record.supervisor.liveness() {
+            Ok(Liveness::Alive) => JobStatus::Active {
+                detail: match &record.job {
+                    None => format!(
+                        "waiting for the local slot ({}): a recovery job runs alone, so it waits for the others, or they wait for it",
+                        slot_lock(&self.jobs_dir).display()
+                    ),
+                    Some(p) => format!(
+                        "running as pid {} for {}s (supervisor pid {})",
+                        p.pid,
+                        now_ms().saturating_sub(p.started_at_ms) / 1000,
+                        record.supervisor.pid
+                    ),
+                },
+            },
+            // The supervisor writes status.json before it exits: look again before calling it lost.
+            Ok(Liveness::Gone(why)) => match read_status(&dir) {
+                Ok(Some(st)) => to_status(&dir, &st),
+                Ok(None) => JobStatus::NotFound {
+                    detail: format!(
+                        "the local job is lost: its supervisor {found} is gone without recording an outcome ({why}){}",
+                        match &record.job {
+                            Some(p) => format!("; its process group {} may still run unsupervised", p.pgid),
+                            None => String::new(),
+                        }
+                    ),
+                },
+                Err(reason) => JobStatus::Unknown { reason },
+            },
+            Err(e) => JobStatus::Unknown { reason: format!("cannot read /proc: {e}") },
+        }
+    }
+
+    fn cancel_now(&self, job: &JobRef) -> Result<Option<(i32, u64)>, CancelError> {
+        let tag = &job.submission.tag;
+        let refused = |message: String| CancelError::Refused { message };
+        let dir = self
+            .dir(tag)
+            .ok_or_else(|| refused(format!("{tag:?} cannot be the tag of a local job")))?;
+        let record = match read_json::<SupervisorRecord>(&dir.supervisor()) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                return Err(refused(format!(
+                    "no local job with tag {tag}: nothing to cancel"
+                )))
+            }
+            Err(e) => {
+                return Err(CancelError::Unavailable {
+                    reason: e.to_string(),
+                })
+            }
+        };
+        if record.supervisor.external_id() != job.external_id.0 {
+            return Err(refused(format!(
+                "tag {tag} belongs to local job {}, not {}: not cancelling it",
+                record.supervisor.external_id(),
+                job.external_id
+            )));
+        }
+        if let Ok(Some(st)) = read_status(&dir) {
+            return Err(refused(format!("the job already ended: {}", st.message)));
+        }
+        // The request on disk comes first: the supervisor polls it, so a lost signal or a
+        // supervisor that is just starting still sees it.
+        write_atomic(&dir.cancel(), now_ms().to_string().as_bytes()).map_err(|e| {
+            CancelError::Unavailable {
+                reason: format!("cannot write {}: {e}", dir.cancel().display()),
+            }
+        })?;
+        match record.supervisor.liveness() {
+            Ok(Liveness::Alive) => {
+                // Prompt reaction; the supervisor forwards SIGTERM (then SIGKILL) to the group.
+                let _ = sys::kill_pid(record.supervisor.pid, sys::SIGTERM);
+                Ok(None)
+            }
+            Ok(Liveness::Gone(_)) => {
+                // Nobody supervises the job any more: kill its group ourselves, if it is still
+                // the very process we started.
+                let Some(p) = record.job else { return Ok(None) };
+                if job_is_alive(p.pid, p.start_time, &record.supervisor.boot_id) {
+                    sys::kill_group(p.pgid, sys::SIGTERM).map_err(|e| {
+                        CancelError::Unavailable {
+                            reason: format!("cannot signal the job: {e}"),
+                        }
+                    })?;
+                    return Ok(Some((p.pgid, p.start_time)));
+                }
+                Ok(None)
+            }
+            Err(e) => Err(CancelError::Unavailable {
+                reason: format!("cannot read /proc: {e}"),
+            }),
+        }
+    }
+}
+
+fn job_is_alive(pid: i32, start_time: u64, boot: &str) -> bool {
+    identity::boot_id().is_ok_and(|b| b == boot)
+        && ProcStat::read(pid)
+            .is_ok_and(|s| s.start_time == start_time && !matches!(s.state, 'Z' | 'X' | 'x'))
+}
+
+fn read_status(dir: &JobDir) -> Result<Option<StatusRecord>, String> {
+    match read_json::<StatusRecord>(&dir.status()) {
+        Ok(Some(st)) if st.version != FORMAT_VERSION => Err(format!(
+            "{} has format version {}, this tether knows {FORMAT_VERSION}: use the tether version that started the job",
+            dir.status().display(),
+            st.version
+        )),
+        Ok(st) => Ok(st),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Maps a recorded outcome to the job's status.
+fn to_status(dir: &JobDir, st: &StatusRecord) -> JobStatus {
+    let failed = |class| JobStatus::Failed {
+        class,
+        message: st.message.clone(),
+    };
+    match st.reason {
+        EndReason::Exited if st.exit_code == Some(0) => JobStatus::Succeeded {
+            result: json!({
+                "exit_code": 0,
+                "peak_rss_bytes": st.peak_rss_bytes,
+                "duration_ms": st.duration_ms,
+                "started_at_ms": st.started_at_ms,
+                "ended_at_ms": st.ended_at_ms,
+                "memory_enforcement": st.memory_enforcement,
+                "stdout": dir.stdout(),
+                "stderr": dir.stderr(),
+            }),
+        },
+        EndReason::Exited | EndReason::Signaled | EndReason::Timeout => failed(FailureClass::Other),
+        EndReason::Oom => failed(FailureClass::Oom),
+        EndReason::Cancelled => failed(FailureClass::Killed),
+        EndReason::SpawnFailed => failed(FailureClass::Rejected),
+    }
+}
+
+/// Is a supervisor holding `supervisor.lock` right now (i.e. starting or running)?
+fn supervisor_holds_lock(dir: &JobDir) -> io::Result<bool> {
+    let file = match File::open(dir.supervisor_lock()) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    // A shared probe, released when `file` closes; the supervisor retries if it collides.
+    Ok(!sys::try_flock(&file, sys::LockKind::Shared)?)
+}
+
+#[async_trait]
+impl Connector for LocalConnector {
+    fn kind(&self) -> &str {
+        "local"
+    }
+
+    fn default_poll_interval(&self) -> Duration {
+        DEFAULT_POLL
+    }
+
+    async fn submit(&self, req: &SubmitRequest) -> Result<ExternalId, SubmitError> {
+        let tag = &req.submission.tag;
+        let dir = self.dir(tag).ok_or_else(|| SubmitError::Rejected {
+            message: format!("{tag:?} cannot name a job directory"),
+        })?;
+        fs::create_dir_all(dir.path()).map_err(|e| SubmitError::Unavailable {
+            reason: format!(
+                "cannot create {}: {e}; check that the state directory is writable",
+                dir.path().display()
+            ),
+        })?;
+        match read_json::<SupervisorRecord>(&dir.supervisor()) {
+            // One tag, one job: whatever became of it, it is the job of this submission.
+            Ok(Some(r)) => return Ok(ExternalId(r.supervisor.external_id())),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(SubmitError::Ambiguous {
+                    reason: format!("a job may exist for tag {tag}: {e}"),
+                })
+            }
+        }
+        let starting = supervisor_holds_lock(&dir).map_err(|e| SubmitError::Ambiguous {
+            reason: format!("cannot probe {}: {e}", dir.supervisor_lock().display()),
+        })?;
+        if !starting {
+            // A directory without supervisor (a crash before the start) is reused.
+            write_json_atomic(&dir.job(), &self.description(req)).map_err(|e| {
+                SubmitError::Unavailable {
+                    reason: format!("cannot write {}: {e}", dir.job().display()),
+                }
+            })?;
+            self.start_supervisor(&dir).await?;
+        }
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match read_json::<SupervisorRecord>(&dir.supervisor()) {
+                Ok(Some(r)) => return Ok(ExternalId(r.supervisor.external_id())),
+                Ok(None) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Ok(None) => {
+                    return Err(SubmitError::Ambiguous {
+                        reason: format!(
+                            "the supervisor did not record its identity within {}s; see {}",
+                            START_TIMEOUT.as_secs(),
+                            dir.supervisor_log().display()
+                        ),
+                    })
+                }
+                Err(e) => {
+                    return Err(SubmitError::Ambiguous {
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    async fn status(&self, job: &JobRef) -> JobStatus {
+        self.status_now(job)
+    }
+
+    async fn cancel(&self, job: &JobRef) -> Result<(), CancelError> {
+        if let Some((pgid, start_time)) = self.cancel_now(job)? {
+            // Unsupervised job: escalate to SIGKILL after the grace period, in the background,
+            // if the group's leader is still the process we started.
+            let boot = identity::boot_id().unwrap_or_default();
+            tokio::spawn(async move {
+                tokio::time::sleep(GRACE).await;
+                if job_is_alive(pgid, start_time, &boot) {
+                    let _ = sys::kill_group(pgid, sys::SIGKILL);
+                }
+            });
+        }
+        Ok(())
+    }
+
+    fn find_by_tag(&self) -> Option<&dyn FindByTag> {
+        Some(self)
+    }
+
+    fn logs(&self) -> Option<&dyn Logs> {
+        Some(self)
+    }
+
+    fn recovery(&self) -> Option<&dyn RecoveryShape> {
+        self.spec
+            .recovery
+            .is_some()
+            .then_some(self as &dyn RecoveryShape)
+    }
+}
+
+#[async_trait]
+impl FindByTag for LocalConnector {
+    async fn find_by_tag(&self, tag: &Tag) -> Lookup {
+        let Some(dir) = self.dir(tag) else {
+            return Lookup::Absent;
+        };
+        match read_json::<SupervisorRecord>(&dir.supervisor()) {
+            Ok(Some(r)) => Lookup::Found {
+                external_id: ExternalId(r.supervisor.external_id()),
+            },
+            Ok(None) => match supervisor_holds_lock(&dir) {
+                Ok(false) => Lookup::Absent,
+                Ok(true) => Lookup::Unknown {
+                    reason: format!("a supervisor is starting for tag {tag}; ask again"),
+                },
+                Err(e) => Lookup::Unknown {
+                    reason: format!("cannot probe {}: {e}", dir.supervisor_lock().display()),
+                },
+            },
+            Err(e) => Lookup::Unknown {
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Logs for LocalConnector {
+    async fn read_logs(
+        &self,
+        job: &JobRef,
+        stream: LogStream,
+        offset: u64,
+        max: usize,
+    ) -> Result<LogChunk, LogError> {
+        let tag = &job.submission.tag;
+        let not_found = |reason: String| LogError::NotFound { reason };
+        let dir = self
+            .dir(tag)
+            .ok_or_else(|| not_found(format!("{tag:?} cannot be the tag of a local job")))?;
+        match read_json::<SupervisorRecord>(&dir.supervisor()) {
+            Ok(Some(r)) if r.supervisor.external_id() == job.external_id.0 => {}
+            Ok(Some(r)) => {
+                return Err(not_found(format!(
+                    "tag {tag} belongs to local job {}, not {}",
+                    r.supervisor.external_id(),
+                    job.external_id
+                )))
+            }
+            Ok(None) => return Err(not_found(format!("no local job with tag {tag}"))),
+            Err(e) => {
+                return Err(LogError::Unavailable {
+                    reason: e.to_string(),
+                })
+            }
+        }
+        let path = match stream {
+            LogStream::Stdout => dir.stdout(),
+            LogStream::Stderr => dir.stderr(),
+        };
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            // Not started yet (waiting for the slot): nothing written so far.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(LogChunk {
+                    data: Vec::new(),
+                    next_offset: offset,
+                })
+            }
+            Err(e) => {
+                return Err(LogError::Unavailable {
+                    reason: format!("{}: {e}", path.display()),
+                })
+            }
+        };
+        let unavailable = |e: io::Error| LogError::Unavailable {
+            reason: format!("{}: {e}", path.display()),
+        };
+        file.seek(SeekFrom::Start(offset)).map_err(unavailable)?;
+        let mut data = Vec::new();
+        file.take(u64::try_from(max).unwrap_or(u64::MAX))
+            .read_to_end(&mut data)
+            .map_err(unavailable)?;
+        let next_offset = offset + data.len() as u64;
+        Ok(LogChunk { data, next_offset })
+    }
+}
+
+impl RecoveryShape for LocalConnector {
+    fn describe(&self) -> String {
+        self.spec.describe_recovery()
+    }
+}

@@ -1,0 +1,504 @@
+//! The supervisor: the small process of ours that runs one local job, detached from tether, and
+//! writes down how it ended.
+//!
+//! It is started in two stages so that it never becomes a zombie child of a live tether:
+//! the connector starts `<supervisor...> launch <dir>` and reaps it; `launch` starts
+//! `<supervisor...> run <dir>` and exits at once, so `run` is re-parented to init (or the
+//! nearest subreaper) and owes tether nothing.
+//!
+//! `run`:
+//! 1. becomes a session leader (`setsid`) and turns SIGTERM/SIGINT/SIGHUP into cancel requests;
+//! 2. takes `supervisor.lock` (exclusive, non-blocking) and gives up silently if another
+//!    supervisor holds it or already ran here: one tag, one job, ever;
+//! 3. writes `supervisor.json` with its identity (the connector's `submit` waits for it);
+//! 4. takes the local slot (`<jobs_dir>/local.lock`, shared, or exclusive for the recovery
+//!    shape), polling so that a cancel while waiting is honoured;
+//! 5. starts the job in its own session and process group (in a memory cgroup if possible),
+//!    records its pid and start time in `supervisor.json`;
+//! 6. every ~100 ms: reaps it if it ended, samples its memory (kills the group over the limit),
+//!    enforces the timeout, forwards a cancel (SIGTERM, then SIGKILL after the grace period);
+//! 7. kills whatever the job left in its process group, writes `status.json` atomically, and
+//!    only then releases the slot.
+//!
+//! ## Guarantees
+//! - The job's outcome is on disk even when every tether process died: only the supervisor
+//!   writes `status.json`, and it does not depend on tether being alive.
+//! - Nothing of the job outlives its recorded end in its process group.
+//! - A recovery-shape job never runs beside another job of the same jobs directory.
+//!
+//! ## Assumptions
+//! - [`supervise_main`] is called in a single-threaded process, before any async runtime starts
+//!   (it only uses blocking calls and plain threads are not needed).
+//!
+//! ## Caveats
+//! - If the supervisor itself is SIGKILLed, the job keeps running unsupervised: its status is
+//!   then lost (the connector reports `NotFound`) and the slot is released early.
+//! - A job that starts its own session or process group escapes cancel, timeout and the
+//!   watchdog (not a cgroup limit).
+use std::{
+    ffi::CString,
+    fs::{File, OpenOptions},
+    os::unix::{ffi::OsStrExt, process::ExitStatusExt},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    thread::sleep,
+    time::{Duration, Instant},
+};
+
+use tether_core::journal::Shape;
+
+use super::{
+    identity::{now_ms, read_json, write_json_atomic, Identity, ProcStat},
+    layout::{
+        slot_lock, EndReason, JobDescription, JobDir, JobProcess, StatusRecord, SupervisorRecord,
+        FORMAT_VERSION,
+    },
+    memory::{group_rss_bytes, Cgroup},
+    sys::{self, LockKind},
+};
+
+/// How often the supervisor looks at its job.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Entry point of the supervisor. `args` are what follows the program (and its leading
+/// arguments, e.g. `tether __supervise`): `launch <job dir>` or `run <job dir>`. Returns the
+/// process exit code. Messages go to standard error (the connector points it at
+/// `supervisor.log`).
+pub fn supervise_main(args: &[String]) -> i32 {
+    match args {
+        [stage, dir] if stage == "launch" => launch(Path::new(dir)),
+        [stage, dir] if stage == "run" => run(&JobDir::at(PathBuf::from(dir))),
+        _ => {
+            eprintln!(
+                "usage: <supervisor> launch|run <job dir>\n(internal command of tether's local backend: tether starts it itself)"
+            );
+            2
+        }
+    }
+}
+
+/// Stage 1: start stage 2 and exit without waiting for it.
+fn launch(dir: &Path) -> i32 {
+    let jd = JobDir::at(dir.to_path_buf());
+    let desc: JobDescription = match read_json(&jd.job()) {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            eprintln!("supervisor launch: {} does not exist", jd.job().display());
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("supervisor launch: cannot read {}: {e}", jd.job().display());
+            return 1;
+        }
+    };
+    let Some((program, lead)) = desc.supervisor.split_first() else {
+        eprintln!("supervisor launch: job.json names no supervisor program");
+        return 1;
+    };
+    let log = match OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(jd.supervisor_log())
+    {
+        Ok(f) => Stdio::from(f),
+        Err(_) => Stdio::null(),
+    };
+    let spawned = Command::new(program)
+        .args(lead)
+        .arg("run")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn();
+    match spawned {
+        // Not waited for on purpose: we exit now and `run` is re-parented.
+        Ok(_child) => 0,
+        Err(e) => {
+            eprintln!("supervisor launch: cannot start {program:?}: {e}");
+            1
+        }
+    }
+}
+
+/// Stage 2: supervise the job of `dir`.
+fn run(dir: &JobDir) -> i32 {
+    if let Err(e) = sys::setsid() {
+        // Only fails if we already lead a group; still detached enough to go on.
+        eprintln!("supervisor: setsid failed ({e}); continuing");
+    }
+    if let Err(e) = sys::install_termination_handler() {
+        eprintln!("supervisor: cannot handle termination signals ({e}); continuing");
+    }
+    let own_lock = match open_lock(&dir.supervisor_lock()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "supervisor: cannot open {}: {e}",
+                dir.supervisor_lock().display()
+            );
+            return 1;
+        }
+    };
+    // Retry for a while: a connector probing the lock holds it for an instant, and must not
+    // make us give up. A supervisor that holds it for real holds it for its whole life.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match sys::try_flock(&own_lock, LockKind::Exclusive) {
+            Ok(true) => break,
+            Ok(false) if Instant::now() < deadline => sleep(Duration::from_millis(20)),
+            Ok(false) => return 0, // another supervisor owns this directory
+            Err(e) => {
+                eprintln!(
+                    "supervisor: cannot lock {}: {e}",
+                    dir.supervisor_lock().display()
+                );
+                return 1;
+            }
+        }
+    }
+    if dir.supervisor().exists() {
+        return 0; // a supervisor already ran here: never start the job twice
+    }
+    let me = match Identity::of_self() {
+        Ok(me) => me,
+        Err(e) => {
+            eprintln!("supervisor: cannot read own identity from /proc: {e}");
+            return 1;
+        }
+    };
+    let tag = dir
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut record = SupervisorRecord {
+        version: FORMAT_VERSION,
+        tag,
+        supervisor: me,
+        job: None,
+    };
+    if let Err(e) = write_json_atomic(&dir.supervisor(), &record) {
+        eprintln!(
+            "supervisor: cannot write {}: {e}",
+            dir.supervisor().display()
+        );
+        return 1;
+    }
+    let desc = match read_json::<JobDescription>(&dir.job()) {
+        Ok(Some(d)) if d.version == FORMAT_VERSION => d,
+        other => {
+            let why = match other {
+                Ok(Some(d)) => format!("unsupported job.json version {}", d.version),
+                Ok(None) => "job.json is missing".into(),
+                Err(e) => format!("cannot read job.json: {e}"),
+            };
+            return finish(
+                dir,
+                ended(EndReason::SpawnFailed, None, format!("{why}; submit again")),
+            );
+        }
+    };
+    let Some(_slot) = take_slot(dir, &desc) else {
+        let message = "cancelled before it started (it was waiting for the local slot)".to_string();
+        return finish(dir, ended(EndReason::Cancelled, None, message));
+    };
+    let status = supervise_job(dir, &desc, &mut record);
+    // `_slot` is released on return, after the status is on disk.
+    finish(dir, status)
+}
+
+fn open_lock(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+}
+
+/// Waits for the local slot; `None` when cancelled while waiting.
+fn take_slot(dir: &JobDir, desc: &JobDescription) -> Option<File> {
+    let kind = if desc.shape == Shape::Recovery {
+        LockKind::Exclusive
+    } else {
+        LockKind::Shared
+    };
+    let path = slot_lock(&desc.jobs_dir);
+    let file = match open_lock(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            // Without the lock file there is no slot to respect; run rather than hang forever.
+            eprintln!(
+                "supervisor: cannot open the slot lock {}: {e}; running without it",
+                path.display()
+            );
+            return Some(File::open("/dev/null").ok()?);
+        }
+    };
+    loop {
+        match sys::try_flock(&file, kind) {
+            Ok(true) => return Some(file),
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!(
+                    "supervisor: cannot lock {}: {e}; running without the slot",
+                    path.display()
+                );
+                return Some(file);
+            }
+        }
+        if cancel_requested(dir) {
+            return None;
+        }
+        sleep(TICK);
+    }
+}
+
+fn cancel_requested(dir: &JobDir) -> bool {
+    sys::termination_signal().is_some() || dir.cancel().exists()
+}
+
+fn ended(reason: EndReason, started: Option<u64>, message: String) -> StatusRecord {
+    let end = now_ms();
+    StatusRecord {
+        version: FORMAT_VERSION,
+        reason,
+        exit_code: None,
+        signal: None,
+        peak_rss_bytes: 0,
+        started_at_ms: started,
+        ended_at_ms: end,
+        duration_ms: started.map_or(0, |s| end.saturating_sub(s)),
+        memory_enforcement: "none".into(),
+        message,
+    }
+}
+
+fn finish(dir: &JobDir, status: StatusRecord) -> i32 {
+    match write_json_atomic(&dir.status(), &status) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("supervisor: cannot write {}: {e}", dir.status().display());
+            1
+        }
+    }
+}
+
+/// Starts the job and watches it until it ended; returns its status record.
+fn supervise_job(
+    dir: &JobDir,
+    desc: &JobDescription,
+    record: &mut SupervisorRecord,
+) -> StatusRecord {
+    let cgroup = desc.memory_limit.and_then(|limit| {
+        match Cgroup::create(&format!("tether-{}", record.tag), limit) {
+            Ok(cg) => Some(cg),
+            Err(why) => {
+                eprintln!("supervisor: no memory cgroup ({why}); using the watchdog");
+                None
+            }
+        }
+    });
+    let enforcement = match (desc.memory_limit, &cgroup) {
+        (None, _) => "none",
+        (Some(_), Some(_)) => "cgroup-v2",
+        (Some(_), None) => "watchdog",
+    };
+    let started_at_ms = now_ms();
+    let mut child = match spawn_job(dir, desc, cgroup.as_ref()) {
+        Ok(c) => c,
+        Err(message) => {
+            if let Some(cg) = &cgroup {
+                let _ = cg.remove();
+            }
+            return ended(EndReason::SpawnFailed, None, message);
+        }
+    };
+    let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+    // The child is ours and unreaped, so its /proc entry exists.
+    let start_time = ProcStat::read(pid).map(|s| s.start_time).unwrap_or(0);
+    record.job = Some(JobProcess {
+        pid,
+        pgid: pid,
+        start_time,
+        started_at_ms,
+        memory_enforcement: enforcement.into(),
+    });
+    if let Err(e) = write_json_atomic(&dir.supervisor(), &*record) {
+        // The job runs and will be recorded at its end; status just cannot show its pid.
+        eprintln!(
+            "supervisor: cannot record the job's pid in {}: {e}",
+            dir.supervisor().display()
+        );
+    }
+
+    let started = Instant::now();
+    let timeout = desc.timeout_ms.map(Duration::from_millis);
+    let grace = Duration::from_millis(desc.grace_ms);
+    let mut reason: Option<EndReason> = None;
+    let mut kill_at: Option<Instant> = None;
+    let mut peak = 0u64;
+    let mut over_by = 0u64;
+    let exit = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("supervisor: cannot wait for the job: {e}");
+                break None;
+            }
+        }
+        let rss = match &cgroup {
+            Some(cg) => cg.current().unwrap_or_else(|| group_rss_bytes(pid)),
+            None => group_rss_bytes(pid),
+        };
+        peak = peak.max(rss);
+        if let (Some(limit), None, None) = (desc.memory_limit, &cgroup, reason) {
+            if rss > limit {
+                // Memory is the emergency: no grace period.
+                over_by = rss;
+                reason = Some(EndReason::Oom);
+                signal_group(pid, sys::SIGKILL);
+            }
+        }
+        if reason.is_none() {
+            if timeout.is_some_and(|t| started.elapsed() >= t) {
+                reason = Some(EndReason::Timeout);
+            } else if cancel_requested(dir) {
+                reason = Some(EndReason::Cancelled);
+            }
+            if reason.is_some() {
+                signal_group(pid, sys::SIGTERM);
+                kill_at = Some(Instant::now() + grace);
+            }
+        }
+        if kill_at.is_some_and(|t| Instant::now() >= t) {
+            signal_group(pid, sys::SIGKILL);
+            kill_at = None;
+        }
+        sleep(TICK);
+    };
+    // Leftovers of the group (background children) must not outlive the recorded end. The
+    // leader's pid was freed just now; Linux hands out pids in sequence, so it cannot name a
+    // new group this soon.
+    signal_group(pid, sys::SIGKILL);
+    let mut status = ended(EndReason::Exited, Some(started_at_ms), String::new());
+    status.memory_enforcement = enforcement.into();
+    if let Some(cg) = &cgroup {
+        if cg.oom_killed() && reason.is_none() {
+            reason = Some(EndReason::Oom);
+        }
+        peak = peak.max(cg.peak().unwrap_or(0));
+        // Give the kernel a moment to empty the cgroup before removing it.
+        for _ in 0..20 {
+            if cg.remove() {
+                break;
+            }
+            sleep(Duration::from_millis(50));
+        }
+    }
+    status.peak_rss_bytes = peak;
+    status.exit_code = exit.and_then(|e| e.code());
+    status.signal = exit.and_then(|e| e.signal());
+    let stderr_hint = format!("see {}", dir.stderr().display());
+    let limit = desc.memory_limit.unwrap_or(0);
+    let (reason, message) = match reason {
+        Some(EndReason::Oom) => (
+            EndReason::Oom,
+            format!(
+                "out of memory: the job's processes used {} (peak {}), over memory_limit {} ({enforcement}); killed. Raise memory_limit or let the recovery shape retry it",
+                human_bytes(over_by.max(peak)),
+                human_bytes(peak),
+                human_bytes(limit),
+            ),
+        ),
+        Some(EndReason::Timeout) => (
+            EndReason::Timeout,
+            format!(
+                "timeout: still running after {}; killed (SIGTERM, SIGKILL after {} ms). Raise timeout if it needs longer",
+                tether_core::units::HumanDuration(timeout.unwrap_or_default()),
+                desc.grace_ms
+            ),
+        ),
+        Some(EndReason::Cancelled) => (EndReason::Cancelled, "cancelled: the job's process group was killed".into()),
+        Some(other) => (other, format!("{other:?}")),
+        None => match (status.exit_code, status.signal) {
+            (Some(0), _) => (EndReason::Exited, "exited with code 0".into()),
+            (Some(code), _) => (EndReason::Exited, format!("exited with code {code}; {stderr_hint}")),
+            (None, Some(sig)) => (
+                EndReason::Signaled,
+                format!(
+                    "killed by signal {sig} ({}), not sent by tether (another process, or the kernel's OOM killer for a limit that is not the job's); {stderr_hint}",
+                    sys::signal_name(sig)
+                ),
+            ),
+            (None, None) => (EndReason::Signaled, "the job's end could not be observed; it was killed".into()),
+        },
+    };
+    status.reason = reason;
+    status.message = message;
+    status
+}
+
+fn signal_group(pgid: i32, sig: i32) {
+    if let Err(e) = sys::kill_group(pgid, sig) {
+        eprintln!(
+            "supervisor: cannot send {} to process group {pgid}: {e}",
+            sys::signal_name(sig)
+        );
+    }
+}
+
+/// Starts the job's program in its own session, with its logs, environment and directory.
+fn spawn_job(
+    dir: &JobDir,
+    desc: &JobDescription,
+    cgroup: Option<&Cgroup>,
+) -> Result<Child, String> {
+    let Some((program, args)) = desc.command.split_first() else {
+        return Err("job.command is empty; give at least the program".into());
+    };
+    let open_log = |p: PathBuf| {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(|e| format!("cannot open {}: {e}", p.display()))
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .envs(&desc.env)
+        .stdin(Stdio::null())
+        .stdout(open_log(dir.stdout())?)
+        .stderr(open_log(dir.stderr())?);
+    if let Some(wd) = &desc.workdir {
+        cmd.current_dir(wd);
+    }
+    let procs = match cgroup {
+        Some(cg) => Some(
+            CString::new(cg.procs_file().as_os_str().as_bytes())
+                .map_err(|_| "cgroup path contains a NUL byte".to_string())?,
+        ),
+        None => None,
+    };
+    sys::detach_on_exec(&mut cmd, procs);
+    cmd.spawn().map_err(|e| {
+        let wd = desc
+            .workdir
+            .as_ref()
+            .map_or(String::new(), |w| format!(" in {}", w.display()));
+        format!("could not start {program:?}{wd}: {e}; check job.command and job.workdir")
+    })
+}
+
+/// `412.3MiB`-style rendering for messages.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, m) in UNITS {
+        if b >= m {
+            #[allow(clippy::cast_precision_loss)]
+            return format!("{:.1}{unit}", b as f64 / m as f64);
+        }
+    }
+    format!("{b}B")
+}

@@ -1,0 +1,193 @@
+//! The few system calls the local backend needs that `std` does not wrap: `setsid`, `kill`,
+//! `flock` and a minimal signal handler. Every `unsafe` block of the backend lives here.
+//!
+//! ## Guarantees
+//! - Each wrapper is a single system call on plain integers or on a file descriptor owned by a
+//!   live [`File`]; none of them touches memory owned by Rust.
+//!
+//! ## Caveats
+//! - `flock` locks belong to the open file description: they are released when the last
+//!   descriptor of it closes (our [`File`]s are close-on-exec, so jobs never inherit them).
+use std::{
+    ffi::CString,
+    fs::File,
+    io,
+    os::{fd::AsRawFd, unix::process::CommandExt},
+    process::Command,
+    sync::atomic::{AtomicI32, Ordering},
+};
+
+/// Signal numbers, re-exported so the rest of the backend needs no `libc`.
+pub use libc::{SIGHUP, SIGINT, SIGKILL, SIGTERM};
+
+/// Makes the calling process the leader of a new session (and process group), detached from
+/// any controlling terminal, so terminal hang-ups and Ctrl-C aimed at tether never reach it.
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: setsid takes no arguments and touches no memory of ours.
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::setsid() };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Arranges for the child started by `cmd` to call `setsid` (own session and process group,
+/// whose id is its pid) and, when `cgroup_procs` is given, to move itself into that cgroup
+/// (by writing `0` to its `cgroup.procs`) before `exec`. Moving before `exec` means nothing the
+/// job allocates or forks can escape the memory limit.
+pub fn detach_on_exec(cmd: &mut Command, cgroup_procs: Option<CString>) {
+    let hook = move || -> io::Result<()> {
+        // SAFETY: between fork and exec only async-signal-safe calls are allowed: setsid, open,
+        // write and close are, and `cgroup_procs` was allocated before the fork. No allocation
+        // happens here (`last_os_error` builds an error from errno without allocating).
+        #[allow(unsafe_code)]
+        unsafe {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if let Some(path) = &cgroup_procs {
+                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+                let err = io::Error::last_os_error();
+                libc::close(fd);
+                if !ok {
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only makes async-signal-safe system calls (see above).
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
+/// Sends `sig` to the whole process group `pgid`. `Ok(false)` when the group no longer exists.
+pub fn kill_group(pgid: i32, sig: i32) -> io::Result<bool> {
+    if pgid <= 1 {
+        // -1 or -0 would mean "every process" / "our own group": never what we want.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("refusing to signal process group {pgid}"),
+        ));
+    }
+    signal_raw(-pgid, sig)
+}
+
+/// Sends `sig` to the single process `pid`. `Ok(false)` when it no longer exists.
+pub fn kill_pid(pid: i32, sig: i32) -> io::Result<bool> {
+    if pid <= 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("refusing to signal pid {pid}"),
+        ));
+    }
+    signal_raw(pid, sig)
+}
+
+fn signal_raw(target: i32, sig: i32) -> io::Result<bool> {
+    // SAFETY: kill takes two integers and touches no memory of ours; callers rule out 0 and -1.
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::kill(target, sig) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ESRCH) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Which kind of `flock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// Many holders at once.
+    Shared,
+    /// One holder, nobody else.
+    Exclusive,
+}
+
+/// Tries to take a `flock` on `file` without blocking: `Ok(false)` when someone else holds a
+/// conflicting lock.
+pub fn try_flock(file: &File, kind: LockKind) -> io::Result<bool> {
+    let op = match kind {
+        LockKind::Shared => libc::LOCK_SH,
+        LockKind::Exclusive => libc::LOCK_EX,
+    } | libc::LOCK_NB;
+    // SAFETY: the descriptor belongs to `file`, which outlives the call; flock touches no memory.
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::flock(file.as_raw_fd(), op) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// The last termination signal received since [`install_termination_handler`], or 0.
+static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_termination_signal(sig: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    SIGNALLED.store(sig, Ordering::SeqCst);
+}
+
+/// Makes SIGTERM, SIGINT and SIGHUP set a flag ([`termination_signal`]) instead of killing the
+/// process, so the supervisor can forward them to the job and still record the outcome.
+/// Handlers are reset to the default by `exec`, so the job is unaffected.
+pub fn install_termination_handler() -> io::Result<()> {
+    for sig in [SIGTERM, SIGINT, SIGHUP] {
+        let handler = on_termination_signal as extern "C" fn(libc::c_int);
+        // SAFETY: the handler only performs an atomic store, which is async-signal-safe, and
+        // is a plain `extern "C"` function that lives for the whole program.
+        #[allow(unsafe_code)]
+        let r = unsafe { libc::signal(sig, handler as libc::sighandler_t) };
+        if r == libc::SIG_ERR {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The termination signal received, if any (see [`install_termination_handler`]).
+pub fn termination_signal() -> Option<i32> {
+    match SIGNALLED.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// Conventional name of a signal number, for messages.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGXCPU => "SIGXCPU",
+        _ => "signal",
+    }
+}
