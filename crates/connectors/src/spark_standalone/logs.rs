@@ -1,0 +1,179 @@
+//! A driver's stdout/stderr, read through the web UI of the worker that runs (or ran) it.
+//!
+//! The master does not serve driver logs. The status call names the driver's worker, the
+//! master's `/json/` maps the worker to its web UI, and the worker's `/log/` page serves byte
+//! ranges of `<work dir>/<driver id>/{stdout,stderr}`. The first line of stderr is the worker's
+//! own `Launch Command: ... "-Dspark.tether.tag=<tag>" ...`, which is how a driver's tag is
+//! read back (drivers have no name in the master's JSON).
+//!
+//! ## Caveats
+//! - Logs live on the worker: once it is gone (or its work dir was cleaned) they are gone.
+//! - Worker UIs are reached at the address the worker advertises; it must be reachable from
+//!   where tether runs. The bearer token is not sent to workers.
+use std::{collections::HashMap, sync::Mutex};
+
+use super::{
+    rest::{LogSlice, Rest, RestError},
+    spec::TAG_PROPERTY,
+};
+
+/// Largest byte range asked for in one request.
+pub const MAX_CHUNK: u64 = 1 << 20;
+
+/// Why a driver's log could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LogReadError {
+    /// The driver is queued: it has no worker, so no log, yet.
+    #[error("driver {0} has not been placed on a worker yet")]
+    NotStarted(String),
+    /// The master or the worker could not be reached (or answered 5xx / timed out): try later.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The log does not exist (any more): unknown driver, worker gone, work dir cleaned.
+    #[error("{0}")]
+    Missing(String),
+}
+
+impl From<RestError> for LogReadError {
+    fn from(e: RestError) -> Self {
+        match e {
+            RestError::NotSpark { .. } => LogReadError::Missing(e.to_string()),
+            RestError::Http { status, .. } if status < 500 => LogReadError::Missing(e.to_string()),
+            _ => LogReadError::Unreachable(e.to_string()),
+        }
+    }
+}
+
+/// What the launch command says about a driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchInfo {
+    /// `spark.tether.tag`, if the driver was submitted by tether.
+    pub tag: Option<String>,
+    /// `spark.app.name`.
+    pub app_name: Option<String>,
+}
+
+/// Parses `-Dkey=value` system properties out of the `Launch Command:` line.
+pub fn parse_launch(head: &str) -> Option<LaunchInfo> {
+    let line = head.lines().find(|l| l.starts_with("Launch Command:"))?;
+    let prop = |key: &str| {
+        let needle = format!("\"-D{key}=");
+        let start = line.find(&needle)? + needle.len();
+        let end = line[start..].find('"')?;
+        Some(line[start..start + end].to_string())
+    };
+    Some(LaunchInfo { tag: prop(TAG_PROPERTY), app_name: prop("spark.app.name") })
+}
+
+/// Driver log access with a cache of worker web UI addresses.
+#[derive(Debug)]
+pub struct DriverLogs {
+    rest: Rest,
+    worker_uis: Mutex<HashMap<String, String>>,
+}
+
+impl DriverLogs {
+    /// Over this client.
+    pub fn new(rest: Rest) -> Self {
+        DriverLogs { rest, worker_uis: Mutex::new(HashMap::new()) }
+    }
+
+    /// The web UI of worker `worker_id`, from the cache or the master's `/json/`.
+    pub async fn worker_ui(&self, worker_id: &str) -> Result<String, LogReadError> {
+        if let Some(ui) = self.worker_uis.lock().expect("cache lock").get(worker_id) {
+            return Ok(ui.clone());
+        }
+        let state = self.rest.master_state().await?;
+        self.remember_workers(&state);
+        match state.worker_ui(worker_id) {
+            Some(w) => Ok(w.webuiaddress.clone()),
+            None => Err(LogReadError::Missing(format!(
+                "worker {worker_id} is no longer known to the master, its driver logs are gone"
+            ))),
+        }
+    }
+
+    /// Caches the worker addresses of a `/json/` answer.
+    pub fn remember_workers(&self, state: &super::rest::MasterState) {
+        let mut cache = self.worker_uis.lock().expect("cache lock");
+        for w in &state.workers {
+            if !w.webuiaddress.is_empty() {
+                cache.insert(w.id.clone(), w.webuiaddress.clone());
+            }
+        }
+    }
+
+    /// The worker id of a driver, from its status.
+    pub async fn worker_of(&self, driver_id: &str) -> Result<String, LogReadError> {
+        let st = self.rest.status(driver_id).await?;
+        if st.success != Some(true) {
+            return Err(LogReadError::Missing(format!("the master does not know driver {driver_id}")));
+        }
+        st.worker_id.filter(|w| !w.is_empty() && w != "None").ok_or_else(|| LogReadError::NotStarted(driver_id.into()))
+    }
+
+    /// Bytes `[offset, offset+len)` of `log_type` (`stdout`/`stderr`) of a driver on `worker_ui`.
+    pub async fn read_at(
+        &self,
+        worker_ui: &str,
+        driver_id: &str,
+        log_type: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<LogSlice, LogReadError> {
+        match self.rest.driver_log(worker_ui, driver_id, log_type, offset, len.min(MAX_CHUNK)).await? {
+            Some(s) => Ok(s),
+            None => Err(LogReadError::Missing(format!(
+                "worker {worker_ui} has no {log_type} for driver {driver_id} (unknown driver or cleaned work dir)"
+            ))),
+        }
+    }
+
+    /// The launch info of a driver whose worker is known.
+    pub async fn launch_info(&self, worker_ui: &str, driver_id: &str) -> Result<LaunchInfo, LogReadError> {
+        // The launch line carries the whole classpath: 64 KiB is plenty.
+        let head = self.read_at(worker_ui, driver_id, "stderr", 0, 64 << 10).await?;
+        parse_launch(&String::from_utf8_lossy(&head.data)).ok_or_else(|| {
+            LogReadError::Missing(format!("driver {driver_id}'s stderr does not start with a launch command"))
+        })
+    }
+
+    /// Up to `max` bytes of a driver's `stderr`: all of it, or its end if it is longer.
+    pub async fn stderr_text(&self, driver_id: &str, worker_id: &str, max: u64) -> Result<String, LogReadError> {
+        let ui = self.worker_ui(worker_id).await?;
+        let first = self.read_at(&ui, driver_id, "stderr", 0, MAX_CHUNK).await?;
+        let (mut offset, mut data) =
+            if first.length > max { (first.length - max, Vec::new()) } else { (first.end, first.data) };
+        // Bounded by the length seen first: a log that keeps growing is not chased.
+        while offset < first.length {
+            let s = self.read_at(&ui, driver_id, "stderr", offset, MAX_CHUNK).await?;
+            if s.end <= offset {
+                break;
+            }
+            offset = s.end;
+            data.extend_from_slice(&s.data);
+        }
+        Ok(String::from_utf8_lossy(&data).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_command_yields_tag_and_name() {
+        let head = "Launch Command: \"/usr/bin/java\" \"-cp\" \"x\" \"-Dspark.tether.tag=tether-k-1-g2\" \
+                    \"-Dspark.app.name=etl tether-k-1-g2\" \"org.apache.spark.deploy.worker.DriverWrapper\"\n\
+                    ========================================\n";
+        assert_eq!(
+            parse_launch(head),
+            Some(LaunchInfo { tag: Some("tether-k-1-g2".into()), app_name: Some("etl tether-k-1-g2".into()) })
+        );
+        assert_eq!(
+            parse_launch("Launch Command: \"java\" \"-Dspark.app.name=other\"\n"),
+            Some(LaunchInfo { tag: None, app_name: Some("other".into()) })
+        );
+        assert_eq!(parse_launch("no launch line\n"), None);
+    }
+}

@@ -1,0 +1,307 @@
+//! The `[job]` and `[recovery]` tables of a `kind = "spark-standalone"` spec, and how they turn
+//! into the `sparkProperties` of one submission (normal or recovery shape).
+//!
+//! ## Guarantees
+//! - Unknown fields are errors (`deny_unknown_fields`), reported with file, line and column.
+//! - The submission's tag always ends up in `spark.tether.tag` and in `spark.app.name` (alone, or
+//!   after the user's own `spark.app.name`), whatever the user's `conf` says: adoption and the
+//!   identity check depend on it.
+//! - The bearer token never appears here: the spec only names the environment variable.
+use std::{collections::BTreeMap, fmt};
+
+use serde::{Deserialize, Serialize};
+use tether_core::{ids::Tag, units::HumanDuration};
+
+/// `spark.tether.tag`: the tag, readable back from the driver's launch command.
+pub const TAG_PROPERTY: &str = "spark.tether.tag";
+/// `spark.tether.shape`: `normal` or `recovery`, for people reading the Spark UI.
+pub const SHAPE_PROPERTY: &str = "spark.tether.shape";
+
+/// A `[job.conf]` value: TOML strings, integers, floats and booleans are all accepted and sent
+/// to Spark as text (`"spark.executor.cores" = 4` and `= "4"` mean the same).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ConfValue {
+    /// Text.
+    Text(String),
+    /// Integer.
+    Int(i64),
+    /// Float.
+    Float(f64),
+    /// Boolean.
+    Bool(bool),
+}
+
+impl fmt::Display for ConfValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfValue::Text(s) => f.write_str(s),
+            ConfValue::Int(i) => write!(f, "{i}"),
+            ConfValue::Float(x) => write!(f, "{x}"),
+            ConfValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// `[job]` for `kind = "spark-standalone"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SparkJob {
+    /// Always `"spark-standalone"`.
+    pub kind: String,
+    /// The master's REST submission server, e.g. `http://spark-master:6066`.
+    pub master_rest: String,
+    /// The master's web UI (its `/json/` lists drivers and workers; needed for find-by-tag,
+    /// logs and the identity check). Default: the REST host on port 8080.
+    #[serde(default)]
+    pub master_ui: Option<String>,
+    /// The application jar as the workers can read it (`file:`, `hdfs:`, `http:` ...).
+    pub app_resource: String,
+    /// The driver's main class.
+    pub main_class: String,
+    /// Arguments of the main class.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// `sparkProperties` of the submission.
+    #[serde(default)]
+    pub conf: BTreeMap<String, ConfValue>,
+    /// Environment variables of the driver.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Name of an environment variable holding a bearer token for masters running Spark's JWS
+    /// REST filter. The token itself never belongs in a spec.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Timeout of one HTTP request to the master or a worker (default 10s).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: HumanDuration,
+    /// `clientSparkVersion` sent with the submission (required by the server; default 4.3.0).
+    #[serde(default = "default_client_version")]
+    pub client_spark_version: String,
+}
+
+fn default_request_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(10))
+}
+fn default_client_version() -> String {
+    "4.3.0".into()
+}
+
+/// `[recovery]` for `kind = "spark-standalone"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SparkRecovery {
+    /// `false` disables the recovery shape: an OOM failure is retried as it was.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// `sparkProperties` applied on top of the default recovery overrides.
+    #[serde(default)]
+    pub conf: BTreeMap<String, ConfValue>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for SparkRecovery {
+    /// Enabled, no overrides: what a spec without `[recovery]` gets.
+    fn default() -> Self {
+        SparkRecovery { enabled: true, conf: BTreeMap::new() }
+    }
+}
+
+impl SparkJob {
+    /// Checks what serde cannot: returns `(field, message)` for the first problem.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let url_ok = |u: &str| u.starts_with("http://") && u.len() > "http://".len();
+        if !url_ok(&self.master_rest) {
+            let hint = if self.master_rest.starts_with("https://") {
+                "this build speaks plain http only (Spark's REST server has no TLS of its own); put a TLS-terminating \
+                 proxy in front or use the http:// address"
+            } else {
+                "write the REST submission server's address, e.g. \"http://spark-master:6066\" (not spark://...:7077)"
+            };
+            return Err(("job.master_rest".into(), format!("{:?} is not an http:// URL: {hint}", self.master_rest)));
+        }
+        if let Some(ui) = &self.master_ui {
+            if !url_ok(ui) {
+                return Err((
+                    "job.master_ui".into(),
+                    format!("{ui:?} is not an http:// URL: write the master web UI, e.g. \"http://spark-master:8080\""),
+                ));
+            }
+        }
+        if self.app_resource.trim().is_empty() {
+            return Err(("job.app_resource".into(), "must name the application jar, e.g. \"file:/jobs/etl.jar\"".into()));
+        }
+        if self.main_class.trim().is_empty() {
+            return Err(("job.main_class".into(), "must name the driver's main class, e.g. \"com.example.Etl\"".into()));
+        }
+        if self.conf.contains_key(TAG_PROPERTY) {
+            return Err(("job.conf".into(), format!("{TAG_PROPERTY} is set by tether itself; remove it")));
+        }
+        Ok(())
+    }
+
+    /// The master UI address: `master_ui`, or the REST host with port 8080.
+    pub fn master_ui(&self) -> String {
+        if let Some(ui) = &self.master_ui {
+            return ui.trim_end_matches('/').to_string();
+        }
+        let rest = self.master_rest.trim_start_matches("http://");
+        let host_port = rest.split('/').next().unwrap_or(rest);
+        // `[v6::addr]:port` keeps its brackets; only the last `:port` is replaced.
+        let host = match host_port.rfind(':') {
+            Some(i) if !host_port[i..].contains(']') => &host_port[..i],
+            _ => host_port,
+        };
+        format!("http://{host}:8080")
+    }
+}
+
+/// The default recovery overrides and the user's ones, as applied to a spec's conf.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecoveryPlan {
+    /// Properties set (or replaced) in the recovery shape.
+    pub overrides: BTreeMap<String, String>,
+    /// For the run's history, e.g.
+    /// `spark.executor.cores 4 -> 1 (= spark.task.cpus), spark.executor.memory 512m kept`.
+    pub description: String,
+}
+
+/// Spark's recovery-mode idea (SPARK-55639) applied at submission: same executor memory,
+/// `spark.executor.cores = max(1, ceil(spark.task.cpus))`, so each executor JVM runs one task
+/// with all of its memory; then `[recovery.conf]` on top.
+pub fn recovery_plan(job: &SparkJob, recovery: &SparkRecovery) -> RecoveryPlan {
+    let get = |k: &str| job.conf.get(k).map(ToString::to_string);
+    let task_cpus_text = get("spark.task.cpus").unwrap_or_else(|| "1".into());
+    // Spark 4.3 accepts fractional task CPUs; an executor still needs a whole core.
+    let task_cpus = task_cpus_text.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0).unwrap_or(1.0);
+    let cores = (task_cpus.ceil() as u64).max(1).to_string();
+    let mut overrides = BTreeMap::new();
+    overrides.insert("spark.executor.cores".to_string(), cores.clone());
+    for (k, v) in &recovery.conf {
+        overrides.insert(k.clone(), v.to_string());
+    }
+    let mut parts = Vec::new();
+    let before = get("spark.executor.cores").unwrap_or_else(|| "unset (all of a worker's cores)".into());
+    let after = &overrides["spark.executor.cores"];
+    if recovery.conf.contains_key("spark.executor.cores") {
+        parts.push(format!("spark.executor.cores {before} -> {after} ([recovery.conf])"));
+    } else {
+        parts.push(format!("spark.executor.cores {before} -> {after} (= spark.task.cpus {task_cpus_text})"));
+    }
+    match (get("spark.executor.memory"), overrides.get("spark.executor.memory")) {
+        (old, Some(new)) => {
+            parts.push(format!("spark.executor.memory {} -> {new}", old.unwrap_or_else(|| "unset".into())))
+        }
+        (Some(old), None) => parts.push(format!("spark.executor.memory {old} kept")),
+        (None, None) => parts.push("spark.executor.memory kept (Spark's default)".into()),
+    }
+    for (k, v) in &recovery.conf {
+        if k != "spark.executor.cores" && k != "spark.executor.memory" {
+            parts.push(format!("{k} = {v}"));
+        }
+    }
+    RecoveryPlan { overrides, description: parts.join(", ") }
+}
+
+/// The `sparkProperties` of one submission.
+///
+/// Besides the user's conf: the tag (see module docs), cluster deploy mode, and the app jar in
+/// `spark.jars` (as `spark-submit` does) so executors can load the job's classes.
+pub fn spark_properties(job: &SparkJob, tag: &Tag, recovery: Option<&RecoveryPlan>) -> BTreeMap<String, String> {
+    let mut p: BTreeMap<String, String> = job.conf.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    if let Some(plan) = recovery {
+        p.extend(plan.overrides.clone());
+    }
+    let name = match p.get("spark.app.name") {
+        Some(user) if !user.trim().is_empty() => format!("{user} {tag}"),
+        _ => tag.to_string(),
+    };
+    p.insert("spark.app.name".into(), name);
+    p.insert(TAG_PROPERTY.into(), tag.to_string());
+    p.insert(SHAPE_PROPERTY.into(), if recovery.is_some() { "recovery" } else { "normal" }.into());
+    p.entry("spark.submit.deployMode".into()).or_insert_with(|| "cluster".into());
+    // tether owns retries: a supervised driver would be relaunched behind its back.
+    p.entry("spark.driver.supervise".into()).or_insert_with(|| "false".into());
+    let jars = p.get("spark.jars").cloned().unwrap_or_default();
+    if !jars.split(',').any(|j| j.trim() == job.app_resource) {
+        let joined = if jars.trim().is_empty() { job.app_resource.clone() } else { format!("{},{jars}", job.app_resource) };
+        p.insert("spark.jars".into(), joined);
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tether_core::spec::parse_spec;
+
+    fn parse(text: &str) -> (SparkJob, Option<SparkRecovery>) {
+        let s = parse_spec::<SparkJob, SparkRecovery>("s.toml", text).unwrap();
+        (s.job, s.recovery)
+    }
+
+    const BASE: &str = "[job]\nkind='spark-standalone'\nmaster_rest='http://m:6066'\napp_resource='file:/j.jar'\n\
+                        main_class='a.B'\n";
+
+    #[test]
+    fn recovery_shape_defaults_to_task_cpus_and_keeps_memory() {
+        let (job, _) = parse(&format!("{BASE}[job.conf]\n'spark.executor.cores'=4\n'spark.executor.memory'='512m'\n"));
+        let plan = recovery_plan(&job, &SparkRecovery { enabled: true, conf: BTreeMap::new() });
+        assert_eq!(plan.overrides.get("spark.executor.cores").unwrap(), "1");
+        assert!(!plan.overrides.contains_key("spark.executor.memory"));
+        assert_eq!(
+            plan.description,
+            "spark.executor.cores 4 -> 1 (= spark.task.cpus 1), spark.executor.memory 512m kept"
+        );
+        let tag = Tag::from_stored("tether-x-g2");
+        let p = spark_properties(&job, &tag, Some(&plan));
+        assert_eq!(p["spark.executor.cores"], "1");
+        assert_eq!(p["spark.executor.memory"], "512m");
+        assert_eq!(p[SHAPE_PROPERTY], "recovery");
+    }
+
+    #[test]
+    fn recovery_shape_follows_fractional_task_cpus_and_overrides() {
+        let (job, rec) = parse(&format!(
+            "{BASE}[job.conf]\n'spark.task.cpus'='1.5'\n[recovery.conf]\n'spark.cores.max'=2\n'spark.executor.memory'='1g'\n"
+        ));
+        let rec = rec.unwrap();
+        assert!(rec.enabled);
+        let plan = recovery_plan(&job, &rec);
+        assert_eq!(plan.overrides["spark.executor.cores"], "2");
+        assert_eq!(plan.overrides["spark.cores.max"], "2");
+        assert!(plan.description.contains("spark.executor.memory unset -> 1g"), "{}", plan.description);
+        let (_, rec) = parse(&format!("{BASE}[recovery]\nenabled=false\n"));
+        assert!(!rec.unwrap().enabled);
+    }
+
+    #[test]
+    fn tag_app_name_and_jars_are_always_set() {
+        let (job, _) = parse(&format!("{BASE}[job.conf]\n'spark.app.name'='etl'\n'spark.jars'='file:/dep.jar'\n"));
+        let p = spark_properties(&job, &Tag::from_stored("tether-k-g1"), None);
+        assert_eq!(p["spark.app.name"], "etl tether-k-g1");
+        assert_eq!(p[TAG_PROPERTY], "tether-k-g1");
+        assert_eq!(p["spark.jars"], "file:/j.jar,file:/dep.jar");
+        assert_eq!(p["spark.submit.deployMode"], "cluster");
+        let (job, _) = parse(BASE);
+        let p = spark_properties(&job, &Tag::from_stored("t"), None);
+        assert_eq!(p["spark.app.name"], "t");
+        assert_eq!(p["spark.jars"], "file:/j.jar");
+    }
+
+    #[test]
+    fn validation_and_ui_address() {
+        let (mut job, _) = parse(BASE);
+        assert_eq!(job.master_ui(), "http://m:8080");
+        assert!(job.validate().is_ok());
+        job.master_rest = "spark://m:7077".into();
+        assert!(job.validate().unwrap_err().1.contains("REST submission server"));
+        job.master_rest = "https://m:6066".into();
+        assert!(job.validate().unwrap_err().1.contains("plain http"));
+        let e = parse_spec::<SparkJob, SparkRecovery>("s.toml", &format!("{BASE}colour='red'\n")).unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
+    }
+}
