@@ -4,7 +4,7 @@
 //! A connector's integration test builds a [`Fixture`] (three connectors of the same backend,
 //! one per kind of job, plus an id the backend never issued) and runs the checks:
 //!
-//! ```ignore
+//! ```text
 //! use tether_connectors::conformance::{self, Fixture};
 //!
 //! #[tokio::test(flavor = "multi_thread")]

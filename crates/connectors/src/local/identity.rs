@@ -106,6 +106,8 @@ pub fn parse_external_id(id: &str) -> Option<(i32, u64)> {
 pub struct ProcStat {
     /// State letter (`R`, `S`, `Z`, ...).
     pub state: char,
+    /// Parent process id.
+    pub ppid: i32,
     /// Process group id.
     pub pgid: i32,
     /// Start time in clock ticks since boot.
@@ -132,6 +134,7 @@ impl ProcStat {
         // rest starts at field 3 (state): field n is fields[n - 3].
         Some(ProcStat {
             state: fields.first()?.chars().next()?,
+            ppid: fields.get(1)?.parse().ok()?,
             pgid: fields.get(2)?.parse().ok()?,
             start_time: fields.get(19)?.parse().ok()?,
         })
@@ -208,6 +211,7 @@ mod tests {
             "1234 (a b) c)) S 1 1200 1200 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 50";
         let s = ProcStat::parse(line).unwrap();
         assert_eq!(s.state, 'S');
+        assert_eq!(s.ppid, 1);
         assert_eq!(s.pgid, 1200);
         assert_eq!(s.start_time, 98765);
         assert!(ProcStat::parse("garbage").is_none());

@@ -199,7 +199,7 @@ fn run(dir: &JobDir) -> i32 {
             );
         }
     };
-    let Some(_slot) = take_slot(dir, &desc) else {
+    let Ok(_slot) = take_slot(dir, &desc) else {
         let message = "cancelled before it started (it was waiting for the local slot)".to_string();
         return finish(dir, ended(EndReason::Cancelled, None, message));
     };
@@ -216,8 +216,12 @@ fn open_lock(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-/// Waits for the local slot; `None` when cancelled while waiting.
-fn take_slot(dir: &JobDir, desc: &JobDescription) -> Option<File> {
+/// A cancel arrived while waiting for the local slot.
+struct CancelledWhileWaiting;
+
+/// Waits for the local slot. `Ok(None)`: the lock file is unusable and the job runs without
+/// it (better than hanging forever; logged).
+fn take_slot(dir: &JobDir, desc: &JobDescription) -> Result<Option<File>, CancelledWhileWaiting> {
     let kind = if desc.shape == Shape::Recovery {
         LockKind::Exclusive
     } else {
@@ -227,28 +231,27 @@ fn take_slot(dir: &JobDir, desc: &JobDescription) -> Option<File> {
     let file = match open_lock(&path) {
         Ok(f) => f,
         Err(e) => {
-            // Without the lock file there is no slot to respect; run rather than hang forever.
             eprintln!(
                 "supervisor: cannot open the slot lock {}: {e}; running without it",
                 path.display()
             );
-            return Some(File::open("/dev/null").ok()?);
+            return Ok(None);
         }
     };
     loop {
         match sys::try_flock(&file, kind) {
-            Ok(true) => return Some(file),
+            Ok(true) => return Ok(Some(file)),
             Ok(false) => {}
             Err(e) => {
                 eprintln!(
                     "supervisor: cannot lock {}: {e}; running without the slot",
                     path.display()
                 );
-                return Some(file);
+                return Ok(None);
             }
         }
         if cancel_requested(dir) {
-            return None;
+            return Err(CancelledWhileWaiting);
         }
         sleep(TICK);
     }
