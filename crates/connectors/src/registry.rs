@@ -28,12 +28,10 @@ pub struct Built {
 
 /// The kinds this build knows.
 pub fn known_kinds() -> Vec<&'static str> {
-    let mut v = Vec::new();
-    #[cfg(feature = "local")]
-    v.push("local");
-    #[cfg(feature = "spark-standalone")]
-    v.push("spark-standalone");
-    v
+    [("local", cfg!(feature = "local")), ("spark-standalone", cfg!(feature = "spark-standalone"))]
+        .into_iter()
+        .filter_map(|(kind, built_in)| built_in.then_some(kind))
+        .collect()
 }
 
 /// Parses `text` (the spec file `file`) and builds its connector. Does no I/O beyond what the
