@@ -1,0 +1,580 @@
+//! The PostgreSQL store, for fleets of workers on several machines.
+//!
+//! ## Guarantees
+//! - Every operation is a single SQL statement (see [`sql`](self) for why), hence atomic: a
+//!   fenced change, its submission row and its history entry commit together or not at all.
+//! - [`Store::claim`] locks candidates with `FOR UPDATE SKIP LOCKED` and re-checks them after
+//!   any wait, so concurrent claimers (in one process or many) never get the same run.
+//! - Lease expiry is judged by the database server's clock (`now()`), so workers whose clocks
+//!   disagree still agree on who holds what.
+//! - When the server goes away, calls fail with [`StoreError::Unavailable`] (transient) within
+//!   the connect/query timeouts, never panic or hang; once it is back the store reconnects.
+//!
+//! ## Assumptions
+//! - The URL names an existing database the user may create tables in. Migrations take an
+//!   advisory lock, so any number of processes may open a fresh database at once.
+//! - The `public`-schema search path (or whichever the URL's user has) holds only tether's
+//!   tables of these names; a database with a `runs` table but no `tether_meta` is refused.
+//!
+//! ## Caveats
+//! - A statement cut off by an outage may or may not have committed; see the crate docs.
+//! - `request_cancel` on an absent key returns [`StoreError::NotFound`]; on a finished run
+//!   `Ok(false)`. A stale generation in `record_submitted` yields [`crate::StaleGeneration`].
+mod pool;
+pub mod scratch;
+mod sql;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+pub use pool::PgOptions;
+use pool::{connect, describe, map_err, Pool};
+use tether_core::{
+    ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
+    journal::{Outcome, Submission},
+    store::{
+        Acquire, Created, HistoryEntry, Lease, NewRun, RunRecord, Store, StoreError,
+        SubmissionRecord,
+    },
+};
+use tokio_postgres::{Client, Config, Row};
+
+use crate::{
+    record::{self, encode_outcome, ttl_ms, RunRow, SubmissionRow},
+    redact,
+};
+
+/// A tether state store in a PostgreSQL database.
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("location", &self.pool.location())
+            .finish()
+    }
+}
+
+fn decode_err(op: &'static str, e: tokio_postgres::Error) -> StoreError {
+    StoreError::Query {
+        op,
+        source: Box::new(e),
+    }
+}
+
+fn row_to_run(r: &Row) -> Result<RunRow, tokio_postgres::Error> {
+    Ok(RunRow {
+        key: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        spec: r.try_get(2)?,
+        spec_name: r.try_get(3)?,
+        spec_hash: r.try_get(4)?,
+        phase: r.try_get(5)?,
+        generation: r.try_get(6)?,
+        tag: r.try_get(7)?,
+        shape: r.try_get(8)?,
+        external_id: r.try_get(9)?,
+        outcome: r.try_get(10)?,
+        cancel_requested: r.try_get(11)?,
+        epoch: r.try_get(12)?,
+        owner: r.try_get(13)?,
+        lease_expires_at_ms: r.try_get(14)?,
+        queued: r.try_get(15)?,
+        created_at_ms: r.try_get(16)?,
+        updated_at_ms: r.try_get(17)?,
+        lease_alive: r.try_get(18)?,
+    })
+}
+
+fn lease_lost(lease: &Lease) -> StoreError {
+    StoreError::LeaseLost {
+        key: lease.key.clone(),
+        epoch: lease.epoch,
+    }
+}
+
+fn generation_param(entry: &HistoryEntry) -> Option<i64> {
+    entry.generation.map(|g| i64::from(g.0))
+}
+
+impl PgStore {
+    /// Connects with default options and migrates the schema.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        Self::connect_with(url, PgOptions::default()).await
+    }
+
+    /// Connects and migrates the schema.
+    pub async fn connect_with(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
+        let location = redact(url);
+        let mut config: Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| StoreError::Open {
+                    location: location.clone(),
+                    message: format!("not a valid PostgreSQL URL: {e}"),
+                    source: None,
+                })?;
+        config.connect_timeout(options.connect_timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("tether");
+        }
+        let mut first = connect(&config, options.connect_timeout, "open", &location).await?;
+        tokio::time::timeout(options.query_timeout, migrate(&mut first, &location))
+            .await
+            .map_err(|_| StoreError::Unavailable {
+                op: "migrate",
+                message: format!(
+                    "migrating {location} took longer than {:?}",
+                    options.query_timeout
+                ),
+            })??;
+        Ok(PgStore {
+            pool: Pool::new(config, options, location, first),
+        })
+    }
+
+    fn loc(&self) -> &str {
+        self.pool.location()
+    }
+
+    fn run(&self, op: &'static str, r: &Row) -> Result<RunRecord, StoreError> {
+        row_to_run(r)
+            .map_err(|e| decode_err(op, e))?
+            .into_record(self.loc())
+    }
+
+    async fn get(&self, op: &'static str, key: &RunKey) -> Result<Option<RunRecord>, StoreError> {
+        let row = self
+            .pool
+            .query_opt(op, sql::GET_RUN, &[&key.as_str()])
+            .await?;
+        row.map(|r| self.run(op, &r)).transpose()
+    }
+
+    async fn must_get(&self, op: &'static str, key: &RunKey) -> Result<RunRecord, StoreError> {
+        self.get(op, key)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { key: key.clone() })
+    }
+}
+
+/// Creates or upgrades the schema, serialised across processes by an advisory lock.
+async fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
+    let probe = |op| move |e| map_err(op, e);
+    // Fast path without locks: an up-to-date database (every open but the first).
+    let row = client
+        .query_one(sql::PROBE, &[])
+        .await
+        .map_err(probe("migrate"))?;
+    let (has_runs, has_meta, has_version): (bool, bool, bool) =
+        (row.get(0), row.get(1), row.get(2));
+    if has_runs && !has_meta {
+        return Err(StoreError::Corrupt {
+            location: location.to_string(),
+            message: "the database has a `runs` table but no `tether_meta`: it belongs to \
+                      something else; left untouched, use another database"
+                .into(),
+        });
+    }
+    if has_version {
+        let v: i32 = client
+            .query_one(sql::SCHEMA_VERSION, &[])
+            .await
+            .map_err(probe("migrate"))?
+            .get(0);
+        if v == sql::LATEST_VERSION {
+            return Ok(());
+        }
+    }
+    let tx = client.transaction().await.map_err(probe("migrate"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&sql::MIGRATION_LOCK])
+        .await
+        .map_err(probe("migrate"))?;
+    tx.batch_execute(sql::CREATE_SCHEMA_VERSION)
+        .await
+        .map_err(probe("migrate"))?;
+    let v: i32 = tx
+        .query_one(sql::SCHEMA_VERSION, &[])
+        .await
+        .map_err(probe("migrate"))?
+        .get(0);
+    if v > sql::LATEST_VERSION {
+        return Err(StoreError::Open {
+            location: location.to_string(),
+            message: format!(
+                "the database has schema version {v}, newer than this tether understands ({}); \
+                 upgrade tether",
+                sql::LATEST_VERSION
+            ),
+            source: None,
+        });
+    }
+    for (i, step) in sql::MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(v).unwrap_or(0))
+    {
+        tx.batch_execute(step).await.map_err(|e| StoreError::Open {
+            location: location.to_string(),
+            message: format!(
+                "migration to schema version {} failed: {}",
+                i + 1,
+                describe(&e)
+            ),
+            source: Some(Box::new(e)),
+        })?;
+        let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        tx.execute(sql::INSERT_SCHEMA_VERSION, &[&version])
+            .await
+            .map_err(probe("migrate"))?;
+    }
+    tx.commit().await.map_err(probe("migrate"))
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_run(&self, new: &NewRun) -> Result<Created, StoreError> {
+        let op = "create_run";
+        let row = self
+            .pool
+            .query_opt(
+                op,
+                sql::INSERT_RUN,
+                &[
+                    &new.key.as_str(),
+                    &new.kind,
+                    &new.spec,
+                    &new.spec_name,
+                    &new.spec_hash,
+                    &new.queued,
+                ],
+            )
+            .await?;
+        match row {
+            Some(r) => Ok(Created::New(self.run(op, &r)?)),
+            // Read in a new statement: a concurrent creator's row may be newer than our snapshot.
+            None => Ok(Created::Existing(self.must_get(op, &new.key).await?)),
+        }
+    }
+
+    async fn get_run(&self, key: &RunKey) -> Result<Option<RunRecord>, StoreError> {
+        self.get("get_run", key).await
+    }
+
+    async fn list_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = self.pool.query("list_runs", sql::LIST_RUNS, &[]).await?;
+        rows.iter().map(|r| self.run("list_runs", r)).collect()
+    }
+
+    async fn history(&self, key: &RunKey) -> Result<Vec<HistoryEntry>, StoreError> {
+        let op = "history";
+        let rows = self.pool.query(op, sql::HISTORY, &[&key.as_str()]).await?;
+        rows.iter()
+            .map(|r| {
+                let generation: Option<i64> = r.try_get(2).map_err(|e| decode_err(op, e))?;
+                Ok(HistoryEntry {
+                    at_ms: r.try_get(0).map_err(|e| decode_err(op, e))?,
+                    epoch: Epoch(r.try_get(1).map_err(|e| decode_err(op, e))?),
+                    generation: generation
+                        .map(|g| record::parse_generation(self.loc(), g))
+                        .transpose()?,
+                    decision: r.try_get(3).map_err(|e| decode_err(op, e))?,
+                    reason: r.try_get(4).map_err(|e| decode_err(op, e))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn submissions(&self, key: &RunKey) -> Result<Vec<SubmissionRecord>, StoreError> {
+        let op = "submissions";
+        let rows = self
+            .pool
+            .query(op, sql::SUBMISSIONS, &[&key.as_str()])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let row = (|| {
+                    Ok::<_, tokio_postgres::Error>(SubmissionRow {
+                        generation: r.try_get(0)?,
+                        tag: r.try_get(1)?,
+                        shape: r.try_get(2)?,
+                        external_id: r.try_get(3)?,
+                        outcome: r.try_get(4)?,
+                        intent_at_ms: r.try_get(5)?,
+                    })
+                })()
+                .map_err(|e| decode_err(op, e))?;
+                row.into_record(self.loc())
+            })
+            .collect()
+    }
+
+    async fn acquire(
+        &self,
+        key: &RunKey,
+        owner: &OwnerId,
+        ttl: Duration,
+    ) -> Result<Acquire, StoreError> {
+        let op = "acquire";
+        let row = self
+            .pool
+            .query_opt(op, sql::ACQUIRE, &[&key.as_str(), &owner.0, &ttl_ms(ttl)])
+            .await?;
+        match row {
+            Some(r) => {
+                let rec = self.run(op, &r)?;
+                Ok(Acquire::Acquired(
+                    Lease {
+                        key: key.clone(),
+                        owner: owner.clone(),
+                        epoch: rec.epoch,
+                    },
+                    rec,
+                ))
+            }
+            None => Ok(Acquire::Held(self.must_get(op, key).await?)),
+        }
+    }
+
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<(), StoreError> {
+        let n = self
+            .pool
+            .execute(
+                "renew",
+                sql::RENEW,
+                &[
+                    &lease.key.as_str(),
+                    &lease.epoch.0,
+                    &lease.owner.0,
+                    &ttl_ms(ttl),
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(lease_lost(lease));
+        }
+        Ok(())
+    }
+
+    async fn renew_all(
+        &self,
+        owner: &OwnerId,
+        ttl: Duration,
+    ) -> Result<Vec<(RunKey, Epoch)>, StoreError> {
+        let op = "renew_all";
+        let rows = self
+            .pool
+            .query(op, sql::RENEW_ALL, &[&owner.0, &ttl_ms(ttl)])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let key: String = r.try_get(0).map_err(|e| decode_err(op, e))?;
+                let epoch: i64 = r.try_get(1).map_err(|e| decode_err(op, e))?;
+                Ok((record::parse_key(self.loc(), key)?, Epoch(epoch)))
+            })
+            .collect()
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        let n = self
+            .pool
+            .count(
+                "release",
+                sql::RELEASE,
+                &[&lease.key.as_str(), &lease.epoch.0, &lease.owner.0],
+            )
+            .await?;
+        if n == 0 {
+            return Err(lease_lost(lease));
+        }
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        owner: &OwnerId,
+        ttl: Duration,
+        limit: usize,
+    ) -> Result<Vec<(Lease, RunRecord)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let op = "claim";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .pool
+            .query(op, sql::CLAIM, &[&limit, &owner.0, &ttl_ms(ttl)])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let rec = self.run(op, r)?;
+                Ok((
+                    Lease {
+                        key: rec.key.clone(),
+                        owner: owner.clone(),
+                        epoch: rec.epoch,
+                    },
+                    rec,
+                ))
+            })
+            .collect()
+    }
+
+    async fn record_intent(
+        &self,
+        lease: &Lease,
+        submission: &Submission,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .pool
+            .count(
+                "record_intent",
+                sql::RECORD_INTENT,
+                &[
+                    &lease.key.as_str(),
+                    &lease.epoch.0,
+                    &lease.owner.0,
+                    &i64::from(submission.generation.0),
+                    &submission.tag.as_str(),
+                    &submission.shape.as_str(),
+                    &entry.at_ms,
+                    &entry.epoch.0,
+                    &generation_param(entry),
+                    &entry.decision,
+                    &entry.reason,
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(lease_lost(lease));
+        }
+        Ok(())
+    }
+
+    async fn record_submitted(
+        &self,
+        lease: &Lease,
+        generation: Generation,
+        external_id: &ExternalId,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError> {
+        let op = "record_submitted";
+        let n = self
+            .pool
+            .count(
+                op,
+                sql::RECORD_SUBMITTED,
+                &[
+                    &lease.key.as_str(),
+                    &lease.epoch.0,
+                    &lease.owner.0,
+                    &i64::from(generation.0),
+                    &external_id.0,
+                    &entry.at_ms,
+                    &entry.epoch.0,
+                    &generation_param(entry),
+                    &entry.decision,
+                    &entry.reason,
+                ],
+            )
+            .await?;
+        if n > 0 {
+            return Ok(());
+        }
+        // Tell a lost lease (stand down) from a stale generation (a bug in the caller).
+        let fence = self
+            .pool
+            .query_opt(
+                op,
+                sql::FENCE,
+                &[&lease.key.as_str(), &lease.epoch.0, &lease.owner.0],
+            )
+            .await?;
+        match fence {
+            None => Err(lease_lost(lease)),
+            Some(r) => {
+                let current: Option<i64> = r.try_get(0).map_err(|e| decode_err(op, e))?;
+                Err(crate::StaleGeneration::error(
+                    op, &lease.key, generation, current,
+                ))
+            }
+        }
+    }
+
+    async fn record_finished(
+        &self,
+        lease: &Lease,
+        outcome: &Outcome,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError> {
+        let outcome = encode_outcome("record_finished", outcome)?;
+        let n = self
+            .pool
+            .count(
+                "record_finished",
+                sql::RECORD_FINISHED,
+                &[
+                    &lease.key.as_str(),
+                    &lease.epoch.0,
+                    &lease.owner.0,
+                    &outcome,
+                    &entry.at_ms,
+                    &entry.epoch.0,
+                    &generation_param(entry),
+                    &entry.decision,
+                    &entry.reason,
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(lease_lost(lease));
+        }
+        Ok(())
+    }
+
+    async fn append_history(&self, lease: &Lease, entry: &HistoryEntry) -> Result<(), StoreError> {
+        let n = self
+            .pool
+            .count(
+                "append_history",
+                sql::APPEND_HISTORY,
+                &[
+                    &lease.key.as_str(),
+                    &lease.epoch.0,
+                    &lease.owner.0,
+                    &entry.at_ms,
+                    &entry.epoch.0,
+                    &generation_param(entry),
+                    &entry.decision,
+                    &entry.reason,
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(lease_lost(lease));
+        }
+        Ok(())
+    }
+
+    async fn request_cancel(&self, key: &RunKey) -> Result<bool, StoreError> {
+        let op = "request_cancel";
+        if self
+            .pool
+            .execute(op, sql::REQUEST_CANCEL, &[&key.as_str()])
+            .await?
+            > 0
+        {
+            return Ok(true);
+        }
+        match self
+            .pool
+            .query_opt(op, sql::RUN_EXISTS, &[&key.as_str()])
+            .await?
+        {
+            Some(_) => Ok(false),
+            None => Err(StoreError::NotFound { key: key.clone() }),
+        }
+    }
+}

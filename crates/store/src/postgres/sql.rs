@@ -1,0 +1,329 @@
+//! The SQL text of the PostgreSQL store.
+//!
+//! Every operation is **one statement**: the client pipelines concurrent queries on a few shared
+//! connections, which rules out multi-statement transactions, and a single statement is atomic
+//! anyway. Changes that span tables (the run, its submission, its history entry) are written
+//! with data-modifying CTEs that all hang off the fenced `UPDATE ... RETURNING` of the run, so
+//! when the fence matches no row, nothing at all is written.
+//!
+//! Times come from the server (`tether_now_ms()`, created by the migration), never the caller.
+//! Parameters carry explicit casts so prepared statements get the intended types.
+
+/// Advisory lock key taken by migrations ("tether" + 1), so concurrent openers serialise.
+pub const MIGRATION_LOCK: i64 = 0x7465_7468_6572_0001;
+
+/// The schema version this build writes.
+pub const LATEST_VERSION: i32 = 1;
+
+/// `(runs exists, tether_meta exists, schema_version exists)`, to spot foreign databases.
+pub const PROBE: &str =
+    "SELECT to_regclass('runs') IS NOT NULL, to_regclass('tether_meta') IS NOT NULL, \
+     to_regclass('schema_version') IS NOT NULL";
+
+/// Current schema version (only once `schema_version` exists).
+pub const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
+
+/// Migrations, index `i` bringing the schema from version `i` to `i + 1`, each applied in one
+/// transaction under [`MIGRATION_LOCK`] together with its `schema_version` row.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE IF NOT EXISTS tether_meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO tether_meta (name, value) VALUES ('application', 'tether') ON CONFLICT DO NOTHING;
+
+-- The lease clock. STABLE and based on now(): one consistent instant per statement.
+CREATE OR REPLACE FUNCTION tether_now_ms() RETURNS BIGINT LANGUAGE sql STABLE AS
+    $$ SELECT floor(extract(epoch FROM now()) * 1000)::bigint $$;
+
+CREATE TABLE IF NOT EXISTS runs (
+    key                 TEXT PRIMARY KEY,
+    seq                 BIGINT GENERATED ALWAYS AS IDENTITY,
+    kind                TEXT NOT NULL,
+    spec                TEXT NOT NULL,
+    spec_name           TEXT NOT NULL,
+    spec_hash           TEXT NOT NULL,
+    phase               TEXT NOT NULL DEFAULT 'empty',
+    generation          BIGINT,
+    tag                 TEXT,
+    shape               TEXT,
+    external_id         TEXT,
+    outcome             TEXT,
+    cancel_requested    BOOLEAN NOT NULL DEFAULT false,
+    epoch               BIGINT NOT NULL DEFAULT 0,
+    owner               TEXT,
+    lease_expires_at_ms BIGINT,
+    queued              BOOLEAN NOT NULL,
+    created_at_ms       BIGINT NOT NULL,
+    updated_at_ms       BIGINT NOT NULL
+);
+-- claim: unfinished runs in claim order (queued first, then oldest).
+CREATE INDEX IF NOT EXISTS runs_claim ON runs (queued DESC, created_at_ms, seq) WHERE phase <> 'finished';
+-- claim/expiry scans: unfinished runs by lease expiry.
+CREATE INDEX IF NOT EXISTS runs_expiry ON runs (lease_expires_at_ms) WHERE phase <> 'finished';
+-- renew_all: a worker's leases.
+CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner) WHERE owner IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS submissions (
+    key             TEXT NOT NULL,
+    generation      BIGINT NOT NULL,
+    tag             TEXT NOT NULL,
+    shape           TEXT NOT NULL,
+    external_id     TEXT,
+    outcome         TEXT,
+    intent_at_ms    BIGINT NOT NULL,
+    submitted_at_ms BIGINT,
+    finished_at_ms  BIGINT,
+    PRIMARY KEY (key, generation)
+);
+
+CREATE TABLE IF NOT EXISTS history (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    key        TEXT NOT NULL,
+    at_ms      BIGINT NOT NULL,
+    epoch      BIGINT NOT NULL,
+    generation BIGINT,
+    decision   TEXT NOT NULL,
+    reason     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_key ON history (key, id);
+"#];
+
+/// Creates the version table.
+pub const CREATE_SCHEMA_VERSION: &str = "CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)";
+
+/// $1 version.
+pub const INSERT_SCHEMA_VERSION: &str =
+    "INSERT INTO schema_version (version) VALUES ($1::int) ON CONFLICT DO NOTHING";
+
+/// The run columns in the order `row_to_run` reads them; `lease_alive` by the server clock.
+macro_rules! run_columns {
+    () => {
+        "key, kind, spec, spec_name, spec_hash, phase, generation, tag, shape, external_id, \
+         outcome, cancel_requested, epoch, owner, lease_expires_at_ms, queued, created_at_ms, \
+         updated_at_ms, \
+         COALESCE(owner IS NOT NULL AND lease_expires_at_ms > tether_now_ms(), false) AS lease_alive"
+    };
+}
+
+/// The reason of a take-over history entry, from `prev_owner`, `prev_exp` and the new owner
+/// `$2`. Mirrors `record::takeover_reason` (SQLite), so both backends read the same.
+macro_rules! takeover_reason {
+    () => {
+        "CASE
+            WHEN prev_owner IS NULL THEN 'lease was free; new owner ' || $2::text
+            WHEN prev_exp IS NULL THEN
+                'took over from ' || prev_owner || ' (lease had no expiry); new owner ' || $2::text
+            ELSE 'took over from ' || prev_owner || ' (lease expired '
+                || to_char(greatest(tether_now_ms() - prev_exp, 0) / 1000.0, 'FM999999999990.0')
+                || 's ago); new owner ' || $2::text
+         END"
+    };
+}
+
+/// A run is free to take: unowned, or its lease expired by the server clock.
+macro_rules! free {
+    () => {
+        "phase <> 'finished'
+         AND (owner IS NULL OR lease_expires_at_ms IS NULL OR lease_expires_at_ms <= tether_now_ms())"
+    };
+}
+
+/// $1 key, $2 kind, $3 spec, $4 spec_name, $5 spec_hash, $6 queued. Returns the row if new.
+pub const INSERT_RUN: &str = concat!(
+    "INSERT INTO runs (key, kind, spec, spec_name, spec_hash, phase, queued, created_at_ms, updated_at_ms)
+     VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, 'empty', $6::bool,
+             tether_now_ms(), tether_now_ms())
+     ON CONFLICT (key) DO NOTHING
+     RETURNING ",
+    run_columns!()
+);
+
+/// $1 key.
+pub const GET_RUN: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE key = $1::text");
+
+/// Newest first.
+pub const LIST_RUNS: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs ORDER BY created_at_ms DESC, seq DESC"
+);
+
+/// $1 key. Oldest first.
+pub const HISTORY: &str = "SELECT at_ms, epoch, generation, decision, reason
+    FROM history WHERE key = $1::text ORDER BY id";
+
+/// $1 key.
+pub const SUBMISSIONS: &str = "SELECT generation, tag, shape, external_id, outcome, intent_at_ms
+    FROM submissions WHERE key = $1::text ORDER BY generation";
+
+/// $1 key, $2 owner, $3 ttl ms. Takes the lease if free (row lock first, so the previous
+/// holder recorded in history is the one actually displaced). Returns the run if taken.
+pub const ACQUIRE: &str = concat!(
+    "WITH cur AS (
+        SELECT key, owner AS prev_owner, lease_expires_at_ms AS prev_exp FROM runs
+        WHERE key = $1::text AND ",
+    free!(),
+    "   FOR UPDATE
+    ), u AS (
+        UPDATE runs r SET epoch = r.epoch + 1, owner = $2::text,
+            lease_expires_at_ms = tether_now_ms() + $3::bigint, updated_at_ms = tether_now_ms()
+        FROM cur WHERE r.key = cur.key
+        RETURNING r.*, cur.prev_owner, cur.prev_exp
+    ), h AS (
+        INSERT INTO history (key, at_ms, epoch, generation, decision, reason)
+        SELECT key, tether_now_ms(), epoch, generation, 'lease-acquired', ",
+    takeover_reason!(),
+    " FROM u
+    )
+    SELECT ",
+    run_columns!(),
+    " FROM u"
+);
+
+/// $1 limit, $2 owner, $3 ttl ms. One statement: pick free runs in claim order, skipping rows
+/// another claimer has locked, take them with a new epoch and log each take-over.
+pub const CLAIM: &str = concat!(
+    "WITH cur AS (
+        SELECT key, owner AS prev_owner, lease_expires_at_ms AS prev_exp FROM runs
+        WHERE ",
+    free!(),
+    "   ORDER BY queued DESC, created_at_ms, seq
+        LIMIT $1::bigint
+        FOR UPDATE SKIP LOCKED
+    ), u AS (
+        UPDATE runs r SET epoch = r.epoch + 1, owner = $2::text,
+            lease_expires_at_ms = tether_now_ms() + $3::bigint, updated_at_ms = tether_now_ms()
+        FROM cur WHERE r.key = cur.key
+        RETURNING r.*, cur.prev_owner, cur.prev_exp
+    ), h AS (
+        INSERT INTO history (key, at_ms, epoch, generation, decision, reason)
+        SELECT key, tether_now_ms(), epoch, generation, 'claimed', ",
+    takeover_reason!(),
+    " FROM u
+    )
+    SELECT ",
+    run_columns!(),
+    " FROM u ORDER BY queued DESC, created_at_ms, seq"
+);
+
+/// $1 key, $2 epoch, $3 owner, $4 ttl ms. Renewal does not touch `updated_at_ms`.
+pub const RENEW: &str = "UPDATE runs SET lease_expires_at_ms = tether_now_ms() + $4::bigint
+    WHERE key = $1::text AND epoch = $2::bigint AND owner = $3::text AND phase <> 'finished'";
+
+/// $1 owner, $2 ttl ms. One statement for all of a worker's leases.
+pub const RENEW_ALL: &str = "UPDATE runs SET lease_expires_at_ms = tether_now_ms() + $2::bigint
+    WHERE owner = $1::text AND phase <> 'finished'
+    RETURNING key, epoch";
+
+/// $1 key, $2 epoch, $3 owner. Returns 1 row if released (and logged).
+pub const RELEASE: &str = "WITH u AS (
+        UPDATE runs SET owner = NULL, lease_expires_at_ms = NULL, updated_at_ms = tether_now_ms()
+        WHERE key = $1::text AND epoch = $2::bigint AND owner = $3::text
+        RETURNING key, epoch, generation
+    ), h AS (
+        INSERT INTO history (key, at_ms, epoch, generation, decision, reason)
+        SELECT key, tether_now_ms(), epoch, generation, 'released', 'lease released by ' || $3::text
+        FROM u
+    )
+    SELECT count(*) FROM u";
+
+/// The history row of a fenced write, inserted once per row of the CTE `u`. Takes the
+/// placeholders of at_ms (0 = now), epoch, generation, decision and reason.
+macro_rules! history_from_u {
+    ($at:literal, $epoch:literal, $g:literal, $decision:literal, $reason:literal) => {
+        concat!(
+            "h AS (
+            INSERT INTO history (key, at_ms, epoch, generation, decision, reason)
+            SELECT key, COALESCE(NULLIF(",
+            $at,
+            "::bigint, 0), tether_now_ms()), ",
+            $epoch,
+            "::bigint, ",
+            $g,
+            "::bigint, ",
+            $decision,
+            "::text, ",
+            $reason,
+            "::text
+            FROM u
+        )"
+        )
+    };
+}
+
+/// $1 key, $2 epoch, $3 owner, $4 generation, $5 tag, $6 shape, $7..$11 history entry.
+pub const RECORD_INTENT: &str = concat!(
+    "WITH u AS (
+        UPDATE runs SET phase = 'intent', generation = $4::bigint, tag = $5::text,
+            shape = $6::text, external_id = NULL, updated_at_ms = tether_now_ms()
+        WHERE key = $1::text AND epoch = $2::bigint AND owner = $3::text AND phase <> 'finished'
+        RETURNING key
+    ), s AS (
+        INSERT INTO submissions (key, generation, tag, shape, intent_at_ms)
+        SELECT key, $4::bigint, $5::text, $6::text, tether_now_ms() FROM u
+        ON CONFLICT (key, generation) DO UPDATE SET
+            tag = EXCLUDED.tag, shape = EXCLUDED.shape, external_id = NULL,
+            submitted_at_ms = NULL, outcome = NULL, finished_at_ms = NULL
+    ), ",
+    history_from_u!("$7", "$8", "$9", "$10", "$11"),
+    " SELECT count(*) FROM u"
+);
+
+/// $1 key, $2 epoch, $3 owner, $4 generation, $5 external id, $6..$10 history entry.
+pub const RECORD_SUBMITTED: &str = concat!(
+    "WITH u AS (
+        UPDATE runs SET phase = 'submitted', external_id = $5::text, updated_at_ms = tether_now_ms()
+        WHERE key = $1::text AND epoch = $2::bigint AND owner = $3::text
+          AND generation = $4::bigint AND phase IN ('intent', 'submitted')
+        RETURNING key
+    ), s AS (
+        UPDATE submissions SET external_id = $5::text, submitted_at_ms = tether_now_ms()
+        WHERE key IN (SELECT key FROM u) AND generation = $4::bigint
+    ), ",
+    history_from_u!("$6", "$7", "$8", "$9", "$10"),
+    " SELECT count(*) FROM u"
+);
+
+/// $1 key, $2 epoch, $3 owner, $4 outcome JSON, $5..$9 history entry. Finishing also gives
+/// the lease up.
+pub const RECORD_FINISHED: &str = concat!(
+    "WITH u AS (
+        UPDATE runs SET phase = 'finished', outcome = $4::text, owner = NULL,
+            lease_expires_at_ms = NULL, updated_at_ms = tether_now_ms()
+        WHERE key = $1::text AND epoch = $2::bigint AND owner = $3::text AND phase <> 'finished'
+        RETURNING key, generation
+    ), s AS (
+        UPDATE submissions sub SET outcome = $4::text, finished_at_ms = tether_now_ms()
+        FROM u WHERE sub.key = u.key AND sub.generation = u.generation
+    ), ",
+    history_from_u!("$5", "$6", "$7", "$8", "$9"),
+    " SELECT count(*) FROM u"
+);
+
+/// $1 key, $2 epoch, $3 owner, $4..$8 history entry. `FOR SHARE` makes a concurrent
+/// take-over wait for us or fence us out, never slip in between check and insert.
+pub const APPEND_HISTORY: &str = concat!(
+    "WITH u AS (
+        SELECT key FROM runs
+        WHERE key = $1::text AND epoch = $2::bigint AND owner = $3::text
+        FOR SHARE
+    ), ",
+    history_from_u!("$4", "$5", "$6", "$7", "$8"),
+    " SELECT count(*) FROM u"
+);
+
+/// $1 key, $2 epoch, $3 owner. Returns the current generation if the fence holds.
+pub const FENCE: &str =
+    "SELECT generation FROM runs WHERE key = $1::text AND epoch = $2::bigint AND owner = $3::text";
+
+/// $1 key.
+pub const REQUEST_CANCEL: &str =
+    "UPDATE runs SET cancel_requested = true, updated_at_ms = tether_now_ms()
+    WHERE key = $1::text AND phase <> 'finished'";
+
+/// $1 key.
+pub const RUN_EXISTS: &str = "SELECT 1 FROM runs WHERE key = $1::text";
