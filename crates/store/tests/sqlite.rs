@@ -200,3 +200,62 @@ fn default_path_follows_xdg() {
         std::path::Path::new("/home/someone/.local/state/tether/tether.db")
     );
 }
+
+/// Several OS processes (this test binary re-run as children) claim from one file at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_sharing_a_file_never_double_claim() -> R {
+    const CHILD_ENV: &str = "TETHER_STORE_TEST_CHILD_DB";
+    const NAME: &str = "processes_sharing_a_file_never_double_claim";
+    if let Ok(loc) = std::env::var(CHILD_ENV) {
+        // Child: claim until nothing is left, printing what was taken.
+        let s = tether_store::open(&loc).await?;
+        let me = owner(&format!("pid-{}", std::process::id()));
+        loop {
+            let batch = s.claim(&me, LONG, 5).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for (lease, _) in batch {
+                println!("CLAIMED {} {}", lease.key, lease.epoch);
+            }
+        }
+    }
+    const RUNS: usize = 300;
+    let dir = tempfile::tempdir()?;
+    let loc = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let s = tether_store::open(&loc).await?;
+    for i in 0..RUNS {
+        s.create_run(&new_run(&format!("p-{i:03}"), true)).await?;
+    }
+    let exe = std::env::current_exe()?;
+    let children: Vec<std::process::Child> = (0..4)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+                .env(CHILD_ENV, &loc)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()?;
+    let mut seen = std::collections::HashMap::new();
+    for (i, child) in children.into_iter().enumerate() {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+        ensure!(
+            out.status.success(),
+            "child {i} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            // With --nocapture the harness's "test NAME ... " may share the first line.
+            if let Some(rest) = line.find("CLAIMED ").map(|i| &line[i + "CLAIMED ".len()..]) {
+                ensure!(rest.ends_with(" 1"), "epoch should be 1: {rest}");
+                if let Some(prev) = seen.insert(rest.to_string(), i) {
+                    anyhow::bail!("{rest} claimed by child {prev} and child {i}");
+                }
+            }
+        }
+    }
+    ensure!(seen.len() == RUNS, "claimed {} of {RUNS}", seen.len());
+    Ok(())
+}

@@ -1,7 +1,7 @@
 //! The PostgreSQL store, for fleets of workers on several machines.
 //!
 //! ## Guarantees
-//! - Every operation is a single SQL statement (see [`sql`](self) for why), hence atomic: a
+//! - Every operation is a single SQL statement (the `sql` module says why), hence atomic: a
 //!   fenced change, its submission row and its history entry commit together or not at all.
 //! - [`Store::claim`] locks candidates with `FOR UPDATE SKIP LOCKED` and re-checks them after
 //!   any wait, so concurrent claimers (in one process or many) never get the same run.
