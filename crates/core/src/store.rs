@@ -118,6 +118,17 @@ pub struct Lease {
     pub epoch: Epoch,
 }
 
+/// One lease still held after [`Store::renew_all`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Renewed {
+    /// The run.
+    pub key: RunKey,
+    /// Its current epoch (ours).
+    pub epoch: Epoch,
+    /// `tether cancel` asked for the job to be killed.
+    pub cancel_requested: bool,
+}
+
 /// Result of [`Store::create_run`].
 #[derive(Debug, Clone)]
 pub enum Created {
@@ -229,8 +240,9 @@ pub trait Store: Send + Sync + 'static {
     async fn acquire(&self, key: &RunKey, owner: &OwnerId, ttl: Duration) -> Result<Acquire, StoreError>;
     /// Extends one lease. `LeaseLost` if the epoch is no longer current.
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<(), StoreError>;
-    /// Extends every live lease of `owner` in one statement; returns the (key, epoch) still held.
-    async fn renew_all(&self, owner: &OwnerId, ttl: Duration) -> Result<Vec<(RunKey, Epoch)>, StoreError>;
+    /// Extends every lease of `owner` on unfinished runs in one statement; returns those still
+    /// held, with their cancel flag (so a worker learns about cancels without another query).
+    async fn renew_all(&self, owner: &OwnerId, ttl: Duration) -> Result<Vec<Renewed>, StoreError>;
     /// Gives the lease up at once (others may take over without waiting). Fenced.
     async fn release(&self, lease: &Lease) -> Result<(), StoreError>;
     /// Claims up to `limit` unfinished runs whose lease is free or expired (queued ones first),

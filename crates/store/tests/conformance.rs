@@ -359,10 +359,16 @@ async fn renew_all_extends_only_what_is_still_held(h: Harness) -> R {
     let taken = acquire(&s, "r4", "thief", LONG).await?; // r4 expired and was taken over
     ensure!(taken.epoch.0 == l4.epoch.0 + 1);
 
-    let mut held = s.renew_all(&owner(w), LONG).await?;
+    ensure!(s.request_cancel(&key("r2")).await?);
+    let mut held: Vec<_> = s
+        .renew_all(&owner(w), LONG)
+        .await?
+        .into_iter()
+        .map(|r| (r.key, r.epoch, r.cancel_requested))
+        .collect();
     held.sort();
     ensure!(
-        held == [(key("r1"), l1.epoch), (key("r2"), Epoch(1))],
+        held == [(key("r1"), l1.epoch, false), (key("r2"), Epoch(1), true)],
         "{held:?}"
     );
     // r1 was expired but not taken: renewing revives it, and now it is alive again.

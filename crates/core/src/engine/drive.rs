@@ -129,8 +129,7 @@ impl<'a> Driver<'a> {
                 }
                 Decision::Finish(outcome) => {
                     let entry = self.entry("finish", self.generation(), reason);
-                    self.write("the outcome", || self.engine.store.record_finished(self.lease, &outcome, &entry)).await?;
-                    return Ok(Finish::Outcome(outcome));
+                    return self.finish(outcome, entry).await;
                 }
                 Decision::Return(outcome) => return Ok(Finish::Outcome(outcome)),
             }
@@ -174,14 +173,30 @@ impl<'a> Driver<'a> {
             Err(SubmitError::Rejected { message }) => {
                 let outcome = Outcome::Failed { class: FailureClass::Rejected, message };
                 let entry = self.entry("finish", Some(submission.generation), format!("finished: {}", outcome.label()));
-                self.write("the outcome", || self.engine.store.record_finished(self.lease, &outcome, &entry)).await?;
-                Ok(Some(Finish::Outcome(outcome)))
+                self.finish(outcome, entry).await.map(Some)
             }
             // The job may or may not exist: the next round looks it up by tag, never blindly resubmits.
             Err(e @ (SubmitError::Unavailable { .. } | SubmitError::Ambiguous { .. })) => {
                 self.observed = self.unknown(e.to_string());
                 Ok(None)
             }
+        }
+    }
+
+    /// Records the outcome. A write retried after an outage may find that its first attempt
+    /// did commit (the run is finished and the lease cleared): that is success, not a lost lease.
+    async fn finish(&mut self, outcome: Outcome, entry: HistoryEntry) -> Result<Finish, EngineError> {
+        match self.write("the outcome", || self.engine.store.record_finished(self.lease, &outcome, &entry)).await {
+            Ok(()) => Ok(Finish::Outcome(outcome)),
+            Err(EngineError::LeaseLost { key, epoch }) => match self.engine.store.get_run(&key).await {
+                Ok(Some(RunRecord { journal: Journal { phase: Phase::Finished { outcome: recorded }, .. }, epoch: e, .. }))
+                    if e == epoch =>
+                {
+                    Ok(Finish::Outcome(recorded))
+                }
+                _ => Err(EngineError::LeaseLost { key, epoch }),
+            },
+            Err(e) => Err(e),
         }
     }
 

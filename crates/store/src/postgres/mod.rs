@@ -33,7 +33,7 @@ use tether_core::{
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
     journal::{Outcome, Submission},
     store::{
-        Acquire, Created, HistoryEntry, Lease, NewRun, RunRecord, Store, StoreError,
+        Acquire, Created, HistoryEntry, Lease, NewRun, Renewed, RunRecord, Store, StoreError,
         SubmissionRecord,
     },
 };
@@ -361,7 +361,7 @@ impl Store for PgStore {
         &self,
         owner: &OwnerId,
         ttl: Duration,
-    ) -> Result<Vec<(RunKey, Epoch)>, StoreError> {
+    ) -> Result<Vec<Renewed>, StoreError> {
         let op = "renew_all";
         let rows = self
             .pool
@@ -371,7 +371,12 @@ impl Store for PgStore {
             .map(|r| {
                 let key: String = r.try_get(0).map_err(|e| decode_err(op, e))?;
                 let epoch: i64 = r.try_get(1).map_err(|e| decode_err(op, e))?;
-                Ok((record::parse_key(self.loc(), key)?, Epoch(epoch)))
+                let cancel_requested: bool = r.try_get(2).map_err(|e| decode_err(op, e))?;
+                Ok(Renewed {
+                    key: record::parse_key(self.loc(), key)?,
+                    epoch: Epoch(epoch),
+                    cancel_requested,
+                })
             })
             .collect()
     }

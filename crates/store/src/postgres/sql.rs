@@ -217,7 +217,7 @@ pub const RENEW: &str = "UPDATE runs SET lease_expires_at_ms = tether_now_ms() +
 /// $1 owner, $2 ttl ms. One statement for all of a worker's leases.
 pub const RENEW_ALL: &str = "UPDATE runs SET lease_expires_at_ms = tether_now_ms() + $2::bigint
     WHERE owner = $1::text AND phase <> 'finished'
-    RETURNING key, epoch";
+    RETURNING key, epoch, cancel_requested";
 
 /// $1 key, $2 epoch, $3 owner. Returns 1 row if released (and logged).
 pub const RELEASE: &str = "WITH u AS (

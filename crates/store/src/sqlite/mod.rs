@@ -35,7 +35,7 @@ use tether_core::{
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
     journal::{Outcome, Submission},
     store::{
-        Acquire, Created, HistoryEntry, Lease, NewRun, RunRecord, Store, StoreError,
+        Acquire, Created, HistoryEntry, Lease, NewRun, Renewed, RunRecord, Store, StoreError,
         SubmissionRecord,
     },
 };
@@ -488,19 +488,27 @@ impl Store for SqliteStore {
         &self,
         owner: &OwnerId,
         ttl: Duration,
-    ) -> Result<Vec<(RunKey, Epoch)>, StoreError> {
+    ) -> Result<Vec<Renewed>, StoreError> {
         let owner = owner.clone();
         self.write("renew_all", move |tx, loc| {
             let exp = now_ms().saturating_add(ttl_ms(ttl));
-            let rows: Vec<(String, i64)> = tx
+            let rows: Vec<(String, i64, bool)> = tx
                 .prepare_cached(sql::RENEW_ALL)
                 .and_then(|mut s| {
-                    s.query_map(params![owner.0, exp], |r| Ok((r.get(0)?, r.get(1)?)))?
-                        .collect()
+                    s.query_map(params![owner.0, exp], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
+                    .collect()
                 })
                 .map_err(|e| map_err("renew_all", loc, e))?;
             rows.into_iter()
-                .map(|(k, e)| Ok((record::parse_key(loc, k)?, Epoch(e))))
+                .map(|(k, e, c)| {
+                    Ok(Renewed {
+                        key: record::parse_key(loc, k)?,
+                        epoch: Epoch(e),
+                        cancel_requested: c,
+                    })
+                })
                 .collect()
         })
         .await

@@ -148,7 +148,7 @@ pub const RENEW: &str = "UPDATE runs SET lease_expires_at_ms = ?4
 /// ?1 owner, ?2 expiry. One statement for all of a worker's leases.
 pub const RENEW_ALL: &str = "UPDATE runs SET lease_expires_at_ms = ?2
     WHERE owner = ?1 AND phase <> 'finished'
-    RETURNING key, epoch";
+    RETURNING key, epoch, cancel_requested";
 
 /// ?1 key, ?2 epoch, ?3 owner, ?4 now. Epoch unchanged: the next taker bumps it.
 pub const RELEASE: &str = "UPDATE runs
