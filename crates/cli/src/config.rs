@@ -63,16 +63,23 @@ impl Config {
                 .0;
         }
         if leases.ttl < Duration::from_millis(300) {
-            return Err(CliError::usage("lease_ttl must be at least 300ms (it is renewed every ttl/3)"));
+            return Err(CliError::usage(
+                "lease_ttl must be at least 300ms (it is renewed every ttl/3)",
+            ));
         }
-        Ok(Config { state, jobs_dir, leases })
+        Ok(Config {
+            state,
+            jobs_dir,
+            leases,
+        })
     }
 }
 
 fn read_file(path: &std::path::Path) -> Result<FileConfig, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::usage(format!("cannot read config file {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| CliError::usage(format!("config file {}: {e}", path.display())))
+    toml::from_str(&text)
+        .map_err(|e| CliError::usage(format!("config file {}: {e}", path.display())))
 }
 
 fn default_config_path() -> Option<PathBuf> {
@@ -88,7 +95,10 @@ fn default_jobs_dir(state: &str) -> PathBuf {
     if !is_pg {
         let path = PathBuf::from(state.strip_prefix("sqlite://").unwrap_or(state));
         if let Some(parent) = path.parent() {
-            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             return parent.join(format!("{stem}.jobs"));
         }
     }

@@ -14,8 +14,11 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(config: Config) -> Result<Ctx, CliError> {
-        let exe = std::env::current_exe()
-            .map_err(|e| CliError::usage(format!("cannot locate the tether binary (needed to start local jobs): {e}")))?;
+        let exe = std::env::current_exe().map_err(|e| {
+            CliError::usage(format!(
+                "cannot locate the tether binary (needed to start local jobs): {e}"
+            ))
+        })?;
         let build = BuildContext {
             jobs_dir: config.jobs_dir.clone(),
             supervisor: vec![exe.display().to_string(), "__supervise".into()],
@@ -25,7 +28,9 @@ impl Ctx {
 
     /// Opens the state store; every failure is bad input (exit 2) with the store's message.
     pub async fn store(&self) -> Result<Arc<dyn Store>, CliError> {
-        tether_store::open(&self.config.state).await.map_err(|e| CliError::usage(e.to_string()))
+        tether_store::open(&self.config.state)
+            .await
+            .map_err(|e| CliError::usage(e.to_string()))
     }
 
     /// Builds the connector of a spec (file name for messages, and its text).
@@ -43,6 +48,7 @@ pub fn owner_id(role: &str) -> OwnerId {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let nonce = tether_core::ids::fnv1a64(format!("{nanos}{}", std::process::id()).as_bytes()) & 0xffff_ff;
+    let nonce =
+        tether_core::ids::fnv1a64(format!("{nanos}{}", std::process::id()).as_bytes()) & 0xffff_ff;
     OwnerId(format!("{role}@{host}:{}:{nonce:06x}", std::process::id()))
 }

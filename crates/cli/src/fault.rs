@@ -6,7 +6,10 @@ use tether_core::{engine::Checkpoint, ids::RunKey};
 /// Kills this process with SIGKILL if `TETHER_FAULT` names `point`.
 pub fn maybe_crash(_key: &RunKey, point: Checkpoint) {
     if std::env::var("TETHER_FAULT").ok().as_deref() == Some(point.name()) {
-        eprintln!("tether: TETHER_FAULT={}: killing myself with SIGKILL", point.name());
+        eprintln!(
+            "tether: TETHER_FAULT={}: killing myself with SIGKILL",
+            point.name()
+        );
         // SAFETY: kill(2) on our own pid with a valid signal number has no memory effects.
         #[allow(unsafe_code)]
         unsafe {

@@ -58,7 +58,9 @@ pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
     println!("epoch:     {}", run.epoch);
     match (&run.owner, run.lease_alive) {
         (Some(o), true) => println!("owner:     {o} (lease alive)"),
-        (Some(o), false) => println!("owner:     {o} (lease expired: any tether run/worker takes over)"),
+        (Some(o), false) => {
+            println!("owner:     {o} (lease expired: any tether run/worker takes over)")
+        }
         (None, _) => println!("owner:     none"),
     }
     if run.journal.cancel_requested {
@@ -73,14 +75,23 @@ pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
             s.submission.generation,
             s.submission.tag,
             s.submission.shape.as_str(),
-            s.external_id.as_ref().map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
-            s.outcome.as_ref().map(|o| o.label()).unwrap_or_else(|| "-".into()),
+            s.external_id
+                .as_ref()
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "-".into()),
+            s.outcome
+                .as_ref()
+                .map(|o| o.label())
+                .unwrap_or_else(|| "-".into()),
         );
     }
 }
 
 pub fn print_ls(runs: &[RunRecord]) {
-    println!("{:<40} {:<16} {:>5} {:>4} {:<28} {}", "KEY", "STATE", "EPOCH", "GEN", "EXTERNAL ID", "OWNER");
+    println!(
+        "{:<40} {:<16} {:>5} {:>4} {:<28} {}",
+        "KEY", "STATE", "EPOCH", "GEN", "EXTERNAL ID", "OWNER"
+    );
     for r in runs {
         let (g, id) = r.current();
         let owner = match (&r.owner, r.lease_alive) {
@@ -108,7 +119,9 @@ pub fn print_history(entries: &[HistoryEntry]) {
             "{h:02}:{m:02}:{s:02}.{:03}Z epoch {:>3} gen {:>3}  {:<24} {}",
             e.at_ms % 1000,
             e.epoch.0,
-            e.generation.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
+            e.generation
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "-".into()),
             e.decision,
             e.reason
         );

@@ -18,7 +18,11 @@ pub struct Progress {
 
 impl Progress {
     pub fn new() -> Self {
-        Progress { tty: std::io::stderr().is_terminal(), started: Instant::now(), last: Mutex::new(String::new()) }
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            last: Mutex::new(String::new()),
+        }
     }
 
     /// Ends the live line so that later output starts on a fresh line.
@@ -55,9 +59,16 @@ impl Progress {
 impl Observer for Progress {
     fn event(&self, key: &RunKey, event: &Event) {
         match event {
-            Event::Acquired { epoch } => self.show(&format!("acq{epoch}"), format!("{key}: lease taken (epoch {epoch})")),
+            Event::Acquired { epoch } => self.show(
+                &format!("acq{epoch}"),
+                format!("{key}: lease taken (epoch {epoch})"),
+            ),
             Event::Following { record } => {
-                let owner = record.owner.as_ref().map(|o| o.to_string()).unwrap_or_else(|| "nobody".into());
+                let owner = record
+                    .owner
+                    .as_ref()
+                    .map(|o| o.to_string())
+                    .unwrap_or_else(|| "nobody".into());
                 let (generation, id) = record.current();
                 let state = format!(
                     "{key}: driven by {owner} (epoch {}); {} gen {} id {}; following, not submitting",
@@ -68,9 +79,23 @@ impl Observer for Progress {
                 );
                 self.show(&state, state.clone());
             }
-            Event::Decided { generation, external_id, decision, reason } => {
-                let g = generation.map(|g| g.to_string()).unwrap_or_else(|| "-".into());
-                let id = external_id.as_ref().map(|i| i.to_string()).unwrap_or_else(|| "-".into());
+            Event::Decided {
+                generation,
+                external_id,
+                decision,
+                reason,
+            } => {
+                // "Observe" only precedes the answer's own decision: not worth a line.
+                if matches!(**decision, tether_core::Decision::Observe) {
+                    return;
+                }
+                let g = generation
+                    .map(|g| g.to_string())
+                    .unwrap_or_else(|| "-".into());
+                let id = external_id
+                    .as_ref()
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "-".into());
                 let line = format!("{key} gen {g} id {id}: {}: {reason}", decision.name());
                 self.show(&format!("{}{g}{id}", decision.name()), line);
             }

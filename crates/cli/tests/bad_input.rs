@@ -14,35 +14,66 @@ fn assert_rejected(env: &Env, spec_body: Option<&str>, needles: &[&str]) {
     for n in needles {
         assert!(err.contains(n), "error should mention {n:?}: {err}");
     }
-    assert!(!std::path::Path::new(&env.state).exists(), "nothing written: the state store was created: {err}");
+    assert!(
+        !std::path::Path::new(&env.state).exists(),
+        "nothing written: the state store was created: {err}"
+    );
     assert!(!env.jobs.exists(), "nothing written: a job dir was created");
 }
 
 #[test]
 fn missing_command_field() {
-    assert_rejected(&Env::new(), Some("[job]\nkind = 'local'\n"), &["bad.toml", "command"]);
+    assert_rejected(
+        &Env::new(),
+        Some("[job]\nkind = 'local'\n"),
+        &["bad.toml", "command"],
+    );
 }
 
 #[test]
 fn missing_job_table() {
-    assert_rejected(&Env::new(), Some("max_submissions = 2\n"), &["bad.toml", "[job]"]);
+    assert_rejected(
+        &Env::new(),
+        Some("max_submissions = 2\n"),
+        &["bad.toml", "[job]"],
+    );
 }
 
 #[test]
 fn wrong_type_names_file_line_and_field() {
-    assert_rejected(&Env::new(), Some("[job]\nkind = 'local'\ncommand = 'echo hi'\n"), &["bad.toml:3:", "sequence"]);
-    assert_rejected(&Env::new(), Some("max_submissions = 'three'\n[job]\nkind = 'local'\ncommand = ['true']\n"), &["bad.toml:1:"]);
+    assert_rejected(
+        &Env::new(),
+        Some("[job]\nkind = 'local'\ncommand = 'echo hi'\n"),
+        &["bad.toml:3:", "sequence"],
+    );
+    assert_rejected(
+        &Env::new(),
+        Some("max_submissions = 'three'\n[job]\nkind = 'local'\ncommand = ['true']\n"),
+        &["bad.toml:1:"],
+    );
 }
 
 #[test]
 fn unknown_backend_lists_the_known_ones() {
-    assert_rejected(&Env::new(), Some("[job]\nkind = 'mainframe'\n"), &["bad.toml:2", "mainframe", "local"]);
+    assert_rejected(
+        &Env::new(),
+        Some("[job]\nkind = 'mainframe'\n"),
+        &["bad.toml:2", "mainframe", "local"],
+    );
 }
 
 #[test]
 fn unknown_fields_are_named_with_their_line() {
-    assert_rejected(&Env::new(), Some("[job]\nkind = 'local'\ncommand = ['true']\ncomand = ['x']\n"), &["bad.toml:4:", "comand"]);
-    assert_rejected(&Env::new(), Some("retries = 3\n[job]\nkind = 'local'\ncommand = ['true']\n"), &["bad.toml:1:", "retries"]);
+    assert_rejected(
+        &Env::new(),
+        Some("[job]\nkind = 'local'\ncommand = ['true']\ncomand = ['x']\n"),
+        &["bad.toml:4:", "comand"],
+    );
+    assert_rejected(
+        &Env::new(),
+        Some("retries = 3\n[job]\nkind = 'local'\ncommand = ['true']\n"),
+        &["bad.toml:1:", "retries"],
+    );
 }
 
 #[test]
@@ -52,9 +83,21 @@ fn unreadable_spec_file() {
 
 #[test]
 fn bad_values() {
-    assert_rejected(&Env::new(), Some("[job]\nkind = 'local'\ncommand = []\n"), &["job.command"]);
-    assert_rejected(&Env::new(), Some("[job]\nkind = 'local'\ncommand = ['true']\nmemory_limit = 'lots'\n"), &["bad.toml:4:", "size"]);
-    assert_rejected(&Env::new(), Some("status_timeout = 'soon'\n[job]\nkind = 'local'\ncommand = ['true']\n"), &["bad.toml:1:", "duration"]);
+    assert_rejected(
+        &Env::new(),
+        Some("[job]\nkind = 'local'\ncommand = []\n"),
+        &["job.command"],
+    );
+    assert_rejected(
+        &Env::new(),
+        Some("[job]\nkind = 'local'\ncommand = ['true']\nmemory_limit = 'lots'\n"),
+        &["bad.toml:4:", "size"],
+    );
+    assert_rejected(
+        &Env::new(),
+        Some("status_timeout = 'soon'\n[job]\nkind = 'local'\ncommand = ['true']\n"),
+        &["bad.toml:1:", "duration"],
+    );
 }
 
 #[test]
@@ -74,8 +117,16 @@ fn corrupt_state_database_is_left_untouched() {
     let spec = env.spec("ok.toml", "[job]\nkind = 'local'\ncommand = ['true']\n");
     let out = env.run(&["run", spec.to_str().unwrap(), "--key", "k"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&env.state), "names the file: {}", stderr(&out));
-    assert_eq!(std::fs::read(&env.state).unwrap(), junk, "the file was modified");
+    assert!(
+        stderr(&out).contains(&env.state),
+        "names the file: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(&env.state).unwrap(),
+        junk,
+        "the file was modified"
+    );
     assert!(!env.jobs.exists(), "no job was started");
 }
 
@@ -84,16 +135,30 @@ fn locked_state_database_is_a_clear_error() {
     let env = Env::new();
     // Create the store, then hold an exclusive lock on it from another connection.
     let spec = env.spec("ok.toml", "[job]\nkind = 'local'\ncommand = ['true']\n");
-    assert_eq!(env.run(&["run", spec.to_str().unwrap(), "--key", "first"]).status.code(), Some(0));
+    assert_eq!(
+        env.run(&["run", spec.to_str().unwrap(), "--key", "first"])
+            .status
+            .code(),
+        Some(0)
+    );
     let conn = rusqlite::Connection::open(&env.state).unwrap();
-    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;").unwrap();
-    let out = env.cmd().args(["run", spec.to_str().unwrap(), "--key", "second"]).output().unwrap();
+    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+        .unwrap();
+    let out = env
+        .cmd()
+        .args(["run", spec.to_str().unwrap(), "--key", "second"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("locked"), "{}", stderr(&out));
     conn.execute_batch("ROLLBACK;").unwrap();
     drop(conn);
     let out = env.run(&["status", "second"]);
-    assert_eq!(out.status.code(), Some(2), "the locked attempt wrote nothing");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the locked attempt wrote nothing"
+    );
 }
 
 #[test]
@@ -101,7 +166,12 @@ fn same_key_with_another_spec_is_refused() {
     let env = Env::new();
     let a = env.spec("a.toml", "[job]\nkind = 'local'\ncommand = ['true']\n");
     let b = env.spec("b.toml", "[job]\nkind = 'local'\ncommand = ['false']\n");
-    assert_eq!(env.run(&["run", a.to_str().unwrap(), "--key", "same"]).status.code(), Some(0));
+    assert_eq!(
+        env.run(&["run", a.to_str().unwrap(), "--key", "same"])
+            .status
+            .code(),
+        Some(0)
+    );
     let out = env.run(&["run", b.to_str().unwrap(), "--key", "same"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("another spec"), "{}", stderr(&out));

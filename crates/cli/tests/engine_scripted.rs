@@ -34,7 +34,9 @@ impl Scripted {
         Arc::new(Scripted {
             submits: AtomicUsize::new(0),
             script: Mutex::new(script.into()),
-            last: Mutex::new(JobStatus::Unknown { reason: "empty script".into() }),
+            last: Mutex::new(JobStatus::Unknown {
+                reason: "empty script".into(),
+            }),
         })
     }
     fn set(&self, s: JobStatus) {
@@ -73,13 +75,17 @@ impl Connector for Scripted {
 #[async_trait]
 impl FindByTag for Scripted {
     async fn find_by_tag(&self, _tag: &Tag) -> Lookup {
-        Lookup::Unknown { reason: "fake backend unreachable".into() }
+        Lookup::Unknown {
+            reason: "fake backend unreachable".into(),
+        }
     }
 }
 
 async fn setup(key: &str) -> (tempfile::TempDir, Arc<dyn Store>, RunKey) {
     let dir = tempfile::tempdir().unwrap();
-    let store = tether_store::open(&dir.path().join("s.db").display().to_string()).await.unwrap();
+    let store = tether_store::open(&dir.path().join("s.db").display().to_string())
+        .await
+        .unwrap();
     let key = RunKey::new(key).unwrap();
     let new = NewRun {
         key: key.clone(),
@@ -89,7 +95,10 @@ async fn setup(key: &str) -> (tempfile::TempDir, Arc<dyn Store>, RunKey) {
         spec_hash: "h".into(),
         queued: false,
     };
-    assert!(matches!(store.create_run(&new).await.unwrap(), Created::New(_)));
+    assert!(matches!(
+        store.create_run(&new).await.unwrap(),
+        Created::New(_)
+    ));
     (dir, store, key)
 }
 
@@ -104,43 +113,92 @@ fn policy(status_timeout: Duration) -> Policy {
 }
 
 fn unknown() -> JobStatus {
-    JobStatus::Unknown { reason: "HTTP 503".into() }
+    JobStatus::Unknown {
+        reason: "HTTP 503".into(),
+    }
 }
 
 #[tokio::test]
 async fn unknown_status_is_asked_again_and_never_resubmitted() {
     let (_d, store, key) = setup("u1").await;
     let fake = Scripted::new(vec![
-        JobStatus::Active { detail: "RUNNING".into() },
+        JobStatus::Active {
+            detail: "RUNNING".into(),
+        },
         unknown(),
         unknown(),
         unknown(),
-        JobStatus::Active { detail: "RUNNING".into() },
+        JobStatus::Active {
+            detail: "RUNNING".into(),
+        },
         unknown(),
-        JobStatus::Succeeded { result: serde_json::json!({"rows": 42}) },
+        JobStatus::Succeeded {
+            result: serde_json::json!({"rows": 42}),
+        },
     ]);
-    let engine = Engine::new(store.clone(), fake.clone(), policy(Duration::from_secs(30)), LeaseSettings::default(), Arc::new(Quiet));
+    let engine = Engine::new(
+        store.clone(),
+        fake.clone(),
+        policy(Duration::from_secs(30)),
+        LeaseSettings::default(),
+        Arc::new(Quiet),
+    );
     let finish = engine.run(&key, &OwnerId("t".into())).await.unwrap();
-    assert_eq!(finish, Finish::Outcome(Outcome::Succeeded { result: serde_json::json!({"rows": 42}) }));
-    assert_eq!(fake.submits.load(Ordering::SeqCst), 1, "unknown never leads to a resubmission");
+    assert_eq!(
+        finish,
+        Finish::Outcome(Outcome::Succeeded {
+            result: serde_json::json!({"rows": 42})
+        })
+    );
+    assert_eq!(
+        fake.submits.load(Ordering::SeqCst),
+        1,
+        "unknown never leads to a resubmission"
+    );
     let history = store.history(&key).await.unwrap();
-    assert!(history.iter().any(|h| h.decision == "ask-again"), "{history:?}");
+    assert!(
+        history.iter().any(|h| h.decision == "ask-again"),
+        "{history:?}"
+    );
 }
 
 #[tokio::test]
 async fn unknown_beyond_status_timeout_gives_up_resumably_then_resumes_without_resubmitting() {
     let (_d, store, key) = setup("u2").await;
-    let fake = Scripted::new(vec![JobStatus::Active { detail: "RUNNING".into() }, unknown()]);
-    let engine = Engine::new(store.clone(), fake.clone(), policy(Duration::from_millis(300)), LeaseSettings::default(), Arc::new(Quiet));
+    let fake = Scripted::new(vec![
+        JobStatus::Active {
+            detail: "RUNNING".into(),
+        },
+        unknown(),
+    ]);
+    let engine = Engine::new(
+        store.clone(),
+        fake.clone(),
+        policy(Duration::from_millis(300)),
+        LeaseSettings::default(),
+        Arc::new(Quiet),
+    );
     let finish = engine.run(&key, &OwnerId("t1".into())).await.unwrap();
     assert!(matches!(finish, Finish::GaveUp { .. }), "{finish:?}");
     let run = store.get_run(&key).await.unwrap().unwrap();
-    assert!(run.owner.is_none(), "the lease is released so anyone can resume at once");
-    assert_eq!(run.current().1, Some(&ExternalId("0".into())), "the id (\"0\") stays recorded");
+    assert!(
+        run.owner.is_none(),
+        "the lease is released so anyone can resume at once"
+    );
+    assert_eq!(
+        run.current().1,
+        Some(&ExternalId("0".into())),
+        "the id (\"0\") stays recorded"
+    );
     // The backend answers again: the next run reconnects to job "0" instead of submitting.
-    fake.set(JobStatus::Succeeded { result: serde_json::json!(null) });
+    fake.set(JobStatus::Succeeded {
+        result: serde_json::json!(null),
+    });
     let finish = engine.run(&key, &OwnerId("t2".into())).await.unwrap();
-    assert!(matches!(finish, Finish::Outcome(Outcome::Succeeded { .. })), "{finish:?}");
+    assert!(
+        matches!(finish, Finish::Outcome(Outcome::Succeeded { .. })),
+        "{finish:?}"
+    );
     assert_eq!(fake.submits.load(Ordering::SeqCst), 1);
 }
 
@@ -149,7 +207,11 @@ async fn unknown_lookup_after_an_intent_never_submits() {
     let (_d, store, key) = setup("u3").await;
     // Crash after the intent: simulate by recording an intent with a lease, then dropping it.
     let owner = OwnerId("crashed".into());
-    let lease = match store.acquire(&key, &owner, Duration::from_millis(200)).await.unwrap() {
+    let lease = match store
+        .acquire(&key, &owner, Duration::from_millis(200))
+        .await
+        .unwrap()
+    {
         tether_core::store::Acquire::Acquired(l, _) => l,
         other => panic!("{other:?}"),
     };
@@ -165,11 +227,24 @@ async fn unknown_lookup_after_an_intent_never_submits() {
         decision: "submit".into(),
         reason: "test".into(),
     };
-    store.record_intent(&lease, &sub, &entry).await.unwrap();
+    store
+        .record_intent(&lease, &sub, None, &entry)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await; // the crashed owner's lease expires
     let fake = Scripted::new(vec![]);
-    let engine = Engine::new(store.clone(), fake.clone(), policy(Duration::from_millis(400)), LeaseSettings::default(), Arc::new(Quiet));
+    let engine = Engine::new(
+        store.clone(),
+        fake.clone(),
+        policy(Duration::from_millis(400)),
+        LeaseSettings::default(),
+        Arc::new(Quiet),
+    );
     let finish = engine.run(&key, &OwnerId("heir".into())).await.unwrap();
     assert!(matches!(finish, Finish::GaveUp { .. }), "{finish:?}");
-    assert_eq!(fake.submits.load(Ordering::SeqCst), 0, "a lookup that cannot answer never leads to a submission");
+    assert_eq!(
+        fake.submits.load(Ordering::SeqCst),
+        0,
+        "a lookup that cannot answer never leads to a submission"
+    );
 }

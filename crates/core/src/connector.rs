@@ -161,7 +161,13 @@ pub enum LogError {
 #[async_trait]
 pub trait Logs: Send + Sync {
     /// Reads up to `max` bytes of `stream` from `offset`.
-    async fn read_logs(&self, job: &JobRef, stream: LogStream, offset: u64, max: usize) -> Result<LogChunk, LogError>;
+    async fn read_logs(
+        &self,
+        job: &JobRef,
+        stream: LogStream,
+        offset: u64,
+        max: usize,
+    ) -> Result<LogChunk, LogError>;
 }
 
 /// Capability: the connector reshapes a submission after an OOM failure.

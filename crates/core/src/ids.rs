@@ -41,7 +41,11 @@ impl RunKey {
     /// Derives a key from a spec's content: `<stem>-<16 hex digits of the content hash>`.
     pub fn from_content(stem: &str, content: &[u8]) -> Self {
         let slug = slug(stem, 40);
-        let slug = if slug.is_empty() { "run".to_string() } else { slug };
+        let slug = if slug.is_empty() {
+            "run".to_string()
+        } else {
+            slug
+        };
         Self(format!("{slug}-{:016x}", fnv1a64(content)))
     }
 
@@ -182,7 +186,10 @@ mod tests {
         assert_eq!(a, Tag::derive(&k, Generation(3)));
         assert_ne!(a, Tag::derive(&k, Generation(4)));
         assert!(a.as_str().len() <= 63, "{a}");
-        assert!(a.as_str().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        assert!(a
+            .as_str()
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
         assert!(a.as_str().ends_with("-g3"));
         // Pinned value: changing the derivation would orphan every in-flight run.
         assert_eq!(

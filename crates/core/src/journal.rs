@@ -123,6 +123,10 @@ pub struct Journal {
 impl Journal {
     /// A journal with nothing in it.
     pub fn empty(key: RunKey) -> Self {
-        Journal { key, phase: Phase::Empty, cancel_requested: false }
+        Journal {
+            key,
+            phase: Phase::Empty,
+            cancel_requested: false,
+        }
     }
 }

@@ -218,10 +218,12 @@ pub fn peek_kind(file: &str, text: &str) -> Result<(String, usize), SpecError> {
         column: 1,
         message: message.into(),
     };
-    let job = table
-        .get("job")
-        .ok_or_else(|| missing("missing table [job]: add [job] with kind = \"local\" (or another backend)"))?;
-    let job = job.as_table().ok_or_else(|| missing("`job` must be a table: write [job]"))?;
+    let job = table.get("job").ok_or_else(|| {
+        missing("missing table [job]: add [job] with kind = \"local\" (or another backend)")
+    })?;
+    let job = job
+        .as_table()
+        .ok_or_else(|| missing("`job` must be a table: write [job]"))?;
     let kind = job
         .get("kind")
         .ok_or_else(|| missing("missing field `kind` in [job]: e.g. kind = \"local\""))?;
@@ -236,7 +238,8 @@ pub fn line_of_key(text: &str, key: &str) -> usize {
     text.lines()
         .position(|l| {
             let l = l.trim_start();
-            l.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with('='))
+            l.strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
         })
         .map_or(1, |i| i + 1)
 }
@@ -251,7 +254,12 @@ fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> SpecError {
         }
         None => (1, 1),
     };
-    SpecError::Invalid { file: file.into(), line, column, message: e.message().trim().to_string() }
+    SpecError::Invalid {
+        file: file.into(),
+        line,
+        column,
+        message: e.message().trim().to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -274,7 +282,8 @@ mod tests {
 
     #[test]
     fn defaults_apply() {
-        let s: SpecFile<J, R> = parse_spec("a.toml", "[job]\nkind='local'\ncommand=['true']\n").unwrap();
+        let s: SpecFile<J, R> =
+            parse_spec("a.toml", "[job]\nkind='local'\ncommand=['true']\n").unwrap();
         assert_eq!(s.max_submissions, 3);
         assert!(s.durable);
         assert_eq!(s.status_timeout.0, Duration::from_secs(600));
@@ -283,14 +292,22 @@ mod tests {
 
     #[test]
     fn unknown_field_names_file_line_and_field() {
-        let e = parse_spec::<J, R>("a.toml", "[job]\nkind='local'\ncommand=['true']\ncolour='red'\n")
-            .unwrap_err();
+        let e = parse_spec::<J, R>(
+            "a.toml",
+            "[job]\nkind='local'\ncommand=['true']\ncolour='red'\n",
+        )
+        .unwrap_err();
         let msg = e.to_string();
         assert!(msg.starts_with("a.toml:4:1:"), "{msg}");
         assert!(msg.contains("colour"), "{msg}");
-        let e = parse_spec::<J, R>("a.toml", "max_submisions = 2\n[job]\nkind='local'\ncommand=[]\n")
-            .unwrap_err();
-        assert!(e.to_string().starts_with("a.toml:1:1:") && e.to_string().contains("max_submisions"));
+        let e = parse_spec::<J, R>(
+            "a.toml",
+            "max_submisions = 2\n[job]\nkind='local'\ncommand=[]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("a.toml:1:1:") && e.to_string().contains("max_submisions")
+        );
     }
 
     #[test]
@@ -299,19 +316,40 @@ mod tests {
         assert!(e.to_string().contains("b.toml:3:"), "{e}");
         let e = parse_spec::<J, R>("b.toml", "[job]\nkind='local'\n").unwrap_err();
         assert!(e.to_string().contains("command"), "{e}");
-        let e = parse_spec::<J, R>("b.toml", "max_submissions=0\n[job]\nkind='local'\ncommand=[]\n")
-            .unwrap_err();
+        let e = parse_spec::<J, R>(
+            "b.toml",
+            "max_submissions=0\n[job]\nkind='local'\ncommand=[]\n",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("max_submissions"), "{e}");
-        let e = parse_spec::<J, R>("b.toml", "status_timeout='soon'\n[job]\nkind='local'\ncommand=[]\n")
-            .unwrap_err();
-        assert!(e.to_string().contains("b.toml:1:") && e.to_string().contains("duration"), "{e}");
+        let e = parse_spec::<J, R>(
+            "b.toml",
+            "status_timeout='soon'\n[job]\nkind='local'\ncommand=[]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("b.toml:1:") && e.to_string().contains("duration"),
+            "{e}"
+        );
     }
 
     #[test]
     fn peek_kind_finds_the_backend() {
-        assert_eq!(peek_kind("c", "x=1\n[job]\nkind = \"local\"\n").unwrap(), ("local".into(), 3));
-        assert!(peek_kind("c", "[jobs]\n").unwrap_err().to_string().contains("[job]"));
-        assert!(peek_kind("c", "[job]\nkind=3\n").unwrap_err().to_string().contains("string"));
-        assert!(peek_kind("c", "[job\n").unwrap_err().to_string().starts_with("c:1:"));
+        assert_eq!(
+            peek_kind("c", "x=1\n[job]\nkind = \"local\"\n").unwrap(),
+            ("local".into(), 3)
+        );
+        assert!(peek_kind("c", "[jobs]\n")
+            .unwrap_err()
+            .to_string()
+            .contains("[job]"));
+        assert!(peek_kind("c", "[job]\nkind=3\n")
+            .unwrap_err()
+            .to_string()
+            .contains("string"));
+        assert!(peek_kind("c", "[job\n")
+            .unwrap_err()
+            .to_string()
+            .starts_with("c:1:"));
     }
 }

@@ -71,9 +71,10 @@ impl RunRecord {
     pub fn current(&self) -> (Option<Generation>, Option<&ExternalId>) {
         match &self.journal.phase {
             crate::journal::Phase::Intent { submission } => (Some(submission.generation), None),
-            crate::journal::Phase::Submitted { submission, external_id } => {
-                (Some(submission.generation), Some(external_id))
-            }
+            crate::journal::Phase::Submitted {
+                submission,
+                external_id,
+            } => (Some(submission.generation), Some(external_id)),
             _ => (None, None),
         }
     }
@@ -217,7 +218,10 @@ impl StoreError {
     }
     /// True for errors worth retrying later (the store is down, or busy).
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable { .. } | StoreError::Locked { .. })
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::Locked { .. }
+        )
     }
 }
 
@@ -237,7 +241,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes the run's lease if it is free or expired (new epoch), else reports the holder.
     /// Takes no lease on a finished run (returns `Held` with the record so the caller sees it).
-    async fn acquire(&self, key: &RunKey, owner: &OwnerId, ttl: Duration) -> Result<Acquire, StoreError>;
+    async fn acquire(
+        &self,
+        key: &RunKey,
+        owner: &OwnerId,
+        ttl: Duration,
+    ) -> Result<Acquire, StoreError>;
     /// Extends one lease. `LeaseLost` if the epoch is no longer current.
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<(), StoreError>;
     /// Extends every lease of `owner` on unfinished runs in one statement; returns those still
@@ -247,10 +256,23 @@ pub trait Store: Send + Sync + 'static {
     async fn release(&self, lease: &Lease) -> Result<(), StoreError>;
     /// Claims up to `limit` unfinished runs whose lease is free or expired (queued ones first),
     /// each with a new epoch. PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one atomic update.
-    async fn claim(&self, owner: &OwnerId, ttl: Duration, limit: usize) -> Result<Vec<(Lease, RunRecord)>, StoreError>;
+    async fn claim(
+        &self,
+        owner: &OwnerId,
+        ttl: Duration,
+        limit: usize,
+    ) -> Result<Vec<(Lease, RunRecord)>, StoreError>;
 
-    /// Records the intent to submit (before submitting). Fenced.
-    async fn record_intent(&self, lease: &Lease, submission: &Submission, entry: &HistoryEntry) -> Result<(), StoreError>;
+    /// Records the intent to submit (before submitting). Fenced. `previous` is the outcome of the
+    /// generation before this one (why we resubmit); it is stored on that submission in the same
+    /// transaction, unless that submission already has one.
+    async fn record_intent(
+        &self,
+        lease: &Lease,
+        submission: &Submission,
+        previous: Option<&Outcome>,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError>;
     /// Records the backend id of the current intent (before the first poll). Fenced.
     async fn record_submitted(
         &self,
@@ -260,7 +282,12 @@ pub trait Store: Send + Sync + 'static {
         entry: &HistoryEntry,
     ) -> Result<(), StoreError>;
     /// Records the run's outcome (and the current submission's). Fenced.
-    async fn record_finished(&self, lease: &Lease, outcome: &Outcome, entry: &HistoryEntry) -> Result<(), StoreError>;
+    async fn record_finished(
+        &self,
+        lease: &Lease,
+        outcome: &Outcome,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError>;
     /// Appends a history entry. Fenced.
     async fn append_history(&self, lease: &Lease, entry: &HistoryEntry) -> Result<(), StoreError>;
     /// Marks the run for cancellation (anyone may ask). Returns false if it already finished.

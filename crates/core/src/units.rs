@@ -11,7 +11,11 @@ pub struct HumanDuration(pub Duration);
 impl FromStr for HumanDuration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid duration {s:?}: write e.g. \"500ms\", \"30s\", \"10m\", \"2h\", \"1h30m\"");
+        let bad = || {
+            format!(
+                "invalid duration {s:?}: write e.g. \"500ms\", \"30s\", \"10m\", \"2h\", \"1h30m\""
+            )
+        };
         let t = s.trim();
         if t.is_empty() {
             return Err(bad());
@@ -19,13 +23,17 @@ impl FromStr for HumanDuration {
         let mut total = Duration::ZERO;
         let mut rest = t;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(bad());
             }
             let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
             let d = match unit {
@@ -72,7 +80,8 @@ pub struct ByteSize(pub u64);
 impl FromStr for ByteSize {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid size {s:?}: write e.g. \"512MiB\", \"2GiB\", \"450m\", \"4g\"");
+        let bad =
+            || format!("invalid size {s:?}: write e.g. \"512MiB\", \"2GiB\", \"450m\", \"4g\"");
         let t = s.trim();
         let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         if digits == 0 {
@@ -129,9 +138,18 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!("500ms".parse::<HumanDuration>().unwrap().0, Duration::from_millis(500));
-        assert_eq!("1h30m".parse::<HumanDuration>().unwrap().0, Duration::from_secs(5400));
-        assert_eq!("10m".parse::<HumanDuration>().unwrap().0, Duration::from_secs(600));
+        assert_eq!(
+            "500ms".parse::<HumanDuration>().unwrap().0,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            "1h30m".parse::<HumanDuration>().unwrap().0,
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            "10m".parse::<HumanDuration>().unwrap().0,
+            Duration::from_secs(600)
+        );
         assert!("10".parse::<HumanDuration>().is_err());
         assert!("m".parse::<HumanDuration>().is_err());
         assert!("5 parsecs".parse::<HumanDuration>().is_err());

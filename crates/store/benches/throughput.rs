@@ -54,7 +54,7 @@ async fn one_run(store: &dyn Store, key: RunKey, owner: &OwnerId) -> anyhow::Res
         shape: Shape::Normal,
     };
     store
-        .record_intent(&lease, &sub, &entry(lease.epoch, "submit"))
+        .record_intent(&lease, &sub, None, &entry(lease.epoch, "submit"))
         .await?;
     store
         .record_submitted(

@@ -56,6 +56,7 @@ async fn full_lifecycle(h: Harness) -> R {
     s.record_intent(
         &l,
         &sub,
+        None,
         &entry(l.epoch, Some(1), "submit", "first submission"),
     )
     .await?;
@@ -150,6 +151,7 @@ async fn stale_epoch_writer_is_fenced(h: Harness) -> R {
     s.record_intent(
         &old,
         &submission("fence", 1),
+        None,
         &entry(old.epoch, Some(1), "submit", "g1"),
     )
     .await?;
@@ -161,7 +163,7 @@ async fn stale_epoch_writer_is_fenced(h: Harness) -> R {
     let subs_before = s.submissions(&key("fence")).await?;
     let e = |d: &str| entry(old.epoch, Some(1), d, "stale writer");
     lease_lost(
-        s.record_intent(&old, &submission("fence", 2), &e("submit"))
+        s.record_intent(&old, &submission("fence", 2), None, &e("submit"))
             .await,
         "intent",
     )?;
@@ -485,6 +487,7 @@ async fn external_id_zero_is_an_id(h: Harness) -> R {
     s.record_intent(
         &l,
         &submission("zero", 1),
+        None,
         &entry(l.epoch, Some(1), "submit", ""),
     )
     .await?;
@@ -508,6 +511,7 @@ async fn external_id_zero_is_an_id(h: Harness) -> R {
     s.record_intent(
         &l,
         &submission("empty-id", 1),
+        None,
         &entry(l.epoch, Some(1), "submit", ""),
     )
     .await?;
@@ -546,6 +550,7 @@ async fn generations_and_reintent(h: Harness) -> R {
     s.record_intent(
         &l,
         &submission("gen", 1),
+        None,
         &entry(l.epoch, Some(1), "submit", ""),
     )
     .await?;
@@ -553,6 +558,7 @@ async fn generations_and_reintent(h: Harness) -> R {
     s.record_intent(
         &l,
         &submission("gen", 1),
+        None,
         &entry(l.epoch, Some(1), "submit", "again"),
     )
     .await?;
@@ -581,8 +587,17 @@ async fn generations_and_reintent(h: Harness) -> R {
         shape: Shape::Recovery,
         ..submission("gen", 2)
     };
-    s.record_intent(&l, &recovery, &entry(l.epoch, Some(2), "resubmit", "oom"))
-        .await?;
+    let oom = Outcome::Failed {
+        class: tether_core::observe::FailureClass::Oom,
+        message: "executor lost".into(),
+    };
+    s.record_intent(
+        &l,
+        &recovery,
+        Some(&oom),
+        &entry(l.epoch, Some(2), "resubmit", "oom"),
+    )
+    .await?;
     let r = s.get_run(&key("gen")).await?.context("run")?;
     ensure!(
         r.journal.phase
@@ -602,6 +617,12 @@ async fn generations_and_reintent(h: Harness) -> R {
     let subs = s.submissions(&key("gen")).await?;
     ensure!(subs.len() == 2);
     ensure!(subs[0].external_id == Some(ext("g1")) && subs[0].submission.shape == Shape::Normal);
+    ensure!(
+        subs[0].outcome == Some(oom.clone()),
+        "{:?}",
+        subs[0].outcome
+    );
+    ensure!(subs[1].outcome.is_none());
     ensure!(subs[1].external_id == Some(ext("g2")) && subs[1].submission == recovery);
     let decisions: Vec<String> = s
         .history(&key("gen"))

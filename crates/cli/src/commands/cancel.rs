@@ -20,18 +20,29 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<u8, CliError> {
         .map_err(CliError::store)?
         .ok_or_else(|| CliError::usage(format!("no run with key {key}: see `tether ls`")))?;
     if !store.request_cancel(&key).await.map_err(CliError::store)? {
-        eprintln!("tether: run {key} already finished ({}): nothing to cancel", output::state(&run));
+        eprintln!(
+            "tether: run {key} already finished ({}): nothing to cancel",
+            output::state(&run)
+        );
         return Ok(0);
     }
     if args.no_wait {
-        eprintln!("tether: cancel of {key} requested; its owner (or the next one) will kill the job");
+        eprintln!(
+            "tether: cancel of {key} requested; its owner (or the next one) will kill the job"
+        );
         return Ok(0);
     }
     // Follow the live owner (it sees the request at its next heartbeat), or take over an
     // orphaned run and kill the job ourselves.
     let built = ctx.connector(&run.spec_name, &run.spec)?;
     let progress = Arc::new(Progress::new());
-    let engine = Engine::new(store.clone(), built.connector, built.policy, ctx.config.leases, progress.clone());
+    let engine = Engine::new(
+        store.clone(),
+        built.connector,
+        built.policy,
+        ctx.config.leases,
+        progress.clone(),
+    );
     let result = engine.run(&key, &owner_id("cancel")).await;
     progress.finish();
     match result {
@@ -47,6 +58,9 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<u8, CliError> {
             eprintln!("tether: {e}");
             Ok(5)
         }
-        Err(e) => Err(CliError { code: 4, message: e.to_string() }),
+        Err(e) => Err(CliError {
+            code: 4,
+            message: e.to_string(),
+        }),
     }
 }

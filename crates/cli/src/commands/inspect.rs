@@ -40,8 +40,15 @@ pub async fn ls(ctx: &Ctx, args: JsonArgs) -> Result<u8, CliError> {
 pub async fn history(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
     let key = parse_key(&args.key)?;
     let store = ctx.store().await?;
-    if store.get_run(&key).await.map_err(CliError::store)?.is_none() {
-        return Err(CliError::usage(format!("no run with key {key}: see `tether ls`")));
+    if store
+        .get_run(&key)
+        .await
+        .map_err(CliError::store)?
+        .is_none()
+    {
+        return Err(CliError::usage(format!(
+            "no run with key {key}: see `tether ls`"
+        )));
     }
     let entries = store.history(&key).await.map_err(CliError::store)?;
     if args.json {

@@ -20,19 +20,33 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8, CliError> {
         .ok_or_else(|| CliError::usage(format!("no run with key {key}: see `tether ls`")))?;
     let built = ctx.connector(&run.spec_name, &run.spec)?;
     let Some(reader) = built.connector.logs() else {
-        return Err(CliError::usage(format!("the {} backend does not provide logs", run.kind)));
+        return Err(CliError::usage(format!(
+            "the {} backend does not provide logs",
+            run.kind
+        )));
     };
-    let stream = if args.stderr { LogStream::Stderr } else { LogStream::Stdout };
+    let stream = if args.stderr {
+        LogStream::Stderr
+    } else {
+        LogStream::Stdout
+    };
     let mut offset = 0u64;
     let mut job: Option<JobRef> = None;
     loop {
         if job.is_none() {
             let subs = store.submissions(&key).await.map_err(CliError::store)?;
             let pick = match args.generation {
-                Some(g) => subs.into_iter().find(|s| s.submission.generation == Generation(g)),
+                Some(g) => subs
+                    .into_iter()
+                    .find(|s| s.submission.generation == Generation(g)),
                 None => subs.into_iter().rev().find(|s| s.external_id.is_some()),
             };
-            job = pick.and_then(|s| s.external_id.map(|id| JobRef { external_id: id, submission: s.submission }));
+            job = pick.and_then(|s| {
+                s.external_id.map(|id| JobRef {
+                    external_id: id,
+                    submission: s.submission,
+                })
+            });
         }
         if let Some(j) = &job {
             match reader.read_logs(j, stream, offset, 1 << 20).await {
@@ -46,11 +60,18 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8, CliError> {
                         continue;
                     }
                 }
-                Err(e) if !args.follow => return Err(CliError { code: 1, message: e.to_string() }),
+                Err(e) if !args.follow => {
+                    return Err(CliError {
+                        code: 1,
+                        message: e.to_string(),
+                    })
+                }
                 Err(_) => {}
             }
         } else if !args.follow {
-            return Err(CliError::usage(format!("run {key} has no submitted job yet: nothing to show")));
+            return Err(CliError::usage(format!(
+                "run {key} has no submitted job yet: nothing to show"
+            )));
         }
         if !args.follow {
             return Ok(0);
@@ -60,7 +81,10 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8, CliError> {
             let finished = matches!(r.journal.phase, Phase::Finished { .. });
             // A newer generation started: follow it (unless a generation was asked for).
             let (current, _) = r.current();
-            if args.generation.is_none() && current.is_some() && job.as_ref().map(|j| j.submission.generation) != current {
+            if args.generation.is_none()
+                && current.is_some()
+                && job.as_ref().map(|j| j.submission.generation) != current
+            {
                 job = None;
                 offset = 0;
                 continue;

@@ -26,15 +26,24 @@ pub struct CliError {
 impl CliError {
     /// Bad input or usage: exit 2.
     pub fn usage(message: impl Into<String>) -> Self {
-        CliError { code: 2, message: message.into() }
+        CliError {
+            code: 2,
+            message: message.into(),
+        }
     }
     /// The state store failed: bad input if it cannot be opened, else exit 4 (resumable).
     pub fn store(e: StoreError) -> Self {
         let code = match e {
-            StoreError::Open { .. } | StoreError::Corrupt { .. } | StoreError::Locked { .. } | StoreError::NotFound { .. } => 2,
+            StoreError::Open { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::Locked { .. }
+            | StoreError::NotFound { .. } => 2,
             _ => 4,
         };
-        CliError { code, message: e.to_string() }
+        CliError {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 

@@ -32,9 +32,16 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
 
     let progress = Arc::new(Progress::new());
     let owner = owner_id("run");
-    let engine = Engine::new(store.clone(), built.connector, built.policy, ctx.config.leases, progress.clone());
+    let engine = Engine::new(
+        store.clone(),
+        built.connector,
+        built.policy,
+        ctx.config.leases,
+        progress.clone(),
+    );
     let mut driving = Box::pin(engine.run(&key, &owner));
-    let mut term = signal(SignalKind::terminate()).map_err(|e| CliError::usage(format!("cannot watch SIGTERM: {e}")))?;
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| CliError::usage(format!("cannot watch SIGTERM: {e}")))?;
     let result = tokio::select! {
         r = &mut driving => Some(r),
         _ = tokio::signal::ctrl_c() => None,
@@ -91,37 +98,75 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
     Ok(code)
 }
 
-async fn release_if_ours(store: &dyn Store, key: &tether_core::ids::RunKey, owner: &tether_core::ids::OwnerId) {
+async fn release_if_ours(
+    store: &dyn Store,
+    key: &tether_core::ids::RunKey,
+    owner: &tether_core::ids::OwnerId,
+) {
     if let Ok(Some(run)) = store.get_run(key).await {
         if run.owner.as_ref() == Some(owner) {
-            let lease = Lease { key: key.clone(), owner: owner.clone(), epoch: run.epoch };
+            let lease = Lease {
+                key: key.clone(),
+                owner: owner.clone(),
+                epoch: run.epoch,
+            };
             let _ = store.release(&lease).await;
         }
     }
 }
 
 /// `durable = false`: plain submit, poll, result. No journal, no lease, no resubmission.
-async fn ephemeral(key: &tether_core::ids::RunKey, built: tether_connectors::registry::Built) -> Result<u8, CliError> {
-    eprintln!("tether: durable = false: no journal; a crash of this process loses track of the job");
-    let submission = Submission { generation: Generation::FIRST, tag: Tag::derive(key, Generation::FIRST), shape: Shape::Normal };
-    let request = SubmitRequest { key: key.clone(), submission: submission.clone() };
+async fn ephemeral(
+    key: &tether_core::ids::RunKey,
+    built: tether_connectors::registry::Built,
+) -> Result<u8, CliError> {
+    eprintln!(
+        "tether: durable = false: no journal; a crash of this process loses track of the job"
+    );
+    let submission = Submission {
+        generation: Generation::FIRST,
+        tag: Tag::derive(key, Generation::FIRST),
+        shape: Shape::Normal,
+    };
+    let request = SubmitRequest {
+        key: key.clone(),
+        submission: submission.clone(),
+    };
     let external_id = built
         .connector
         .submit(&request)
         .await
-        .map_err(|e| CliError { code: 1, message: e.to_string() })?;
+        .map_err(|e| CliError {
+            code: 1,
+            message: e.to_string(),
+        })?;
     eprintln!("tether: submitted job {external_id}");
-    let job = JobRef { external_id, submission };
+    let job = JobRef {
+        external_id,
+        submission,
+    };
     let mut unknown_since: Option<Instant> = None;
     let outcome = loop {
         match built.connector.status(&job).await {
             JobStatus::Active { .. } => unknown_since = None,
             JobStatus::Succeeded { result } => break Outcome::Succeeded { result },
             JobStatus::Failed { class, message } => break Outcome::Failed { class, message },
-            JobStatus::NotFound { detail } => break Outcome::Failed { class: FailureClass::Lost, message: detail },
-            JobStatus::Mismatch { found } => break Outcome::Failed { class: FailureClass::Lost, message: found },
+            JobStatus::NotFound { detail } => {
+                break Outcome::Failed {
+                    class: FailureClass::Lost,
+                    message: detail,
+                }
+            }
+            JobStatus::Mismatch { found } => {
+                break Outcome::Failed {
+                    class: FailureClass::Lost,
+                    message: found,
+                }
+            }
             JobStatus::Unknown { reason } => {
-                if unknown_since.get_or_insert_with(Instant::now).elapsed() >= built.policy.status_timeout {
+                if unknown_since.get_or_insert_with(Instant::now).elapsed()
+                    >= built.policy.status_timeout
+                {
                     eprintln!("tether: status unknown beyond status_timeout: {reason}");
                     return Ok(4);
                 }

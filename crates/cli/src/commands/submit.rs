@@ -8,13 +8,21 @@ use super::{parse_key, read_spec, CliError};
 use crate::{args::SubmitArgs, context::Ctx, output};
 
 /// Builds the `NewRun` of a spec file after validating it with its connector.
-pub fn new_run(ctx: &Ctx, spec: &std::path::Path, key: Option<&str>, queued: bool) -> Result<(NewRun, tether_connectors::registry::Built), CliError> {
+pub fn new_run(
+    ctx: &Ctx,
+    spec: &std::path::Path,
+    key: Option<&str>,
+    queued: bool,
+) -> Result<(NewRun, tether_connectors::registry::Built), CliError> {
     let (file, text) = read_spec(spec)?;
     let built = ctx.connector(&file, &text)?;
     let key = match key {
         Some(k) => parse_key(k)?,
         None => {
-            let stem = spec.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = spec
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             RunKey::from_content(&stem, text.as_bytes())
         }
     };
@@ -47,14 +55,20 @@ pub async fn create(store: &dyn tether_core::Store, run: &NewRun) -> Result<Crea
 pub async fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<u8, CliError> {
     let (run, built) = new_run(ctx, &args.spec, args.key.as_deref(), true)?;
     if !built.durable {
-        return Err(CliError::usage("a spec with durable = false cannot be queued for workers: use `tether run`"));
+        return Err(CliError::usage(
+            "a spec with durable = false cannot be queued for workers: use `tether run`",
+        ));
     }
     let store = ctx.store().await?;
     let created = create(store.as_ref(), &run).await?;
     let record = match created {
         Created::New(r) => r,
         Created::Existing(r) => {
-            eprintln!("tether: run {} already exists ({}): nothing enqueued", r.key, output::state(&r));
+            eprintln!(
+                "tether: run {} already exists ({}): nothing enqueued",
+                r.key,
+                output::state(&r)
+            );
             r
         }
     };

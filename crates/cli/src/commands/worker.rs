@@ -1,7 +1,305 @@
-//! `tether worker`: claims queued or orphaned runs and drives them (issue 4; in progress).
-use super::CliError;
-use crate::{args::WorkerArgs, context::Ctx};
+//! `tether worker`: claims queued or orphaned runs and drives them concurrently.
+//!
+//! ## Guarantees
+//! - Each claim bumps the run's epoch; the engine then applies the resume decision (reconnect,
+//!   return, adopt, resubmit), never a blind resubmission.
+//! - Leases are renewed for all runs of this worker in one statement per beat (TTL/3). A run
+//!   missing from the renewed set was taken over: it is dropped silently, nothing is cancelled.
+//! - SIGTERM/Ctrl-C: stop claiming, release every lease at once (others take over without
+//!   waiting for expiry), leave the external jobs running.
+//! - While the database is unreachable the worker keeps polling its jobs; every write and every
+//!   action on a job waits for a fenced write, so nothing is done to a run it may have lost.
+//!   When the database is back the next renewal tells which leases survived.
+//!
+//! ## Caveats
+//! - A run that only polls a remote backend costs one task and one timer. Local jobs are bounded
+//!   by `--local-slots`; a local run in recovery mode takes all of them.
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
-pub async fn worker(_ctx: &Ctx, _args: WorkerArgs) -> Result<u8, CliError> {
-    Err(CliError::usage("tether worker is not available in this build yet"))
+use tether_core::{
+    engine::{Engine, EngineError, Event, Finish, Observer, RunSignals},
+    ids::{Epoch, OwnerId, RunKey},
+    store::{Lease, RunRecord},
+    Decision, Store,
+};
+use tokio::{
+    signal::unix::{signal, SignalKind},
+    sync::Semaphore,
+    task::JoinSet,
+};
+
+use super::CliError;
+use crate::{
+    args::WorkerArgs,
+    context::{owner_id, Ctx},
+};
+
+mod slots;
+
+/// A run this worker drives.
+struct InFlight {
+    epoch: Epoch,
+    signals: Arc<RunSignals>,
+}
+
+type Table = Arc<Mutex<HashMap<RunKey, InFlight>>>;
+
+pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
+    if args.concurrency == 0 || args.local_slots == 0 {
+        return Err(CliError::usage(
+            "--concurrency and --local-slots must be at least 1",
+        ));
+    }
+    let store = ctx.store().await?;
+    let owner = owner_id("worker");
+    let ttl = ctx.config.leases.ttl;
+    eprintln!(
+        "tether worker {owner}: state {}, concurrency {}, local slots {}, lease ttl {}ms",
+        tether_store::redact(&ctx.config.state),
+        args.concurrency,
+        args.local_slots,
+        ttl.as_millis()
+    );
+    let table: Table = Arc::default();
+    let slots = Arc::new(Semaphore::new(args.local_slots));
+    let mut tasks: JoinSet<(RunKey, Result<Finish, EngineError>)> = JoinSet::new();
+    let heart = tokio::spawn(heartbeat(store.clone(), owner.clone(), ttl, table.clone()));
+
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| CliError::usage(format!("cannot watch SIGTERM: {e}")))?;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut idle_since: Option<Instant> = None;
+    let code = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break 130,
+            _ = term.recv() => break 130,
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok((key, result)) = done {
+                    table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                    report(&key, &result);
+                }
+                continue;
+            }
+            _ = tick.tick() => {}
+        }
+        let free = args.concurrency.saturating_sub(tasks.len());
+        if free > 0 {
+            // Claim in small batches so that a fleet shares a burst of queued runs.
+            match store.claim(&owner, ttl, free.min(16)).await {
+                Ok(claimed) => {
+                    for (lease, record) in claimed {
+                        start_run(
+                            ctx,
+                            &store,
+                            &table,
+                            &slots,
+                            &mut tasks,
+                            args.local_slots,
+                            lease,
+                            record,
+                        );
+                    }
+                }
+                Err(e) => eprintln!("tether worker: claiming failed (will retry): {e}"),
+            }
+        }
+        if args.exit_when_idle {
+            if tasks.is_empty() && nothing_left(store.as_ref()).await {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                // Runs of dead owners become claimable only when their lease expires.
+                if since.elapsed() > ttl {
+                    break 0;
+                }
+            } else {
+                idle_since = None;
+            }
+        }
+    };
+    heart.abort();
+    if code == 130 {
+        eprintln!(
+            "tether worker: stopping: releasing {} runs, their jobs keep running",
+            tasks.len()
+        );
+    }
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    let held: Vec<(RunKey, Epoch)> = table
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(k, f)| (k.clone(), f.epoch))
+        .collect();
+    for (key, epoch) in held {
+        let lease = Lease {
+            key,
+            owner: owner.clone(),
+            epoch,
+        };
+        let _ = store.release(&lease).await;
+    }
+    Ok(code)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_run(
+    ctx: &Ctx,
+    store: &Arc<dyn Store>,
+    table: &Table,
+    slots: &Arc<Semaphore>,
+    tasks: &mut JoinSet<(RunKey, Result<Finish, EngineError>)>,
+    local_slots: usize,
+    lease: Lease,
+    record: RunRecord,
+) {
+    let key = lease.key.clone();
+    let built = match ctx.connector(&record.spec_name, &record.spec) {
+        Ok(b) => b,
+        Err(e) => {
+            // A spec this worker cannot build (e.g. a backend compiled out): leave it to others.
+            eprintln!("tether worker: {key}: cannot build its connector here: {e}; releasing it");
+            let store = store.clone();
+            tokio::spawn(async move {
+                let _ = store.release(&lease).await;
+            });
+            return;
+        }
+    };
+    let connector = slots::limit_local(built.connector, slots.clone(), local_slots);
+    let signals = RunSignals::new();
+    if record.journal.cancel_requested {
+        signals.request_cancel();
+    }
+    table.lock().unwrap_or_else(|p| p.into_inner()).insert(
+        key.clone(),
+        InFlight {
+            epoch: lease.epoch,
+            signals: signals.clone(),
+        },
+    );
+    let engine = Engine::new(
+        store.clone(),
+        connector,
+        built.policy,
+        ctx.config.leases,
+        Arc::new(WorkerLog),
+    );
+    tasks.spawn(async move {
+        let result = engine.drive(&lease, record, signals).await;
+        if let Ok(Finish::GaveUp { .. }) = &result {
+            let _ = engine.store().release(&lease).await;
+        }
+        (key, result)
+    });
+}
+
+/// Renews every lease of this worker in one statement per beat and tells the drivers what
+/// changed: a run missing from the answer was taken over (stand down), a flagged one is cancelled.
+async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: Table) {
+    let mut beat = tokio::time::interval(ttl / 3);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut down_since: Option<Instant> = None;
+    loop {
+        beat.tick().await;
+        match store.renew_all(&owner, ttl).await {
+            Ok(held) => {
+                if let Some(since) = down_since.take() {
+                    eprintln!(
+                        "tether worker: state store back after {:.1}s; re-validated leases",
+                        since.elapsed().as_secs_f32()
+                    );
+                }
+                let held: HashMap<RunKey, (Epoch, bool)> = held
+                    .into_iter()
+                    .map(|r| (r.key, (r.epoch, r.cancel_requested)))
+                    .collect();
+                let table = table.lock().unwrap_or_else(|p| p.into_inner());
+                for (key, run) in table.iter() {
+                    match held.get(key) {
+                        Some((epoch, cancel)) if *epoch == run.epoch => {
+                            if *cancel {
+                                run.signals.request_cancel();
+                            }
+                        }
+                        // Not renewed: another owner has it (or it just finished). Drop it silently.
+                        _ => run.signals.mark_lost(),
+                    }
+                }
+            }
+            Err(e) => {
+                if down_since.is_none() {
+                    eprintln!(
+                        "tether worker: cannot renew leases ({e}); polling goes on, writes wait"
+                    );
+                    down_since = Some(Instant::now());
+                }
+            }
+        }
+    }
+}
+
+async fn nothing_left(store: &dyn Store) -> bool {
+    match store.list_runs().await {
+        Ok(runs) => runs.iter().all(|r| {
+            matches!(
+                r.journal.phase,
+                tether_core::journal::Phase::Finished { .. }
+            )
+        }),
+        Err(_) => false,
+    }
+}
+
+fn report(key: &RunKey, result: &Result<Finish, EngineError>) {
+    match result {
+        Ok(Finish::Outcome(o)) => eprintln!("tether worker: {key}: {}", o.label()),
+        Ok(Finish::GaveUp { reason }) => {
+            eprintln!("tether worker: {key}: status unknown, released: {reason}")
+        }
+        Err(EngineError::LeaseLost { .. }) => {
+            eprintln!("tether worker: {key}: lease lost, dropped (another owner has it)")
+        }
+        Err(e) => eprintln!("tether worker: {key}: {e}"),
+    }
+}
+
+/// Worker log: one line per decision that changes something (not every poll).
+struct WorkerLog;
+
+impl Observer for WorkerLog {
+    fn event(&self, key: &RunKey, event: &Event) {
+        if let Event::Decided {
+            generation,
+            external_id,
+            decision,
+            reason,
+        } = event
+        {
+            if matches!(
+                **decision,
+                Decision::Poll { .. } | Decision::Observe | Decision::AskAgain { .. }
+            ) {
+                return;
+            }
+            let g = generation
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "-".into());
+            let id = external_id
+                .as_ref()
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "-".into());
+            eprintln!(
+                "tether worker: {key} gen {g} id {id}: {}: {reason}",
+                decision.name()
+            );
+        }
+    }
+    fn checkpoint(&self, key: &RunKey, point: tether_core::engine::Checkpoint) {
+        crate::fault::maybe_crash(key, point);
+    }
 }

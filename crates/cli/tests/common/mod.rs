@@ -21,7 +21,12 @@ impl Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state.db").display().to_string();
         let jobs = dir.path().join("jobs");
-        Env { dir, state, jobs, lease_ttl: "3s".into() }
+        Env {
+            dir,
+            state,
+            jobs,
+            lease_ttl: "3s".into(),
+        }
     }
 
     /// Same, with another state location (e.g. a PostgreSQL URL).
@@ -57,7 +62,11 @@ impl Env {
 
     /// Runs `tether <args>` to the end.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).stdin(Stdio::null()).output().expect("run tether")
+        self.cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tether")
     }
 
     /// Starts `tether <args>` in the background (output piped to files in the env dir).
@@ -67,7 +76,10 @@ impl Env {
         for (k, v) in extra_env {
             c.env(k, v);
         }
-        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         c.stdout(std::fs::File::create(self.path(&format!("out-{n}.txt"))).unwrap());
         c.stderr(std::fs::File::create(self.path(&format!("err-{n}.txt"))).unwrap());
         c.spawn().expect("spawn tether")
@@ -87,7 +99,11 @@ impl Env {
         let out = self.run(&["history", key, "--json"]);
         let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         v.as_array()
-            .map(|a| a.iter().map(|e| e["decision"].as_str().unwrap_or("").to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["decision"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -125,13 +141,19 @@ pub fn wait_child(child: &mut Child, timeout: Duration) -> std::process::ExitSta
 }
 
 pub fn signal(pid: u32, sig: &str) {
-    let st = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().expect("kill");
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
     assert!(st.success(), "kill -{sig} {pid} failed");
 }
 
 /// Lines in a counter file that jobs append to: how many times a job really started.
 pub fn count_lines(p: &Path) -> usize {
-    std::fs::read_to_string(p).map(|s| s.lines().count()).unwrap_or(0)
+    std::fs::read_to_string(p)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -142,4 +164,79 @@ pub fn stderr(o: &Output) -> String {
 /// `extra_top` goes before `[job]` (policy keys), `extra_job` inside it.
 pub fn counter_spec(counter: &Path, rest: &str, extra_top: &str) -> String {
     format!("{extra_top}\n[job]\nkind = 'local'\ncommand = ['sh', '-c', 'echo started >> {}; {rest}']\n", counter.display())
+}
+
+/// A throwaway PostgreSQL database on the local server (created with `psql`, dropped on drop).
+pub struct PgScratch {
+    pub url: String,
+    name: String,
+}
+
+impl PgScratch {
+    pub fn create() -> PgScratch {
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!("tether_cli_{}_{}", std::process::id(), n % 1_000_000_000);
+        let st = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-qc",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .status()
+            .expect("psql");
+        assert!(
+            st.success(),
+            "cannot create database {name}: is PostgreSQL running on 127.0.0.1:5432?"
+        );
+        PgScratch {
+            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgScratch {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .status();
+    }
+}
+
+/// A tiny deterministic PRNG (xorshift) so chaos schedules can be replayed from their seed.
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn from_time() -> Rng {
+        let s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        Rng(s | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
 }

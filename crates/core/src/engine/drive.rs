@@ -29,7 +29,12 @@ pub(super) struct Driver<'a> {
 }
 
 impl<'a> Driver<'a> {
-    pub(super) fn new(engine: &'a Engine, lease: &'a Lease, record: RunRecord, signals: Arc<RunSignals>) -> Self {
+    pub(super) fn new(
+        engine: &'a Engine,
+        lease: &'a Lease,
+        record: RunRecord,
+        signals: Arc<RunSignals>,
+    ) -> Self {
         if record.journal.cancel_requested {
             signals.request_cancel();
         }
@@ -61,9 +66,18 @@ impl<'a> Driver<'a> {
                 },
             );
             match decision {
-                Decision::Submit { submission, reason: why, delay } => {
+                Decision::Submit {
+                    submission,
+                    reason: why,
+                    delay,
+                } => {
                     if !delay.is_zero() && !self.delay_served {
-                        self.note("backoff", submission.generation.into(), &format!("waiting {}s before {reason}", delay.as_secs())).await?;
+                        self.note(
+                            "backoff",
+                            submission.generation.into(),
+                            &format!("waiting {}s before {reason}", delay.as_secs()),
+                        )
+                        .await?;
                         self.signals.sleep(delay).await;
                         self.delay_served = true;
                         continue; // decide again: a cancel may have arrived meanwhile
@@ -92,11 +106,19 @@ impl<'a> Driver<'a> {
                     };
                     let entry = self.entry("adopt", Some(submission.generation), reason);
                     self.write("the adopted job id", || {
-                        self.engine.store.record_submitted(self.lease, submission.generation, &external_id, &entry)
+                        self.engine.store.record_submitted(
+                            self.lease,
+                            submission.generation,
+                            &external_id,
+                            &entry,
+                        )
                     })
                     .await?;
                     self.last_noted = Some("adopt");
-                    self.journal.phase = Phase::Submitted { submission, external_id };
+                    self.journal.phase = Phase::Submitted {
+                        submission,
+                        external_id,
+                    };
                     self.observed = Observed::Nothing;
                 }
                 Decision::Observe => self.observed = self.status().await,
@@ -111,7 +133,8 @@ impl<'a> Driver<'a> {
                     self.observed = Observed::Nothing;
                 }
                 Decision::GiveUp { .. } => {
-                    self.note("give-up-unknown", self.generation(), &reason).await?;
+                    self.note("give-up-unknown", self.generation(), &reason)
+                        .await?;
                     return Ok(Finish::GaveUp { reason });
                 }
                 Decision::Cancel { external_id } => {
@@ -122,7 +145,9 @@ impl<'a> Driver<'a> {
                     self.observed = match self.engine.connector.cancel(&job).await {
                         Err(CancelError::Unavailable { reason }) => self.unknown(reason),
                         Ok(()) | Err(CancelError::Refused { .. }) => {
-                            self.signals.sleep(self.engine.policy.poll_interval.min(Duration::from_secs(1))).await;
+                            self.signals
+                                .sleep(self.engine.policy.poll_interval.min(Duration::from_secs(1)))
+                                .await;
                             self.status().await
                         }
                     };
@@ -143,36 +168,90 @@ impl<'a> Driver<'a> {
         why: SubmitReason,
         reason: String,
     ) -> Result<Option<Finish>, EngineError> {
-        let name = Decision::Submit { submission: submission.clone(), reason: why, delay: Duration::ZERO }.name();
+        let name = Decision::Submit {
+            submission: submission.clone(),
+            reason: why,
+            delay: Duration::ZERO,
+        }
+        .name();
         let entry = self.entry(name, Some(submission.generation), reason);
+        // Why the previous generation ended, stored on it with the intent of this one.
+        let previous = match (&self.observed, &why) {
+            (
+                Observed::Status(JobStatus::Failed { class, message }),
+                SubmitReason::AfterFailure(_),
+            ) => Some(Outcome::Failed {
+                class: *class,
+                message: message.clone(),
+            }),
+            (_, SubmitReason::AfterLost) => Some(Outcome::Failed {
+                class: FailureClass::Lost,
+                message: "the backend lost the job".into(),
+            }),
+            _ => None,
+        };
         // The intent is the fenced write right before acting: a frozen ex-owner stops here.
-        self.write("the intent", || self.engine.store.record_intent(self.lease, &submission, &entry)).await?;
+        self.write("the intent", || {
+            self.engine
+                .store
+                .record_intent(self.lease, &submission, previous.as_ref(), &entry)
+        })
+        .await?;
         self.last_noted = Some(name);
-        self.journal.phase = Phase::Intent { submission: submission.clone() };
-        self.engine.observer.checkpoint(&self.lease.key, Checkpoint::AfterIntent);
-        let request = SubmitRequest { key: self.lease.key.clone(), submission: submission.clone() };
+        self.journal.phase = Phase::Intent {
+            submission: submission.clone(),
+        };
+        self.engine
+            .observer
+            .checkpoint(&self.lease.key, Checkpoint::AfterIntent);
+        let request = SubmitRequest {
+            key: self.lease.key.clone(),
+            submission: submission.clone(),
+        };
         match self.engine.connector.submit(&request).await {
             Ok(external_id) => {
-                self.engine.observer.checkpoint(&self.lease.key, Checkpoint::AfterSubmit);
+                self.engine
+                    .observer
+                    .checkpoint(&self.lease.key, Checkpoint::AfterSubmit);
                 let entry = self.entry(
                     "submitted",
                     Some(submission.generation),
-                    format!("backend accepted generation {} as job {external_id}", submission.generation),
+                    format!(
+                        "backend accepted generation {} as job {external_id}",
+                        submission.generation
+                    ),
                 );
                 self.write("the job id", || {
-                    self.engine.store.record_submitted(self.lease, submission.generation, &external_id, &entry)
+                    self.engine.store.record_submitted(
+                        self.lease,
+                        submission.generation,
+                        &external_id,
+                        &entry,
+                    )
                 })
                 .await?;
                 self.last_noted = Some("submitted");
-                self.journal.phase = Phase::Submitted { submission, external_id };
+                self.journal.phase = Phase::Submitted {
+                    submission,
+                    external_id,
+                };
                 self.observed = Observed::Nothing;
                 self.unknown_since = None;
-                self.engine.observer.checkpoint(&self.lease.key, Checkpoint::AfterSubmitted);
+                self.engine
+                    .observer
+                    .checkpoint(&self.lease.key, Checkpoint::AfterSubmitted);
                 Ok(None)
             }
             Err(SubmitError::Rejected { message }) => {
-                let outcome = Outcome::Failed { class: FailureClass::Rejected, message };
-                let entry = self.entry("finish", Some(submission.generation), format!("finished: {}", outcome.label()));
+                let outcome = Outcome::Failed {
+                    class: FailureClass::Rejected,
+                    message,
+                };
+                let entry = self.entry(
+                    "finish",
+                    Some(submission.generation),
+                    format!("finished: {}", outcome.label()),
+                );
                 self.finish(outcome, entry).await.map(Some)
             }
             // The job may or may not exist: the next round looks it up by tag, never blindly resubmits.
@@ -185,26 +264,50 @@ impl<'a> Driver<'a> {
 
     /// Records the outcome. A write retried after an outage may find that its first attempt
     /// did commit (the run is finished and the lease cleared): that is success, not a lost lease.
-    async fn finish(&mut self, outcome: Outcome, entry: HistoryEntry) -> Result<Finish, EngineError> {
-        match self.write("the outcome", || self.engine.store.record_finished(self.lease, &outcome, &entry)).await {
+    async fn finish(
+        &mut self,
+        outcome: Outcome,
+        entry: HistoryEntry,
+    ) -> Result<Finish, EngineError> {
+        match self
+            .write("the outcome", || {
+                self.engine
+                    .store
+                    .record_finished(self.lease, &outcome, &entry)
+            })
+            .await
+        {
             Ok(()) => Ok(Finish::Outcome(outcome)),
-            Err(EngineError::LeaseLost { key, epoch }) => match self.engine.store.get_run(&key).await {
-                Ok(Some(RunRecord { journal: Journal { phase: Phase::Finished { outcome: recorded }, .. }, epoch: e, .. }))
-                    if e == epoch =>
-                {
-                    Ok(Finish::Outcome(recorded))
+            Err(EngineError::LeaseLost { key, epoch }) => {
+                match self.engine.store.get_run(&key).await {
+                    Ok(Some(RunRecord {
+                        journal:
+                            Journal {
+                                phase: Phase::Finished { outcome: recorded },
+                                ..
+                            },
+                        epoch: e,
+                        ..
+                    })) if e == epoch => Ok(Finish::Outcome(recorded)),
+                    _ => Err(EngineError::LeaseLost { key, epoch }),
                 }
-                _ => Err(EngineError::LeaseLost { key, epoch }),
-            },
+            }
             Err(e) => Err(e),
         }
     }
 
     async fn status(&mut self) -> Observed {
-        let Phase::Submitted { submission, external_id } = &self.journal.phase else {
+        let Phase::Submitted {
+            submission,
+            external_id,
+        } = &self.journal.phase
+        else {
             return Observed::Nothing;
         };
-        let job = JobRef { external_id: external_id.clone(), submission: submission.clone() };
+        let job = JobRef {
+            external_id: external_id.clone(),
+            submission: submission.clone(),
+        };
         match self.engine.connector.status(&job).await {
             JobStatus::Unknown { reason } => self.unknown(reason),
             status => {
@@ -216,20 +319,30 @@ impl<'a> Driver<'a> {
 
     fn unknown(&mut self, reason: String) -> Observed {
         let since = *self.unknown_since.get_or_insert_with(Instant::now);
-        Observed::Unknown { reason, unknown_for: since.elapsed() }
+        Observed::Unknown {
+            reason,
+            unknown_for: since.elapsed(),
+        }
     }
 
     fn job_ref(&self, external_id: ExternalId) -> JobRef {
         let submission = match &self.journal.phase {
-            Phase::Submitted { submission, .. } | Phase::Intent { submission } => submission.clone(),
+            Phase::Submitted { submission, .. } | Phase::Intent { submission } => {
+                submission.clone()
+            }
             _ => unreachable!("a job reference needs a submission"),
         };
-        JobRef { external_id, submission }
+        JobRef {
+            external_id,
+            submission,
+        }
     }
 
     fn generation(&self) -> Option<Generation> {
         match &self.journal.phase {
-            Phase::Intent { submission } | Phase::Submitted { submission, .. } => Some(submission.generation),
+            Phase::Intent { submission } | Phase::Submitted { submission, .. } => {
+                Some(submission.generation)
+            }
             _ => None,
         }
     }
@@ -242,7 +355,10 @@ impl<'a> Driver<'a> {
     }
 
     fn explain(&self, d: &Decision) -> String {
-        let id = self.external_id().map(|i| i.to_string()).unwrap_or_default();
+        let id = self
+            .external_id()
+            .map(|i| i.to_string())
+            .unwrap_or_default();
         match d {
             Decision::Submit { submission, reason, .. } => {
                 let why = match reason {
@@ -289,14 +405,33 @@ impl<'a> Driver<'a> {
         }
     }
 
-    fn entry(&self, decision: &str, generation: Option<Generation>, reason: String) -> HistoryEntry {
-        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-        HistoryEntry { at_ms, epoch: self.lease.epoch, generation, decision: decision.into(), reason }
+    fn entry(
+        &self,
+        decision: &str,
+        generation: Option<Generation>,
+        reason: String,
+    ) -> HistoryEntry {
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        HistoryEntry {
+            at_ms,
+            epoch: self.lease.epoch,
+            generation,
+            decision: decision.into(),
+            reason,
+        }
     }
 
     /// Appends a history entry unless it repeats the previous decision (polls, retries).
     /// History is not worth blocking the run for: a store outage skips the entry.
-    async fn note(&mut self, name: &'static str, generation: Option<Generation>, reason: &str) -> Result<(), EngineError> {
+    async fn note(
+        &mut self,
+        name: &'static str,
+        generation: Option<Generation>,
+        reason: &str,
+    ) -> Result<(), EngineError> {
         if self.last_noted == Some(name) {
             return Ok(());
         }
@@ -312,7 +447,10 @@ impl<'a> Driver<'a> {
     }
 
     async fn touch(&self) -> Result<(), EngineError> {
-        self.write("the lease renewal", || self.engine.store.renew(self.lease, self.engine.leases.ttl)).await
+        self.write("the lease renewal", || {
+            self.engine.store.renew(self.lease, self.engine.leases.ttl)
+        })
+        .await
     }
 
     fn check_lease(&self) -> Result<(), EngineError> {
@@ -324,7 +462,10 @@ impl<'a> Driver<'a> {
 
     fn lost(&self) -> EngineError {
         self.signals.mark_lost();
-        EngineError::LeaseLost { key: self.lease.key.clone(), epoch: self.lease.epoch }
+        EngineError::LeaseLost {
+            key: self.lease.key.clone(),
+            epoch: self.lease.epoch,
+        }
     }
 
     /// A fenced write, retried while the store is unavailable; the lease may be lost meanwhile.
@@ -343,7 +484,13 @@ impl<'a> Driver<'a> {
                     self.signals.sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }
-                Err(source) => return Err(EngineError::Record { key: self.lease.key.clone(), what, source }),
+                Err(source) => {
+                    return Err(EngineError::Record {
+                        key: self.lease.key.clone(),
+                        what,
+                        source,
+                    })
+                }
             }
         }
     }

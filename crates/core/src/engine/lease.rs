@@ -97,7 +97,11 @@ impl LeaseKeeper {
                 }
             }
         });
-        LeaseKeeper { signals, stop, handle }
+        LeaseKeeper {
+            signals,
+            stop,
+            handle,
+        }
     }
 
     /// The signals of the kept run.

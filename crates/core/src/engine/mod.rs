@@ -174,7 +174,10 @@ pub struct LeaseSettings {
 impl Default for LeaseSettings {
     fn default() -> Self {
         // 9 s TTL, renewed every 3 s: a dead owner's run is taken over within ~10 s.
-        LeaseSettings { ttl: Duration::from_secs(9), follow_interval: Duration::from_millis(500) }
+        LeaseSettings {
+            ttl: Duration::from_secs(9),
+            follow_interval: Duration::from_millis(500),
+        }
     }
 }
 
@@ -196,7 +199,13 @@ impl Engine {
         leases: LeaseSettings,
         observer: Arc<dyn Observer>,
     ) -> Self {
-        Engine { store, connector, policy, leases, observer }
+        Engine {
+            store,
+            connector,
+            policy,
+            leases,
+            observer,
+        }
     }
 
     /// The store.
@@ -213,11 +222,16 @@ impl Engine {
                 .store
                 .acquire(key, owner, self.leases.ttl)
                 .await
-                .map_err(|source| EngineError::Acquire { key: key.clone(), source })?;
+                .map_err(|source| EngineError::Acquire {
+                    key: key.clone(),
+                    source,
+                })?;
             match acquired {
                 Acquire::Acquired(lease, record) => {
-                    self.observer.event(key, &Event::Acquired { epoch: lease.epoch });
-                    let keeper = LeaseKeeper::start(self.store.clone(), lease.clone(), self.leases.ttl);
+                    self.observer
+                        .event(key, &Event::Acquired { epoch: lease.epoch });
+                    let keeper =
+                        LeaseKeeper::start(self.store.clone(), lease.clone(), self.leases.ttl);
                     let result = self.drive(&lease, record, keeper.signals()).await;
                     keeper.stop().await;
                     if let Ok(Finish::GaveUp { .. }) = &result {
@@ -230,7 +244,12 @@ impl Engine {
                     if let crate::journal::Phase::Finished { outcome } = &record.journal.phase {
                         return Ok(Finish::Outcome(outcome.clone()));
                     }
-                    self.observer.event(key, &Event::Following { record: Box::new(record) });
+                    self.observer.event(
+                        key,
+                        &Event::Following {
+                            record: Box::new(record),
+                        },
+                    );
                     tokio::time::sleep(self.leases.follow_interval).await;
                 }
             }

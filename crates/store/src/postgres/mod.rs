@@ -357,11 +357,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn renew_all(
-        &self,
-        owner: &OwnerId,
-        ttl: Duration,
-    ) -> Result<Vec<Renewed>, StoreError> {
+    async fn renew_all(&self, owner: &OwnerId, ttl: Duration) -> Result<Vec<Renewed>, StoreError> {
         let op = "renew_all";
         let rows = self
             .pool
@@ -430,8 +426,12 @@ impl Store for PgStore {
         &self,
         lease: &Lease,
         submission: &Submission,
+        previous: Option<&Outcome>,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
+        let previous = previous
+            .map(|o| encode_outcome("record_intent", o))
+            .transpose()?;
         let n = self
             .pool
             .count(
@@ -449,6 +449,7 @@ impl Store for PgStore {
                     &generation_param(entry),
                     &entry.decision,
                     &entry.reason,
+                    &previous,
                 ],
             )
             .await?;

@@ -268,6 +268,10 @@ pub const RECORD_INTENT: &str = concat!(
         ON CONFLICT (key, generation) DO UPDATE SET
             tag = EXCLUDED.tag, shape = EXCLUDED.shape, external_id = NULL,
             submitted_at_ms = NULL, outcome = NULL, finished_at_ms = NULL
+    ), p AS (
+        UPDATE submissions SET outcome = $12::text, finished_at_ms = tether_now_ms()
+        WHERE $12::text IS NOT NULL AND key IN (SELECT key FROM u)
+          AND generation = $4::bigint - 1 AND outcome IS NULL
     ), ",
     history_from_u!("$7", "$8", "$9", "$10", "$11"),
     " SELECT count(*) FROM u"

@@ -93,7 +93,18 @@ impl SqliteStore {
         let location = path.display().to_string();
         let loc = location.clone();
         let conn = tokio::task::spawn_blocking(move || {
-            open::open_blocking(&path, &loc, options.busy_timeout)
+            // Switching a brand-new file to WAL while another process creates it too can fail
+            // with SQLITE_BUSY at once, without the busy handler; opening is idempotent, so
+            // retry the whole of it until the busy timeout is spent.
+            let deadline = std::time::Instant::now() + options.busy_timeout;
+            loop {
+                match open::open_blocking(&path, &loc, options.busy_timeout) {
+                    Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(25));
+                    }
+                    other => return other,
+                }
+            }
         })
         .await
         .map_err(|e| StoreError::Query {
@@ -484,11 +495,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn renew_all(
-        &self,
-        owner: &OwnerId,
-        ttl: Duration,
-    ) -> Result<Vec<Renewed>, StoreError> {
+    async fn renew_all(&self, owner: &OwnerId, ttl: Duration) -> Result<Vec<Renewed>, StoreError> {
         let owner = owner.clone();
         self.write("renew_all", move |tx, loc| {
             let exp = now_ms().saturating_add(ttl_ms(ttl));
@@ -594,9 +601,13 @@ impl Store for SqliteStore {
         &self,
         lease: &Lease,
         submission: &Submission,
+        previous: Option<&Outcome>,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
         let (lease, sub, entry) = (lease.clone(), submission.clone(), entry.clone());
+        let previous = previous
+            .map(|o| encode_outcome("record_intent", o))
+            .transpose()?;
         self.write("record_intent", move |tx, loc| {
             let op = "record_intent";
             let now = now_ms();
@@ -623,6 +634,11 @@ impl Store for SqliteStore {
                     s.execute(params![k, g, sub.tag.as_str(), sub.shape.as_str(), now])
                 })
                 .map_err(|e| map_err(op, loc, e))?;
+            if let Some(previous) = &previous {
+                tx.prepare_cached(sql::PREVIOUS_OUTCOME)
+                    .and_then(|mut s| s.execute(params![k, g, previous, now]))
+                    .map_err(|e| map_err(op, loc, e))?;
+            }
             insert_history(tx, op, loc, k, &entry)
         })
         .await

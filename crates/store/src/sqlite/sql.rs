@@ -174,6 +174,11 @@ pub const UPSERT_SUBMISSION: &str =
         tag = excluded.tag, shape = excluded.shape, external_id = NULL,
         submitted_at_ms = NULL, outcome = NULL, finished_at_ms = NULL";
 
+/// ?1 key, ?2 generation of the new intent, ?3 outcome JSON of the one before, ?4 now.
+pub const PREVIOUS_OUTCOME: &str = "UPDATE submissions
+    SET outcome = ?3, finished_at_ms = ?4
+    WHERE key = ?1 AND generation = ?2 - 1 AND outcome IS NULL";
+
 /// ?1 key, ?2 epoch, ?3 owner, ?4 generation, ?5 external id, ?6 now.
 pub const RECORD_SUBMITTED: &str = "UPDATE runs
     SET phase = 'submitted', external_id = ?5, updated_at_ms = ?6
