@@ -578,3 +578,51 @@ fn bad_specs_name_file_line_column_and_field() {
     let m = err("[job]\nkind = \"local\"\ncommand = [\"true\"]\ntimeout = \"0s\"\n");
     assert!(m.contains("job.timeout"), "{m}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submits_of_one_tag_start_one_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path();
+    let ctx = ctx(work);
+    // Every start of the job appends a line: two lines would be two jobs.
+    let job = format!(
+        "command = [\"sh\", \"-c\", \"echo started >> starts\"]\nworkdir = {}",
+        toml_str(work)
+    );
+    let (a, b) = (connector(&ctx, &job), connector(&ctx, &job));
+    let req = request("concurrent", Shape::Normal);
+    let (ja, jb) = tokio::join!(submit(&*a, &req), submit(&*b, &req));
+    assert_eq!(ja.external_id, jb.external_id);
+    assert!(matches!(
+        wait_terminal(&*a, &ja).await,
+        JobStatus::Succeeded { .. }
+    ));
+    assert_eq!(
+        fs::read_to_string(work.join("starts")).unwrap(),
+        "started\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_written_directory_without_supervisor_is_reused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = ctx(tmp.path());
+    let c = connector(&ctx, r#"command = ["true"]"#);
+    let req = request("half-written", Shape::Normal);
+    // A crash between creating the directory and starting the supervisor leaves this.
+    let dir = ctx.jobs_dir.join(req.submission.tag.as_str());
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("job.json"), "{ truncated").unwrap();
+    assert_eq!(
+        c.find_by_tag()
+            .unwrap()
+            .find_by_tag(&req.submission.tag)
+            .await,
+        Lookup::Absent
+    );
+    let job = submit(&*c, &req).await;
+    assert!(matches!(
+        wait_terminal(&*c, &job).await,
+        JobStatus::Succeeded { .. }
+    ));
+}

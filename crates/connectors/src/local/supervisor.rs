@@ -409,10 +409,9 @@ fn supervise_job(
         Some(EndReason::Oom) => (
             EndReason::Oom,
             format!(
-                "out of memory: the job's processes used {} (peak {}), over memory_limit {} ({enforcement}); killed. Raise memory_limit or let the recovery shape retry it",
+                "out of memory: the job's processes used {}, over memory_limit {} ({enforcement}); killed. Raise memory_limit or let the recovery shape retry it",
                 human_bytes(over_by.max(peak)),
-                human_bytes(peak),
-                human_bytes(limit),
+                tether_core::units::ByteSize(limit),
             ),
         ),
         Some(EndReason::Timeout) => (
