@@ -46,6 +46,12 @@
 //!
 //! ## Assumptions
 //! - The three connectors talk to the same backend, and the backend is up.
+//!
+//! ## Caveats
+//! - Jobs of `succeeds` and `fails` are left to end by themselves; the backend keeps their
+//!   records (a shared backend accumulates them).
+//! - The suite checks what a connector answers, not how fast: slowness only shows as a failure
+//!   past [`Fixture::timeout`].
 use std::{
     sync::{
         atomic::{AtomicU64, Ordering},

@@ -16,6 +16,12 @@
 //! - Every JSON record is written atomically ([`super::identity::write_atomic`]); a reader sees
 //!   a whole record or none.
 //! - Records carry a `version`; readers reject versions they do not know instead of guessing.
+//!
+//! ## Assumptions
+//! - The directory name is the tag (tags are `[a-z0-9-]`, see `tether_core::ids::Tag`).
+//!
+//! ## Caveats
+//! - Nothing here is ever deleted by tether: old job directories accumulate until pruned.
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -28,6 +34,27 @@ use super::identity::Identity;
 
 /// Version of the record formats below.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// A record that exists but cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Unreadable or unparsable.
+    #[error("{path}: {source}")]
+    Unreadable {
+        /// The record's file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Written by a tether with another record format.
+    #[error("{path} has format version {found}, this tether knows {FORMAT_VERSION}: use the tether version that started the job")]
+    Version {
+        /// The record's file.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+    },
+}
 
 /// Path of the local slot lock of a jobs directory.
 pub fn slot_lock(jobs_dir: &Path) -> PathBuf {

@@ -53,6 +53,39 @@ fn rss_of(pid: i32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Why no memory cgroup could be made for a job; the supervisor then uses the watchdog.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// No cgroup2 file system in `/proc/self/mountinfo`.
+    #[error("no cgroup v2 hierarchy is mounted")]
+    NoHierarchy,
+    /// `/proc/self/cgroup` has no `0::` line.
+    #[error("this process is in no cgroup v2")]
+    NotInCgroup,
+    /// mkdir failed (typically: not root and no delegated subtree).
+    #[error("cannot create cgroup {path}: {source}")]
+    Create {
+        /// The cgroup directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The memory controller cannot be enabled for our children.
+    #[error("the memory controller is not available for children of {parent} (delegate it to this cgroup, or run tether where it is)")]
+    NoMemoryController {
+        /// Our cgroup.
+        parent: PathBuf,
+    },
+    /// Writing `memory.max` failed.
+    #[error("cannot set memory.max in {path}: {source}")]
+    Limit {
+        /// The cgroup directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
 /// A cgroup v2 made for one job.
 #[derive(Debug)]
 pub struct Cgroup {
@@ -63,15 +96,15 @@ impl Cgroup {
     /// Creates `<our cgroup>/<name>` with `memory.max = limit` (and no swap, so the limit means
     /// memory). `Err` says why a cgroup cannot be used; the caller then falls back to the
     /// watchdog.
-    pub fn create(name: &str, limit: u64) -> Result<Cgroup, String> {
-        let root = cgroup2_mount().ok_or("no cgroup v2 hierarchy is mounted")?;
-        let own = own_cgroup2_path().ok_or("this process is in no cgroup v2")?;
+    pub fn create(name: &str, limit: u64) -> Result<Cgroup, CgroupError> {
+        let root = cgroup2_mount().ok_or(CgroupError::NoHierarchy)?;
+        let own = own_cgroup2_path().ok_or(CgroupError::NotInCgroup)?;
         let parent = root.join(own.trim_start_matches('/'));
         let dir = parent.join(name);
         match fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(format!("cannot create cgroup {}: {e}", dir.display())),
+            Err(source) => return Err(CgroupError::Create { path: dir, source }),
         }
         let cg = Cgroup { dir };
         if !cg.has_memory_controller() {
@@ -81,14 +114,14 @@ impl Cgroup {
         }
         if !cg.has_memory_controller() {
             let _ = cg.remove();
-            return Err(format!(
-                "the memory controller is not available in {}",
-                parent.display()
-            ));
+            return Err(CgroupError::NoMemoryController { parent });
         }
-        if let Err(e) = fs::write(cg.dir.join("memory.max"), limit.to_string()) {
+        if let Err(source) = fs::write(cg.dir.join("memory.max"), limit.to_string()) {
             let _ = cg.remove();
-            return Err(format!("cannot set memory.max: {e}"));
+            return Err(CgroupError::Limit {
+                path: cg.dir.clone(),
+                source,
+            });
         }
         // Best effort: without it, a machine with swap would swap instead of hitting the limit.
         let _ = fs::write(cg.dir.join("memory.swap.max"), "0");

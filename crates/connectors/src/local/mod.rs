@@ -62,7 +62,8 @@ use tether_core::{
 use crate::registry::{BuildContext, Built};
 use identity::{now_ms, read_json, write_atomic, write_json_atomic, Liveness, ProcStat};
 use layout::{
-    slot_lock, EndReason, JobDescription, JobDir, StatusRecord, SupervisorRecord, FORMAT_VERSION,
+    slot_lock, EndReason, JobDescription, JobDir, RecordError, StatusRecord, SupervisorRecord,
+    FORMAT_VERSION,
 };
 pub use spec::{LocalJob, LocalRecovery, LocalSpec};
 pub use supervisor::supervise_main;
@@ -244,7 +245,11 @@ impl LocalConnector {
         match read_status(&dir) {
             Ok(Some(st)) => return to_status(&dir, &st),
             Ok(None) => {}
-            Err(reason) => return JobStatus::Unknown { reason },
+            Err(e) => {
+                return JobStatus::Unknown {
+                    reason: e.to_string(),
+                }
+            }
         }
         match record.supervisor.liveness() {
             Ok(Liveness::Alive) => JobStatus::Active {
@@ -273,7 +278,7 @@ impl LocalConnector {
                         }
                     ),
                 },
-                Err(reason) => JobStatus::Unknown { reason },
+                Err(e) => JobStatus::Unknown { reason: e.to_string() },
             },
             Err(e) => JobStatus::Unknown { reason: format!("cannot read /proc: {e}") },
         }
@@ -348,15 +353,15 @@ fn job_is_alive(pid: i32, start_time: u64, boot: &str) -> bool {
             .is_ok_and(|s| s.start_time == start_time && !matches!(s.state, 'Z' | 'X' | 'x'))
 }
 
-fn read_status(dir: &JobDir) -> Result<Option<StatusRecord>, String> {
-    match read_json::<StatusRecord>(&dir.status()) {
-        Ok(Some(st)) if st.version != FORMAT_VERSION => Err(format!(
-            "{} has format version {}, this tether knows {FORMAT_VERSION}: use the tether version that started the job",
-            dir.status().display(),
-            st.version
-        )),
+fn read_status(dir: &JobDir) -> Result<Option<StatusRecord>, RecordError> {
+    let path = dir.status();
+    match read_json::<StatusRecord>(&path) {
+        Ok(Some(st)) if st.version != FORMAT_VERSION => Err(RecordError::Version {
+            path,
+            found: st.version,
+        }),
         Ok(st) => Ok(st),
-        Err(e) => Err(e.to_string()),
+        Err(source) => Err(RecordError::Unreadable { path, source }),
     }
 }
 

@@ -23,6 +23,13 @@
 //!   both `command` and `args` in `[recovery]`) is refused here, naming the field.
 //! - The recovery shape always runs alone (exclusive local slot), with or without a
 //!   `[recovery]` table, unless `enabled = false`.
+//!
+//! ## Assumptions
+//! - A relative `workdir` means relative to the directory tether runs in when the spec is read.
+//!
+//! ## Caveats
+//! - Whether the program exists is only known when the supervisor starts it: a missing program
+//!   ends the job as `failed: rejected`, not as a spec error.
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},

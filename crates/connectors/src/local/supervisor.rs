@@ -310,11 +310,11 @@ fn supervise_job(
     let started_at_ms = now_ms();
     let mut child = match spawn_job(dir, desc, cgroup.as_ref()) {
         Ok(c) => c,
-        Err(message) => {
+        Err(e) => {
             if let Some(cg) = &cgroup {
                 let _ = cg.remove();
             }
-            return ended(EndReason::SpawnFailed, None, message);
+            return ended(EndReason::SpawnFailed, None, e.to_string());
         }
     };
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
@@ -451,21 +451,47 @@ fn signal_group(pgid: i32, sig: i32) {
     }
 }
 
+/// Why the job's program could not be started; the message becomes the status message.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// `job.json` has no command.
+    #[error("job.command is empty; give at least the program")]
+    EmptyCommand,
+    /// A log file could not be opened.
+    #[error("cannot open {path}: {source}; check that the jobs directory is writable")]
+    Log {
+        /// The log file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The cgroup's path cannot be handed to the kernel.
+    #[error("the cgroup path {0} contains a NUL byte")]
+    CgroupPath(PathBuf),
+    /// fork/exec failed: program missing or not executable, bad working directory.
+    #[error("could not start {program:?}{workdir}: {source}; check job.command and job.workdir")]
+    Exec {
+        /// The program.
+        program: String,
+        /// ` in <dir>` when a workdir was given.
+        workdir: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// Starts the job's program in its own session, with its logs, environment and directory.
 fn spawn_job(
     dir: &JobDir,
     desc: &JobDescription,
     cgroup: Option<&Cgroup>,
-) -> Result<Child, String> {
+) -> Result<Child, SpawnError> {
     let Some((program, args)) = desc.command.split_first() else {
-        return Err("job.command is empty; give at least the program".into());
+        return Err(SpawnError::EmptyCommand);
     };
-    let open_log = |p: PathBuf| {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&p)
-            .map_err(|e| format!("cannot open {}: {e}", p.display()))
+    let open_log = |path: PathBuf| match OpenOptions::new().create(true).append(true).open(&path) {
+        Ok(f) => Ok(f),
+        Err(source) => Err(SpawnError::Log { path, source }),
     };
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -479,17 +505,18 @@ fn spawn_job(
     let procs = match cgroup {
         Some(cg) => Some(
             CString::new(cg.procs_file().as_os_str().as_bytes())
-                .map_err(|_| "cgroup path contains a NUL byte".to_string())?,
+                .map_err(|_| SpawnError::CgroupPath(cg.procs_file()))?,
         ),
         None => None,
     };
     sys::detach_on_exec(&mut cmd, procs);
-    cmd.spawn().map_err(|e| {
-        let wd = desc
+    cmd.spawn().map_err(|source| SpawnError::Exec {
+        program: program.clone(),
+        workdir: desc
             .workdir
             .as_ref()
-            .map_or(String::new(), |w| format!(" in {}", w.display()));
-        format!("could not start {program:?}{wd}: {e}; check job.command and job.workdir")
+            .map_or(String::new(), |w| format!(" in {}", w.display())),
+        source,
     })
 }
 

@@ -5,6 +5,9 @@
 //! - Each wrapper is a single system call on plain integers or on a file descriptor owned by a
 //!   live [`File`]; none of them touches memory owned by Rust.
 //!
+//! ## Assumptions
+//! - Linux (or another Unix with `flock` and `setsid`).
+//!
 //! ## Caveats
 //! - `flock` locks belong to the open file description: they are released when the last
 //!   descriptor of it closes (our [`File`]s are close-on-exec, so jobs never inherit them).
