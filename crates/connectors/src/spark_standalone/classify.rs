@@ -41,10 +41,14 @@ pub fn classify_log(text: &str) -> Verdict {
             oom_error_seen = true;
         }
         if exited_with(line, 52) {
-            return Verdict::Oom { evidence: clip(line) };
+            return Verdict::Oom {
+                evidence: clip(line),
+            };
         }
         if line.contains("Container killed") && line.to_ascii_lowercase().contains("memory") {
-            return Verdict::Oom { evidence: clip(line) };
+            return Verdict::Oom {
+                evidence: clip(line),
+            };
         }
         if exit3.is_none() && exited_with(line, 3) {
             exit3 = Some(line);
@@ -52,29 +56,56 @@ pub fn classify_log(text: &str) -> Verdict {
     }
     if let Some(line) = exit3 {
         if exit_on_oom_flag || oom_error_seen {
-            return Verdict::Oom { evidence: clip(line) };
+            return Verdict::Oom {
+                evidence: clip(line),
+            };
         }
     }
     if let Some(line) = lines().find(|l| mentions_oom_error(l)) {
-        return Verdict::Oom { evidence: clip(line) };
+        return Verdict::Oom {
+            evidence: clip(line),
+        };
     }
-    Verdict::Other { summary: summary(text) }
+    Verdict::Other {
+        summary: summary(text),
+    }
 }
 
-/// The line a person should see for a non-OOM failure, if any.
+/// The line a person should see for a non-OOM failure, if any. For an exception that killed
+/// the driver's main thread, its deepest `Caused by:` is added: Spark's `DriverWrapper` calls
+/// `main` by reflection, so the first line is always `InvocationTargetException`.
 pub fn summary(text: &str) -> Option<String> {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("Launch Command:")).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("Launch Command:"))
+        .collect();
+    if let Some(i) = lines
+        .iter()
+        .position(|l| l.starts_with("Exception in thread"))
+    {
+        let trace = lines[i + 1..]
+            .iter()
+            .take_while(|l| l.starts_with(char::is_whitespace) || l.starts_with("Caused by:"));
+        let cause = trace.filter(|l| l.starts_with("Caused by:")).last();
+        return Some(match cause {
+            Some(c) => clip(&format!("{} ({})", lines[i].trim(), c.trim())),
+            None => clip(lines[i]),
+        });
+    }
     let pick = |pred: &dyn Fn(&str) -> bool| lines.iter().find(|l| pred(l)).map(|l| clip(l));
-    pick(&|l| l.starts_with("Exception in thread"))
-        .or_else(|| pick(&|l| l.contains("Job aborted") || l.contains("aborting job")))
-        .or_else(|| lines.iter().rev().find(|l| l.contains("Exception:") || l.contains("Error:")).map(|l| clip(l)))
+    pick(&|l| l.contains("Job aborted") || l.contains("aborting job")).or_else(|| {
+        lines
+            .iter()
+            .rev()
+            .find(|l| l.contains("Exception:") || l.contains("Error:"))
+            .map(|l| clip(l))
+    })
 }
 
 /// `java.lang.OutOfMemoryError` but not a JVM flag like `ExitOnOutOfMemoryError`.
 fn mentions_oom_error(line: &str) -> bool {
-    line.match_indices("OutOfMemoryError").any(|(i, _)| {
-        i == 0 || !line.as_bytes()[i - 1].is_ascii_alphanumeric()
-    })
+    line.match_indices("OutOfMemoryError")
+        .any(|(i, _)| i == 0 || !line.as_bytes()[i - 1].is_ascii_alphanumeric())
 }
 
 /// "Command exited with code N" / "exit code N" / "exited with code N", N not followed by a digit.
@@ -83,7 +114,8 @@ fn exited_with(line: &str, code: u32) -> bool {
     ["exited with code ", "exit code "].iter().any(|p| {
         line.match_indices(p).any(|(i, _)| {
             let after = &line[i + p.len()..];
-            after.starts_with(&code) && !after[code.len()..].starts_with(|c: char| c.is_ascii_digit())
+            after.starts_with(&code)
+                && !after[code.len()..].starts_with(|c: char| c.is_ascii_digit())
         })
     })
 }
@@ -122,7 +154,10 @@ mod tests {
         assert!(matches!(classify_log(plain), Verdict::Other { .. }));
         let flagged = format!("Launch Command: \"-Dspark.executor.extraJavaOptions=-XX:+ExitOnOutOfMemoryError\"\n{plain}");
         assert!(matches!(classify_log(&flagged), Verdict::Oom { .. }));
-        assert!(matches!(classify_log("Command exited with code 33\n"), Verdict::Other { .. }));
+        assert!(matches!(
+            classify_log("Command exited with code 33\n"),
+            Verdict::Other { .. }
+        ));
     }
 
     #[test]
@@ -144,8 +179,30 @@ mod tests {
         let log = format!("{LAUNCH}Exception in thread \"main\" java.lang.ClassNotFoundException: no.Such\n\tat x\n");
         assert_eq!(
             classify_log(&log),
-            Verdict::Other { summary: Some("Exception in thread \"main\" java.lang.ClassNotFoundException: no.Such".into()) }
+            Verdict::Other {
+                summary: Some(
+                    "Exception in thread \"main\" java.lang.ClassNotFoundException: no.Such".into()
+                )
+            }
         );
-        assert_eq!(classify_log("all quiet\n"), Verdict::Other { summary: None });
+        assert_eq!(
+            classify_log("all quiet\n"),
+            Verdict::Other { summary: None }
+        );
+    }
+
+    #[test]
+    fn driver_wrapper_exceptions_show_their_cause() {
+        // As measured: the test job's `fail` mode through DriverWrapper.
+        let log = "Exception in thread \"main\" java.lang.reflect.InvocationTargetException\n\
+                   \tat x.y(Z.java:1)\n\
+                   Caused by: java.lang.IllegalStateException: tether test job failing on purpose\n\
+                   \tat a.b(C.java:2)\n\
+                   26/11/22 INFO ShutdownHookManager: Shutdown hook called\n";
+        assert_eq!(
+            summary(log).unwrap(),
+            "Exception in thread \"main\" java.lang.reflect.InvocationTargetException (Caused by: \
+             java.lang.IllegalStateException: tether test job failing on purpose)"
+        );
     }
 }

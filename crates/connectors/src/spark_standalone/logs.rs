@@ -62,7 +62,10 @@ pub fn parse_launch(head: &str) -> Option<LaunchInfo> {
         let end = line[start..].find('"')?;
         Some(line[start..start + end].to_string())
     };
-    Some(LaunchInfo { tag: prop(TAG_PROPERTY), app_name: prop("spark.app.name") })
+    Some(LaunchInfo {
+        tag: prop(TAG_PROPERTY),
+        app_name: prop("spark.app.name"),
+    })
 }
 
 /// Driver log access with a cache of worker web UI addresses.
@@ -75,7 +78,10 @@ pub struct DriverLogs {
 impl DriverLogs {
     /// Over this client.
     pub fn new(rest: Rest) -> Self {
-        DriverLogs { rest, worker_uis: Mutex::new(HashMap::new()) }
+        DriverLogs {
+            rest,
+            worker_uis: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The web UI of worker `worker_id`, from the cache or the master's `/json/`.
@@ -107,9 +113,13 @@ impl DriverLogs {
     pub async fn worker_of(&self, driver_id: &str) -> Result<String, LogReadError> {
         let st = self.rest.status(driver_id).await?;
         if st.success != Some(true) {
-            return Err(LogReadError::Missing(format!("the master does not know driver {driver_id}")));
+            return Err(LogReadError::Missing(format!(
+                "the master does not know driver {driver_id}"
+            )));
         }
-        st.worker_id.filter(|w| !w.is_empty() && w != "None").ok_or_else(|| LogReadError::NotStarted(driver_id.into()))
+        st.worker_id
+            .filter(|w| !w.is_empty() && w != "None")
+            .ok_or_else(|| LogReadError::NotStarted(driver_id.into()))
     }
 
     /// Bytes `[offset, offset+len)` of `log_type` (`stdout`/`stderr`) of a driver on `worker_ui`.
@@ -130,23 +140,41 @@ impl DriverLogs {
     }
 
     /// The launch info of a driver whose worker is known.
-    pub async fn launch_info(&self, worker_ui: &str, driver_id: &str) -> Result<LaunchInfo, LogReadError> {
+    pub async fn launch_info(
+        &self,
+        worker_ui: &str,
+        driver_id: &str,
+    ) -> Result<LaunchInfo, LogReadError> {
         // The launch line carries the whole classpath: 64 KiB is plenty.
-        let head = self.read_at(worker_ui, driver_id, "stderr", 0, 64 << 10).await?;
+        let head = self
+            .read_at(worker_ui, driver_id, "stderr", 0, 64 << 10)
+            .await?;
         parse_launch(&String::from_utf8_lossy(&head.data)).ok_or_else(|| {
-            LogReadError::Missing(format!("driver {driver_id}'s stderr does not start with a launch command"))
+            LogReadError::Missing(format!(
+                "driver {driver_id}'s stderr does not start with a launch command"
+            ))
         })
     }
 
     /// Up to `max` bytes of a driver's `stderr`: all of it, or its end if it is longer.
-    pub async fn stderr_text(&self, driver_id: &str, worker_id: &str, max: u64) -> Result<String, LogReadError> {
+    pub async fn stderr_text(
+        &self,
+        driver_id: &str,
+        worker_id: &str,
+        max: u64,
+    ) -> Result<String, LogReadError> {
         let ui = self.worker_ui(worker_id).await?;
         let first = self.read_at(&ui, driver_id, "stderr", 0, MAX_CHUNK).await?;
-        let (mut offset, mut data) =
-            if first.length > max { (first.length - max, Vec::new()) } else { (first.end, first.data) };
+        let (mut offset, mut data) = if first.length > max {
+            (first.length - max, Vec::new())
+        } else {
+            (first.end, first.data)
+        };
         // Bounded by the length seen first: a log that keeps growing is not chased.
         while offset < first.length {
-            let s = self.read_at(&ui, driver_id, "stderr", offset, MAX_CHUNK).await?;
+            let s = self
+                .read_at(&ui, driver_id, "stderr", offset, MAX_CHUNK)
+                .await?;
             if s.end <= offset {
                 break;
             }
@@ -168,11 +196,17 @@ mod tests {
                     ========================================\n";
         assert_eq!(
             parse_launch(head),
-            Some(LaunchInfo { tag: Some("tether-k-1-g2".into()), app_name: Some("etl tether-k-1-g2".into()) })
+            Some(LaunchInfo {
+                tag: Some("tether-k-1-g2".into()),
+                app_name: Some("etl tether-k-1-g2".into())
+            })
         );
         assert_eq!(
             parse_launch("Launch Command: \"java\" \"-Dspark.app.name=other\"\n"),
-            Some(LaunchInfo { tag: None, app_name: Some("other".into()) })
+            Some(LaunchInfo {
+                tag: None,
+                app_name: Some("other".into())
+            })
         );
         assert_eq!(parse_launch("no launch line\n"), None);
     }

@@ -47,6 +47,8 @@
 //! - Submit errors: connection refused or a standby master -> `Unavailable` (nothing was sent);
 //!   a timeout after sending or a 5xx -> `Ambiguous` (the engine then looks the tag up);
 //!   HTTP 4xx or a server that is not Spark's -> `Rejected`, with what to fix.
+//! - `submit` of a tag that already has a driver (submitted by this process, or found by tag)
+//!   returns that driver's id instead of starting a second one.
 //! - Failure classes: `FAILED` is `oom` or `other` according to the driver log
 //!   ([`classify`]), `KILLED` is `killed`, `ERROR` is `rejected` when the jar cannot be found
 //!   and `other` otherwise (e.g. the worker died).
@@ -85,8 +87,8 @@ use async_trait::async_trait;
 use serde_json::json;
 use tether_core::{
     connector::{
-        is_recovery, CancelError, FindByTag, JobRef, LogChunk, LogError, LogStream, Logs, RecoveryShape, SubmitError,
-        SubmitRequest,
+        is_recovery, CancelError, FindByTag, JobRef, LogChunk, LogError, LogStream, Logs,
+        RecoveryShape, SubmitError, SubmitRequest,
     },
     ids::{ExternalId, Tag},
     observe::{FailureClass, JobStatus, Lookup},
@@ -142,8 +144,14 @@ pub struct SparkStandalone {
 /// Builds the connector and policy of a `kind = "spark-standalone"` spec.
 pub fn from_spec(file: &str, text: &str, _ctx: &BuildContext) -> Result<Built, SpecError> {
     let spec = parse_spec::<SparkJob, SparkRecovery>(file, text)?;
-    let value_err = |field: &str, message: String| SpecError::Value { file: file.into(), field: field.into(), message };
-    spec.job.validate().map_err(|(field, message)| value_err(&field, message))?;
+    let value_err = |field: &str, message: String| SpecError::Value {
+        file: file.into(),
+        field: field.into(),
+        message,
+    };
+    spec.job
+        .validate()
+        .map_err(|(field, message)| value_err(&field, message))?;
     let token = match &spec.job.token_env {
         None => None,
         Some(var) => match std::env::var(var) {
@@ -161,7 +169,8 @@ pub fn from_spec(file: &str, text: &str, _ctx: &BuildContext) -> Result<Built, S
     };
     let recovery = spec.recovery.clone().unwrap_or_default();
     let enabled = recovery.enabled;
-    let connector = SparkStandalone::new(spec.job.clone(), &recovery, token).map_err(|m| value_err("job", m))?;
+    let connector = SparkStandalone::new(spec.job.clone(), &recovery, token)
+        .map_err(|m| value_err("job", m))?;
     Ok(Built {
         connector: Arc::new(connector),
         policy: spec.policy(Duration::from_secs(2), enabled),
@@ -171,8 +180,17 @@ pub fn from_spec(file: &str, text: &str, _ctx: &BuildContext) -> Result<Built, S
 
 impl SparkStandalone {
     /// A connector for `job`; `recovery.enabled = false` removes the recovery capability.
-    pub fn new(job: SparkJob, recovery: &SparkRecovery, token: Option<Secret>) -> Result<Self, String> {
-        let rest = Rest::new(&job.master_rest, &job.master_ui(), token, job.request_timeout.0)?;
+    pub fn new(
+        job: SparkJob,
+        recovery: &SparkRecovery,
+        token: Option<Secret>,
+    ) -> Result<Self, String> {
+        let rest = Rest::new(
+            &job.master_rest,
+            &job.master_ui(),
+            token,
+            job.request_timeout.0,
+        )?;
         let plan = recovery.enabled.then(|| recovery_plan(&job, recovery));
         Ok(SparkStandalone {
             logs: DriverLogs::new(rest.clone()),
@@ -186,7 +204,11 @@ impl SparkStandalone {
 
     /// The JSON body of `POST /v1/submissions/create` for this request.
     pub fn create_request(&self, req: &SubmitRequest) -> serde_json::Value {
-        let plan = if is_recovery(req) { self.recovery.as_ref() } else { None };
+        let plan = if is_recovery(req) {
+            self.recovery.as_ref()
+        } else {
+            None
+        };
         json!({
             "action": "CreateSubmissionRequest",
             "clientSparkVersion": self.job.client_spark_version,
@@ -204,7 +226,11 @@ impl SparkStandalone {
             Ok(w) => w,
             Err(e) => return log_error_to_classification(e),
         };
-        match self.logs.stderr_text(driver_id, &worker, CLASSIFY_MAX_BYTES).await {
+        match self
+            .logs
+            .stderr_text(driver_id, &worker, CLASSIFY_MAX_BYTES)
+            .await
+        {
             Ok(text) => match classify_log(&text) {
                 Verdict::Oom { evidence } => Classification::Oom { evidence },
                 Verdict::Other { summary } => Classification::Other { summary },
@@ -214,18 +240,35 @@ impl SparkStandalone {
     }
 
     /// Reads (and caches) the tag in a driver's launch command. `Err`: not readable now.
-    async fn tag_of(&self, driver_id: &str, worker_ui: &str) -> Result<Option<String>, LogReadError> {
+    async fn tag_of(
+        &self,
+        driver_id: &str,
+        worker_ui: &str,
+    ) -> Result<Option<String>, LogReadError> {
         if let Some(t) = self.tags.lock().expect("cache lock").get(driver_id) {
             return Ok(t.clone());
         }
         let info = self.logs.launch_info(worker_ui, driver_id).await?;
-        self.tags.lock().expect("cache lock").insert(driver_id.to_string(), info.tag.clone());
+        self.tags
+            .lock()
+            .expect("cache lock")
+            .insert(driver_id.to_string(), info.tag.clone());
         Ok(info.tag)
     }
 
     /// `Some(found)` when the driver is provably not ours; `None` when it is ours or unverifiable.
-    async fn identity_mismatch(&self, driver_id: &str, worker_id: Option<&str>, expected: &Tag) -> Option<String> {
-        let cached = self.tags.lock().expect("cache lock").get(driver_id).cloned();
+    async fn identity_mismatch(
+        &self,
+        driver_id: &str,
+        worker_id: Option<&str>,
+        expected: &Tag,
+    ) -> Option<String> {
+        let cached = self
+            .tags
+            .lock()
+            .expect("cache lock")
+            .get(driver_id)
+            .cloned();
         let tag = match cached {
             Some(t) => t,
             None => {
@@ -238,11 +281,18 @@ impl SparkStandalone {
         match tag {
             Some(t) if t == expected.as_str() => None,
             Some(t) => Some(format!("driver {driver_id} with tag {t}")),
-            None => Some(format!("driver {driver_id} without a tether tag (not submitted by tether)")),
+            None => Some(format!(
+                "driver {driver_id} without a tether tag (not submitted by tether)"
+            )),
         }
     }
 
-    async fn terminal_status(&self, driver_id: &str, state: &str, msg: &rest::RestMessage) -> JobStatus {
+    async fn terminal_status(
+        &self,
+        driver_id: &str,
+        state: &str,
+        msg: &rest::RestMessage,
+    ) -> JobStatus {
         match state {
             "FINISHED" => JobStatus::Succeeded {
                 result: json!({ "driver_id": driver_id, "driver_state": state, "worker_id": msg.worker_id }),
@@ -293,7 +343,9 @@ impl SparkStandalone {
 fn log_error_to_classification(e: LogReadError) -> Classification {
     match e {
         LogReadError::Unreachable(reason) => Classification::Unknown { reason },
-        other => Classification::Other { summary: Some(format!("(driver log unavailable: {other})")) },
+        other => Classification::Other {
+            summary: Some(format!("(driver log unavailable: {other})")),
+        },
     }
 }
 
@@ -315,6 +367,24 @@ impl Connector for SparkStandalone {
     }
 
     async fn submit(&self, req: &SubmitRequest) -> Result<ExternalId, SubmitError> {
+        // Spark has no idempotency key: a tag that already has a driver gets that driver back
+        // instead of a second one. An unknown lookup does not block: the engine only submits a
+        // tag again after its own lookup said absent.
+        let tag = req.submission.tag.as_str();
+        let known = self
+            .tags
+            .lock()
+            .expect("cache lock")
+            .iter()
+            .find_map(|(id, t)| (t.as_deref() == Some(tag)).then(|| ExternalId(id.clone())));
+        if let Some(id) = known {
+            return Ok(id);
+        }
+        if let Lookup::Found { external_id } =
+            FindByTag::find_by_tag(self, &req.submission.tag).await
+        {
+            return Ok(external_id);
+        }
         let body = self.create_request(req);
         let url = self.rest.rest_url().to_string();
         match self.rest.create(&body).await {
@@ -362,12 +432,18 @@ impl Connector for SparkStandalone {
         }
         let msg = match self.rest.status(id).await {
             Ok(m) => m,
-            Err(e) => return JobStatus::Unknown { reason: e.to_string() },
+            Err(e) => {
+                return JobStatus::Unknown {
+                    reason: e.to_string(),
+                }
+            }
         };
         let message = msg.message.as_deref().map(first_line).unwrap_or_default();
         if msg.success != Some(true) || msg.driver_state.is_none() {
             if message.contains("ALIVE state") {
-                return JobStatus::Unknown { reason: format!("the master is not active: {message}") };
+                return JobStatus::Unknown {
+                    reason: format!("the master is not active: {message}"),
+                };
             }
             return JobStatus::NotFound {
                 detail: format!(
@@ -377,21 +453,33 @@ impl Connector for SparkStandalone {
             };
         }
         let state = msg.driver_state.clone().unwrap_or_default();
-        if let Some(found) = self.identity_mismatch(id, msg.worker_id.as_deref(), &job.submission.tag).await {
+        if let Some(found) = self
+            .identity_mismatch(id, msg.worker_id.as_deref(), &job.submission.tag)
+            .await
+        {
             return JobStatus::Mismatch { found };
         }
         match state.as_str() {
-            "SUBMITTED" => JobStatus::Active { detail: "SUBMITTED (queued for a worker)".into() },
+            "SUBMITTED" => JobStatus::Active {
+                detail: "SUBMITTED (queued for a worker)".into(),
+            },
             "RUNNING" | "RELAUNCHING" => JobStatus::Active { detail: state },
             "FINISHED" | "FAILED" | "ERROR" | "KILLED" => {
                 let st = self.terminal_status(id, &state, &msg).await;
                 if st.is_terminal() {
-                    self.finals.lock().expect("cache lock").insert(id.to_string(), st.clone());
+                    self.finals
+                        .lock()
+                        .expect("cache lock")
+                        .insert(id.to_string(), st.clone());
                 }
                 st
             }
-            "UNKNOWN" => JobStatus::Unknown { reason: format!("driver {id} is UNKNOWN to the master (it is recovering)") },
-            other => JobStatus::Unknown { reason: format!("driver {id} has an unexpected state {other:?}") },
+            "UNKNOWN" => JobStatus::Unknown {
+                reason: format!("driver {id} is UNKNOWN to the master (it is recovering)"),
+            },
+            other => JobStatus::Unknown {
+                reason: format!("driver {id} has an unexpected state {other:?}"),
+            },
         }
     }
 
@@ -399,12 +487,23 @@ impl Connector for SparkStandalone {
         match self.rest.kill(&job.external_id.0).await {
             Ok(m) if m.success == Some(true) => Ok(()),
             Ok(m) => Err(CancelError::Refused {
-                message: m.message.as_deref().map(first_line).unwrap_or_else(|| "kill refused".into()),
+                message: m
+                    .message
+                    .as_deref()
+                    .map(first_line)
+                    .unwrap_or_else(|| "kill refused".into()),
             }),
-            Err(e @ (RestError::NotSpark { .. } | RestError::Http { status: 400..=499, .. })) => {
-                Err(CancelError::Refused { message: e.to_string() })
-            }
-            Err(e) => Err(CancelError::Unavailable { reason: e.to_string() }),
+            Err(
+                e @ (RestError::NotSpark { .. }
+                | RestError::Http {
+                    status: 400..=499, ..
+                }),
+            ) => Err(CancelError::Refused {
+                message: e.to_string(),
+            }),
+            Err(e) => Err(CancelError::Unavailable {
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -422,50 +521,125 @@ impl Connector for SparkStandalone {
 #[async_trait]
 impl FindByTag for SparkStandalone {
     async fn find_by_tag(&self, tag: &Tag) -> Lookup {
+        // A driver is queued (no worker, so no log to read its tag from) for moments only when
+        // the cluster has room: wait a little for it rather than answer `unknown` at once.
+        for attempt in 0..QUEUED_RETRIES {
+            match self.scan_for_tag(tag).await {
+                Scan::Decided(lookup) => return lookup,
+                Scan::Queued(reason) if attempt + 1 == QUEUED_RETRIES => {
+                    return Lookup::Unknown { reason }
+                }
+                Scan::Queued(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+        Lookup::Unknown {
+            reason: "unreachable".into(),
+        }
+    }
+}
+
+/// Attempts of a tag search while a candidate driver is still queued.
+const QUEUED_RETRIES: u32 = 5;
+
+enum Scan {
+    Decided(Lookup),
+    /// Only queued drivers stand between us and an answer.
+    Queued(String),
+}
+
+impl SparkStandalone {
+    async fn scan_for_tag(&self, tag: &Tag) -> Scan {
+        let known = self
+            .tags
+            .lock()
+            .expect("cache lock")
+            .iter()
+            .find_map(|(id, t)| {
+                (t.as_deref() == Some(tag.as_str())).then(|| ExternalId(id.clone()))
+            });
         let state = match self.rest.master_state().await {
             Ok(s) => s,
-            Err(e) => return Lookup::Unknown { reason: e.to_string() },
+            Err(e) => {
+                return Scan::Decided(Lookup::Unknown {
+                    reason: e.to_string(),
+                })
+            }
         };
         self.logs.remember_workers(&state);
-        let mut candidates: Vec<_> = state.drivers().filter(|d| d.mainclass == self.job.main_class).collect();
+        if let Some(id) = known {
+            // Submitted through this connector: found if the master still lists it.
+            if state.drivers().any(|d| d.id == id.0) {
+                return Scan::Decided(Lookup::Found { external_id: id });
+            }
+        }
+        let mut candidates: Vec<_> = state
+            .drivers()
+            .filter(|d| d.mainclass == self.job.main_class)
+            .collect();
         // Newest first: a crash right after the POST leaves our driver among the latest.
         candidates.sort_by(|a, b| b.id.cmp(&a.id));
-        let mut undecided: Option<String> = None;
+        let mut unreadable: Option<String> = None;
+        let mut queued: Option<String> = None;
         for d in candidates {
             let terminal = matches!(d.state.as_str(), "FINISHED" | "FAILED" | "ERROR" | "KILLED");
             let cached = self.tags.lock().expect("cache lock").get(&d.id).cloned();
             let read = match cached {
                 Some(t) => Ok(t),
-                None if d.worker.is_empty() || d.worker == "None" => Err(LogReadError::NotStarted(d.id.clone())),
+                None if d.worker.is_empty() || d.worker == "None" => {
+                    Err(LogReadError::NotStarted(d.id.clone()))
+                }
                 None => match state.worker_ui(&d.worker) {
                     Some(w) => self.tag_of(&d.id, &w.webuiaddress).await,
-                    None => Err(LogReadError::Missing(format!("worker {} of driver {} is gone", d.worker, d.id))),
+                    None => Err(LogReadError::Missing(format!(
+                        "worker {} of driver {} is gone",
+                        d.worker, d.id
+                    ))),
                 },
             };
             match read {
-                Ok(Some(t)) if t == tag.as_str() => return Lookup::Found { external_id: ExternalId(d.id.clone()) },
+                Ok(Some(t)) if t == tag.as_str() => {
+                    return Scan::Decided(Lookup::Found {
+                        external_id: ExternalId(d.id.clone()),
+                    })
+                }
                 Ok(_) => {}
                 // An ended driver whose log is gone cannot be checked, and may stay so forever.
                 Err(LogReadError::Missing(_)) if terminal => {}
+                Err(e @ LogReadError::NotStarted(_)) => {
+                    queued.get_or_insert_with(|| {
+                        format!("cannot read the tag of driver {}: {e}", d.id)
+                    });
+                }
                 Err(e) => {
-                    undecided.get_or_insert_with(|| format!("cannot read the tag of driver {}: {e}", d.id));
+                    unreadable.get_or_insert_with(|| {
+                        format!("cannot read the tag of driver {}: {e}", d.id)
+                    });
                 }
             }
         }
-        match undecided {
-            Some(reason) => Lookup::Unknown { reason },
-            None => Lookup::Absent,
+        match (unreadable, queued) {
+            (Some(reason), _) => Scan::Decided(Lookup::Unknown { reason }),
+            (None, Some(reason)) => Scan::Queued(reason),
+            (None, None) => Scan::Decided(Lookup::Absent),
         }
     }
 }
 
 #[async_trait]
 impl Logs for SparkStandalone {
-    async fn read_logs(&self, job: &JobRef, stream: LogStream, offset: u64, max: usize) -> Result<LogChunk, LogError> {
+    async fn read_logs(
+        &self,
+        job: &JobRef,
+        stream: LogStream,
+        offset: u64,
+        max: usize,
+    ) -> Result<LogChunk, LogError> {
         let id = job.external_id.0.as_str();
         let to_log_error = |e: LogReadError| match e {
             LogReadError::Unreachable(reason) => LogError::Unavailable { reason },
-            other => LogError::NotFound { reason: other.to_string() },
+            other => LogError::NotFound {
+                reason: other.to_string(),
+            },
         };
         let worker = self.logs.worker_of(id).await.map_err(to_log_error)?;
         let ui = self.logs.worker_ui(&worker).await.map_err(to_log_error)?;
@@ -473,13 +647,23 @@ impl Logs for SparkStandalone {
             LogStream::Stdout => "stdout",
             LogStream::Stderr => "stderr",
         };
-        let s = self.logs.read_at(&ui, id, log_type, offset, max as u64).await.map_err(to_log_error)?;
-        Ok(LogChunk { next_offset: s.end.max(offset), data: s.data })
+        let s = self
+            .logs
+            .read_at(&ui, id, log_type, offset, max as u64)
+            .await
+            .map_err(to_log_error)?;
+        Ok(LogChunk {
+            next_offset: s.end.max(offset),
+            data: s.data,
+        })
     }
 }
 
 impl RecoveryShape for SparkStandalone {
     fn describe(&self) -> String {
-        self.recovery.as_ref().map(|p| p.description.clone()).unwrap_or_else(|| "recovery disabled".into())
+        self.recovery
+            .as_ref()
+            .map(|p| p.description.clone())
+            .unwrap_or_else(|| "recovery disabled".into())
     }
 }

@@ -171,11 +171,15 @@ pub struct MasterState {
 impl MasterState {
     /// All drivers, active first.
     pub fn drivers(&self) -> impl Iterator<Item = &DriverInfo> {
-        self.activedrivers.iter().chain(self.completeddrivers.iter())
+        self.activedrivers
+            .iter()
+            .chain(self.completeddrivers.iter())
     }
     /// A worker's web UI address, if the master knows the worker.
     pub fn worker_ui(&self, worker_id: &str) -> Option<&WorkerInfo> {
-        self.workers.iter().find(|w| w.id == worker_id && !w.webuiaddress.is_empty())
+        self.workers
+            .iter()
+            .find(|w| w.id == worker_id && !w.webuiaddress.is_empty())
     }
 }
 
@@ -215,7 +219,12 @@ const REST_SERVER: &str = "Spark REST submission server";
 
 impl Rest {
     /// A client for the REST server `rest` and master UI `ui`.
-    pub fn new(rest: &str, ui: &str, token: Option<Secret>, timeout: Duration) -> Result<Self, String> {
+    pub fn new(
+        rest: &str,
+        ui: &str,
+        token: Option<Secret>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .timeout(timeout)
@@ -223,7 +232,13 @@ impl Rest {
             .redirect(reqwest::redirect::Policy::limited(2))
             .build()
             .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-        Ok(Rest { http, rest: rest.trim_end_matches('/').into(), ui: ui.trim_end_matches('/').into(), token, timeout })
+        Ok(Rest {
+            http,
+            rest: rest.trim_end_matches('/').into(),
+            ui: ui.trim_end_matches('/').into(),
+            token,
+            timeout,
+        })
     }
 
     /// The REST server's address.
@@ -235,15 +250,29 @@ impl Rest {
         // reqwest's Display names the URL, never the headers, so no token can leak here.
         let reason = root_cause(&e);
         if e.is_connect() {
-            RestError::Connect { url: url.into(), reason }
+            RestError::Connect {
+                url: url.into(),
+                reason,
+            }
         } else if e.is_timeout() {
-            RestError::Timeout { url: url.into(), timeout: self.timeout, reason }
+            RestError::Timeout {
+                url: url.into(),
+                timeout: self.timeout,
+                reason,
+            }
         } else {
-            RestError::Transport { url: url.into(), reason }
+            RestError::Transport {
+                url: url.into(),
+                reason,
+            }
         }
     }
 
-    async fn rest_call(&self, req: reqwest::RequestBuilder, url: &str) -> Result<RestMessage, RestError> {
+    async fn rest_call(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<RestMessage, RestError> {
         let req = match &self.token {
             Some(t) => req.bearer_auth(t.expose()),
             None => req,
@@ -251,7 +280,9 @@ impl Rest {
         let resp = req.send().await.map_err(|e| self.transport(url, e))?;
         let status = resp.status().as_u16();
         let body = resp.text().await.map_err(|e| self.transport(url, e))?;
-        let msg = serde_json::from_str::<RestMessage>(&body).ok().filter(|m| !m.action.is_empty());
+        let msg = serde_json::from_str::<RestMessage>(&body)
+            .ok()
+            .filter(|m| !m.action.is_empty());
         match msg {
             Some(m) if (200..300).contains(&status) => Ok(m),
             Some(m) => Err(RestError::Http {
@@ -297,11 +328,20 @@ impl Rest {
     /// The master's `/json/`.
     pub async fn master_state(&self) -> Result<MasterState, RestError> {
         let url = format!("{}/json/", self.ui);
-        let resp = self.http.get(&url).send().await.map_err(|e| self.transport(&url, e))?;
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| self.transport(&url, e))?;
         let status = resp.status().as_u16();
         let body = resp.text().await.map_err(|e| self.transport(&url, e))?;
         if !(200..300).contains(&status) {
-            return Err(RestError::Http { url, status, message: snippet(&body) });
+            return Err(RestError::Http {
+                url,
+                status,
+                message: snippet(&body),
+            });
         }
         match serde_json::from_str::<MasterState>(&body) {
             Ok(s) if !s.url.is_empty() || !s.status.is_empty() => Ok(s),
@@ -327,13 +367,26 @@ impl Rest {
             "{}/log/?driverId={driver_id}&logType={log_type}&offset={offset}&byteLength={len}",
             worker_ui.trim_end_matches('/')
         );
-        let resp = self.http.get(&url).send().await.map_err(|e| self.transport(&url, e))?;
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| self.transport(&url, e))?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(|e| self.transport(&url, e))?;
         if !(200..300).contains(&status) {
-            return Err(RestError::Http { url, status, message: snippet(&String::from_utf8_lossy(&body)) });
+            return Err(RestError::Http {
+                url,
+                status,
+                message: snippet(&String::from_utf8_lossy(&body)),
+            });
         }
-        parse_log_page(&body).map_err(|detail| RestError::NotSpark { url, what: "Spark worker log page", detail })
+        parse_log_page(&body).map_err(|detail| RestError::NotSpark {
+            url,
+            what: "Spark worker log page",
+            detail,
+        })
     }
 }
 
@@ -389,17 +442,29 @@ mod tests {
 
     #[test]
     fn log_pages_parse() {
-        let s = parse_log_page(b"==== Bytes 100-150 of 29799 of /w/driver-1/stderr ====\nabc").unwrap().unwrap();
-        assert_eq!((s.end, s.length, s.data.as_slice()), (150, 29799, &b"abc"[..]));
-        let none = parse_log_page(b"==== Bytes 0-0 of 0 of /w/d/stderr ====\nError: invalid log directory /w/d/\n");
+        let s = parse_log_page(b"==== Bytes 100-150 of 29799 of /w/driver-1/stderr ====\nabc")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s.end, s.length, s.data.as_slice()),
+            (150, 29799, &b"abc"[..])
+        );
+        let none = parse_log_page(
+            b"==== Bytes 0-0 of 0 of /w/d/stderr ====\nError: invalid log directory /w/d/\n",
+        );
         assert!(none.unwrap().is_none());
         assert!(parse_log_page(b"<html>hello</html>").is_err());
     }
 
     #[test]
     fn secrets_stay_hidden() {
-        let r = Rest::new("http://m:6066", "http://m:8080", Some(Secret::new("s3cr3t".into())), Duration::from_secs(1))
-            .unwrap();
+        let r = Rest::new(
+            "http://m:6066",
+            "http://m:8080",
+            Some(Secret::new("s3cr3t".into())),
+            Duration::from_secs(1),
+        )
+        .unwrap();
         let dbg = format!("{r:?}");
         assert!(!dbg.contains("s3cr3t") && dbg.contains("redacted"), "{dbg}");
     }

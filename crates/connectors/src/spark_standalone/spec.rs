@@ -106,7 +106,10 @@ fn default_true() -> bool {
 impl Default for SparkRecovery {
     /// Enabled, no overrides: what a spec without `[recovery]` gets.
     fn default() -> Self {
-        SparkRecovery { enabled: true, conf: BTreeMap::new() }
+        SparkRecovery {
+            enabled: true,
+            conf: BTreeMap::new(),
+        }
     }
 }
 
@@ -121,7 +124,10 @@ impl SparkJob {
             } else {
                 "write the REST submission server's address, e.g. \"http://spark-master:6066\" (not spark://...:7077)"
             };
-            return Err(("job.master_rest".into(), format!("{:?} is not an http:// URL: {hint}", self.master_rest)));
+            return Err((
+                "job.master_rest".into(),
+                format!("{:?} is not an http:// URL: {hint}", self.master_rest),
+            ));
         }
         if let Some(ui) = &self.master_ui {
             if !url_ok(ui) {
@@ -132,13 +138,22 @@ impl SparkJob {
             }
         }
         if self.app_resource.trim().is_empty() {
-            return Err(("job.app_resource".into(), "must name the application jar, e.g. \"file:/jobs/etl.jar\"".into()));
+            return Err((
+                "job.app_resource".into(),
+                "must name the application jar, e.g. \"file:/jobs/etl.jar\"".into(),
+            ));
         }
         if self.main_class.trim().is_empty() {
-            return Err(("job.main_class".into(), "must name the driver's main class, e.g. \"com.example.Etl\"".into()));
+            return Err((
+                "job.main_class".into(),
+                "must name the driver's main class, e.g. \"com.example.Etl\"".into(),
+            ));
         }
         if self.conf.contains_key(TAG_PROPERTY) {
-            return Err(("job.conf".into(), format!("{TAG_PROPERTY} is set by tether itself; remove it")));
+            return Err((
+                "job.conf".into(),
+                format!("{TAG_PROPERTY} is set by tether itself; remove it"),
+            ));
         }
         Ok(())
     }
@@ -176,7 +191,11 @@ pub fn recovery_plan(job: &SparkJob, recovery: &SparkRecovery) -> RecoveryPlan {
     let get = |k: &str| job.conf.get(k).map(ToString::to_string);
     let task_cpus_text = get("spark.task.cpus").unwrap_or_else(|| "1".into());
     // Spark 4.3 accepts fractional task CPUs; an executor still needs a whole core.
-    let task_cpus = task_cpus_text.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0).unwrap_or(1.0);
+    let task_cpus = task_cpus_text
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .unwrap_or(1.0);
     let cores = (task_cpus.ceil() as u64).max(1).to_string();
     let mut overrides = BTreeMap::new();
     overrides.insert("spark.executor.cores".to_string(), cores.clone());
@@ -184,17 +203,26 @@ pub fn recovery_plan(job: &SparkJob, recovery: &SparkRecovery) -> RecoveryPlan {
         overrides.insert(k.clone(), v.to_string());
     }
     let mut parts = Vec::new();
-    let before = get("spark.executor.cores").unwrap_or_else(|| "unset (all of a worker's cores)".into());
+    let before =
+        get("spark.executor.cores").unwrap_or_else(|| "unset (all of a worker's cores)".into());
     let after = &overrides["spark.executor.cores"];
     if recovery.conf.contains_key("spark.executor.cores") {
-        parts.push(format!("spark.executor.cores {before} -> {after} ([recovery.conf])"));
+        parts.push(format!(
+            "spark.executor.cores {before} -> {after} ([recovery.conf])"
+        ));
     } else {
-        parts.push(format!("spark.executor.cores {before} -> {after} (= spark.task.cpus {task_cpus_text})"));
+        parts.push(format!(
+            "spark.executor.cores {before} -> {after} (= spark.task.cpus {task_cpus_text})"
+        ));
     }
-    match (get("spark.executor.memory"), overrides.get("spark.executor.memory")) {
-        (old, Some(new)) => {
-            parts.push(format!("spark.executor.memory {} -> {new}", old.unwrap_or_else(|| "unset".into())))
-        }
+    match (
+        get("spark.executor.memory"),
+        overrides.get("spark.executor.memory"),
+    ) {
+        (old, Some(new)) => parts.push(format!(
+            "spark.executor.memory {} -> {new}",
+            old.unwrap_or_else(|| "unset".into())
+        )),
         (Some(old), None) => parts.push(format!("spark.executor.memory {old} kept")),
         (None, None) => parts.push("spark.executor.memory kept (Spark's default)".into()),
     }
@@ -203,15 +231,26 @@ pub fn recovery_plan(job: &SparkJob, recovery: &SparkRecovery) -> RecoveryPlan {
             parts.push(format!("{k} = {v}"));
         }
     }
-    RecoveryPlan { overrides, description: parts.join(", ") }
+    RecoveryPlan {
+        overrides,
+        description: parts.join(", "),
+    }
 }
 
 /// The `sparkProperties` of one submission.
 ///
 /// Besides the user's conf: the tag (see module docs), cluster deploy mode, and the app jar in
 /// `spark.jars` (as `spark-submit` does) so executors can load the job's classes.
-pub fn spark_properties(job: &SparkJob, tag: &Tag, recovery: Option<&RecoveryPlan>) -> BTreeMap<String, String> {
-    let mut p: BTreeMap<String, String> = job.conf.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+pub fn spark_properties(
+    job: &SparkJob,
+    tag: &Tag,
+    recovery: Option<&RecoveryPlan>,
+) -> BTreeMap<String, String> {
+    let mut p: BTreeMap<String, String> = job
+        .conf
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
     if let Some(plan) = recovery {
         p.extend(plan.overrides.clone());
     }
@@ -221,13 +260,27 @@ pub fn spark_properties(job: &SparkJob, tag: &Tag, recovery: Option<&RecoveryPla
     };
     p.insert("spark.app.name".into(), name);
     p.insert(TAG_PROPERTY.into(), tag.to_string());
-    p.insert(SHAPE_PROPERTY.into(), if recovery.is_some() { "recovery" } else { "normal" }.into());
-    p.entry("spark.submit.deployMode".into()).or_insert_with(|| "cluster".into());
+    p.insert(
+        SHAPE_PROPERTY.into(),
+        if recovery.is_some() {
+            "recovery"
+        } else {
+            "normal"
+        }
+        .into(),
+    );
+    p.entry("spark.submit.deployMode".into())
+        .or_insert_with(|| "cluster".into());
     // tether owns retries: a supervised driver would be relaunched behind its back.
-    p.entry("spark.driver.supervise".into()).or_insert_with(|| "false".into());
+    p.entry("spark.driver.supervise".into())
+        .or_insert_with(|| "false".into());
     let jars = p.get("spark.jars").cloned().unwrap_or_default();
     if !jars.split(',').any(|j| j.trim() == job.app_resource) {
-        let joined = if jars.trim().is_empty() { job.app_resource.clone() } else { format!("{},{jars}", job.app_resource) };
+        let joined = if jars.trim().is_empty() {
+            job.app_resource.clone()
+        } else {
+            format!("{},{jars}", job.app_resource)
+        };
         p.insert("spark.jars".into(), joined);
     }
     p
@@ -243,13 +296,22 @@ mod tests {
         (s.job, s.recovery)
     }
 
-    const BASE: &str = "[job]\nkind='spark-standalone'\nmaster_rest='http://m:6066'\napp_resource='file:/j.jar'\n\
+    const BASE: &str =
+        "[job]\nkind='spark-standalone'\nmaster_rest='http://m:6066'\napp_resource='file:/j.jar'\n\
                         main_class='a.B'\n";
 
     #[test]
     fn recovery_shape_defaults_to_task_cpus_and_keeps_memory() {
-        let (job, _) = parse(&format!("{BASE}[job.conf]\n'spark.executor.cores'=4\n'spark.executor.memory'='512m'\n"));
-        let plan = recovery_plan(&job, &SparkRecovery { enabled: true, conf: BTreeMap::new() });
+        let (job, _) = parse(&format!(
+            "{BASE}[job.conf]\n'spark.executor.cores'=4\n'spark.executor.memory'='512m'\n"
+        ));
+        let plan = recovery_plan(
+            &job,
+            &SparkRecovery {
+                enabled: true,
+                conf: BTreeMap::new(),
+            },
+        );
         assert_eq!(plan.overrides.get("spark.executor.cores").unwrap(), "1");
         assert!(!plan.overrides.contains_key("spark.executor.memory"));
         assert_eq!(
@@ -273,14 +335,21 @@ mod tests {
         let plan = recovery_plan(&job, &rec);
         assert_eq!(plan.overrides["spark.executor.cores"], "2");
         assert_eq!(plan.overrides["spark.cores.max"], "2");
-        assert!(plan.description.contains("spark.executor.memory unset -> 1g"), "{}", plan.description);
+        assert!(
+            plan.description
+                .contains("spark.executor.memory unset -> 1g"),
+            "{}",
+            plan.description
+        );
         let (_, rec) = parse(&format!("{BASE}[recovery]\nenabled=false\n"));
         assert!(!rec.unwrap().enabled);
     }
 
     #[test]
     fn tag_app_name_and_jars_are_always_set() {
-        let (job, _) = parse(&format!("{BASE}[job.conf]\n'spark.app.name'='etl'\n'spark.jars'='file:/dep.jar'\n"));
+        let (job, _) = parse(&format!(
+            "{BASE}[job.conf]\n'spark.app.name'='etl'\n'spark.jars'='file:/dep.jar'\n"
+        ));
         let p = spark_properties(&job, &Tag::from_stored("tether-k-g1"), None);
         assert_eq!(p["spark.app.name"], "etl tether-k-g1");
         assert_eq!(p[TAG_PROPERTY], "tether-k-g1");
@@ -298,10 +367,15 @@ mod tests {
         assert_eq!(job.master_ui(), "http://m:8080");
         assert!(job.validate().is_ok());
         job.master_rest = "spark://m:7077".into();
-        assert!(job.validate().unwrap_err().1.contains("REST submission server"));
+        assert!(job
+            .validate()
+            .unwrap_err()
+            .1
+            .contains("REST submission server"));
         job.master_rest = "https://m:6066".into();
         assert!(job.validate().unwrap_err().1.contains("plain http"));
-        let e = parse_spec::<SparkJob, SparkRecovery>("s.toml", &format!("{BASE}colour='red'\n")).unwrap_err();
+        let e = parse_spec::<SparkJob, SparkRecovery>("s.toml", &format!("{BASE}colour='red'\n"))
+            .unwrap_err();
         assert!(e.to_string().contains("colour"), "{e}");
     }
 }
