@@ -40,6 +40,28 @@ use crate::{
 
 mod slots;
 
+/// Most runs a worker claims in one statement.
+const CLAIM_BATCH: usize = 64;
+
+type Shared = (Arc<dyn tether_core::Connector>, tether_core::spec::Policy);
+
+/// Connectors built from specs, shared by every run with the same spec text: ten thousand runs
+/// of one spec share one HTTP client and its connection pool instead of holding one each.
+#[derive(Default)]
+struct ConnectorCache(HashMap<String, Shared>);
+
+impl ConnectorCache {
+    fn get(&mut self, ctx: &Ctx, record: &RunRecord) -> Result<Shared, CliError> {
+        if let Some(hit) = self.0.get(&record.spec) {
+            return Ok(hit.clone());
+        }
+        let built = ctx.connector(&record.spec_name, &record.spec)?;
+        let entry = (built.connector, built.policy);
+        self.0.insert(record.spec.clone(), entry.clone());
+        Ok(entry)
+    }
+}
+
 /// A run this worker drives.
 struct InFlight {
     epoch: Epoch,
@@ -74,6 +96,8 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle_since: Option<Instant> = None;
+    let mut connectors = ConnectorCache::default();
+    let mut backlog = false;
     let code = loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break 130,
@@ -85,19 +109,25 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
                 }
                 continue;
             }
-            _ = tick.tick() => {}
+            _ = tick.tick(), if !backlog => {}
+            _ = std::future::ready(()), if backlog => {}
         }
         let free = args.concurrency.saturating_sub(tasks.len());
+        backlog = false;
         if free > 0 {
-            // Claim in small batches so that a fleet shares a burst of queued runs.
-            match store.claim(&owner, ttl, free.min(16)).await {
+            // Batches of at most CLAIM_BATCH let a fleet share a burst of queued runs; a full
+            // batch means more may be waiting, so claim again at once instead of at the next tick.
+            let batch = free.min(CLAIM_BATCH);
+            match store.claim(&owner, ttl, batch).await {
                 Ok(claimed) => {
+                    backlog = claimed.len() == batch;
                     for (lease, record) in claimed {
                         start_run(
                             ctx,
                             &store,
                             &table,
                             &slots,
+                            &mut connectors,
                             &mut tasks,
                             args.local_slots,
                             lease,
@@ -152,13 +182,14 @@ fn start_run(
     store: &Arc<dyn Store>,
     table: &Table,
     slots: &Arc<Semaphore>,
+    connectors: &mut ConnectorCache,
     tasks: &mut JoinSet<(RunKey, Result<Finish, EngineError>)>,
     local_slots: usize,
     lease: Lease,
     record: RunRecord,
 ) {
     let key = lease.key.clone();
-    let built = match ctx.connector(&record.spec_name, &record.spec) {
+    let (connector, policy) = match connectors.get(ctx, &record) {
         Ok(b) => b,
         Err(e) => {
             // A spec this worker cannot build (e.g. a backend compiled out): leave it to others.
@@ -170,7 +201,7 @@ fn start_run(
             return;
         }
     };
-    let connector = slots::limit_local(built.connector, slots.clone(), local_slots);
+    let connector = slots::limit_local(connector, slots.clone(), local_slots);
     let signals = RunSignals::new();
     if record.journal.cancel_requested {
         signals.request_cancel();
@@ -185,7 +216,7 @@ fn start_run(
     let engine = Engine::new(
         store.clone(),
         connector,
-        built.policy,
+        policy,
         ctx.config.leases,
         Arc::new(WorkerLog),
     );
