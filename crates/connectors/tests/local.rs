@@ -68,7 +68,11 @@ mod conformance_suite {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_reports_exit_code_peak_memory_and_duration() {
     let tmp = tempfile::tempdir().unwrap();
-    let c = connector(&ctx(tmp.path()), r#"command = ["sh", "-c", "echo hi"]"#);
+    // A short spike of 64 MiB: peak memory must not depend on a sampler catching it.
+    let c = connector(
+        &ctx(tmp.path()),
+        r#"command = ["python3", "-c", "b = b'x' * (64 << 20)"]"#,
+    );
     let job = submit(&*c, &request("ok-result", Shape::Normal)).await;
     let (pid, _) = job
         .external_id
@@ -87,7 +91,10 @@ async fn success_reports_exit_code_peak_memory_and_duration() {
     match wait_terminal(&*c, &job).await {
         JobStatus::Succeeded { result } => {
             assert_eq!(result["exit_code"], 0);
-            assert!(result["peak_rss_bytes"].is_u64(), "{result}");
+            assert!(
+                result["peak_rss_bytes"].as_u64().unwrap() >= 64 << 20,
+                "{result}"
+            );
             assert!(result["duration_ms"].is_u64(), "{result}");
         }
         other => panic!("expected success, got {other:?}"),

@@ -400,6 +400,9 @@ fn supervise_job(
             sleep(Duration::from_millis(50));
         }
     }
+    // The job is our only child: the kernel's own high-water mark of it is exact for the
+    // main process, where the samples may have missed a short spike.
+    peak = peak.max(sys::reaped_children_max_rss().unwrap_or(0));
     status.peak_rss_bytes = peak;
     status.exit_code = exit.and_then(|e| e.code());
     status.signal = exit.and_then(|e| e.signal());

@@ -110,6 +110,23 @@ fn signal_raw(target: i32, sig: i32) -> io::Result<bool> {
     }
 }
 
+/// Highest resident memory of any single reaped child of ours (and of the descendants it
+/// reaped), in bytes: `getrusage(RUSAGE_CHILDREN).ru_maxrss`. Catches spikes a sampler misses.
+pub fn reaped_children_max_rss() -> io::Result<u64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid, writable rusage that getrusage fills in; it is only read
+    // after a successful call.
+    #[allow(unsafe_code)]
+    let usage = unsafe {
+        if libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        usage.assume_init()
+    };
+    // Linux reports kilobytes.
+    Ok(u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024)
+}
+
 /// Which kind of `flock`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockKind {
