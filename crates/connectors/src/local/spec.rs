@@ -265,3 +265,63 @@ fn check_command(c: &[String]) -> Result<(), &'static str> {
         Some(_) => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> Result<LocalSpec, SpecError> {
+        let f = tether_core::spec::parse_spec::<LocalJob, LocalRecovery>("s.toml", text)?;
+        LocalSpec::new("s.toml", f.job, f.recovery, Path::new("/base"))
+    }
+
+    #[test]
+    fn recovery_args_keep_the_program_and_command_replaces_everything() {
+        let s = spec("[job]\nkind='local'\ncommand=['py','a.py','--big']\nworkdir='w'\n[recovery]\nargs=['a.py','--small']\ntimeout='20m'\n").unwrap();
+        assert_eq!(s.normal.workdir, Some(PathBuf::from("/base/w")));
+        let r = s.recovery.as_ref().unwrap();
+        assert_eq!(r.command, ["py", "a.py", "--small"]);
+        assert_eq!(r.timeout, Some(Duration::from_secs(1200)));
+        let d = s.describe_recovery();
+        assert!(d.starts_with("runs alone"), "{d}");
+        assert!(
+            d.contains("--small") && d.contains("timeout none -> 1200s"),
+            "{d}"
+        );
+        let s =
+            spec("[job]\nkind='local'\ncommand=['a']\n[recovery]\ncommand=['b','c']\n").unwrap();
+        assert_eq!(s.recovery.unwrap().command, ["b", "c"]);
+    }
+
+    #[test]
+    fn without_overrides_the_recovery_shape_only_runs_alone() {
+        let s = spec("[job]\nkind='local'\ncommand=['a']\nmemory_limit='1GiB'\n").unwrap();
+        assert_eq!(s.recovery.as_ref().unwrap().command, s.normal.command);
+        assert_eq!(s.describe_recovery(), "runs alone (no other local job of this jobs directory beside it); memory_limit 1GiB kept");
+        let s = spec("[job]\nkind='local'\ncommand=['a']\n[recovery]\nenabled=false\n").unwrap();
+        assert!(s.recovery.is_none());
+    }
+
+    #[test]
+    fn unusable_values_name_their_field() {
+        let e = spec("[job]\nkind='local'\ncommand=['']\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("job.command") && e.contains("empty string"),
+            "{e}"
+        );
+        let e = spec("[job]\nkind='local'\ncommand=['a']\nmemory_limit=0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("job.memory_limit"), "{e}");
+        let e = spec("[job]\nkind='local'\ncommand=['a']\n[recovery]\ncommand=[]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("recovery.command"), "{e}");
+        let e = spec("[job]\nkind='local'\ncommand=['a']\n[recovery]\nmemory_limit='0'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("recovery.memory_limit"), "{e}");
+    }
+}

@@ -302,20 +302,25 @@ fn supervise_job(
             }
         }
     });
+    let started_at_ms = now_ms();
+    let (mut child, cgroup) = match (spawn_job(dir, desc, cgroup.as_ref()), cgroup) {
+        (Ok(c), cgroup) => (c, cgroup),
+        // Joining the cgroup happens in the child before exec and may be what failed (e.g. a
+        // cgroup that refuses processes): try once more with the watchdog instead.
+        (Err(e), Some(cg)) => {
+            let _ = cg.remove();
+            eprintln!("supervisor: starting the job in its cgroup failed ({e}); retrying with the watchdog");
+            match spawn_job(dir, desc, None) {
+                Ok(c) => (c, None),
+                Err(e) => return ended(EndReason::SpawnFailed, None, e.to_string()),
+            }
+        }
+        (Err(e), None) => return ended(EndReason::SpawnFailed, None, e.to_string()),
+    };
     let enforcement = match (desc.memory_limit, &cgroup) {
         (None, _) => "none",
         (Some(_), Some(_)) => "cgroup-v2",
         (Some(_), None) => "watchdog",
-    };
-    let started_at_ms = now_ms();
-    let mut child = match spawn_job(dir, desc, cgroup.as_ref()) {
-        Ok(c) => c,
-        Err(e) => {
-            if let Some(cg) = &cgroup {
-                let _ = cg.remove();
-            }
-            return ended(EndReason::SpawnFailed, None, e.to_string());
-        }
     };
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
     // The child is ours and unreaped, so its /proc entry exists.

@@ -211,3 +211,54 @@ pub fn signal_name(sig: i32) -> &'static str {
         _ => "signal",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Field `n` (1-based) of `/proc/<pid>/stat`, counted from after the command name.
+    fn stat_field(pid: u32, n: usize) -> i64 {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let rest = &s[s.rfind(')').unwrap() + 1..];
+        rest.split_whitespace().nth(n - 3).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn a_detached_child_leads_its_own_session_and_group_and_dies_with_its_group() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("600");
+        detach_on_exec(&mut cmd, None);
+        let mut child = cmd.spawn().unwrap();
+        let pid = child.id();
+        assert_eq!(stat_field(pid, 5), i64::from(pid), "process group");
+        assert_eq!(stat_field(pid, 6), i64::from(pid), "session");
+        assert_ne!(stat_field(pid, 6), stat_field(std::process::id(), 6));
+        assert!(kill_group(pid as i32, SIGKILL).unwrap());
+        let status = std::os::unix::process::ExitStatusExt::signal(&child.wait().unwrap());
+        assert_eq!(status, Some(SIGKILL));
+        assert!(
+            !kill_group(pid as i32, SIGKILL).unwrap(),
+            "the group is gone"
+        );
+        assert!(kill_group(1, SIGKILL).is_err() && kill_group(0, SIGKILL).is_err());
+    }
+
+    #[test]
+    fn flock_conflicts_between_open_file_descriptions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l");
+        let a = File::create(&path).unwrap();
+        let b = File::open(&path).unwrap();
+        assert!(try_flock(&a, LockKind::Shared).unwrap());
+        assert!(
+            try_flock(&b, LockKind::Shared).unwrap(),
+            "shared locks coexist"
+        );
+        assert!(!try_flock(&File::open(&path).unwrap(), LockKind::Exclusive).unwrap());
+        drop((a, b));
+        assert!(
+            try_flock(&File::open(&path).unwrap(), LockKind::Exclusive).unwrap(),
+            "released on close"
+        );
+    }
+}
