@@ -28,10 +28,13 @@ pub struct Built {
 
 /// The kinds this build knows.
 pub fn known_kinds() -> Vec<&'static str> {
-    [("local", cfg!(feature = "local")), ("spark-standalone", cfg!(feature = "spark-standalone"))]
-        .into_iter()
-        .filter_map(|(kind, built_in)| built_in.then_some(kind))
-        .collect()
+    [
+        ("local", cfg!(feature = "local")),
+        ("spark-standalone", cfg!(feature = "spark-standalone")),
+    ]
+    .into_iter()
+    .filter_map(|(kind, built_in)| built_in.then_some(kind))
+    .collect()
 }
 
 /// Parses `text` (the spec file `file`) and builds its connector. Does no I/O beyond what the
@@ -43,6 +46,11 @@ pub fn build(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecEr
         "local" => crate::local::from_spec(file, text, ctx),
         #[cfg(feature = "spark-standalone")]
         "spark-standalone" => crate::spark_standalone::from_spec(file, text, ctx),
-        _ => Err(SpecError::UnknownBackend { file: file.into(), line, kind, known: known_kinds().join(", ") }),
+        _ => Err(SpecError::UnknownBackend {
+            file: file.into(),
+            line,
+            kind,
+            known: known_kinds().join(", "),
+        }),
     }
 }
