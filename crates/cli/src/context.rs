@@ -48,7 +48,7 @@ pub fn owner_id(role: &str) -> OwnerId {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let nonce =
-        tether_core::ids::fnv1a64(format!("{nanos}{}", std::process::id()).as_bytes()) & 0xffff_ff;
+    let nonce = tether_core::ids::fnv1a64(format!("{nanos}{}", std::process::id()).as_bytes())
+        & 0x00ff_ffff;
     OwnerId(format!("{role}@{host}:{}:{nonce:06x}", std::process::id()))
 }

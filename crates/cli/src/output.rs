@@ -89,8 +89,8 @@ pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
 
 pub fn print_ls(runs: &[RunRecord]) {
     println!(
-        "{:<40} {:<16} {:>5} {:>4} {:<28} {}",
-        "KEY", "STATE", "EPOCH", "GEN", "EXTERNAL ID", "OWNER"
+        "{:<40} {:<16} {:>5} {:>4} {:<28} OWNER",
+        "KEY", "STATE", "EPOCH", "GEN", "EXTERNAL ID"
     );
     for r in runs {
         let (g, id) = r.current();
