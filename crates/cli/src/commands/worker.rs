@@ -5,6 +5,8 @@
 //!   return, adopt, resubmit), never a blind resubmission.
 //! - Leases are renewed for all runs of this worker in one statement per beat (TTL/3). A run
 //!   missing from the renewed set was taken over: it is dropped silently, nothing is cancelled.
+//!   Only runs claimed before the renewal started are judged by it (a claim committing while the
+//!   renewal runs is not in its result, and must not be mistaken for a takeover).
 //! - SIGTERM/Ctrl-C: stop claiming, release every lease at once (others take over without
 //!   waiting for expiry), leave the external jobs running.
 //! - While the database is unreachable the worker keeps polling its jobs; every write and every
@@ -66,6 +68,9 @@ impl ConnectorCache {
 struct InFlight {
     epoch: Epoch,
     signals: Arc<RunSignals>,
+    /// When it entered the table (after its claim committed): a renewal that started earlier
+    /// cannot have seen the claim, so it says nothing about this run.
+    since: Instant,
 }
 
 type Table = Arc<Mutex<HashMap<RunKey, InFlight>>>;
@@ -211,6 +216,7 @@ fn start_run(
         InFlight {
             epoch: lease.epoch,
             signals: signals.clone(),
+            since: Instant::now(),
         },
     );
     let engine = Engine::new(
@@ -237,6 +243,7 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
     let mut down_since: Option<Instant> = None;
     loop {
         beat.tick().await;
+        let asked = Instant::now();
         match store.renew_all(&owner, ttl).await {
             Ok(held) => {
                 if let Some(since) = down_since.take() {
@@ -250,7 +257,9 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
                     .map(|r| (r.key, (r.epoch, r.cancel_requested)))
                     .collect();
                 let table = table.lock().unwrap_or_else(|p| p.into_inner());
-                for (key, run) in table.iter() {
+                // Runs claimed while the renewal was in flight are judged at the next beat: on
+                // PostgreSQL the renewal's snapshot may predate their claim's commit.
+                for (key, run) in table.iter().filter(|(_, run)| run.since < asked) {
                     match held.get(key) {
                         Some((epoch, cancel)) if *epoch == run.epoch => {
                             if *cancel {

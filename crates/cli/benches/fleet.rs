@@ -1,0 +1,179 @@
+//! Worker-fleet benchmarks, run against the real `tether` binary. Prints figures as markdown
+//! tables; asserts nothing about speed.
+//!
+//! ```sh
+//! cargo bench -p tether-cli --bench fleet                # both sections, small defaults
+//! cargo bench -p tether-cli --bench fleet -- takeover    # takeover latency after a SIGKILL
+//! cargo bench -p tether-cli --bench fleet -- capacity    # runs in flight per worker, RSS, CPU
+//! ```
+//!
+//! Settings (environment): `FLEET_STORES` (`sqlite,postgres`; PostgreSQL through
+//! `TETHER_TEST_PG_ADMIN`, default `postgres://postgres@127.0.0.1:5432/postgres`, skipped when
+//! unreachable), `FLEET_TAKEOVER_RUNS` (30), `FLEET_TAKEOVER_ROUNDS` (3), `FLEET_CAPACITY_RUNS`
+//! (10000), `FLEET_WINDOW_SECS` (20, the capacity sampling window).
+//!
+//! Everything started (workers, local jobs and their supervisors, the fake Spark master,
+//! scratch databases, temporary directories) is stopped or removed by guards, also on panic.
+#[path = "fleet/capacity.rs"]
+mod capacity;
+#[path = "fleet/fake_spark.rs"]
+mod fake_spark;
+#[path = "fleet/procs.rs"]
+mod procs;
+#[path = "fleet/takeover.rs"]
+mod takeover;
+
+use std::time::Duration;
+
+use tether_store::postgres::scratch::ScratchDb;
+
+/// Which state store a measurement uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+impl StoreKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            StoreKind::Sqlite => "SQLite",
+            StoreKind::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// A fresh state store and a temporary directory (jobs, logs); both removed on drop.
+pub(crate) struct Scratch {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) location: String,
+    db: Option<ScratchDb>,
+}
+
+impl Scratch {
+    pub(crate) async fn new(kind: StoreKind) -> anyhow::Result<Scratch> {
+        let dir = tempfile::tempdir()?;
+        Ok(match kind {
+            StoreKind::Sqlite => Scratch {
+                location: dir.path().join("state.db").display().to_string(),
+                dir,
+                db: None,
+            },
+            StoreKind::Postgres => {
+                let db = ScratchDb::create_from_env().await?;
+                Scratch {
+                    location: db.url().to_string(),
+                    dir,
+                    db: Some(db),
+                }
+            }
+        })
+    }
+
+    /// Drops the scratch database now (the drop guard would do it too).
+    pub(crate) async fn close(mut self) {
+        if let Some(db) = self.db.take() {
+            db.drop_db().await;
+        }
+    }
+}
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+async fn stores() -> Vec<StoreKind> {
+    let wanted = std::env::var("FLEET_STORES").unwrap_or_else(|_| "sqlite,postgres".into());
+    let mut out = Vec::new();
+    for s in wanted.split(',').map(str::trim) {
+        match s {
+            "sqlite" => out.push(StoreKind::Sqlite),
+            "postgres" => match ScratchDb::create_from_env().await {
+                Ok(db) => {
+                    db.drop_db().await;
+                    out.push(StoreKind::Postgres);
+                }
+                Err(e) => println!("PostgreSQL skipped: {e}"),
+            },
+            other => println!("unknown store {other:?} in FLEET_STORES, ignored"),
+        }
+    }
+    out
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    format!("{cores} cores, {mem:.0} GiB")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; everything starting with `-` is ignored.
+    let sections: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |s: &str| sections.is_empty() || sections.iter().any(|a| a == s);
+    for s in &sections {
+        anyhow::ensure!(
+            s == "takeover" || s == "capacity",
+            "unknown section {s:?}: use takeover, capacity or nothing (both)"
+        );
+    }
+    let stores = stores().await;
+    println!("fleet bench on {}", machine());
+
+    if want("takeover") {
+        let runs = setting("FLEET_TAKEOVER_RUNS", 30);
+        let rounds = setting("FLEET_TAKEOVER_ROUNDS", 3);
+        let mut rows = Vec::new();
+        for &store in &stores {
+            for ttl in [None, Some("3s")] {
+                rows.push(takeover::measure(store, ttl, runs, rounds).await?);
+            }
+        }
+        println!("\nTakeover: SIGKILL of a worker holding {runs} local runs -> first poll by the next worker");
+        println!("{}", takeover::TakeoverResult::header());
+        for r in &rows {
+            println!("{}", r.row());
+        }
+    }
+
+    if want("capacity") {
+        let runs = setting("FLEET_CAPACITY_RUNS", 10_000);
+        let window = Duration::from_secs(setting("FLEET_WINDOW_SECS", 20) as u64);
+        let mut rows = Vec::new();
+        for &store in &stores {
+            rows.push(capacity::measure(store, runs, window).await?);
+        }
+        println!(
+            "\nCapacity: one worker, remote runs polled every 5 s (fake Spark master on loopback)"
+        );
+        println!("{}", capacity::CapacityResult::header());
+        for r in &rows {
+            println!("{}", r.row());
+        }
+        for r in &rows {
+            println!(
+                "{}: runs written in {:.1} s; sampled over {:.0} s; {} connections open at the fake master; {} runs dropped as lost",
+                r.store.name(),
+                r.create_secs,
+                r.window_secs,
+                r.server_conns,
+                r.lost
+            );
+        }
+    }
+    Ok(())
+}

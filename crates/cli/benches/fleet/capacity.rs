@@ -1,0 +1,232 @@
+//! In-flight capacity: one `tether worker --concurrency N` holding N remote runs that it polls
+//! every 5 s against the fake Spark master ([`super::fake_spark`]).
+//!
+//! The N runs (one spec text, `kind = "spark-standalone"`) are written straight into a fresh
+//! store with `queued: true`; then ONE worker is started, and timed until every run is
+//! `submitted` and has been polled at least once. Then, over a sampling window, the worker's
+//! VmRSS/VmHWM, threads, sockets and CPU time (utime+stime from `/proc/PID/stat`) and the fake
+//! master's status request rate are read.
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::{Duration, Instant},
+};
+
+use tether_core::{
+    ids::{fnv1a64, RunKey},
+    journal::Phase,
+    store::NewRun,
+};
+
+use super::fake_spark::FakeSpark;
+use super::procs::{cpu_seconds, fds, proc_status, Tether};
+use super::{Scratch, StoreKind};
+
+/// Poll interval written into the spec.
+const POLL_SECS: f64 = 5.0;
+
+pub struct CapacityResult {
+    pub store: StoreKind,
+    pub runs: usize,
+    pub in_flight: usize,
+    pub create_secs: f64,
+    pub submit_all_secs: f64,
+    pub polled_all_secs: f64,
+    pub rss_mib: f64,
+    pub hwm_mib: f64,
+    pub threads: f64,
+    pub sockets: usize,
+    pub polls_per_sec: f64,
+    pub cpu_pct: f64,
+    pub window_secs: f64,
+    pub server_conns: usize,
+    pub lost: usize,
+}
+
+impl CapacityResult {
+    pub fn header() -> &'static str {
+        "| store      | runs in flight | claim+submit all | all polled | RSS MiB | peak RSS MiB | threads | sockets | polls/s (expected) | worker CPU |\n\
+         |------------|----------------|------------------|------------|---------|--------------|---------|---------|--------------------|------------|"
+    }
+    pub fn row(&self) -> String {
+        format!(
+            "| {:<10} | {:>14} | {:>14.1} s | {:>8.1} s | {:>7.0} | {:>12.0} | {:>7.0} | {:>7} | {:>8.0} ({:>6.0}) | {:>8.0} % |",
+            self.store.name(),
+            format!("{}/{}", self.in_flight, self.runs),
+            self.submit_all_secs,
+            self.polled_all_secs,
+            self.rss_mib,
+            self.hwm_mib,
+            self.threads,
+            self.sockets,
+            self.polls_per_sec,
+            self.runs as f64 / POLL_SECS,
+            self.cpu_pct,
+        )
+    }
+}
+
+fn spec(url: &str) -> String {
+    format!(
+        "# fleet bench: capacity\npoll_interval = \"5s\"\n[job]\nkind = \"spark-standalone\"\n\
+         master_rest = \"{url}\"\nmaster_ui = \"{url}\"\napp_resource = \"file:/bench/app.jar\"\n\
+         main_class = \"bench.Main\"\n"
+    )
+}
+
+pub async fn measure(
+    kind: StoreKind,
+    runs: usize,
+    window: Duration,
+) -> anyhow::Result<CapacityResult> {
+    let fake = FakeSpark::start().await?;
+    let scratch = Scratch::new(kind).await?;
+    let store = tether_store::open(&scratch.location).await?;
+    let text = spec(&fake.url());
+    let hash = format!("{:016x}", fnv1a64(text.as_bytes()));
+
+    // Write the runs with a few concurrent writers.
+    let t0 = Instant::now();
+    let writers = 4;
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..writers {
+        let (store, text, hash) = (Arc::clone(&store), text.clone(), hash.clone());
+        tasks.spawn(async move {
+            for i in (w..runs).step_by(writers) {
+                store
+                    .create_run(&NewRun {
+                        key: RunKey::new(format!("cap-{i:05}"))?,
+                        kind: "spark-standalone".into(),
+                        spec: text.clone(),
+                        spec_name: "capacity.toml".into(),
+                        spec_hash: hash.clone(),
+                        queued: true,
+                    })
+                    .await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let create_secs = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "  capacity {}: {runs} runs written in {create_secs:.1} s",
+        kind.name()
+    );
+
+    let jobs = scratch.dir.path().join("jobs");
+    let n = runs.to_string();
+    let mut worker = Tether::spawn(
+        &scratch.location,
+        &jobs,
+        None,
+        &["worker", "--concurrency", &n],
+        &scratch.dir.path().join("worker.log"),
+    );
+    let pid = worker.pid();
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(300);
+    let mut submit_all_secs = None;
+    let mut last_report = Instant::now();
+    let (mut progress, mut progress_at) = (0, Instant::now());
+    let polled_all_secs = loop {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the worker did not submit and poll all {runs} runs within 5 minutes"
+        );
+        anyhow::ensure!(
+            progress_at.elapsed() < Duration::from_secs(60),
+            "no progress for 60 s: {progress} of {runs} runs submitted; see {}",
+            scratch.dir.path().join("worker.log").display()
+        );
+        anyhow::ensure!(
+            cpu_seconds(pid).is_some(),
+            "the worker exited; see {}",
+            scratch.dir.path().join("worker.log").display()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if submit_all_secs.is_none() {
+            let submitted = count_submitted(store.as_ref()).await?;
+            if submitted > progress {
+                (progress, progress_at) = (submitted, Instant::now());
+            }
+            if submitted == runs {
+                submit_all_secs = Some(start.elapsed().as_secs_f64());
+            } else if last_report.elapsed() > Duration::from_secs(10) {
+                last_report = Instant::now();
+                eprintln!(
+                    "  capacity {}: {submitted}/{runs} submitted after {:.0} s, RSS {:.0} MiB",
+                    kind.name(),
+                    start.elapsed().as_secs_f64(),
+                    proc_status(pid, "VmRSS").unwrap_or(0.0)
+                );
+            }
+        }
+        if submit_all_secs.is_some() && fake.stats.polled_count() >= runs {
+            break start.elapsed().as_secs_f64();
+        }
+    };
+    // Settle for one poll interval, then sample.
+    tokio::time::sleep(Duration::from_secs_f64(POLL_SECS)).await;
+    let cpu0 = cpu_seconds(pid).unwrap_or(0.0);
+    let polls0 = fake.stats.statuses.load(Ordering::Relaxed);
+    let t = Instant::now();
+    let mut rss_max: f64 = 0.0;
+    while t.elapsed() < window {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        rss_max = rss_max.max(proc_status(pid, "VmRSS").unwrap_or(0.0));
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid).unwrap_or(0.0) - cpu0;
+    let polls = fake.stats.statuses.load(Ordering::Relaxed) - polls0;
+    let hwm_mib = proc_status(pid, "VmHWM").unwrap_or(0.0);
+    let threads = proc_status(pid, "Threads").unwrap_or(0.0);
+    let (_, sockets) = fds(pid);
+    let in_flight = count_submitted(store.as_ref()).await?;
+    let s = &fake.stats;
+    let lost = std::fs::read_to_string(scratch.dir.path().join("worker.log"))
+        .unwrap_or_default()
+        .matches("lease lost")
+        .count();
+    eprintln!(
+        "  capacity {}: {lost} runs dropped as lost; fake master saw {} creates, {} /json/, {} log reads, {} other, {} connections ({} open)",
+        kind.name(),
+        s.creates.load(Ordering::Relaxed),
+        s.master_json.load(Ordering::Relaxed),
+        s.logs.load(Ordering::Relaxed),
+        s.other.load(Ordering::Relaxed),
+        s.connections_total.load(Ordering::Relaxed),
+        s.connections_open.load(Ordering::Relaxed),
+    );
+    let result = CapacityResult {
+        store: kind,
+        runs,
+        in_flight,
+        create_secs,
+        submit_all_secs: submit_all_secs.unwrap_or(0.0),
+        polled_all_secs,
+        rss_mib: rss_max,
+        hwm_mib,
+        threads,
+        sockets,
+        polls_per_sec: polls as f64 / secs,
+        cpu_pct: 100.0 * cpu / secs,
+        window_secs: secs,
+        server_conns: s.connections_open.load(Ordering::Relaxed),
+        lost,
+    };
+    worker.stop(Duration::from_secs(30));
+    drop(store);
+    scratch.close().await;
+    Ok(result)
+}
+
+async fn count_submitted(store: &dyn tether_core::Store) -> anyhow::Result<usize> {
+    Ok(store
+        .list_runs()
+        .await?
+        .iter()
+        .filter(|r| matches!(r.journal.phase, Phase::Submitted { .. }))
+        .count())
+}
