@@ -241,6 +241,10 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
     let mut beat = tokio::time::interval(ttl / 3);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut down_since: Option<Instant> = None;
+    // Runs the store says we hold but that we no longer drive (a release that failed while the
+    // store was down, a driver that stopped on an error). Renewing them forever would keep every
+    // other worker away, so a run seen so in two beats in a row is released.
+    let mut undriven: HashMap<RunKey, Epoch> = HashMap::new();
     loop {
         beat.tick().await;
         let asked = Instant::now();
@@ -256,6 +260,32 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
                     .into_iter()
                     .map(|r| (r.key, (r.epoch, r.cancel_requested)))
                     .collect();
+                let mut release = Vec::new();
+                {
+                    let table = table.lock().unwrap_or_else(|p| p.into_inner());
+                    let now_undriven: HashMap<RunKey, Epoch> = held
+                        .iter()
+                        .filter(|(k, _)| !table.contains_key(*k))
+                        .map(|(k, (e, _))| (k.clone(), *e))
+                        .collect();
+                    for (k, e) in &now_undriven {
+                        if undriven.get(k) == Some(e) {
+                            release.push(Lease {
+                                key: k.clone(),
+                                owner: owner.clone(),
+                                epoch: *e,
+                            });
+                        }
+                    }
+                    undriven = now_undriven;
+                }
+                for lease in release {
+                    eprintln!(
+                        "tether worker: {}: held but not driven: releasing it",
+                        lease.key
+                    );
+                    let _ = store.release(&lease).await;
+                }
                 let table = table.lock().unwrap_or_else(|p| p.into_inner());
                 // Runs claimed while the renewal was in flight are judged at the next beat: on
                 // PostgreSQL the renewal's snapshot may predate their claim's commit.
