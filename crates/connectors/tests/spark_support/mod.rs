@@ -90,6 +90,8 @@ fn start_own_cluster() -> PathBuf {
         script = shell_quote(&script.display().to_string()),
         dir = shell_quote(&base.display().to_string()),
     );
+    // Never waited for on purpose: it must outlive this process to clean up after it.
+    #[allow(clippy::zombie_processes)]
     Command::new("sh")
         .args(["-c", &watchdog])
         .stdin(Stdio::null())
@@ -148,11 +150,20 @@ pub fn drivers() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The tag in a driver's launch command, read from the worker's work dir (not through tether).
+/// The first line of a driver's stderr if it is the worker's launch command (read from the
+/// worker's work dir, not through tether); None while the driver has not been launched.
+fn launch_line_on_disk(driver_id: &str) -> Option<String> {
+    let p = cluster().dir.join("work").join(driver_id).join("stderr");
+    let text = std::fs::read_to_string(p).ok()?;
+    text.lines()
+        .next()
+        .filter(|l| l.starts_with("Launch Command:"))
+        .map(str::to_string)
+}
+
+/// The tether tag in a launched driver's command line (None: not launched, or no tag).
 pub fn driver_tag_on_disk(driver_id: &str) -> Option<String> {
-    let text =
-        std::fs::read_to_string(cluster().dir.join("work").join(driver_id).join("stderr")).ok()?;
-    let line = text.lines().next()?;
+    let line = launch_line_on_disk(driver_id)?;
     let start = line.find("\"-Dspark.tether.tag=")? + "\"-Dspark.tether.tag=".len();
     Some(line[start..start + line[start..].find('"')?].to_string())
 }
@@ -186,10 +197,11 @@ pub fn drivers_with_tag_prefix(prefix: &str) -> Vec<(String, String, String)> {
     loop {
         let all = drivers();
         let queued = all.iter().any(|(_, st)| st == "SUBMITTED");
-        // ERROR drivers may never have launched: they have no launch command to read.
-        let unreadable = all
-            .iter()
-            .any(|(id, st)| st != "SUBMITTED" && st != "ERROR" && driver_tag_on_disk(id).is_none());
+        // Drivers that ran have a launch command; ERROR or KILLED ones may never have launched.
+        let unreadable = all.iter().any(|(id, st)| {
+            matches!(st.as_str(), "RUNNING" | "FINISHED" | "FAILED")
+                && launch_line_on_disk(id).is_none()
+        });
         if (!queued && !unreadable) || Instant::now() > deadline {
             return all
                 .into_iter()
