@@ -81,6 +81,18 @@ fn sigkill_while_polling_then_rerun_reconnects_to_the_one_driver() {
         "{}",
         env.history_text(&k)
     );
+    // `tether logs` shows the driver's stdout and stderr (from its worker).
+    let out = env.run(&["logs", &k]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("tether test job: mode sleep"), "{text}");
+    let out = env.run(&["logs", &k, "--stderr"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("Launch Command:") && text.contains(&tag_prefix(&k)),
+        "{}",
+        &text[..text.len().min(300)]
+    );
 }
 
 #[test]

@@ -418,6 +418,18 @@ async fn master_unreachable_mid_run_is_unknown_then_reconnects() {
     wait_for(&*c, &job, |s| matches!(s, JobStatus::Active { .. })).await;
     rest.set_down(true);
     ui.set_down(true);
+    // The classifier cannot read anything either: it says unknown, not "other".
+    let job_spec = tether_core::spec::parse_spec::<
+        _,
+        tether_connectors::spark_standalone::spec::SparkRecovery,
+    >("s.toml", &text)
+    .unwrap()
+    .job;
+    let direct = SparkStandalone::new(job_spec, &Default::default(), None).unwrap();
+    assert!(matches!(
+        direct.classify(&job.external_id.0).await,
+        Classification::Unknown { .. }
+    ));
     for _ in 0..3 {
         match c.status(&job).await {
             JobStatus::Unknown { reason } => assert!(reason.contains(&rest.url()), "{reason}"),
