@@ -49,7 +49,8 @@
 //!   HTTP 4xx or a server that is not Spark's -> `Rejected`, with what to fix.
 //! - `submit` of a tag that already has a driver (submitted by this process, or found by tag)
 //!   returns that driver's id instead of starting a second one.
-//! - Failure classes: `FAILED` is `oom` or `other` according to the driver log
+//! - Failure classes: `FAILED` is `oom` or `other` according to the driver log (`unknown`,
+//!   asked again, while the log's worker cannot be reached; `other` if the log is gone)
 //!   ([`classify`]), `KILLED` is `killed`, `ERROR` is `rejected` when the jar cannot be found
 //!   and `other` otherwise (e.g. the worker died).
 //! - The bearer token is read from the environment variable named by `token_env` when the
@@ -66,8 +67,9 @@
 //! - When a driver's log cannot be read (worker unreachable), the identity check does not claim a
 //!   mismatch: the driver is treated as ours, unverified, and checked again on the next status.
 //! - Find-by-tag reads the launch command of every driver with our main class that the master
-//!   still lists (newest first). It answers `unknown` while such a driver is still queued or its
-//!   worker cannot be reached, and skips ended drivers whose worker is gone (their logs are
+//!   still lists (newest first). It waits a few seconds for drivers that are queued or not yet
+//!   launched by their worker, then answers `unknown` while one still is or its worker cannot be
+//!   reached, and skips ended drivers whose worker is gone (their logs are
 //!   gone too): a crash before the id was recorded whose driver also lost its worker may
 //!   therefore lead to the same generation being submitted again.
 //! - The master forgets ended drivers beyond `spark.deploy.retainedDrivers` (default 200): an
@@ -543,7 +545,8 @@ const QUEUED_RETRIES: u32 = 5;
 
 enum Scan {
     Decided(Lookup),
-    /// Only queued drivers stand between us and an answer.
+    /// Only drivers not launched yet (queued, or on their way to a worker) stand between us
+    /// and an answer.
     Queued(String),
 }
 
@@ -605,7 +608,9 @@ impl SparkStandalone {
                 Ok(_) => {}
                 // An ended driver whose log is gone cannot be checked, and may stay so forever.
                 Err(LogReadError::Missing(_)) if terminal => {}
-                Err(e @ LogReadError::NotStarted(_)) => {
+                // The master calls a driver RUNNING as soon as it sends it to a worker, before
+                // the worker has written its log: missing for now, not for good.
+                Err(e @ (LogReadError::NotStarted(_) | LogReadError::Missing(_))) => {
                     queued.get_or_insert_with(|| {
                         format!("cannot read the tag of driver {}: {e}", d.id)
                     });
