@@ -248,3 +248,72 @@ async fn unknown_lookup_after_an_intent_never_submits() {
         "a lookup that cannot answer never leads to a submission"
     );
 }
+
+/// A fake backend that refuses every submission (connection refused) but answers look-ups:
+/// e.g. a Spark master whose REST port is closed while its web UI is up.
+struct RefusesSubmits {
+    attempts: AtomicUsize,
+}
+
+#[async_trait]
+impl Connector for RefusesSubmits {
+    fn kind(&self) -> &str {
+        "refuses-submits"
+    }
+    async fn submit(&self, _req: &SubmitRequest) -> Result<ExternalId, SubmitError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        Err(SubmitError::Unavailable {
+            reason: "connection refused".into(),
+        })
+    }
+    async fn status(&self, _job: &JobRef) -> JobStatus {
+        JobStatus::NotFound {
+            detail: "never submitted".into(),
+        }
+    }
+    async fn cancel(&self, _job: &JobRef) -> Result<(), CancelError> {
+        Ok(())
+    }
+    fn find_by_tag(&self) -> Option<&dyn FindByTag> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl FindByTag for RefusesSubmits {
+    async fn find_by_tag(&self, _tag: &Tag) -> Lookup {
+        Lookup::Absent
+    }
+}
+
+#[tokio::test]
+async fn submissions_refused_until_status_timeout_give_up_resumably() {
+    let (_d, store, key) = setup("u4").await;
+    let fake = Arc::new(RefusesSubmits {
+        attempts: AtomicUsize::new(0),
+    });
+    let engine = Engine::new(
+        store.clone(),
+        fake.clone(),
+        policy(Duration::from_millis(500)),
+        LeaseSettings::default(),
+        Arc::new(Quiet),
+    );
+    let owner = OwnerId("t".into());
+    let run = engine.run(&key, &owner);
+    let finish = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("must give up, not loop forever")
+        .unwrap();
+    assert!(matches!(finish, Finish::GaveUp { .. }), "{finish:?}");
+    assert!(
+        fake.attempts.load(Ordering::SeqCst) >= 2,
+        "it did try again meanwhile"
+    );
+    let run = store.get_run(&key).await.unwrap().unwrap();
+    assert_eq!(
+        run.journal.phase.label(),
+        "submitting",
+        "the intent stays for the next attempt"
+    );
+}

@@ -22,6 +22,10 @@ pub(super) struct Driver<'a> {
     signals: Arc<RunSignals>,
     observed: Observed,
     unknown_since: Option<Instant>,
+    /// Since when submissions fail without a definite answer. Kept apart from `unknown_since`:
+    /// the tag look-ups in between answer definitely ("absent") and must not restart the clock,
+    /// or a backend that refuses connections to submit but answers look-ups loops forever.
+    submit_failing_since: Option<Instant>,
     /// Name of the last decision written to the history, to keep repeats (polls) out of it.
     last_noted: Option<&'static str>,
     /// The backoff of the pending submission has been waited out.
@@ -45,6 +49,7 @@ impl<'a> Driver<'a> {
             signals,
             observed: Observed::Nothing,
             unknown_since: None,
+            submit_failing_since: None,
             last_noted: None,
             delay_served: false,
         }
@@ -237,6 +242,7 @@ impl<'a> Driver<'a> {
                 };
                 self.observed = Observed::Nothing;
                 self.unknown_since = None;
+                self.submit_failing_since = None;
                 self.engine
                     .observer
                     .checkpoint(&self.lease.key, Checkpoint::AfterSubmitted);
@@ -256,7 +262,11 @@ impl<'a> Driver<'a> {
             }
             // The job may or may not exist: the next round looks it up by tag, never blindly resubmits.
             Err(e @ (SubmitError::Unavailable { .. } | SubmitError::Ambiguous { .. })) => {
-                self.observed = self.unknown(e.to_string());
+                let since = *self.submit_failing_since.get_or_insert_with(Instant::now);
+                self.observed = Observed::Unknown {
+                    reason: e.to_string(),
+                    unknown_for: since.elapsed(),
+                };
                 Ok(None)
             }
         }
