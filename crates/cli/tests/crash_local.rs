@@ -388,3 +388,33 @@ fn non_durable_runs_plainly_and_records_nothing() {
         "no state store touched"
     );
 }
+
+#[test]
+fn cancel_on_exit_kills_the_job_when_interrupted() {
+    let env = Env::new();
+    let counter = env.path("counter");
+    let done = env.path("done");
+    let spec = env.spec(
+        "job.toml",
+        &counter_spec(&counter, &format!("sleep 30; touch {}", done.display()), ""),
+    );
+    let mut run = env.spawn(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--key",
+            "k14",
+            "--cancel-on-exit",
+        ],
+        &[],
+    );
+    assert!(wait_until(T, || submitted(&env, "k14")));
+    signal(run.id(), "TERM");
+    assert_eq!(
+        wait_child(&mut run, T).code(),
+        Some(3),
+        "cancelled on the way out"
+    );
+    assert_eq!(env.status("k14").unwrap()["state"], "cancelled");
+    assert!(!done.exists(), "the job was killed, not left running");
+}

@@ -225,3 +225,39 @@ fn graceful_shutdown_hands_runs_over_without_waiting_for_expiry() {
     signal(second.id(), "TERM");
     wait_child(&mut second, Duration::from_secs(30));
 }
+
+#[test]
+fn cancel_reaches_the_worker_that_owns_the_run() {
+    let db = PgScratch::create();
+    let env = Env::with_state(&db.url);
+    let spec = job_spec(&env, "tocancel", 60_000);
+    assert!(env
+        .run(&["submit", spec.to_str().unwrap(), "--key", "tocancel"])
+        .status
+        .success());
+    let mut worker = start_worker(&env);
+    assert!(wait_until(Duration::from_secs(60), || env
+        .status("tocancel")
+        .is_some_and(|s| s["phase"]["phase"] == "submitted")));
+    let owner = env.status("tocancel").unwrap()["owner"].clone();
+    let out = env.run(&["cancel", "tocancel"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let s = env.status("tocancel").unwrap();
+    assert_eq!(s["state"], "cancelled", "{s}");
+    let h = env.history_text("tocancel");
+    assert!(h.contains("cancel"), "{h}");
+    // The worker that owned the run killed the job itself: no takeover happened.
+    let out = env.run(&["history", "tocancel", "--json"]);
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let cancel = entries
+        .iter()
+        .find(|e| e["decision"] == "cancel")
+        .expect("a cancel decision");
+    assert_eq!(cancel["epoch"], s["epoch"], "decided by the owner's epoch");
+    assert!(
+        owner.as_str().is_some_and(|o| o.starts_with("worker@")),
+        "{owner}"
+    );
+    signal(worker.id(), "TERM");
+    wait_child(&mut worker, Duration::from_secs(30));
+}
