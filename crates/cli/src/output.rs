@@ -15,8 +15,8 @@ pub fn run_json(run: &RunRecord, submissions: &[SubmissionRecord]) -> Value {
         "state": state(run),
         "phase": run.journal.phase,
         "cancel_requested": run.journal.cancel_requested,
-        "generation": generation.map(|g| g.0).or_else(|| submissions.last().map(|s| s.submission.generation.0)),
-        "external_id": external_id.or_else(|| submissions.last().and_then(|s| s.external_id.as_ref())),
+        "generation": generation.or(run.last_generation).map(|g| g.0),
+        "external_id": external_id.or(run.last_external_id.as_ref()),
         "epoch": run.epoch.0,
         "owner": run.owner,
         "lease_alive": run.lease_alive,
@@ -93,7 +93,7 @@ pub fn print_ls(runs: &[RunRecord]) {
         "KEY", "STATE", "EPOCH", "GEN", "EXTERNAL ID"
     );
     for r in runs {
-        let (g, id) = r.current();
+        let (g, id) = (r.last_generation, r.last_external_id.as_ref());
         let owner = match (&r.owner, r.lease_alive) {
             (Some(o), true) => o.to_string(),
             (Some(o), false) => format!("{o} (expired)"),

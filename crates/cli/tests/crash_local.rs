@@ -209,6 +209,10 @@ fn failure_is_resubmitted_within_the_budget_then_fails() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["state"], "failed: other", "{v}");
     assert!(env.decisions("k6").contains(&"resubmit".to_string()));
+    // Listings keep showing the last generation and its id after the run finished.
+    let ls: serde_json::Value = serde_json::from_slice(&env.run(&["ls", "--json"]).stdout).unwrap();
+    assert_eq!(ls[0]["generation"], 2, "{ls}");
+    assert!(ls[0]["external_id"].is_string(), "{ls}");
     // A rerun returns the recorded failure; it does not start a third job.
     let out = env.run(&["run", spec.to_str().unwrap(), "--key", "k6"]);
     assert_eq!(out.status.code(), Some(1));

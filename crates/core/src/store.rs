@@ -58,6 +58,10 @@ pub struct RunRecord {
     pub lease_expires_at_ms: Option<i64>,
     /// Whether the lease is alive now (store clock).
     pub lease_alive: bool,
+    /// Latest generation, whatever the phase (kept after the run finished, for listings).
+    pub last_generation: Option<Generation>,
+    /// Latest generation's backend id, whatever the phase.
+    pub last_external_id: Option<ExternalId>,
     /// Created by `tether submit` for a worker.
     pub queued: bool,
     /// Creation time (ms since the Unix epoch).

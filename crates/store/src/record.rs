@@ -165,6 +165,11 @@ impl RunRow {
             owner: self.owner.map(OwnerId),
             lease_expires_at_ms: self.lease_expires_at_ms,
             lease_alive: self.lease_alive,
+            last_generation: self
+                .generation
+                .map(|g| parse_generation(location, g))
+                .transpose()?,
+            last_external_id: self.external_id.clone().map(ExternalId),
             queued: self.queued,
             created_at_ms: self.created_at_ms,
             updated_at_ms: self.updated_at_ms,
