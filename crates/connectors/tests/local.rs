@@ -326,7 +326,7 @@ async fn an_identity_from_another_boot_is_lost() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sigkilled_supervisor_is_lost_and_cancel_still_kills_the_job() {
+async fn a_sigkilled_supervisor_leaves_the_job_active_until_it_ends_then_lost() {
     let tmp = tempfile::tempdir().unwrap();
     let c = connector(&ctx(tmp.path()), r#"command = ["sleep", "3600"]"#);
     let req = request("supervisor-killed", Shape::Normal);
@@ -348,6 +348,19 @@ async fn a_sigkilled_supervisor_is_lost_and_cancel_still_kills_the_job() {
         .status()
         .unwrap();
     assert!(status.success());
+    // While the job itself runs, it is active (unsupervised): a resubmission now would run a
+    // second copy beside it.
+    wait_for(
+        &*c,
+        &job,
+        "unsupervised",
+        |s| matches!(s, JobStatus::Active { detail } if detail.contains("unsupervised")),
+    )
+    .await;
+    assert!(pid_alive(job_pid), "the job runs on without its supervisor");
+    c.cancel(&job).await.unwrap();
+    wait_dead(job_pid).await;
+    // Once it is gone, nobody knows how it ended: lost.
     match wait_for(&*c, &job, "lost", |s| {
         !matches!(s, JobStatus::Active { .. })
     })
@@ -356,9 +369,6 @@ async fn a_sigkilled_supervisor_is_lost_and_cancel_still_kills_the_job() {
         JobStatus::NotFound { detail } => assert!(detail.contains("lost"), "{detail}"),
         other => panic!("expected NotFound (lost), got {other:?}"),
     }
-    assert!(pid_alive(job_pid), "the job runs on without its supervisor");
-    c.cancel(&job).await.unwrap();
-    wait_dead(job_pid).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,7 +60,7 @@ use tether_core::{
 };
 
 use crate::registry::{BuildContext, Built};
-use identity::{now_ms, read_json, write_atomic, write_json_atomic, Liveness, ProcStat};
+use identity::{now_ms, read_json, write_atomic, write_json_atomic, Identity, Liveness, ProcStat};
 use layout::{
     slot_lock, EndReason, JobDescription, JobDir, RecordError, StatusRecord, SupervisorRecord,
     FORMAT_VERSION,
@@ -269,6 +269,13 @@ impl LocalConnector {
             // The supervisor writes status.json before it exits: look again before calling it lost.
             Ok(Liveness::Gone(why)) => match read_status(&dir) {
                 Ok(Some(st)) => to_status(&dir, &st),
+                // The supervisor died (SIGKILL, OOM killer) but the job itself may still run:
+                // calling it lost now would make the engine start a second copy beside it.
+                Ok(None) if job_still_runs(&record) => JobStatus::Active {
+                    detail: format!(
+                        "running unsupervised: its supervisor {found} is gone ({why}); waiting for                          the job to end (its exit status will not be known, so it will count as lost)"
+                    ),
+                },
                 Ok(None) => JobStatus::NotFound {
                     detail: format!(
                         "the local job is lost: its supervisor {found} is gone without recording an outcome ({why}){}",
@@ -392,6 +399,17 @@ fn to_status(dir: &JobDir, st: &StatusRecord) -> JobStatus {
 }
 
 /// Is a supervisor holding `supervisor.lock` right now (i.e. starting or running)?
+/// Whether the job's own process (same pid, start time and boot) still runs.
+fn job_still_runs(record: &SupervisorRecord) -> bool {
+    let Some(p) = &record.job else { return false };
+    let job = Identity {
+        pid: p.pid,
+        start_time: p.start_time,
+        boot_id: record.supervisor.boot_id.clone(),
+    };
+    matches!(job.liveness(), Ok(Liveness::Alive))
+}
+
 fn supervisor_holds_lock(dir: &JobDir) -> io::Result<bool> {
     let file = match File::open(dir.supervisor_lock()) {
         Ok(f) => f,
