@@ -100,6 +100,20 @@ fn generation_param(entry: &HistoryEntry) -> Option<i64> {
 }
 
 impl PgStore {
+    /// Runs an owner write that reports how many runs it changed; zero means the lease's epoch
+    /// is no longer current, which every owner write turns into `LeaseLost`.
+    async fn fenced(
+        &self,
+        lease: &Lease,
+        op: &'static str,
+        sql: &'static str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<(), StoreError> {
+        match self.pool.count(op, sql, params).await? {
+            0 => Err(lease_lost(lease)),
+            _ => Ok(()),
+        }
+    }
     /// Connects with default options and migrates the schema.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
         Self::connect_with(url, PgOptions::default()).await
@@ -378,18 +392,13 @@ impl Store for PgStore {
     }
 
     async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
-        let n = self
-            .pool
-            .count(
-                "release",
-                sql::RELEASE,
-                &[&lease.key.as_str(), &lease.epoch.0, &lease.owner.0],
-            )
-            .await?;
-        if n == 0 {
-            return Err(lease_lost(lease));
-        }
-        Ok(())
+        self.fenced(
+            lease,
+            "release",
+            sql::RELEASE,
+            &[&lease.key.as_str(), &lease.epoch.0, &lease.owner.0],
+        )
+        .await
     }
 
     async fn claim(
@@ -432,31 +441,26 @@ impl Store for PgStore {
         let previous = previous
             .map(|o| encode_outcome("record_intent", o))
             .transpose()?;
-        let n = self
-            .pool
-            .count(
-                "record_intent",
-                sql::RECORD_INTENT,
-                &[
-                    &lease.key.as_str(),
-                    &lease.epoch.0,
-                    &lease.owner.0,
-                    &i64::from(submission.generation.0),
-                    &submission.tag.as_str(),
-                    &submission.shape.as_str(),
-                    &entry.at_ms,
-                    &entry.epoch.0,
-                    &generation_param(entry),
-                    &entry.decision,
-                    &entry.reason,
-                    &previous,
-                ],
-            )
-            .await?;
-        if n == 0 {
-            return Err(lease_lost(lease));
-        }
-        Ok(())
+        self.fenced(
+            lease,
+            "record_intent",
+            sql::RECORD_INTENT,
+            &[
+                &lease.key.as_str(),
+                &lease.epoch.0,
+                &lease.owner.0,
+                &i64::from(submission.generation.0),
+                &submission.tag.as_str(),
+                &submission.shape.as_str(),
+                &entry.at_ms,
+                &entry.epoch.0,
+                &generation_param(entry),
+                &entry.decision,
+                &entry.reason,
+                &previous,
+            ],
+        )
+        .await
     }
 
     async fn record_submitted(
@@ -516,52 +520,42 @@ impl Store for PgStore {
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
         let outcome = encode_outcome("record_finished", outcome)?;
-        let n = self
-            .pool
-            .count(
-                "record_finished",
-                sql::RECORD_FINISHED,
-                &[
-                    &lease.key.as_str(),
-                    &lease.epoch.0,
-                    &lease.owner.0,
-                    &outcome,
-                    &entry.at_ms,
-                    &entry.epoch.0,
-                    &generation_param(entry),
-                    &entry.decision,
-                    &entry.reason,
-                ],
-            )
-            .await?;
-        if n == 0 {
-            return Err(lease_lost(lease));
-        }
-        Ok(())
+        self.fenced(
+            lease,
+            "record_finished",
+            sql::RECORD_FINISHED,
+            &[
+                &lease.key.as_str(),
+                &lease.epoch.0,
+                &lease.owner.0,
+                &outcome,
+                &entry.at_ms,
+                &entry.epoch.0,
+                &generation_param(entry),
+                &entry.decision,
+                &entry.reason,
+            ],
+        )
+        .await
     }
 
     async fn append_history(&self, lease: &Lease, entry: &HistoryEntry) -> Result<(), StoreError> {
-        let n = self
-            .pool
-            .count(
-                "append_history",
-                sql::APPEND_HISTORY,
-                &[
-                    &lease.key.as_str(),
-                    &lease.epoch.0,
-                    &lease.owner.0,
-                    &entry.at_ms,
-                    &entry.epoch.0,
-                    &generation_param(entry),
-                    &entry.decision,
-                    &entry.reason,
-                ],
-            )
-            .await?;
-        if n == 0 {
-            return Err(lease_lost(lease));
-        }
-        Ok(())
+        self.fenced(
+            lease,
+            "append_history",
+            sql::APPEND_HISTORY,
+            &[
+                &lease.key.as_str(),
+                &lease.epoch.0,
+                &lease.owner.0,
+                &entry.at_ms,
+                &entry.epoch.0,
+                &generation_param(entry),
+                &entry.decision,
+                &entry.reason,
+            ],
+        )
+        .await
     }
 
     async fn request_cancel(&self, key: &RunKey) -> Result<bool, StoreError> {
