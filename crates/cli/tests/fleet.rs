@@ -261,3 +261,63 @@ fn cancel_reaches_the_worker_that_owns_the_run() {
     signal(worker.id(), "TERM");
     wait_child(&mut worker, Duration::from_secs(30));
 }
+
+/// A run the store says a worker holds but that none of its tasks drives (what a release lost
+/// during a database outage leaves behind) is released by that worker's heartbeat, instead of
+/// being renewed forever out of every other worker's reach.
+#[test]
+fn a_run_held_but_not_driven_is_released_by_the_heartbeat() {
+    let db = PgScratch::create();
+    let env = Env::with_state(&db.url);
+    let busy = job_spec(&env, "busy", 60_000);
+    let orphan = job_spec(&env, "orphan", 100);
+    assert!(env
+        .run(&["submit", busy.to_str().unwrap(), "--key", "busy"])
+        .status
+        .success());
+    let mut w1 = env.spawn(&["worker", "--concurrency", "1"], &[]);
+    assert!(wait_until(Duration::from_secs(60), || env
+        .status("busy")
+        .is_some_and(|s| s["phase"]["phase"] == "submitted")));
+    let w1_owner = env.status("busy").unwrap()["owner"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(env
+        .run(&["submit", orphan.to_str().unwrap(), "--key", "orphan"])
+        .status
+        .success());
+    // Hand the queued run to w1 behind its back, with a long live lease.
+    let sql = format!(
+        "UPDATE runs SET owner = '{w1_owner}', epoch = epoch + 1, \
+         lease_expires_at_ms = (extract(epoch from now()) * 1000)::bigint + 600000 WHERE key = 'orphan'"
+    );
+    let name = db.url.rsplit('/').next().unwrap();
+    let st = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", name, "-qc", &sql])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut w2 = start_worker(&env);
+    assert!(
+        wait_until(Duration::from_secs(60), || env
+            .status("orphan")
+            .is_some_and(|s| s["state"] == "succeeded")),
+        "the undriven run was never handed over:\n{}",
+        env.history_text("orphan")
+    );
+    let history = env.history_text("orphan");
+    assert!(
+        history.contains(&format!("lease released by {w1_owner}")),
+        "{history}"
+    );
+    assert_eq!(
+        env.status("busy").unwrap()["owner"].as_str(),
+        Some(w1_owner.as_str()),
+        "w1 still drives its own run"
+    );
+    for w in [&mut w1, &mut w2] {
+        signal(w.id(), "TERM");
+        wait_child(w, Duration::from_secs(30));
+    }
+}
