@@ -14,6 +14,38 @@ pub struct Env {
     pub state: String,
     pub jobs: PathBuf,
     pub lease_ttl: String,
+    /// Pids of the `tether` processes `spawn` started: killed when the env is dropped, so a
+    /// failing test does not leave workers behind.
+    spawned: std::sync::Mutex<Vec<(u32, Option<String>)>>,
+}
+
+/// Field 22 of /proc/PID/stat (start time): tells a process from a later one with its pid.
+fn start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)
+        .map(str::to_string)
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for (pid, started) in self
+            .spawned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            // Only the very process we started: its pid may have been reused since it exited.
+            if started.is_some() && start_time(pid) == started {
+                let _ = Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
 }
 
 impl Env {
@@ -26,6 +58,7 @@ impl Env {
             state,
             jobs,
             lease_ttl: "3s".into(),
+            spawned: Default::default(),
         }
     }
 
@@ -82,7 +115,12 @@ impl Env {
             .as_nanos();
         c.stdout(std::fs::File::create(self.path(&format!("out-{n}.txt"))).unwrap());
         c.stderr(std::fs::File::create(self.path(&format!("err-{n}.txt"))).unwrap());
-        c.spawn().expect("spawn tether")
+        let child = c.spawn().expect("spawn tether");
+        self.spawned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((child.id(), start_time(child.id())));
+        child
     }
 
     /// `tether status KEY --json`, or None if the run does not exist (yet).
