@@ -228,7 +228,7 @@ async fn unknown_lookup_after_an_intent_never_submits() {
         reason: "test".into(),
     };
     store
-        .record_intent(&lease, &sub, None, &entry)
+        .record_intent(&lease, &sub, None, None, &entry)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await; // the crashed owner's lease expires

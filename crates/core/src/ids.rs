@@ -267,7 +267,12 @@ mod tests {
         assert!(a.as_str().contains("-a1b2c3d4-"), "{a}");
         // Pinned value: changing the derivation would orphan every in-flight run.
         assert_eq!(
-            Tag::derive(&store("abcdefgh"), &RunKey::new("k").unwrap(), Generation(1)).as_str(),
+            Tag::derive(
+                &store("abcdefgh"),
+                &RunKey::new("k").unwrap(),
+                Generation(1)
+            )
+            .as_str(),
             "tether-k-abcdefgh-5d0b01e7aaeb-g1"
         );
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);

@@ -56,5 +56,4 @@ impl Driver<'_> {
             Decision::Return(o) => format!("outcome already recorded ({})", o.label()),
         }
     }
-
 }
