@@ -155,6 +155,9 @@ pub fn fresh_request(f: &Fixture, what: &str, shape: Shape) -> SubmitRequest {
             tag,
             shape,
         },
+        fence: tether_core::connector::FenceHandle(std::sync::Arc::new(
+            tether_core::connector::NoFence,
+        )),
     }
 }
 

@@ -61,6 +61,9 @@ fn request(key: &RunKey, generation: u32, shape: Shape) -> SubmitRequest {
             tag: Tag::derive(key, generation),
             shape,
         },
+        fence: tether_core::connector::FenceHandle(std::sync::Arc::new(
+            tether_core::connector::NoFence,
+        )),
     }
 }
 

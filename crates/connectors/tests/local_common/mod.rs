@@ -56,6 +56,9 @@ pub fn request(key: &str, shape: Shape) -> SubmitRequest {
             tag,
             shape,
         },
+        fence: tether_core::connector::FenceHandle(std::sync::Arc::new(
+            tether_core::connector::NoFence,
+        )),
     }
 }
 
