@@ -217,7 +217,7 @@ async fn unknown_lookup_after_an_intent_never_submits() {
     };
     let sub = tether_core::journal::Submission {
         generation: tether_core::ids::Generation(1),
-        tag: Tag::derive(&key, tether_core::ids::Generation(1)),
+        tag: Tag::derive(store.store_id(), &key, tether_core::ids::Generation(1)),
         shape: tether_core::journal::Shape::Normal,
     };
     let entry = tether_core::store::HistoryEntry {

@@ -125,22 +125,6 @@ pub struct ClaimFilter {
     pub kinds: Option<Vec<String>>,
 }
 
-impl ClaimFilter {
-    /// Whether a run with this kind and placement may be claimed (the SQL of both stores says
-    /// the same; this is its reference, used by tests).
-    pub fn admits(&self, kind: &str, placement: Option<&Placement>) -> bool {
-        let host_ok = match placement {
-            None => true,
-            Some(p) => self.host.as_deref() == Some(p.host.as_str()),
-        };
-        let kind_ok = self
-            .kinds
-            .as_ref()
-            .map_or(true, |ks| ks.iter().any(|k| k == kind));
-        host_ok && kind_ok
-    }
-}
-
 /// The right to act on a run, valid while its epoch is the run's current epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Lease {

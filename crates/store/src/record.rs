@@ -159,7 +159,7 @@ impl RunRow {
         let placement = self
             .placement
             .as_deref()
-            .map(|p| serde_json::from_str::<Placement>(p))
+            .map(serde_json::from_str::<Placement>)
             .transpose()
             .map_err(|e| corrupt(location, format!("run {key} has an invalid placement: {e}")))?;
         Ok(RunRecord {

@@ -81,7 +81,14 @@ mod tests {
     fn connector(dir: &std::path::Path) -> LocalConnector {
         let spec = LocalSpec::new(
             "t.toml",
-            toml::from_str("kind = \"local\"\ncommand = [\"true\"]").unwrap(),
+            crate::local::LocalJob {
+                kind: "local".into(),
+                command: vec!["true".into()],
+                env: Default::default(),
+                workdir: None,
+                memory_limit: None,
+                timeout: None,
+            },
             None,
             dir,
         )
