@@ -125,6 +125,7 @@ async fn a_database_locked_beyond_the_busy_timeout_is_locked() -> R {
     let path = dir.path().join("locked.db");
     let opts = SqliteOptions {
         busy_timeout: Duration::from_millis(300),
+        ..SqliteOptions::default()
     };
     let store: std::sync::Arc<dyn tether_core::Store> =
         std::sync::Arc::new(SqliteStore::open_with(&path, opts.clone()).await?);

@@ -23,6 +23,7 @@
 mod pool;
 pub mod scratch;
 mod sql;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -33,11 +34,11 @@ use tether_core::{
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
     journal::{Outcome, Submission},
     store::{
-        Acquire, Created, HistoryEntry, Lease, NewRun, Renewed, RunRecord, Store, StoreError,
-        SubmissionRecord,
+        Acquire, Created, HistoryEntry, Lease, NewRun, QuarantinedRun, Renewed, RunRecord, Store,
+        StoreError, SubmissionRecord,
     },
 };
-use tokio_postgres::{Client, Config, Row};
+use tokio_postgres::{Client, Row};
 
 use crate::{
     record::{self, encode_outcome, ttl_ms, RunRow, SubmissionRow},
@@ -88,6 +89,12 @@ fn row_to_run(r: &Row) -> Result<RunRow, tokio_postgres::Error> {
     })
 }
 
+/// The bound on one renewal: well below a third of the TTL (the renewal period), so a hung
+/// renewal fails, and the next one is tried, before the lease can expire.
+fn renewal_timeout(ttl: Duration) -> Duration {
+    (ttl / 5).max(Duration::from_millis(100))
+}
+
 fn lease_lost(lease: &Lease) -> StoreError {
     StoreError::LeaseLost {
         key: lease.key.clone(),
@@ -121,41 +128,87 @@ impl PgStore {
 
     /// Connects and migrates the schema.
     pub async fn connect_with(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
+        Ok(Self::connect_mode(url, options, crate::Access::Write)
+            .await?
+            .0)
+    }
+
+    /// Connects (TLS as `sslmode` says) and, for `Access::Write`, migrates the schema; also
+    /// returns the schema versions before and after.
+    pub(crate) async fn connect_mode(
+        url: &str,
+        options: PgOptions,
+        access: crate::Access,
+    ) -> Result<(PgStore, crate::Migrated), StoreError> {
         let location = redact(url);
-        let mut config: Config =
-            url.parse()
-                .map_err(|e: tokio_postgres::Error| StoreError::Open {
-                    location: location.clone(),
-                    message: format!("not a valid PostgreSQL URL: {e}"),
-                    source: None,
-                })?;
+        let tls::Target {
+            mut config, tls, ..
+        } = tls::target(url, &location)?;
         config.connect_timeout(options.connect_timeout);
         if config.get_application_name().is_none() {
             config.application_name("tether");
         }
-        let mut first = connect(&config, options.connect_timeout, "open", &location).await?;
-        tokio::time::timeout(options.query_timeout, migrate(&mut first, &location))
-            .await
-            .map_err(|_| StoreError::Unavailable {
-                op: "migrate",
-                message: format!(
-                    "migrating {location} took longer than {:?}",
-                    options.query_timeout
-                ),
-            })??;
-        Ok(PgStore {
-            pool: Pool::new(config, options, location, first),
-        })
+        let mut first = connect(&config, &tls, options.connect_timeout, "open", &location).await?;
+        let versions = tokio::time::timeout(
+            options.query_timeout,
+            migrate(&mut first, &location, access),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable {
+            op: "migrate",
+            message: format!(
+                "migrating {location} took longer than {:?}",
+                options.query_timeout
+            ),
+        })??;
+        Ok((
+            PgStore {
+                pool: Pool::new(config, tls, options, location, first),
+            },
+            versions,
+        ))
+    }
+
+    /// Whether this store's connection is TLS-encrypted, as the server sees it
+    /// (`pg_stat_ssl`). For diagnostics and tests.
+    pub async fn connection_encrypted(&self) -> Result<bool, StoreError> {
+        let op = "connection_encrypted";
+        let row = self.pool.query_opt(op, sql::SSL_IN_USE, &[]).await?;
+        match row {
+            Some(r) => r.try_get(0).map_err(|e| decode_err(op, e)),
+            None => Ok(false),
+        }
     }
 
     fn loc(&self) -> &str {
         self.pool.location()
     }
 
-    fn run(&self, op: &'static str, r: &Row) -> Result<RunRecord, StoreError> {
-        row_to_run(r)
-            .map_err(|e| decode_err(op, e))?
-            .into_record(self.loc())
+    /// Decodes a row of `run_columns!`: a run, or why this build cannot read it.
+    fn decode(&self, r: &Row) -> Result<RunRecord, QuarantinedRun> {
+        let key: String = r
+            .try_get(0)
+            .unwrap_or_else(|e| format!("<unreadable key: {e}>"));
+        match r.try_get::<_, Option<String>>(19) {
+            Ok(Some(reason)) => return Err(QuarantinedRun::new(key, reason)),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(QuarantinedRun::new(
+                    key,
+                    format!("quarantine column unreadable: {e}"),
+                ))
+            }
+        }
+        let row = row_to_run(r).map_err(|e| {
+            QuarantinedRun::new(key.clone(), format!("a column cannot be read: {e}"))
+        })?;
+        row.into_record(self.loc())
+            .map_err(|e| QuarantinedRun::new(key, record::reason(e)))
+    }
+
+    fn run(&self, r: &Row) -> Result<RunRecord, StoreError> {
+        self.decode(r)
+            .map_err(|q| record::quarantined_error(self.loc(), &q))
     }
 
     async fn get(&self, op: &'static str, key: &RunKey) -> Result<Option<RunRecord>, StoreError> {
@@ -163,7 +216,7 @@ impl PgStore {
             .pool
             .query_opt(op, sql::GET_RUN, &[&key.as_str()])
             .await?;
-        row.map(|r| self.run(op, &r)).transpose()
+        row.map(|r| self.run(&r)).transpose()
     }
 
     async fn must_get(&self, op: &'static str, key: &RunKey) -> Result<RunRecord, StoreError> {
@@ -173,16 +226,54 @@ impl PgStore {
     }
 }
 
-/// Creates or upgrades the schema, serialised across processes by an advisory lock.
-async fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
+fn get<T: for<'a> tokio_postgres::types::FromSql<'a>>(
+    row: &Row,
+    i: usize,
+) -> Result<T, StoreError> {
+    row.try_get(i).map_err(|e| decode_err("migrate", e))
+}
+
+/// Refuses a database whose `min_reader_schema` is newer than this build understands.
+async fn check_min_reader(
+    client: &impl tokio_postgres::GenericClient,
+    location: &str,
+) -> Result<(), StoreError> {
+    let row = client
+        .query_opt(sql::MIN_READER, &[])
+        .await
+        .map_err(|e| map_err("open", e))?;
+    let Some(row) = row else { return Ok(()) };
+    let raw: String = get(&row, 0)?;
+    let min: i64 = raw.trim().parse().map_err(|_| StoreError::Corrupt {
+        location: location.to_string(),
+        message: format!("tether_meta.min_reader_schema is not a number: {raw:?}"),
+    })?;
+    if min > i64::from(sql::LATEST_VERSION) {
+        return Err(crate::needs_newer(
+            location,
+            min,
+            i64::from(sql::LATEST_VERSION),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the schema and, for `Access::Write`, creates or upgrades it, serialised across
+/// processes by an advisory lock. Read access changes nothing.
+async fn migrate(
+    client: &mut Client,
+    location: &str,
+    access: crate::Access,
+) -> Result<crate::Migrated, StoreError> {
     let probe = |op| move |e| map_err(op, e);
+    let latest = i64::from(sql::LATEST_VERSION);
     // Fast path without locks: an up-to-date database (every open but the first).
     let row = client
         .query_one(sql::PROBE, &[])
         .await
         .map_err(probe("migrate"))?;
     let (has_runs, has_meta, has_version): (bool, bool, bool) =
-        (row.get(0), row.get(1), row.get(2));
+        (get(&row, 0)?, get(&row, 1)?, get(&row, 2)?);
     if has_runs && !has_meta {
         return Err(StoreError::Corrupt {
             location: location.to_string(),
@@ -191,15 +282,37 @@ async fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> 
                 .into(),
         });
     }
+    let mut before = 0;
     if has_version {
-        let v: i32 = client
+        let row = client
             .query_one(sql::SCHEMA_VERSION, &[])
             .await
-            .map_err(probe("migrate"))?
-            .get(0);
-        if v == sql::LATEST_VERSION {
-            return Ok(());
+            .map_err(probe("migrate"))?;
+        before = i64::from(get::<i32>(&row, 0)?);
+    }
+    if has_meta {
+        check_min_reader(client, location).await?;
+    }
+    if access == crate::Access::ReadExisting {
+        if before == 0 || !has_meta {
+            return Err(crate::no_store(
+                location,
+                "the database has no tether tables",
+            ));
         }
+        if before < latest {
+            return Err(crate::needs_migration(location, before, latest));
+        }
+        return Ok(crate::Migrated {
+            before,
+            after: before,
+        });
+    }
+    if before >= latest {
+        return Ok(crate::Migrated {
+            before,
+            after: before,
+        });
     }
     let tx = client.transaction().await.map_err(probe("migrate"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&sql::MIGRATION_LOCK])
@@ -208,21 +321,14 @@ async fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> 
     tx.batch_execute(sql::CREATE_SCHEMA_VERSION)
         .await
         .map_err(probe("migrate"))?;
-    let v: i32 = tx
+    let row = tx
         .query_one(sql::SCHEMA_VERSION, &[])
         .await
-        .map_err(probe("migrate"))?
-        .get(0);
-    if v > sql::LATEST_VERSION {
-        return Err(StoreError::Open {
-            location: location.to_string(),
-            message: format!(
-                "the database has schema version {v}, newer than this tether understands ({}); \
-                 upgrade tether",
-                sql::LATEST_VERSION
-            ),
-            source: None,
-        });
+        .map_err(probe("migrate"))?;
+    let v: i32 = get(&row, 0)?;
+    if v > 0 {
+        // Re-check under the lock: a newer tether may have migrated meanwhile.
+        check_min_reader(&tx, location).await?;
     }
     for (i, step) in sql::MIGRATIONS
         .iter()
@@ -243,7 +349,11 @@ async fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> 
             .await
             .map_err(probe("migrate"))?;
     }
-    tx.commit().await.map_err(probe("migrate"))
+    tx.commit().await.map_err(probe("migrate"))?;
+    Ok(crate::Migrated {
+        before,
+        after: i64::from(v).max(latest),
+    })
 }
 
 #[async_trait]
@@ -266,7 +376,7 @@ impl Store for PgStore {
             )
             .await?;
         match row {
-            Some(r) => Ok(Created::New(self.run(op, &r)?)),
+            Some(r) => Ok(Created::New(self.run(&r)?)),
             // Read in a new statement: a concurrent creator's row may be newer than our snapshot.
             None => Ok(Created::Existing(self.must_get(op, &new.key).await?)),
         }
@@ -278,7 +388,12 @@ impl Store for PgStore {
 
     async fn list_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         let rows = self.pool.query("list_runs", sql::LIST_RUNS, &[]).await?;
-        rows.iter().map(|r| self.run("list_runs", r)).collect()
+        Ok(rows.iter().filter_map(|r| self.decode(r).ok()).collect())
+    }
+
+    async fn quarantined(&self) -> Result<Vec<QuarantinedRun>, StoreError> {
+        let rows = self.pool.query("quarantined", sql::LIST_RUNS, &[]).await?;
+        Ok(rows.iter().filter_map(|r| self.decode(r).err()).collect())
     }
 
     async fn history(&self, key: &RunKey) -> Result<Vec<HistoryEntry>, StoreError> {
@@ -337,7 +452,7 @@ impl Store for PgStore {
             .await?;
         match row {
             Some(r) => {
-                let rec = self.run(op, &r)?;
+                let rec = self.run(&r)?;
                 Ok(Acquire::Acquired(
                     Lease {
                         key: key.clone(),
@@ -354,7 +469,7 @@ impl Store for PgStore {
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<(), StoreError> {
         let n = self
             .pool
-            .execute(
+            .query_within(
                 "renew",
                 sql::RENEW,
                 &[
@@ -363,8 +478,10 @@ impl Store for PgStore {
                     &lease.owner.0,
                     &ttl_ms(ttl),
                 ],
+                renewal_timeout(ttl),
             )
-            .await?;
+            .await?
+            .len();
         if n == 0 {
             return Err(lease_lost(lease));
         }
@@ -375,7 +492,12 @@ impl Store for PgStore {
         let op = "renew_all";
         let rows = self
             .pool
-            .query(op, sql::RENEW_ALL, &[&owner.0, &ttl_ms(ttl)])
+            .query_within(
+                op,
+                sql::RENEW_ALL,
+                &[&owner.0, &ttl_ms(ttl)],
+                renewal_timeout(ttl),
+            )
             .await?;
         rows.iter()
             .map(|r| {
@@ -416,19 +538,27 @@ impl Store for PgStore {
             .pool
             .query(op, sql::CLAIM, &[&limit, &owner.0, &ttl_ms(ttl)])
             .await?;
-        rows.iter()
-            .map(|r| {
-                let rec = self.run(op, r)?;
-                Ok((
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            match self.decode(r) {
+                Ok(rec) => out.push((
                     Lease {
                         key: rec.key.clone(),
                         owner: owner.clone(),
                         epoch: rec.epoch,
                     },
                     rec,
-                ))
-            })
-            .collect()
+                )),
+                // Set aside (and give the lease back) so no claim takes it again: one row this
+                // build cannot read must not stall the fleet or churn epochs forever.
+                Err(q) => {
+                    self.pool
+                        .execute(op, sql::QUARANTINE, &[&q.key, &q.reason, &owner.0])
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn record_intent(

@@ -35,25 +35,77 @@ use tether_core::{
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
     journal::{Outcome, Submission},
     store::{
-        Acquire, Created, HistoryEntry, Lease, NewRun, Renewed, RunRecord, Store, StoreError,
-        SubmissionRecord,
+        Acquire, Created, HistoryEntry, Lease, NewRun, QuarantinedRun, Renewed, RunRecord, Store,
+        StoreError, SubmissionRecord,
     },
 };
 
 use self::open::{map_err, now_ms};
 use crate::record::{self, encode_outcome, takeover_reason, ttl_ms, RunRow, SubmissionRow};
 
+/// Called with a status line when an operation finds the store busy and keeps retrying.
+pub type BusyNotifier = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Options of the SQLite store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqliteOptions {
-    /// How long a write waits for another process's write lock before [`StoreError::Locked`].
+    /// How long an operation keeps retrying while another process holds the write lock,
+    /// before [`StoreError::Locked`]. SQLite's own busy handler waits in slices of at most
+    /// [`BUSY_SLICE`] in between, so a notification comes early.
     pub busy_timeout: Duration,
+    /// Told once per operation that has to wait ("state store busy, retrying…").
+    pub on_busy: Option<BusyNotifier>,
+}
+
+/// One wait of SQLite's busy handler; `busy_timeout` is spent in slices of this.
+pub const BUSY_SLICE: Duration = Duration::from_secs(2);
+
+impl std::fmt::Debug for SqliteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteOptions")
+            .field("busy_timeout", &self.busy_timeout)
+            .field("on_busy", &self.on_busy.is_some())
+            .finish()
+    }
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
-            busy_timeout: Duration::from_secs(10),
+            busy_timeout: Duration::from_secs(60),
+            on_busy: None,
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for another reason than a busy store, or
+/// `patience` is spent; tells `on_busy` once when it starts waiting. Only for attempts that
+/// write nothing when they fail with `Locked` (a rolled-back transaction, a failed open).
+fn retry_busy<T>(
+    op: &str,
+    location: &str,
+    patience: Duration,
+    on_busy: Option<&BusyNotifier>,
+    mut attempt: impl FnMut() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let deadline = std::time::Instant::now() + patience;
+    let mut told = false;
+    loop {
+        match attempt() {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                if !told {
+                    told = true;
+                    if let Some(f) = on_busy {
+                        f(&format!(
+                            "state store {location} busy ({op}: another tether process holds \
+                             the write lock), retrying for up to {}s…",
+                            patience.as_secs()
+                        ));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            other => return other,
         }
     }
 }
@@ -66,6 +118,7 @@ pub struct SqliteStore {
 
 struct Inner {
     conn: Mutex<Connection>,
+    options: SqliteOptions,
     /// The path as shown in messages.
     location: String,
 }
@@ -84,39 +137,58 @@ impl SqliteStore {
         Self::open_with(path, SqliteOptions::default()).await
     }
 
-    /// Opens the store at `path`.
+    /// Opens the store at `path` for writing (creating and migrating if needed).
     pub async fn open_with(
         path: impl AsRef<Path>,
         options: SqliteOptions,
     ) -> Result<SqliteStore, StoreError> {
+        Ok(Self::open_mode(path, options, crate::Access::Write)
+            .await?
+            .0)
+    }
+
+    /// Opens the store at `path` as `access` says; also returns the schema versions.
+    pub(crate) async fn open_mode(
+        path: impl AsRef<Path>,
+        options: SqliteOptions,
+        access: crate::Access,
+    ) -> Result<(SqliteStore, crate::Migrated), StoreError> {
         let path: PathBuf = path.as_ref().to_path_buf();
         let location = path.display().to_string();
         let loc = location.clone();
-        let conn = tokio::task::spawn_blocking(move || {
+        let opts = options.clone();
+        let opened = tokio::task::spawn_blocking(move || {
             // Switching a brand-new file to WAL while another process creates it too can fail
-            // with SQLITE_BUSY at once, without the busy handler; opening is idempotent, so
-            // retry the whole of it until the busy timeout is spent.
-            let deadline = std::time::Instant::now() + options.busy_timeout;
-            loop {
-                match open::open_blocking(&path, &loc, options.busy_timeout) {
-                    Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                        std::thread::sleep(std::time::Duration::from_millis(25));
-                    }
-                    other => return other,
-                }
-            }
+            // with SQLITE_BUSY at once, without the busy handler; and a process frozen inside
+            // a migration holds the write lock. Opening is idempotent: retry all of it.
+            let slice = opts.busy_timeout.min(BUSY_SLICE);
+            retry_busy(
+                "open",
+                &loc,
+                opts.busy_timeout,
+                opts.on_busy.as_ref(),
+                || open::open_blocking(&path, &loc, slice, access),
+            )
         })
         .await
         .map_err(|e| StoreError::Query {
             op: "open",
             source: Box::new(e),
         })??;
-        Ok(SqliteStore {
-            inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
-                location,
-            }),
-        })
+        let versions = crate::Migrated {
+            before: opened.before,
+            after: opened.after,
+        };
+        Ok((
+            SqliteStore {
+                inner: Arc::new(Inner {
+                    conn: Mutex::new(opened.conn),
+                    options,
+                    location,
+                }),
+            },
+            versions,
+        ))
     }
 
     /// Runs `f` on the connection in the blocking pool.
@@ -139,19 +211,32 @@ impl SqliteStore {
         })?
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed only if `f` succeeds.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed only if `f` succeeds. While
+    /// another process holds the write lock, retries (the transaction rolled back, so nothing
+    /// was written) up to the busy timeout, telling `on_busy`. The lock is held only for
+    /// this one short transaction.
     async fn write<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &str) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Transaction<'_>, &str) -> Result<T, StoreError> + Send + 'static,
     {
+        let options = self.inner.options.clone();
         self.with_conn(op, move |conn, loc| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| map_err(op, loc, e))?;
-            let out = f(&tx, loc)?;
-            tx.commit().map_err(|e| map_err(op, loc, e))?;
-            Ok(out)
+            retry_busy(
+                op,
+                loc,
+                options.busy_timeout,
+                options.on_busy.as_ref(),
+                || {
+                    let tx = conn
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .map_err(|e| map_err(op, loc, e))?;
+                    let out = f(&tx, loc)?;
+                    crate::fault::maybe_stop_holding_write_lock(op);
+                    tx.commit().map_err(|e| map_err(op, loc, e))?;
+                    Ok(out)
+                },
+            )
         })
         .await
     }
@@ -183,18 +268,77 @@ fn row_to_run(r: &Row<'_>, now: i64) -> rusqlite::Result<RunRow> {
     })
 }
 
+/// A `runs` row (`GET_RUN`/`LIST_RUNS` columns) as this build reads it.
+enum Decoded {
+    Run(RunRecord),
+    Quarantined(QuarantinedRun),
+}
+
+/// Decodes one row; never fails: what cannot be read becomes a quarantined entry.
+fn decode_row(r: &Row<'_>, now: i64, loc: &str) -> Decoded {
+    let key: String = r
+        .get(0)
+        .unwrap_or_else(|e| format!("<unreadable key: {e}>"));
+    match r.get::<_, Option<String>>(18) {
+        Ok(Some(reason)) => return Decoded::Quarantined(QuarantinedRun::new(key, reason)),
+        Ok(None) => {}
+        Err(e) => {
+            return Decoded::Quarantined(QuarantinedRun::new(
+                key,
+                format!("quarantine column unreadable: {e}"),
+            ))
+        }
+    }
+    let row = match row_to_run(r, now) {
+        Ok(row) => row,
+        Err(e) => {
+            return Decoded::Quarantined(QuarantinedRun::new(
+                key,
+                format!("a column cannot be read: {e}"),
+            ))
+        }
+    };
+    match row.into_record(loc) {
+        Ok(rec) => Decoded::Run(rec),
+        Err(e) => Decoded::Quarantined(QuarantinedRun::new(key, record::reason(e))),
+    }
+}
+
+/// Reads one row as this build understands it (`None`: no such key).
+fn read_run(
+    conn: &Connection,
+    op: &'static str,
+    loc: &str,
+    key: &str,
+) -> Result<Option<Decoded>, StoreError> {
+    let now = now_ms();
+    conn.prepare_cached(sql::GET_RUN)
+        .and_then(|mut s| {
+            s.query_row([key], |r| Ok(decode_row(r, now, loc)))
+                .optional()
+        })
+        .map_err(|e| map_err(op, loc, e))
+}
+
 fn get_run(
     conn: &Connection,
     op: &'static str,
     loc: &str,
     key: &str,
 ) -> Result<Option<RunRecord>, StoreError> {
+    match read_run(conn, op, loc, key)? {
+        None => Ok(None),
+        Some(Decoded::Run(rec)) => Ok(Some(rec)),
+        Some(Decoded::Quarantined(q)) => Err(record::quarantined_error(loc, &q)),
+    }
+}
+
+/// Every row, decoded one by one (newest first).
+fn scan(c: &Connection, loc: &str) -> Result<Vec<Decoded>, StoreError> {
     let now = now_ms();
-    let row = conn
-        .prepare_cached(sql::GET_RUN)
-        .and_then(|mut s| s.query_row([key], |r| row_to_run(r, now)).optional())
-        .map_err(|e| map_err(op, loc, e))?;
-    row.map(|r| r.into_record(loc)).transpose()
+    c.prepare_cached(sql::LIST_RUNS)
+        .and_then(|mut s| s.query_map([], |r| Ok(decode_row(r, now, loc)))?.collect())
+        .map_err(|e| map_err("list_runs", loc, e))
 }
 
 fn must_get_run(
@@ -373,12 +517,26 @@ impl Store for SqliteStore {
 
     async fn list_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         self.with_conn("list_runs", move |c, loc| {
-            let now = now_ms();
-            let rows: Vec<RunRow> = c
-                .prepare_cached(sql::LIST_RUNS)
-                .and_then(|mut s| s.query_map([], |r| row_to_run(r, now))?.collect())
-                .map_err(|e| map_err("list_runs", loc, e))?;
-            rows.into_iter().map(|r| r.into_record(loc)).collect()
+            Ok(scan(c, loc)?
+                .into_iter()
+                .filter_map(|d| match d {
+                    Decoded::Run(r) => Some(r),
+                    Decoded::Quarantined(_) => None,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn quarantined(&self) -> Result<Vec<QuarantinedRun>, StoreError> {
+        self.with_conn("quarantined", move |c, loc| {
+            Ok(scan(c, loc)?
+                .into_iter()
+                .filter_map(|d| match d {
+                    Decoded::Quarantined(q) => Some(q),
+                    Decoded::Run(_) => None,
+                })
+                .collect())
         })
         .await
     }
@@ -474,7 +632,14 @@ impl Store for SqliteStore {
                 "lease-acquired",
             )?;
             let rec = must_get_run(tx, "acquire", loc, &key)?;
-            Ok(Acquire::Acquired(Lease { key, owner, epoch }, rec))
+            Ok(Acquire::Acquired(
+                Lease {
+                    key: key.clone(),
+                    owner: owner.clone(),
+                    epoch,
+                },
+                rec,
+            ))
         })
         .await
     }
@@ -568,6 +733,14 @@ impl Store for SqliteStore {
                 .map_err(|e| map_err("claim", loc, e))?;
             let mut out = Vec::with_capacity(cands.len());
             for (key, prev_owner, prev_exp, epoch, generation) in cands {
+                // Decode before taking: a row this build cannot read is set aside (and
+                // committed with this claim) instead of failing the claim for every run.
+                if let Some(Decoded::Quarantined(q)) = read_run(tx, "claim", loc, &key)? {
+                    tx.prepare_cached(sql::QUARANTINE)
+                        .and_then(|mut s| s.execute(params![key, q.reason, now_ms()]))
+                        .map_err(|e| map_err("claim", loc, e))?;
+                    continue;
+                }
                 let epoch = take_lease(
                     tx,
                     "claim",
@@ -751,7 +924,7 @@ impl Store for SqliteStore {
             if exists {
                 Ok(false)
             } else {
-                Err(StoreError::NotFound { key })
+                Err(StoreError::NotFound { key: key.clone() })
             }
         })
         .await
