@@ -265,8 +265,9 @@ pub(crate) fn open_blocking(
     if access == crate::Access::ReadExisting {
         return open_existing(path, location, busy_timeout);
     }
-    check_header(path, location)?;
+    // Creating an absent file first is safe: `create_new` never touches an existing one.
     create_private(path, location)?;
+    check_header(path, location)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
