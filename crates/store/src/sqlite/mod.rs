@@ -269,6 +269,7 @@ fn row_to_run(r: &Row<'_>, now: i64) -> rusqlite::Result<RunRow> {
 }
 
 /// A `runs` row (`GET_RUN`/`LIST_RUNS` columns) as this build reads it.
+#[allow(clippy::large_enum_variant)] // short-lived, one per row read
 enum Decoded {
     Run(RunRecord),
     Quarantined(QuarantinedRun),
