@@ -14,7 +14,8 @@
 //!
 //! ## Caveats
 //! - A plain path containing a colon before any slash (`a:b.db`) reads as a scheme and is
-//!   refused; write it `./a:b.db`.
+//!   refused; write it `./a:b.db`. Likewise a bare `word=value` reads as a libpq string
+//!   (`./a=b.db` is fine).
 use std::path::{Path, PathBuf};
 
 /// The forms a location may take, for error messages.

@@ -20,7 +20,9 @@
 //!   typo in `tether cancel` is reported); on a finished run it returns `Ok(false)`.
 //! - `record_submitted` for a generation that is not the current one, while the lease is
 //!   still valid, returns [`StoreError::Query`] wrapping [`crate::StaleGeneration`].
+mod busy;
 mod open;
+mod rows;
 mod sql;
 
 use std::{
@@ -30,7 +32,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tether_core::{
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
     journal::{Outcome, Submission},
@@ -40,75 +42,13 @@ use tether_core::{
     },
 };
 
-use self::open::{map_err, now_ms};
-use crate::record::{self, encode_outcome, takeover_reason, ttl_ms, RunRow, SubmissionRow};
-
-/// Called with a status line when an operation finds the store busy and keeps retrying.
-pub type BusyNotifier = Arc<dyn Fn(&str) + Send + Sync>;
-
-/// Options of the SQLite store.
-#[derive(Clone)]
-pub struct SqliteOptions {
-    /// How long an operation keeps retrying while another process holds the write lock,
-    /// before [`StoreError::Locked`]. SQLite's own busy handler waits in slices of at most
-    /// [`BUSY_SLICE`] in between, so a notification comes early.
-    pub busy_timeout: Duration,
-    /// Told once per operation that has to wait ("state store busy, retrying…").
-    pub on_busy: Option<BusyNotifier>,
-}
-
-/// One wait of SQLite's busy handler; `busy_timeout` is spent in slices of this.
-pub const BUSY_SLICE: Duration = Duration::from_secs(2);
-
-impl std::fmt::Debug for SqliteOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteOptions")
-            .field("busy_timeout", &self.busy_timeout)
-            .field("on_busy", &self.on_busy.is_some())
-            .finish()
-    }
-}
-
-impl Default for SqliteOptions {
-    fn default() -> Self {
-        SqliteOptions {
-            busy_timeout: Duration::from_secs(60),
-            on_busy: None,
-        }
-    }
-}
-
-/// Runs `attempt` until it succeeds, fails for another reason than a busy store, or
-/// `patience` is spent; tells `on_busy` once when it starts waiting. Only for attempts that
-/// write nothing when they fail with `Locked` (a rolled-back transaction, a failed open).
-fn retry_busy<T>(
-    op: &str,
-    location: &str,
-    patience: Duration,
-    on_busy: Option<&BusyNotifier>,
-    mut attempt: impl FnMut() -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    let deadline = std::time::Instant::now() + patience;
-    let mut told = false;
-    loop {
-        match attempt() {
-            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                if !told {
-                    told = true;
-                    if let Some(f) = on_busy {
-                        f(&format!(
-                            "state store {location} busy ({op}: another tether process holds \
-                             the write lock), retrying for up to {}s…",
-                            patience.as_secs()
-                        ));
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            other => return other,
-        }
-    }
-}
+pub use self::busy::{BusyNotifier, SqliteOptions, BUSY_SLICE};
+use self::{
+    busy::retry_busy,
+    open::{map_err, now_ms},
+    rows::{get_run, read_run, scan, Decoded},
+};
+use crate::record::{self, encode_outcome, takeover_reason, ttl_ms, SubmissionRow};
 
 /// A tether state store in one SQLite file.
 #[derive(Clone)]
@@ -240,106 +180,6 @@ impl SqliteStore {
         })
         .await
     }
-}
-
-fn row_to_run(r: &Row<'_>, now: i64) -> rusqlite::Result<RunRow> {
-    let owner: Option<String> = r.get(13)?;
-    let exp: Option<i64> = r.get(14)?;
-    Ok(RunRow {
-        key: r.get(0)?,
-        kind: r.get(1)?,
-        spec: r.get(2)?,
-        spec_name: r.get(3)?,
-        spec_hash: r.get(4)?,
-        phase: r.get(5)?,
-        generation: r.get(6)?,
-        tag: r.get(7)?,
-        shape: r.get(8)?,
-        external_id: r.get(9)?,
-        outcome: r.get(10)?,
-        cancel_requested: r.get(11)?,
-        epoch: r.get(12)?,
-        lease_alive: owner.is_some() && exp.is_some_and(|e| e > now),
-        owner,
-        lease_expires_at_ms: exp,
-        queued: r.get(15)?,
-        created_at_ms: r.get(16)?,
-        updated_at_ms: r.get(17)?,
-    })
-}
-
-/// A `runs` row (`GET_RUN`/`LIST_RUNS` columns) as this build reads it.
-#[allow(clippy::large_enum_variant)] // short-lived, one per row read
-enum Decoded {
-    Run(RunRecord),
-    Quarantined(QuarantinedRun),
-}
-
-/// Decodes one row; never fails: what cannot be read becomes a quarantined entry.
-fn decode_row(r: &Row<'_>, now: i64, loc: &str) -> Decoded {
-    let key: String = r
-        .get(0)
-        .unwrap_or_else(|e| format!("<unreadable key: {e}>"));
-    match r.get::<_, Option<String>>(18) {
-        Ok(Some(reason)) => return Decoded::Quarantined(QuarantinedRun::new(key, reason)),
-        Ok(None) => {}
-        Err(e) => {
-            return Decoded::Quarantined(QuarantinedRun::new(
-                key,
-                format!("quarantine column unreadable: {e}"),
-            ))
-        }
-    }
-    let row = match row_to_run(r, now) {
-        Ok(row) => row,
-        Err(e) => {
-            return Decoded::Quarantined(QuarantinedRun::new(
-                key,
-                format!("a column cannot be read: {e}"),
-            ))
-        }
-    };
-    match row.into_record(loc) {
-        Ok(rec) => Decoded::Run(rec),
-        Err(e) => Decoded::Quarantined(QuarantinedRun::new(key, record::reason(e))),
-    }
-}
-
-/// Reads one row as this build understands it (`None`: no such key).
-fn read_run(
-    conn: &Connection,
-    op: &'static str,
-    loc: &str,
-    key: &str,
-) -> Result<Option<Decoded>, StoreError> {
-    let now = now_ms();
-    conn.prepare_cached(sql::GET_RUN)
-        .and_then(|mut s| {
-            s.query_row([key], |r| Ok(decode_row(r, now, loc)))
-                .optional()
-        })
-        .map_err(|e| map_err(op, loc, e))
-}
-
-fn get_run(
-    conn: &Connection,
-    op: &'static str,
-    loc: &str,
-    key: &str,
-) -> Result<Option<RunRecord>, StoreError> {
-    match read_run(conn, op, loc, key)? {
-        None => Ok(None),
-        Some(Decoded::Run(rec)) => Ok(Some(rec)),
-        Some(Decoded::Quarantined(q)) => Err(record::quarantined_error(loc, &q)),
-    }
-}
-
-/// Every row, decoded one by one (newest first).
-fn scan(c: &Connection, loc: &str) -> Result<Vec<Decoded>, StoreError> {
-    let now = now_ms();
-    c.prepare_cached(sql::LIST_RUNS)
-        .and_then(|mut s| s.query_map([], |r| Ok(decode_row(r, now, loc)))?.collect())
-        .map_err(|e| map_err("list_runs", loc, e))
 }
 
 fn must_get_run(
