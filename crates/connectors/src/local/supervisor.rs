@@ -37,7 +37,7 @@
 //!   watchdog (not a cgroup limit).
 use std::{
     ffi::CString,
-    fs::{File, OpenOptions},
+    fs::File,
     os::unix::{ffi::OsStrExt, process::ExitStatusExt},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -48,6 +48,7 @@ use std::{
 use tether_core::journal::Shape;
 
 use super::{
+    env, files,
     identity::{now_ms, read_json, write_json_atomic, Identity, ProcStat},
     layout::{
         slot_lock, EndReason, JobDescription, JobDir, JobProcess, StatusRecord, SupervisorRecord,
@@ -95,11 +96,7 @@ fn launch(dir: &Path) -> i32 {
         eprintln!("supervisor launch: job.json names no supervisor program");
         return 1;
     };
-    let log = match OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(jd.supervisor_log())
-    {
+    let log = match files::open_append(&jd.supervisor_log()) {
         Ok(f) => Stdio::from(f),
         Err(_) => Stdio::null(),
     };
@@ -107,6 +104,9 @@ fn launch(dir: &Path) -> i32 {
         .args(lead)
         .arg("run")
         .arg(dir)
+        // Whoever started us, stage 2 and the job see nothing of the scrubbed variables.
+        .env_clear()
+        .envs(env::scrubbed())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -177,6 +177,7 @@ fn run(dir: &JobDir) -> i32 {
         tag,
         supervisor: me,
         job: None,
+        waiting_for_slot: false,
     };
     if let Err(e) = write_json_atomic(&dir.supervisor(), &record) {
         eprintln!(
@@ -199,9 +200,16 @@ fn run(dir: &JobDir) -> i32 {
             );
         }
     };
-    let Ok(_slot) = take_slot(dir, &desc) else {
-        let message = "cancelled before it started (it was waiting for the local slot)".to_string();
-        return finish(dir, ended(EndReason::Cancelled, None, message));
+    let _slot = match take_slot(dir, &desc, &mut record) {
+        Ok(slot) => slot,
+        Err(NoSlot::Cancelled) => {
+            let message =
+                "cancelled before it started (it was waiting for the local slot)".to_string();
+            return finish(dir, ended(EndReason::Cancelled, None, message));
+        }
+        Err(NoSlot::Unsafe(message)) => {
+            return finish(dir, ended(EndReason::SpawnFailed, None, message));
+        }
     };
     let status = supervise_job(dir, &desc, &mut record);
     // `_slot` is released on return, after the status is on disk.
@@ -209,19 +217,24 @@ fn run(dir: &JobDir) -> i32 {
 }
 
 fn open_lock(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
+    files::open_lock(path)
 }
 
-/// A cancel arrived while waiting for the local slot.
-struct CancelledWhileWaiting;
+/// Why the job does not get the local slot.
+enum NoSlot {
+    /// A cancel arrived while waiting for it.
+    Cancelled,
+    /// The lock file is a link or another user's: they could hold it forever.
+    Unsafe(String),
+}
 
-/// Waits for the local slot. `Ok(None)`: the lock file is unusable and the job runs without
-/// it (better than hanging forever; logged).
-fn take_slot(dir: &JobDir, desc: &JobDescription) -> Result<Option<File>, CancelledWhileWaiting> {
+/// Waits for the local slot. `Ok(None)`: the lock file cannot be opened for another reason
+/// and the job runs without it (better than hanging forever; logged).
+fn take_slot(
+    dir: &JobDir,
+    desc: &JobDescription,
+    record: &mut SupervisorRecord,
+) -> Result<Option<File>, NoSlot> {
     let kind = if desc.shape == Shape::Recovery {
         LockKind::Exclusive
     } else {
@@ -230,6 +243,11 @@ fn take_slot(dir: &JobDir, desc: &JobDescription) -> Result<Option<File>, Cancel
     let path = slot_lock(&desc.jobs_dir);
     let file = match open_lock(&path) {
         Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(NoSlot::Unsafe(format!(
+                "not started: the local slot lock {e}"
+            )));
+        }
         Err(e) => {
             eprintln!(
                 "supervisor: cannot open the slot lock {}: {e}; running without it",
@@ -241,6 +259,16 @@ fn take_slot(dir: &JobDir, desc: &JobDescription) -> Result<Option<File>, Cancel
     loop {
         match sys::try_flock(&file, kind) {
             Ok(true) => return Ok(Some(file)),
+            Ok(false) if !record.waiting_for_slot => {
+                // Tell `submit` (waiting for the job's start) that it may be a while.
+                record.waiting_for_slot = true;
+                if let Err(e) = write_json_atomic(&dir.supervisor(), &*record) {
+                    eprintln!(
+                        "supervisor: cannot write {}: {e}",
+                        dir.supervisor().display()
+                    );
+                }
+            }
             Ok(false) => {}
             Err(e) => {
                 eprintln!(
@@ -251,7 +279,7 @@ fn take_slot(dir: &JobDir, desc: &JobDescription) -> Result<Option<File>, Cancel
             }
         }
         if cancel_requested(dir) {
-            return Err(CancelledWhileWaiting);
+            return Err(NoSlot::Cancelled);
         }
         sleep(TICK);
     }
@@ -274,7 +302,18 @@ fn ended(reason: EndReason, started: Option<u64>, message: String) -> StatusReco
         duration_ms: started.map_or(0, |s| end.saturating_sub(s)),
         memory_enforcement: "none".into(),
         message,
+        errno: None,
     }
+}
+
+/// The end of a job whose program could not be started, with the `errno` when there is one
+/// (`submit` rejects the submission for errors that cannot heal).
+fn spawn_failed(e: &SpawnError) -> StatusRecord {
+    let mut status = ended(EndReason::SpawnFailed, None, e.to_string());
+    if let SpawnError::Exec { source, .. } = e {
+        status.errno = source.raw_os_error();
+    }
+    status
 }
 
 fn finish(dir: &JobDir, status: StatusRecord) -> i32 {
@@ -312,10 +351,10 @@ fn supervise_job(
             eprintln!("supervisor: starting the job in its cgroup failed ({e}); retrying with the watchdog");
             match spawn_job(dir, desc, None) {
                 Ok(c) => (c, None),
-                Err(e) => return ended(EndReason::SpawnFailed, None, e.to_string()),
+                Err(e) => return spawn_failed(&e),
             }
         }
-        (Err(e), None) => return ended(EndReason::SpawnFailed, None, e.to_string()),
+        (Err(e), None) => return spawn_failed(&e),
     };
     let enforcement = match (desc.memory_limit, &cgroup) {
         (None, _) => "none",
@@ -497,13 +536,15 @@ fn spawn_job(
     let Some((program, args)) = desc.command.split_first() else {
         return Err(SpawnError::EmptyCommand);
     };
-    let open_log = |path: PathBuf| match OpenOptions::new().create(true).append(true).open(&path) {
+    // Never through a link planted in the job directory, never into another user's file.
+    let open_log = |path: PathBuf| match files::open_append(&path) {
         Ok(f) => Ok(f),
         Err(source) => Err(SpawnError::Log { path, source }),
     };
     let mut cmd = Command::new(program);
     cmd.args(args)
-        .envs(&desc.env)
+        .env_clear()
+        .envs(env::for_job(&desc.env))
         .stdin(Stdio::null())
         .stdout(open_log(dir.stdout())?)
         .stderr(open_log(dir.stderr())?);
