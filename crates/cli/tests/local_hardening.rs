@@ -28,9 +28,18 @@ fn a_missing_program_or_workdir_is_a_spec_error_and_nothing_is_written() {
             "[job]\nkind = 'local'\ncommand = ['true']\nworkdir = 'nowhere'\n",
             &["bad.toml", "job.workdir", "nowhere", "create it"][..],
         ),
-    ] {
+    ]
+    .into_iter()
+    .map(|(b, n)| (b.to_string(), n))
+    .chain([(
+        format!(
+            "[job]\nkind = 'local'\ncommand = ['true', '{}']\n",
+            "x".repeat(200_000)
+        ),
+        &["bad.toml", "job.command", "E2BIG"][..],
+    )]) {
         let env = Env::new();
-        let spec = env.spec("bad.toml", body);
+        let spec = env.spec("bad.toml", &body);
         let out = env.run(&["run", spec.to_str().unwrap(), "--key", "bad"]);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{err}");

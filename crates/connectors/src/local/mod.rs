@@ -17,10 +17,21 @@
 //!   supervisor or job (identity = pid, start time, boot id), and is never signalled.
 //! - A submission in the recovery shape runs alone among the jobs of the same `jobs_dir`.
 //! - `status` never panics and never blocks for long: anything it cannot read is `Unknown`.
+//! - A submission that cannot start here ends the run at once: `submit` checks the program,
+//!   the workdir and the size of arguments ([`startable`]), and reports an `exec` failure that
+//!   cannot heal (`ENOENT`, `ENOTDIR`, `EACCES`, `E2BIG`, `ENOEXEC`) as rejected (see `launch`).
+//! - Files ([`files`]): the jobs and tag directories are `0700` and files `0600` whatever the
+//!   umask; directories not owned by this user or writable by others are refused; job files
+//!   are opened with `O_NOFOLLOW`; `supervisor.json`/`status.json` owned by another user make
+//!   the job `Unknown` (never adopted, never signalled); the slot lock must be ours.
+//! - Environment ([`env`]): the supervisor and the job get tether's environment without
+//!   `TETHER_*`, `PG*`, `DATABASE_URL` and names containing `TOKEN`, `SECRET`, `PASSWORD`,
+//!   `PASSWD`, `CREDENTIAL` or `KEY`; then the spec's `env`, which always wins.
 //!
 //! ## Assumptions
 //! - Linux (`/proc`, `flock`, `setsid`), and a `jobs_dir` on a local file system that every
-//!   tether process of this state store shares.
+//!   tether process of this state store shares, all running as the same user (the owner of
+//!   the jobs directory).
 //! - `BuildContext::supervisor` starts [`supervisor::supervise_main`] (the CLI's hidden
 //!   `__supervise` subcommand, or the `tether-supervisor` binary).
 //!
@@ -28,7 +39,10 @@
 //! - If the supervisor is SIGKILLed or the machine reboots, the outcome is lost: `status` says
 //!   `NotFound` (lost). After a SIGKILLed supervisor the job may still run; `cancel` then kills
 //!   its process group directly (after checking its identity).
-//! - The job inherits the environment of the tether process that submitted it, plus `env`.
+//! - The job inherits the (scrubbed) environment of the tether process that submitted it, plus
+//!   `env`: a worker's `PATH`, `HOME` and locale, not the submitter's.
+//! - The checks before launch are by the book, not a sandbox: a job runs as tether's user and
+//!   can read whatever that user can.
 //! - Job directories are never deleted by the backend; prune old ones yourself.
 pub mod env;
 pub mod files;
