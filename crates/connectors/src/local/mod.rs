@@ -49,16 +49,17 @@ pub mod files;
 pub mod identity;
 mod launch;
 pub mod layout;
+mod logs;
 pub mod memory;
+mod spawn;
 pub mod spec;
 pub mod startable;
 pub mod supervisor;
 mod sys;
 
 use std::{
-    fs::{File, OpenOptions},
-    io::{self, Read, Seek, SeekFrom},
-    os::unix::fs::OpenOptionsExt,
+    fs::File,
+    io,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -67,10 +68,7 @@ use std::{
 use async_trait::async_trait;
 use serde_json::json;
 use tether_core::{
-    connector::{
-        CancelError, FindByTag, JobRef, LogChunk, LogError, LogStream, Logs, RecoveryShape,
-        SubmitError, SubmitRequest,
-    },
+    connector::{CancelError, FindByTag, JobRef, Logs, RecoveryShape, SubmitError, SubmitRequest},
     ids::{ExternalId, Tag},
     observe::{FailureClass, JobStatus, Lookup},
     spec::{parse_spec, SpecError},
@@ -482,75 +480,6 @@ impl FindByTag for LocalConnector {
                 reason: e.to_string(),
             },
         }
-    }
-}
-
-#[async_trait]
-impl Logs for LocalConnector {
-    async fn read_logs(
-        &self,
-        job: &JobRef,
-        stream: LogStream,
-        offset: u64,
-        max: usize,
-    ) -> Result<LogChunk, LogError> {
-        let tag = &job.submission.tag;
-        let not_found = |reason: String| LogError::NotFound { reason };
-        let dir = self
-            .dir(tag)
-            .ok_or_else(|| not_found(format!("{tag:?} cannot be the tag of a local job")))?;
-        self.trusted(&dir).map_err(|e| LogError::Unavailable {
-            reason: e.to_string(),
-        })?;
-        match read_json::<SupervisorRecord>(&dir.supervisor()) {
-            Ok(Some(r)) if r.supervisor.external_id() == job.external_id.0 => {}
-            Ok(Some(r)) => {
-                return Err(not_found(format!(
-                    "tag {tag} belongs to local job {}, not {}",
-                    r.supervisor.external_id(),
-                    job.external_id
-                )))
-            }
-            Ok(None) => return Err(not_found(format!("no local job with tag {tag}"))),
-            Err(e) => {
-                return Err(LogError::Unavailable {
-                    reason: e.to_string(),
-                })
-            }
-        }
-        let path = match stream {
-            LogStream::Stdout => dir.stdout(),
-            LogStream::Stderr => dir.stderr(),
-        };
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-        {
-            Ok(f) => f,
-            // Not started yet (waiting for the slot): nothing written so far.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(LogChunk {
-                    data: Vec::new(),
-                    next_offset: offset,
-                })
-            }
-            Err(e) => {
-                return Err(LogError::Unavailable {
-                    reason: format!("{}: {e}", path.display()),
-                })
-            }
-        };
-        let unavailable = |e: io::Error| LogError::Unavailable {
-            reason: format!("{}: {e}", path.display()),
-        };
-        file.seek(SeekFrom::Start(offset)).map_err(unavailable)?;
-        let mut data = Vec::new();
-        file.take(u64::try_from(max).unwrap_or(u64::MAX))
-            .read_to_end(&mut data)
-            .map_err(unavailable)?;
-        let next_offset = offset + data.len() as u64;
-        Ok(LogChunk { data, next_offset })
     }
 }
 
