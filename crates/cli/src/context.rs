@@ -26,6 +26,7 @@ impl Ctx {
         let build = BuildContext {
             jobs_dir: config.jobs_dir.clone(),
             supervisor: vec![exe.display().to_string(), "__supervise".into()],
+            base_dir: None,
         };
         Ok(Ctx { config, build })
     }
@@ -75,6 +76,13 @@ impl Ctx {
         options.sqlite.busy_timeout = self.patience();
         options.sqlite.on_busy = Some(Arc::new(|line: &str| eprintln!("tether: {line}")));
         options
+    }
+
+    /// Builds the connector of a spec being submitted, with the checks only a new submission
+    /// needs (a local program and workdir exist here).
+    pub fn connector_to_submit(&self, file: &str, text: &str) -> Result<Built, CliError> {
+        registry::build_to_submit(file, text, &self.build)
+            .map_err(|e| CliError::usage(e.to_string()))
     }
 
     /// Builds the connector of a spec (file name for messages, and its text).

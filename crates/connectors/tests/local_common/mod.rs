@@ -23,6 +23,7 @@ pub fn ctx(root: &Path) -> BuildContext {
     BuildContext {
         jobs_dir: root.join("jobs"),
         supervisor: vec![env!("CARGO_BIN_EXE_tether-supervisor").to_string()],
+        base_dir: Some(root.to_path_buf()),
     }
 }
 
