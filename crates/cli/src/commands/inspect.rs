@@ -18,7 +18,7 @@ pub async fn status(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
         .ok_or_else(|| CliError::usage(format!("no run with key {key}: see `tether ls`")))?;
     let subs = store.submissions(&key).await.map_err(CliError::store)?;
     if args.json {
-        println!("{}", output::run_json(&run, &subs));
+        say!("{}", output::run_json(&run, &subs));
     } else {
         output::print_status(&run, &subs);
     }
@@ -30,7 +30,7 @@ pub async fn ls(ctx: &Ctx, args: JsonArgs) -> Result<u8, CliError> {
     let runs = store.list_runs().await.map_err(CliError::store)?;
     if args.json {
         let all: Vec<_> = runs.iter().map(|r| output::run_json(r, &[])).collect();
-        println!("{}", serde_json::Value::Array(all));
+        say!("{}", serde_json::Value::Array(all));
     } else {
         output::print_ls(&runs);
     }
@@ -52,7 +52,7 @@ pub async fn history(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
     }
     let entries = store.history(&key).await.map_err(CliError::store)?;
     if args.json {
-        println!("{}", json!(entries));
+        say!("{}", json!(entries));
     } else {
         output::print_history(&entries);
     }

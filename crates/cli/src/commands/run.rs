@@ -23,7 +23,7 @@ use crate::{
 pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
     let (new, built) = submit::new_run(ctx, &args.spec, args.key.as_deref(), false)?;
     let key = new.key.clone();
-    eprintln!("tether: run key {key}");
+    diag!("tether: run key {key}");
     if !built.durable {
         return ephemeral(&new.key, built).await;
     }
@@ -51,7 +51,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
         Some(r) => r,
         None if args.cancel_on_exit => {
             progress.finish();
-            eprintln!("tether: interrupted: --cancel-on-exit: cancelling the job");
+            diag!("tether: interrupted: --cancel-on-exit: cancelling the job");
             store.request_cancel(&key).await.map_err(CliError::store)?;
             driving.await
         }
@@ -59,7 +59,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
             drop(driving);
             progress.finish();
             release_if_ours(store.as_ref(), &key, &owner).await;
-            eprintln!(
+            diag!(
                 "tether: interrupted: the job was left running and the lease released; resume with \
                  `tether run {} --key {key}` (or kill the job with `tether cancel {key}`)",
                 args.spec.display()
@@ -70,19 +70,19 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
     progress.finish();
     let code = match result {
         Ok(Finish::Outcome(outcome)) => {
-            eprintln!("tether: {key}: {}", output::outcome_detail(&outcome));
+            diag!("tether: {key}: {}", output::outcome_detail(&outcome));
             outcome_code(&outcome)
         }
         Ok(Finish::GaveUp { reason }) => {
-            eprintln!("tether: {key}: status unknown: {reason}");
+            diag!("tether: {key}: status unknown: {reason}");
             4
         }
         Err(e @ EngineError::LeaseLost { .. }) => {
-            eprintln!("tether: {e}");
+            diag!("tether: {e}");
             return Ok(5);
         }
         Err(e) => {
-            eprintln!("tether: {key}: {e}; the run stays resumable");
+            diag!("tether: {key}: {e}; the run stays resumable");
             4
         }
     };
@@ -90,9 +90,9 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
     if let Some(run) = run {
         let subs = store.submissions(&key).await.map_err(CliError::store)?;
         if args.json {
-            println!("{}", output::run_json(&run, &subs));
+            say!("{}", output::run_json(&run, &subs));
         } else {
-            println!("{}\t{}", run.key, output::state(&run));
+            say!("{}\t{}", run.key, output::state(&run));
         }
     }
     Ok(code)
@@ -120,9 +120,7 @@ async fn ephemeral(
     key: &tether_core::ids::RunKey,
     built: tether_connectors::registry::Built,
 ) -> Result<u8, CliError> {
-    eprintln!(
-        "tether: durable = false: no journal; a crash of this process loses track of the job"
-    );
+    diag!("tether: durable = false: no journal; a crash of this process loses track of the job");
     let submission = Submission {
         generation: Generation::FIRST,
         tag: Tag::derive(key, Generation::FIRST),
@@ -140,7 +138,7 @@ async fn ephemeral(
             code: 1,
             message: e.to_string(),
         })?;
-    eprintln!("tether: submitted job {external_id}");
+    diag!("tether: submitted job {external_id}");
     let job = JobRef {
         external_id,
         submission,
@@ -167,14 +165,14 @@ async fn ephemeral(
                 if unknown_since.get_or_insert_with(Instant::now).elapsed()
                     >= built.policy.status_timeout
                 {
-                    eprintln!("tether: status unknown beyond status_timeout: {reason}");
+                    diag!("tether: status unknown beyond status_timeout: {reason}");
                     return Ok(4);
                 }
             }
         }
         tokio::time::sleep(built.policy.poll_interval).await;
     };
-    eprintln!("tether: {key}: {}", output::outcome_detail(&outcome));
-    println!("{key}\t{}", outcome.label());
+    diag!("tether: {key}: {}", output::outcome_detail(&outcome));
+    say!("{key}\t{}", outcome.label());
     Ok(outcome_code(&outcome))
 }

@@ -84,7 +84,7 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
     let store = ctx.store().await?;
     let owner = owner_id("worker");
     let ttl = ctx.config.leases.ttl;
-    eprintln!(
+    diag!(
         "tether worker {owner}: state {}, concurrency {}, local slots {}, lease ttl {}ms",
         tether_store::redact(&ctx.config.state),
         args.concurrency,
@@ -140,7 +140,7 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
                         );
                     }
                 }
-                Err(e) => eprintln!("tether worker: claiming failed (will retry): {e}"),
+                Err(e) => diag!("tether worker: claiming failed (will retry): {e}"),
             }
         }
         if args.exit_when_idle {
@@ -157,7 +157,7 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
     };
     heart.abort();
     if code == 130 {
-        eprintln!(
+        diag!(
             "tether worker: stopping: releasing {} runs, their jobs keep running",
             tasks.len()
         );
@@ -198,7 +198,7 @@ fn start_run(
         Ok(b) => b,
         Err(e) => {
             // A spec this worker cannot build (e.g. a backend compiled out): leave it to others.
-            eprintln!("tether worker: {key}: cannot build its connector here: {e}; releasing it");
+            diag!("tether worker: {key}: cannot build its connector here: {e}; releasing it");
             let store = store.clone();
             tokio::spawn(async move {
                 let _ = store.release(&lease).await;
@@ -251,7 +251,7 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
         match store.renew_all(&owner, ttl).await {
             Ok(held) => {
                 if let Some(since) = down_since.take() {
-                    eprintln!(
+                    diag!(
                         "tether worker: state store back after {:.1}s; re-validated leases",
                         since.elapsed().as_secs_f32()
                     );
@@ -280,7 +280,7 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
                     undriven = now_undriven;
                 }
                 for lease in release {
-                    eprintln!(
+                    diag!(
                         "tether worker: {}: held but not driven: releasing it",
                         lease.key
                     );
@@ -303,9 +303,7 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
             }
             Err(e) => {
                 if down_since.is_none() {
-                    eprintln!(
-                        "tether worker: cannot renew leases ({e}); polling goes on, writes wait"
-                    );
+                    diag!("tether worker: cannot renew leases ({e}); polling goes on, writes wait");
                     down_since = Some(Instant::now());
                 }
             }
@@ -327,14 +325,14 @@ async fn nothing_left(store: &dyn Store) -> bool {
 
 fn report(key: &RunKey, result: &Result<Finish, EngineError>) {
     match result {
-        Ok(Finish::Outcome(o)) => eprintln!("tether worker: {key}: {}", o.label()),
+        Ok(Finish::Outcome(o)) => diag!("tether worker: {key}: {}", o.label()),
         Ok(Finish::GaveUp { reason }) => {
-            eprintln!("tether worker: {key}: status unknown, released: {reason}")
+            diag!("tether worker: {key}: status unknown, released: {reason}")
         }
         Err(EngineError::LeaseLost { .. }) => {
-            eprintln!("tether worker: {key}: lease lost, dropped (another owner has it)")
+            diag!("tether worker: {key}: lease lost, dropped (another owner has it)")
         }
-        Err(e) => eprintln!("tether worker: {key}: {e}"),
+        Err(e) => diag!("tether worker: {key}: {e}"),
     }
 }
 
@@ -363,7 +361,7 @@ impl Observer for WorkerLog {
                 .as_ref()
                 .map(|i| i.to_string())
                 .unwrap_or_else(|| "-".into());
-            eprintln!(
+            diag!(
                 "tether worker: {key} gen {g} id {id}: {}: {reason}",
                 decision.name()
             );
