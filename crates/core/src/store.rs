@@ -143,6 +143,30 @@ pub enum Created {
     Existing(RunRecord),
 }
 
+/// The spec a rerun runs instead of the stored one (`tether rerun KEY SPEC`).
+#[derive(Debug, Clone)]
+pub struct RerunSpec {
+    /// Backend kind (`[job] kind`).
+    pub kind: String,
+    /// The spec file's text.
+    pub spec: String,
+    /// Name of the spec file, for messages.
+    pub spec_name: String,
+    /// Hash of the spec text.
+    pub spec_hash: String,
+}
+
+/// Result of [`Store::rerun`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Rerun {
+    /// The run is a fresh instance now: phase empty, outcome and cancel flag cleared, the
+    /// generation column kept so the next submission continues the numbering.
+    Fresh(RunRecord),
+    /// The run has not finished (or its lease is still alive): nothing was changed.
+    NotFinished(RunRecord),
+}
+
 /// Result of [`Store::acquire`].
 #[derive(Debug, Clone)]
 pub enum Acquire {
@@ -296,4 +320,11 @@ pub trait Store: Send + Sync + 'static {
     async fn append_history(&self, lease: &Lease, entry: &HistoryEntry) -> Result<(), StoreError>;
     /// Marks the run for cancellation (anyone may ask). Returns false if it already finished.
     async fn request_cancel(&self, key: &RunKey) -> Result<bool, StoreError>;
+    /// Makes a finished run (succeeded, failed or cancelled) with no live lease a fresh
+    /// instance: phase empty, outcome and cancel flag cleared, generation kept (the next
+    /// submission is the one after it, so its tag is new), `spec` replacing the stored spec if
+    /// given, and a `rerun` history entry, all in one transaction. Submissions and history of
+    /// the earlier instance are kept. An unfinished run is left as it is (`NotFinished`);
+    /// an absent key is [`StoreError::NotFound`].
+    async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError>;
 }

@@ -150,11 +150,21 @@ impl RunRow {
                 ))
             }
         };
+        // An empty phase with a generation is a rerun instance: the generation column keeps the
+        // last generation of the earlier instances, and the new one continues after it.
+        let after_generation = match phase {
+            Phase::Empty => self
+                .generation
+                .map(|g| parse_generation(location, g))
+                .transpose()?,
+            _ => None,
+        };
         Ok(RunRecord {
             journal: Journal {
                 key: key.clone(),
                 phase,
                 cancel_requested: self.cancel_requested,
+                after_generation,
             },
             key,
             kind: self.kind,
@@ -222,4 +232,14 @@ pub(crate) fn takeover_reason(
 /// Milliseconds since the Unix epoch for a TTL, saturating rather than overflowing.
 pub(crate) fn ttl_ms(ttl: std::time::Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// The history line of a rerun (both backends write the same text).
+pub(crate) fn rerun_reason(previous: &str, spec: Option<&tether_core::store::RerunSpec>) -> String {
+    let spec = spec
+        .map(|s| format!(", with the spec from {}", s.spec_name))
+        .unwrap_or_default();
+    format!(
+        "fresh instance after the earlier one {previous}{spec}; its submissions and history are kept"
+    )
 }

@@ -4,11 +4,14 @@
 //! Expired leases are made with a zero TTL (expiry = now, and "expired" means `<= now`), so
 //! take-over tests need no sleeps.
 mod common;
+#[path = "conformance_props/rerun.rs"]
+mod rerun;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use anyhow::{ensure, Context};
 use common::*;
+use rerun::rerun_makes_a_fresh_instance_that_continues_the_generations;
 use tether_core::{
     ids::{Epoch, Generation},
     journal::{Outcome, Phase, Shape, Submission},
@@ -723,4 +726,5 @@ conformance!(
     generations_and_reintent,
     list_runs_newest_first,
     failed_outcome_round_trips,
+    rerun_makes_a_fresh_instance_that_continues_the_generations,
 );

@@ -22,7 +22,9 @@
 //!   `Ok(false)`. A stale generation in `record_submitted` yields [`crate::StaleGeneration`].
 mod pool;
 pub mod scratch;
+#[macro_use]
 mod sql;
+mod rerun;
 
 use std::time::Duration;
 
@@ -33,8 +35,8 @@ use tether_core::{
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
     journal::{Outcome, Submission},
     store::{
-        Acquire, Created, HistoryEntry, Lease, NewRun, Renewed, RunRecord, Store, StoreError,
-        SubmissionRecord,
+        Acquire, Created, HistoryEntry, Lease, NewRun, Renewed, Rerun, RerunSpec, RunRecord, Store,
+        StoreError, SubmissionRecord,
     },
 };
 use tokio_postgres::{Client, Config, Row};
@@ -576,5 +578,9 @@ impl Store for PgStore {
             Some(_) => Ok(false),
             None => Err(StoreError::NotFound { key: key.clone() }),
         }
+    }
+
+    async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError> {
+        self.rerun_run(key, spec).await
     }
 }

@@ -21,6 +21,7 @@
 //! - `record_submitted` for a generation that is not the current one, while the lease is
 //!   still valid, returns [`StoreError::Query`] wrapping [`crate::StaleGeneration`].
 mod open;
+pub(crate) mod rerun;
 mod sql;
 
 use std::{
@@ -35,8 +36,8 @@ use tether_core::{
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
     journal::{Outcome, Submission},
     store::{
-        Acquire, Created, HistoryEntry, Lease, NewRun, Renewed, RunRecord, Store, StoreError,
-        SubmissionRecord,
+        Acquire, Created, HistoryEntry, Lease, NewRun, Renewed, Rerun, RerunSpec, RunRecord, Store,
+        StoreError, SubmissionRecord,
     },
 };
 
@@ -753,6 +754,14 @@ impl Store for SqliteStore {
             } else {
                 Err(StoreError::NotFound { key })
             }
+        })
+        .await
+    }
+
+    async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError> {
+        let (key, spec) = (key.clone(), spec.cloned());
+        self.write("rerun", move |tx, loc| {
+            rerun::rerun(tx, loc, &key, spec.as_ref())
         })
         .await
     }
