@@ -2,6 +2,7 @@
 mod cancel;
 mod inspect;
 mod logs;
+mod rerun;
 mod run;
 mod submit;
 mod worker;
@@ -95,6 +96,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
         let ctx = Ctx::new(Config::load(&cli.global)?)?;
         match cli.command {
             Command::Run(a) => run::run(&ctx, a).await,
+            Command::Rerun(a) => rerun::rerun(&ctx, a).await,
             Command::Submit(a) => submit::submit(&ctx, a).await,
             Command::Worker(a) => worker::worker(&ctx, a).await,
             Command::Status(a) => inspect::status(&ctx, a).await,
