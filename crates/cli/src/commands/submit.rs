@@ -66,12 +66,12 @@ fn other_spec(existing: &RunRecord) -> String {
         .unwrap_or_else(|| "-".into());
     match &existing.journal.phase {
         Phase::Finished { .. } => format!(
-            "run {key} (from {}) already {} at {} (generation {generation}) with other spec content; \
-             nothing was run. To run the new content: `tether rerun {key} SPEC` (a fresh run under \
-             this key) or give another key with --key NEW",
-            existing.spec_name,
+            "run {key} already {} at {} (generation {generation}) from another spec ({}; its \
+             content differs); nothing was run. To run the new content: `tether rerun {key} SPEC` \
+             (a fresh run under this key) or give another key with --key NEW",
             output::state(existing),
             output::iso_time(existing.updated_at_ms),
+            existing.spec_name,
         ),
         _ => {
             let owner = match (&existing.owner, existing.lease_alive) {
@@ -79,8 +79,8 @@ fn other_spec(existing: &RunRecord) -> String {
                 _ => "no live owner".into(),
             };
             format!(
-                "run {key} is {} (generation {generation}, {owner}, since {}, last change {}) with \
-                 other spec content (from {}); nothing was written. Wait for it to end, kill it with \
+                "run {key} is {} (generation {generation}, {owner}, since {}, last change {}) from \
+                 another spec ({}; its content differs); nothing was written. Wait for it to end, kill it with \
                  `tether cancel {key}`, resume it with the original content, or run this spec \
                  under another key with --key NEW",
                 output::state(existing),
