@@ -286,3 +286,34 @@ fn a_run_stored_with_the_old_spec_hash_is_not_refused() {
     let out = env.run(&["run", other.to_str().unwrap(), "--key", "old"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn a_worker_with_a_closed_stderr_drives_and_releases_without_panicking() {
+    let env = Env::new();
+    let counter = env.path("counter");
+    let spec = env.spec("job.toml", &counter_spec(&counter, "sleep 30", ""));
+    let out = env.run(&["submit", spec.to_str().unwrap(), "--key", "w1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut worker = env
+        .cmd()
+        .arg("worker")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Every diagnostic of this worker now meets EPIPE (its banner, its decisions, its stop).
+    drop(worker.stderr.take());
+    assert!(
+        wait_until(T, || submitted(&env, "w1")),
+        "the worker died on its closed stderr: {:?}",
+        worker.try_wait()
+    );
+    signal(worker.id(), "TERM");
+    let st = wait_child(&mut worker, T);
+    assert_eq!(st.code(), Some(130), "stopped cleanly, no panic");
+    let s = env.status("w1").unwrap();
+    assert!(s["owner"].is_null(), "released on SIGTERM: {s}");
+    assert_eq!(count_lines(&counter), 1);
+    let _ = env.run(&["cancel", "w1"]);
+}
