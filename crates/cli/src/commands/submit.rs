@@ -104,8 +104,16 @@ pub async fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<u8, CliError> {
     let record = match created {
         Created::New(r) => r,
         Created::Existing(r) => {
+            let hint = match r.journal.phase {
+                Phase::Finished { .. } => format!(
+                    " (finished at {}; `tether rerun {}` runs it again)",
+                    output::iso_time(r.updated_at_ms),
+                    r.key
+                ),
+                _ => String::new(),
+            };
             diag!(
-                "tether: run {} already exists ({}): nothing enqueued",
+                "tether: run {} already exists ({}): nothing enqueued{hint}",
                 r.key,
                 output::state(&r)
             );
