@@ -29,6 +29,8 @@ pub struct Global {
 pub enum Command {
     /// Run a job spec durably to the end (or resume it), showing progress on stderr.
     Run(RunArgs),
+    /// Run a finished key again as a fresh instance (the earlier one stays in its history).
+    Rerun(RerunArgs),
     /// Enqueue a run for the workers (idempotent on the key); prints the key.
     Submit(SubmitArgs),
     /// Claim queued or orphaned runs and drive them to the end.
@@ -64,9 +66,23 @@ pub struct ForgetHostArgs {
 pub struct RunArgs {
     /// The job spec (TOML).
     pub spec: PathBuf,
-    /// Run key; default: derived from the spec's content (and printed).
+    /// Run key; default: derived from the spec file's absolute path (and printed).
     #[arg(long)]
     pub key: Option<String>,
+    /// Print the final run record as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// On Ctrl-C/SIGTERM, cancel the external job instead of leaving it running.
+    #[arg(long)]
+    pub cancel_on_exit: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// The key of a finished run (succeeded, failed or cancelled).
+    pub key: String,
+    /// A job spec to run instead of the stored one (default: the stored spec).
+    pub spec: Option<PathBuf>,
     /// Print the final run record as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -79,7 +95,7 @@ pub struct RunArgs {
 pub struct SubmitArgs {
     /// The job spec (TOML).
     pub spec: PathBuf,
-    /// Run key; default: derived from the spec's content.
+    /// Run key; default: derived from the spec file's absolute path.
     #[arg(long)]
     pub key: Option<String>,
     /// Print the run record as JSON.

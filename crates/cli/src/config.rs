@@ -66,10 +66,12 @@ impl Config {
                 .map_err(|e| CliError::usage(format!("TETHER_LEASE_TTL: {e}")))?
                 .0;
         }
-        if leases.ttl < Duration::from_millis(300) {
-            return Err(CliError::usage(
-                "lease_ttl must be at least 300ms (it is renewed every ttl/3)",
-            ));
+        if leases.ttl < Duration::from_millis(300) || leases.ttl > Duration::from_secs(3600) {
+            return Err(CliError::usage(format!(
+                "lease_ttl {} is out of range (config file or TETHER_LEASE_TTL): write a duration \
+                 between 300ms (it is renewed every ttl/3) and 1h (a dead owner's runs wait that long)",
+                HumanDuration(leases.ttl)
+            )));
         }
         Ok(Config {
             state,

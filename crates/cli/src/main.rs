@@ -3,6 +3,8 @@
 //! Exit codes: 0 succeeded, 1 job failed, 2 bad input or usage, 3 cancelled,
 //! 4 status unknown after `status_timeout` (the run stays resumable), 5 lease lost (another
 //! owner drives the run; this process stood down), 130 interrupted (job left running).
+#[macro_use]
+mod io;
 mod args;
 mod commands;
 mod config;
@@ -30,7 +32,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("tether: cannot start the async runtime: {e}");
+            diag!("tether: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };

@@ -37,6 +37,13 @@ pub fn state(run: &RunRecord) -> String {
     }
 }
 
+/// A store time (ms since the Unix epoch) as ISO 8601 UTC, e.g. `2026-12-01T14:44:53.123Z`.
+pub fn iso_time(ms: i64) -> String {
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
 pub fn outcome_detail(o: &Outcome) -> String {
     match o {
         Outcome::Succeeded { result } => format!("succeeded: {result}"),
@@ -47,22 +54,22 @@ pub fn outcome_detail(o: &Outcome) -> String {
 
 pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
     let (generation, id) = run.current();
-    println!("key:       {}", run.key);
-    println!("state:     {}", state(run));
-    println!("backend:   {} ({})", run.kind, run.spec_name);
+    say!("key:       {}", run.key);
+    say!("state:     {}", state(run));
+    say!("backend:   {} ({})", run.kind, run.spec_name);
     if let Some(g) = generation {
-        println!("generation: {g}");
+        say!("generation: {g}");
     }
     if let Some(id) = id {
-        println!("external id: {id}");
+        say!("external id: {id}");
     }
-    println!("epoch:     {}", run.epoch);
+    say!("epoch:     {}", run.epoch);
     match (&run.owner, run.lease_alive) {
-        (Some(o), true) => println!("owner:     {o} (lease alive)"),
+        (Some(o), true) => say!("owner:     {o} (lease alive)"),
         (Some(o), false) => {
-            println!("owner:     {o} (lease expired: any tether run/worker takes over)")
+            say!("owner:     {o} (lease expired: any tether run/worker takes over)")
         }
-        (None, _) => println!("owner:     none"),
+        (None, _) => say!("owner:     none"),
     }
     if let Some(p) = &run.placement {
         let unfinished = !matches!(run.journal.phase, Phase::Finished { .. });
@@ -79,13 +86,13 @@ pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
         }
     }
     if run.journal.cancel_requested {
-        println!("cancel:    requested");
+        say!("cancel:    requested");
     }
     if let Phase::Finished { outcome } = &run.journal.phase {
-        println!("outcome:   {}", outcome_detail(outcome));
+        say!("outcome:   {}", outcome_detail(outcome));
     }
     for s in submissions {
-        println!(
+        say!(
             "  gen {} tag {} shape {} id {} {}",
             s.submission.generation,
             s.submission.tag,
@@ -103,9 +110,13 @@ pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
 }
 
 pub fn print_ls(runs: &[RunRecord]) {
-    println!(
+    say!(
         "{:<40} {:<16} {:>5} {:>4} {:<28} OWNER",
-        "KEY", "STATE", "EPOCH", "GEN", "EXTERNAL ID"
+        "KEY",
+        "STATE",
+        "EPOCH",
+        "GEN",
+        "EXTERNAL ID"
     );
     for r in runs {
         let (g, id) = (r.last_generation, r.last_external_id.as_ref());
@@ -114,7 +125,7 @@ pub fn print_ls(runs: &[RunRecord]) {
             (Some(o), false) => format!("{o} (expired)"),
             (None, _) => "-".into(),
         };
-        println!(
+        say!(
             "{:<40} {:<16} {:>5} {:>4} {:<28} {}",
             r.key.as_str(),
             state(r),
@@ -130,7 +141,7 @@ pub fn print_history(entries: &[HistoryEntry]) {
     for e in entries {
         let secs = e.at_ms / 1000;
         let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-        println!(
+        say!(
             "{h:02}:{m:02}:{s:02}.{:03}Z epoch {:>3} gen {:>3}  {:<24} {}",
             e.at_ms % 1000,
             e.epoch.0,

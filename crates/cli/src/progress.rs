@@ -28,7 +28,7 @@ impl Progress {
     /// Ends the live line so that later output starts on a fresh line.
     pub fn finish(&self) {
         if self.tty {
-            eprintln!();
+            diag!("");
         }
     }
 

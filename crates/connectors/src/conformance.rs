@@ -141,7 +141,12 @@ pub fn fresh_request(f: &Fixture, what: &str, shape: Shape) -> SubmitRequest {
         f.name,
         std::process::id()
     ))
-    .unwrap_or_else(|_| RunKey::from_content(what, format!("{nanos}-{n}").as_bytes()));
+    .unwrap_or_else(|_| {
+        RunKey::from_path(
+            what,
+            std::path::Path::new(&format!("/conformance/{nanos}-{n}")),
+        )
+    });
     let generation = Generation::FIRST;
     let tag = Tag::derive(
         &tether_core::ids::StoreId::new("testst0r").unwrap(),

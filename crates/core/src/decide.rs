@@ -137,15 +137,19 @@ pub fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decisi
         (Phase::Empty, _) if journal.cancel_requested => {
             Decision::Finish(Outcome::Cancelled { message: "cancelled before anything was submitted".into() })
         }
-        (Phase::Empty, _) => Decision::Submit {
-            submission: Submission {
-                generation: Generation::FIRST,
-                tag: Tag::derive(&journal.store, &journal.key, Generation::FIRST),
-                shape: Shape::Normal,
-            },
-            reason: SubmitReason::Fresh,
-            delay: Duration::ZERO,
-        },
+        (Phase::Empty, _) => {
+            // A rerun continues the numbering: new generation, new tag, never the old job.
+            let generation = journal.after_generation.map_or(Generation::FIRST, Generation::next);
+            Decision::Submit {
+                submission: Submission {
+                    generation,
+                    tag: Tag::derive(&journal.store, &journal.key, generation),
+                    shape: Shape::Normal,
+                },
+                reason: SubmitReason::Fresh,
+                delay: Duration::ZERO,
+            }
+        }
 
         (Phase::Intent { submission }, Observed::Nothing | Observed::Status(_)) => {
             Decision::LookUp { tag: submission.tag.clone() }
@@ -310,6 +314,7 @@ mod tests {
             key: key(),
             phase,
             cancel_requested: false,
+            after_generation: None,
         }
     }
     fn cancelled(phase: Phase) -> Journal {
@@ -318,6 +323,7 @@ mod tests {
             key: key(),
             phase,
             cancel_requested: true,
+            after_generation: None,
         }
     }
     fn intent(g: u32) -> Phase {
@@ -351,6 +357,21 @@ mod tests {
             d,
             Decision::Submit {
                 submission: sub(1, Shape::Normal),
+                reason: SubmitReason::Fresh,
+                delay: Duration::ZERO
+            }
+        );
+    }
+
+    #[test]
+    fn empty_journal_after_a_rerun_submits_the_generation_after_the_last() {
+        let mut journal = j(Phase::Empty);
+        journal.after_generation = Some(Generation(3));
+        let d = decide(&journal, &Observed::Nothing, &p());
+        assert_eq!(
+            d,
+            Decision::Submit {
+                submission: sub(4, Shape::Normal),
                 reason: SubmitReason::Fresh,
                 delay: Duration::ZERO
             }

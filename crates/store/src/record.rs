@@ -185,6 +185,15 @@ impl RunRow {
             .map(serde_json::from_str::<Placement>)
             .transpose()
             .map_err(|e| corrupt(location, format!("run {key} has an invalid placement: {e}")))?;
+        // An empty phase with a generation is a rerun instance: the generation column keeps the
+        // last generation of the earlier instances, and the new one continues after it.
+        let after_generation = match phase {
+            Phase::Empty => self
+                .generation
+                .map(|g| parse_generation(location, g))
+                .transpose()?,
+            _ => None,
+        };
         Ok(RunRecord {
             placement,
             journal: Journal {
@@ -192,6 +201,7 @@ impl RunRow {
                 key: key.clone(),
                 phase,
                 cancel_requested: self.cancel_requested,
+                after_generation,
             },
             key,
             kind: self.kind,
@@ -270,4 +280,14 @@ pub(crate) fn encode_placement(
         op,
         source: Box::new(e),
     })
+}
+
+/// The history line of a rerun (both backends write the same text).
+pub(crate) fn rerun_reason(previous: &str, spec: Option<&tether_core::store::RerunSpec>) -> String {
+    let spec = spec
+        .map(|s| format!(", with the spec from {}", s.spec_name))
+        .unwrap_or_default();
+    format!(
+        "fresh instance after the earlier one {previous}{spec}; its submissions and history are kept"
+    )
 }

@@ -5,11 +5,14 @@
 //! take-over tests need no sleeps.
 #[macro_use]
 mod common;
+#[path = "conformance_props/rerun.rs"]
+mod rerun;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use anyhow::{ensure, Context};
 use common::*;
+use rerun::rerun_makes_a_fresh_instance_that_continues_the_generations;
 use tether_core::{
     ids::{Epoch, Generation},
     journal::{Outcome, Phase, Shape, Submission},
@@ -862,4 +865,5 @@ conformance!(
     listings_carry_no_spec_bodies,
     read_access_creates_nothing_and_migrate_reports_versions,
     a_store_for_newer_readers_is_refused,
+    rerun_makes_a_fresh_instance_that_continues_the_generations,
 );

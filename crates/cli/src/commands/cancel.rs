@@ -20,16 +20,14 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<u8, CliError> {
         .map_err(CliError::store)?
         .ok_or_else(|| CliError::usage(format!("no run with key {key}: see `tether ls`")))?;
     if !store.request_cancel(&key).await.map_err(CliError::store)? {
-        eprintln!(
+        diag!(
             "tether: run {key} already finished ({}): nothing to cancel",
             output::state(&run)
         );
         return Ok(0);
     }
     if args.no_wait {
-        eprintln!(
-            "tether: cancel of {key} requested; its owner (or the next one) will kill the job"
-        );
+        diag!("tether: cancel of {key} requested; its owner (or the next one) will kill the job");
         return Ok(0);
     }
     // Follow the live owner (it sees the request at its next heartbeat), or take over an
@@ -47,11 +45,11 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<u8, CliError> {
     progress.finish();
     match result {
         Ok(Finish::Outcome(o)) => {
-            println!("{key}\t{}", o.label());
+            say!("{key}\t{}", o.label());
             Ok(outcome_code(&o))
         }
         Ok(Finish::GaveUp { reason }) => {
-            eprintln!("tether: cancel of {key} could not be confirmed: {reason}");
+            diag!("tether: cancel of {key} could not be confirmed: {reason}");
             Ok(4)
         }
         Ok(Finish::Elsewhere(e)) => {
@@ -63,7 +61,7 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<u8, CliError> {
             Ok(4)
         }
         Err(e @ EngineError::LeaseLost { .. }) => {
-            eprintln!("tether: {e}");
+            diag!("tether: {e}");
             Ok(5)
         }
         Err(e) => Err(CliError {

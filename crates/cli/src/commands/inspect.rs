@@ -31,7 +31,7 @@ pub async fn status(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
     .ok_or_else(|| CliError::usage(format!("no run with key {key}: see `tether ls`")))?;
     let subs = store.submissions(&key).await.map_err(CliError::store)?;
     if args.json {
-        println!("{}", output::run_json(&run, &subs));
+        say!("{}", output::run_json(&run, &subs));
     } else {
         output::print_status(&run, &subs);
     }
@@ -45,7 +45,7 @@ pub async fn ls(ctx: &Ctx, args: JsonArgs) -> Result<u8, CliError> {
     if args.json {
         let mut all: Vec<_> = runs.iter().map(|r| output::run_json(r, &[])).collect();
         all.extend(quarantined.iter().map(quarantined_json));
-        println!("{}", serde_json::Value::Array(all));
+        say!("{}", serde_json::Value::Array(all));
     } else {
         output::print_ls(&runs);
         for q in &quarantined {
@@ -75,7 +75,7 @@ pub async fn history(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
     }
     let entries = store.history(&key).await.map_err(CliError::store)?;
     if args.json {
-        println!("{}", json!(entries));
+        say!("{}", json!(entries));
     } else {
         output::print_history(&entries);
     }

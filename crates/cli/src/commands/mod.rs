@@ -4,13 +4,14 @@ mod forget_host;
 mod inspect;
 mod logs;
 mod migrate;
+mod rerun;
 mod run;
 mod submit;
 mod worker;
 
 use std::{fmt, path::Path};
 
-use tether_core::{ids::RunKey, journal::Outcome, store::StoreError};
+use tether_core::{ids::RunKey, journal::Outcome, spec::MAX_SPEC_BYTES, store::StoreError};
 
 use crate::{
     args::{Cli, Command},
@@ -67,12 +68,27 @@ pub fn parse_key(s: &str) -> Result<RunKey, CliError> {
     RunKey::new(s).map_err(|e| CliError::usage(e.to_string()))
 }
 
-/// Reads a spec file: (name for messages, text).
+/// Reads a spec file: (name for messages, text). Files over [`MAX_SPEC_BYTES`] are refused
+/// before anything is read into memory or written to the store.
 pub fn read_spec(path: &Path) -> Result<(String, String), CliError> {
+    use std::io::Read;
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let cannot = |e: std::io::Error| {
         CliError::usage(format!("cannot read job spec {name}: {e} (give the path of a TOML job spec, e.g. examples/hello.toml)"))
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut text = String::new();
+    // Read one byte past the limit: the file may grow between a stat and the read.
+    file.take(MAX_SPEC_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_SPEC_BYTES {
+        return Err(CliError::usage(format!(
+            "job spec {name} is larger than {} KiB: a spec describes a job, it does not carry its data; \
+             move large content into files the job reads",
+            MAX_SPEC_BYTES >> 10
+        )));
+    }
     Ok((name, text))
 }
 
@@ -81,6 +97,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
         let ctx = Ctx::new(Config::load(&cli.global)?)?;
         match cli.command {
             Command::Run(a) => run::run(&ctx, a).await,
+            Command::Rerun(a) => rerun::rerun(&ctx, a).await,
             Command::Submit(a) => submit::submit(&ctx, a).await,
             Command::Worker(a) => worker::worker(&ctx, a).await,
             Command::Status(a) => inspect::status(&ctx, a).await,
@@ -96,7 +113,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tether: error: {e}");
+            diag!("tether: error: {e}");
             e.code
         }
     }

@@ -1,13 +1,14 @@
 //! `tether run`: drive one run to the end from this process.
 use std::{sync::Arc, time::Instant};
 
+use tether_connectors::registry::Built;
 use tether_core::{
     connector::{JobRef, SubmitRequest},
     engine::{Engine, EngineError, Finish},
-    ids::{Generation, StoreId, Tag},
-    journal::{Outcome, Shape, Submission},
+    ids::{Generation, RunKey, StoreId, Tag},
+    journal::{Outcome, Phase, Shape, Submission},
     observe::{FailureClass, JobStatus},
-    store::Lease,
+    store::{Created, Lease, RunRecord},
     Store,
 };
 use tokio::signal::unix::{signal, SignalKind};
@@ -23,13 +24,83 @@ use crate::{
 pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
     let (new, built) = submit::new_run(ctx, &args.spec, args.key.as_deref(), false)?;
     let key = new.key.clone();
-    eprintln!("tether: run key {key}");
+    diag!("tether: run key {key}");
     if !built.durable {
         return ephemeral(&new.key, built).await;
     }
     let store = ctx.store().await?;
-    submit::create(store.as_ref(), &new).await?;
+    if let Created::Existing(existing) = submit::create(store.as_ref(), &new).await? {
+        if let Phase::Finished { outcome } = &existing.journal.phase {
+            return replay(store.as_ref(), &existing, outcome, args.json).await;
+        }
+    }
+    let resume = format!("tether run {} --key {key}", args.spec.display());
+    let how = Drive {
+        json: args.json,
+        cancel_on_exit: args.cancel_on_exit,
+        resume: &resume,
+    };
+    drive(ctx, store, &key, built, how).await
+}
 
+/// A finished key is not run again: say so, with when, which generation and which job, and
+/// exit with the recorded outcome's code. Nothing is written.
+async fn replay(
+    store: &dyn Store,
+    run: &RunRecord,
+    outcome: &Outcome,
+    json: bool,
+) -> Result<u8, CliError> {
+    let generation = run
+        .last_generation
+        .map(|g| g.to_string())
+        .unwrap_or_else(|| "-".into());
+    let id = run
+        .last_external_id
+        .as_ref()
+        .map(|i| i.to_string())
+        .unwrap_or_else(|| "-".into());
+    let verb = match outcome {
+        Outcome::Succeeded { .. } => "succeeded".to_string(),
+        Outcome::Failed { class, .. } => format!("failed ({})", class.as_str()),
+        Outcome::Cancelled { .. } => "was cancelled".to_string(),
+    };
+    diag!(
+        "tether: {}: already {verb} at {} (generation {generation}, id {id}); nothing was run. \
+         To run it again: `tether rerun {}`",
+        run.key,
+        output::iso_time(run.updated_at_ms),
+        run.key
+    );
+    diag!("tether: {}: {}", run.key, output::outcome_detail(outcome));
+    if json {
+        let subs = store.submissions(&run.key).await.map_err(CliError::store)?;
+        let mut v = output::run_json(run, &subs);
+        v["replayed"] = true.into();
+        say!("{v}");
+    } else {
+        say!("{}\t{}", run.key, output::state(run));
+    }
+    Ok(outcome_code(outcome))
+}
+
+/// How to drive a run from this process.
+pub struct Drive<'a> {
+    pub json: bool,
+    pub cancel_on_exit: bool,
+    /// The command that resumes the run, for the interruption message.
+    pub resume: &'a str,
+}
+
+/// Drives `key` to the end from this process (or follows its live owner) and prints the result.
+pub async fn drive(
+    ctx: &Ctx,
+    store: Arc<dyn Store>,
+    key: &RunKey,
+    built: Built,
+    how: Drive<'_>,
+) -> Result<u8, CliError> {
+    let key = key.clone();
     let progress = Arc::new(Progress::new());
     let owner = owner_id("run");
     let engine = Engine::new(
@@ -49,9 +120,9 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
     };
     let result = match result {
         Some(r) => r,
-        None if args.cancel_on_exit => {
+        None if how.cancel_on_exit => {
             progress.finish();
-            eprintln!("tether: interrupted: --cancel-on-exit: cancelling the job");
+            diag!("tether: interrupted: --cancel-on-exit: cancelling the job");
             store.request_cancel(&key).await.map_err(CliError::store)?;
             driving.await
         }
@@ -59,10 +130,10 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
             drop(driving);
             progress.finish();
             release_if_ours(store.as_ref(), &key, &owner).await;
-            eprintln!(
+            diag!(
                 "tether: interrupted: the job was left running and the lease released; resume with \
-                 `tether run {} --key {key}` (or kill the job with `tether cancel {key}`)",
-                args.spec.display()
+                 `{}` (or kill the job with `tether cancel {key}`)",
+                how.resume
             );
             return Ok(130);
         }
@@ -70,11 +141,11 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
     progress.finish();
     let code = match result {
         Ok(Finish::Outcome(outcome)) => {
-            eprintln!("tether: {key}: {}", output::outcome_detail(&outcome));
+            diag!("tether: {key}: {}", output::outcome_detail(&outcome));
             outcome_code(&outcome)
         }
         Ok(Finish::GaveUp { reason }) => {
-            eprintln!("tether: {key}: status unknown: {reason}");
+            diag!("tether: {key}: status unknown: {reason}");
             4
         }
         Ok(Finish::Elsewhere(e)) => {
@@ -86,21 +157,23 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
             4
         }
         Err(e @ EngineError::LeaseLost { .. }) => {
-            eprintln!("tether: {e}");
+            diag!("tether: {e}");
             return Ok(5);
         }
         Err(e) => {
-            eprintln!("tether: {key}: {e}; the run stays resumable");
+            diag!("tether: {key}: {e}; the run stays resumable");
             4
         }
     };
     let run = store.get_run(&key).await.map_err(CliError::store)?;
     if let Some(run) = run {
         let subs = store.submissions(&key).await.map_err(CliError::store)?;
-        if args.json {
-            println!("{}", output::run_json(&run, &subs));
+        if how.json {
+            let mut v = output::run_json(&run, &subs);
+            v["replayed"] = false.into();
+            say!("{v}");
         } else {
-            println!("{}\t{}", run.key, output::state(&run));
+            say!("{}\t{}", run.key, output::state(&run));
         }
     }
     Ok(code)
@@ -128,12 +201,10 @@ async fn ephemeral(
     key: &tether_core::ids::RunKey,
     built: tether_connectors::registry::Built,
 ) -> Result<u8, CliError> {
-    eprintln!(
-        "tether: durable = false: no journal; a crash of this process loses track of the job"
-    );
+    diag!("tether: durable = false: no journal; a crash of this process loses track of the job");
     // No store: a fresh random scope, so this job's tag is never another run's.
     let mut scope = [0u8; 8];
-    getrandom::getrandom(&mut scope).map_err(|e| CliError::usage(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut scope).map_err(|e| CliError::usage(format!("no randomness: {e}")))?;
     let submission = Submission {
         generation: Generation::FIRST,
         tag: Tag::derive(&StoreId::from_random(scope), key, Generation::FIRST),
@@ -153,7 +224,7 @@ async fn ephemeral(
             code: 1,
             message: e.to_string(),
         })?;
-    eprintln!("tether: submitted job {external_id}");
+    diag!("tether: submitted job {external_id}");
     let job = JobRef {
         external_id,
         submission,
@@ -180,14 +251,14 @@ async fn ephemeral(
                 if unknown_since.get_or_insert_with(Instant::now).elapsed()
                     >= built.policy.status_timeout
                 {
-                    eprintln!("tether: status unknown beyond status_timeout: {reason}");
+                    diag!("tether: status unknown beyond status_timeout: {reason}");
                     return Ok(4);
                 }
             }
         }
         tokio::time::sleep(built.policy.poll_interval).await;
     };
-    eprintln!("tether: {key}: {}", output::outcome_detail(&outcome));
-    println!("{key}\t{}", outcome.label());
+    diag!("tether: {key}: {}", output::outcome_detail(&outcome));
+    say!("{key}\t{}", outcome.label());
     Ok(outcome_code(&outcome))
 }

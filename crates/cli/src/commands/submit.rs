@@ -1,7 +1,9 @@
 //! `tether submit`: enqueue a run for the workers.
 use tether_core::{
-    ids::{fnv1a64, RunKey},
-    store::{Created, NewRun},
+    ids::RunKey,
+    journal::Phase,
+    spec::{spec_hash, spec_hash_matches},
+    store::{Created, NewRun, RunRecord},
 };
 
 use super::{parse_key, read_spec, CliError};
@@ -23,13 +25,18 @@ pub fn new_run(
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            RunKey::from_content(&stem, text.as_bytes())
+            let canonical = std::fs::canonicalize(spec).map_err(|e| {
+                CliError::usage(format!(
+                    "cannot resolve the path of job spec {file}: {e} (or give a key with --key)"
+                ))
+            })?;
+            RunKey::from_path(&stem, &canonical)
         }
     };
     let run = NewRun {
         key,
         kind: built.connector.kind().to_string(),
-        spec_hash: format!("{:016x}", fnv1a64(text.as_bytes())),
+        spec_hash: spec_hash(&text),
         spec: text,
         spec_name: file,
         queued,
@@ -41,15 +48,48 @@ pub fn new_run(
 pub async fn create(store: &dyn tether_core::Store, run: &NewRun) -> Result<Created, CliError> {
     let created = store.create_run(run).await.map_err(CliError::store)?;
     if let Created::Existing(existing) = &created {
-        if existing.spec_hash != run.spec_hash {
-            return Err(CliError::usage(format!(
-                "run key {} already belongs to a run of another spec ({}, created from {}): use another --key, \
-                 or run the original spec to resume it",
-                run.key, existing.spec_hash, existing.spec_name
-            )));
+        if !spec_hash_matches(&existing.spec_hash, &run.spec) {
+            return Err(CliError::usage(other_spec(existing)));
         }
     }
     Ok(created)
+}
+
+/// Why a spec whose key belongs to a run of other content is refused, and what to do. Nothing
+/// is written: running the new content under the old key would either start a second job beside
+/// the running one or return a result that the new content never produced.
+fn other_spec(existing: &RunRecord) -> String {
+    let key = &existing.key;
+    let generation = existing
+        .last_generation
+        .map(|g| g.to_string())
+        .unwrap_or_else(|| "-".into());
+    match &existing.journal.phase {
+        Phase::Finished { .. } => format!(
+            "run {key} already {} at {} (generation {generation}) from another spec ({}; its \
+             content differs); nothing was run. To run the new content: `tether rerun {key} SPEC` \
+             (a fresh run under this key) or give another key with --key NEW",
+            output::state(existing),
+            output::iso_time(existing.updated_at_ms),
+            existing.spec_name,
+        ),
+        _ => {
+            let owner = match (&existing.owner, existing.lease_alive) {
+                (Some(o), true) => format!("owner {o}"),
+                _ => "no live owner".into(),
+            };
+            format!(
+                "run {key} is {} (generation {generation}, {owner}, since {}, last change {}) from \
+                 another spec ({}; its content differs); nothing was written. Wait for it to end, kill it with \
+                 `tether cancel {key}`, resume it with the original content, or run this spec \
+                 under another key with --key NEW",
+                output::state(existing),
+                output::iso_time(existing.created_at_ms),
+                output::iso_time(existing.updated_at_ms),
+                existing.spec_name,
+            )
+        }
+    }
 }
 
 pub async fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<u8, CliError> {
@@ -64,8 +104,16 @@ pub async fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<u8, CliError> {
     let record = match created {
         Created::New(r) => r,
         Created::Existing(r) => {
-            eprintln!(
-                "tether: run {} already exists ({}): nothing enqueued",
+            let hint = match r.journal.phase {
+                Phase::Finished { .. } => format!(
+                    " (finished at {}; `tether rerun {}` runs it again)",
+                    output::iso_time(r.updated_at_ms),
+                    r.key
+                ),
+                _ => String::new(),
+            };
+            diag!(
+                "tether: run {} already exists ({}): nothing enqueued{hint}",
                 r.key,
                 output::state(&r)
             );
@@ -73,9 +121,9 @@ pub async fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<u8, CliError> {
         }
     };
     if args.json {
-        println!("{}", output::run_json(&record, &[]));
+        say!("{}", output::run_json(&record, &[]));
     } else {
-        println!("{}", record.key);
+        say!("{}", record.key);
     }
     Ok(0)
 }

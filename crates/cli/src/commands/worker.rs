@@ -7,6 +7,8 @@
 //!   missing from the renewed set was taken over: it is dropped silently, nothing is cancelled.
 //!   Only runs claimed before the renewal started are judged by it (a claim committing while the
 //!   renewal runs is not in its result, and must not be mistaken for a takeover).
+//! - A run whose task panics is released at once (its lease, with a log line saying why), so
+//!   another worker or `tether run` takes it over: a panic never leaves a run held but undriven.
 //! - SIGTERM/Ctrl-C: stop claiming, release every lease at once (others take over without
 //!   waiting for expiry), leave the external jobs running.
 //! - While the database is unreachable the worker keeps polling its jobs; every write and every
@@ -75,6 +77,14 @@ struct InFlight {
 
 type Table = Arc<Mutex<HashMap<RunKey, InFlight>>>;
 
+/// The driving tasks, and the lease each one holds (a panicked task returns nothing, so its
+/// run is found by task id).
+#[derive(Default)]
+struct Tasks {
+    set: JoinSet<(RunKey, Result<Finish, EngineError>)>,
+    leases: HashMap<tokio::task::Id, Lease>,
+}
+
 pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
     if args.concurrency == 0 || args.local_slots == 0 {
         return Err(CliError::usage(
@@ -84,7 +94,7 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
     let store = ctx.store().await?;
     let owner = owner_id("worker");
     let ttl = ctx.config.leases.ttl;
-    eprintln!(
+    diag!(
         "tether worker {owner}: state {}, concurrency {}, local slots {}, lease ttl {}ms",
         tether_store::redact(&ctx.config.state),
         args.concurrency,
@@ -94,7 +104,7 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
     let table: Table = Arc::default();
     let filter = claim_filter(&args)?;
     let slots = Arc::new(Semaphore::new(args.local_slots));
-    let mut tasks: JoinSet<(RunKey, Result<Finish, EngineError>)> = JoinSet::new();
+    let mut tasks = Tasks::default();
     let heart = tokio::spawn(heartbeat(store.clone(), owner.clone(), ttl, table.clone()));
 
     let mut term = signal(SignalKind::terminate())
@@ -108,17 +118,34 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break 130,
             _ = term.recv() => break 130,
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                if let Ok((key, result)) = done {
-                    table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-                    report(&key, &result);
+            Some(done) = tasks.set.join_next_with_id(), if !tasks.set.is_empty() => {
+                match done {
+                    Ok((id, (key, result))) => {
+                        tasks.leases.remove(&id);
+                        table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                        report(&key, &result);
+                    }
+                    Err(e) => {
+                        if let Some(lease) = tasks.leases.remove(&e.id()) {
+                            table.lock().unwrap_or_else(|p| p.into_inner()).remove(&lease.key);
+                            diag!(
+                                "tether worker: {}: its task {}; releasing the run so another \
+                                 owner takes it over (the job keeps running)",
+                                lease.key,
+                                if e.is_panic() { "panicked" } else { "was cancelled" }
+                            );
+                            if let Err(e) = store.release(&lease).await {
+                                diag!("tether worker: {}: release failed ({e}); the heartbeat releases it", lease.key);
+                            }
+                        }
+                    }
                 }
                 continue;
             }
             _ = tick.tick(), if !backlog => {}
             _ = std::future::ready(()), if backlog => {}
         }
-        let free = args.concurrency.saturating_sub(tasks.len());
+        let free = args.concurrency.saturating_sub(tasks.set.len());
         backlog = false;
         if free > 0 {
             // Batches of at most CLAIM_BATCH let a fleet share a burst of queued runs; a full
@@ -141,11 +168,11 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
                         );
                     }
                 }
-                Err(e) => eprintln!("tether worker: claiming failed (will retry): {e}"),
+                Err(e) => diag!("tether worker: claiming failed (will retry): {e}"),
             }
         }
         if args.exit_when_idle {
-            if tasks.is_empty() && nothing_left(store.as_ref()).await {
+            if tasks.set.is_empty() && nothing_left(store.as_ref()).await {
                 let since = *idle_since.get_or_insert_with(Instant::now);
                 // Runs of dead owners become claimable only when their lease expires.
                 if since.elapsed() > ttl {
@@ -158,13 +185,13 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
     };
     heart.abort();
     if code == 130 {
-        eprintln!(
+        diag!(
             "tether worker: stopping: releasing {} runs, their jobs keep running",
-            tasks.len()
+            tasks.set.len()
         );
     }
-    tasks.abort_all();
-    while tasks.join_next().await.is_some() {}
+    tasks.set.abort_all();
+    while tasks.set.join_next().await.is_some() {}
     let held: Vec<(RunKey, Epoch)> = table
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -189,7 +216,7 @@ fn start_run(
     table: &Table,
     slots: &Arc<Semaphore>,
     connectors: &mut ConnectorCache,
-    tasks: &mut JoinSet<(RunKey, Result<Finish, EngineError>)>,
+    tasks: &mut Tasks,
     local_slots: usize,
     lease: Lease,
     record: RunRecord,
@@ -199,7 +226,7 @@ fn start_run(
         Ok(b) => b,
         Err(e) => {
             // A spec this worker cannot build (e.g. a backend compiled out): leave it to others.
-            eprintln!("tether worker: {key}: cannot build its connector here: {e}; releasing it");
+            diag!("tether worker: {key}: cannot build its connector here: {e}; releasing it");
             let store = store.clone();
             tokio::spawn(async move {
                 let _ = store.release(&lease).await;
@@ -227,13 +254,15 @@ fn start_run(
         ctx.config.leases,
         Arc::new(WorkerLog),
     );
-    tasks.spawn(async move {
+    let held = lease.clone();
+    let handle = tasks.set.spawn(async move {
         let result = engine.drive(&lease, record, signals).await;
         if let Ok(Finish::GaveUp { .. } | Finish::Elsewhere(_)) = &result {
             let _ = engine.store().release(&lease).await;
         }
         (key, result)
     });
+    tasks.leases.insert(handle.id(), held);
 }
 
 /// Renews every lease of this worker in one statement per beat and tells the drivers what
@@ -252,7 +281,7 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
         match store.renew_all(&owner, ttl).await {
             Ok(held) => {
                 if let Some(since) = down_since.take() {
-                    eprintln!(
+                    diag!(
                         "tether worker: state store back after {:.1}s; re-validated leases",
                         since.elapsed().as_secs_f32()
                     );
@@ -281,7 +310,7 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
                     undriven = now_undriven;
                 }
                 for lease in release {
-                    eprintln!(
+                    diag!(
                         "tether worker: {}: held but not driven: releasing it",
                         lease.key
                     );
@@ -304,9 +333,7 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
             }
             Err(e) => {
                 if down_since.is_none() {
-                    eprintln!(
-                        "tether worker: cannot renew leases ({e}); polling goes on, writes wait"
-                    );
+                    diag!("tether worker: cannot renew leases ({e}); polling goes on, writes wait");
                     down_since = Some(Instant::now());
                 }
             }
@@ -345,15 +372,15 @@ fn claim_filter(args: &WorkerArgs) -> Result<ClaimFilter, CliError> {
 
 fn report(key: &RunKey, result: &Result<Finish, EngineError>) {
     match result {
-        Ok(Finish::Outcome(o)) => eprintln!("tether worker: {key}: {}", o.label()),
+        Ok(Finish::Outcome(o)) => diag!("tether worker: {key}: {}", o.label()),
         Ok(Finish::GaveUp { reason }) => {
-            eprintln!("tether worker: {key}: status unknown, released: {reason}")
+            diag!("tether worker: {key}: status unknown, released: {reason}")
         }
         Ok(Finish::Elsewhere(e)) => eprintln!("tether worker: {key}: released: {e}"),
         Err(EngineError::LeaseLost { .. }) => {
-            eprintln!("tether worker: {key}: lease lost, dropped (another owner has it)")
+            diag!("tether worker: {key}: lease lost, dropped (another owner has it)")
         }
-        Err(e) => eprintln!("tether worker: {key}: {e}"),
+        Err(e) => diag!("tether worker: {key}: {e}"),
     }
 }
 
@@ -382,7 +409,7 @@ impl Observer for WorkerLog {
                 .as_ref()
                 .map(|i| i.to_string())
                 .unwrap_or_else(|| "-".into());
-            eprintln!(
+            diag!(
                 "tether worker: {key} gen {g} id {id}: {}: {reason}",
                 decision.name()
             );

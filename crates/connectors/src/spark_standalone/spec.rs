@@ -137,6 +137,19 @@ impl SparkJob {
                 ));
             }
         }
+        let (min, max) = (
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_secs(600),
+        );
+        if self.request_timeout.0 < min || self.request_timeout.0 > max {
+            return Err((
+                "job.request_timeout".into(),
+                format!(
+                    "{} is out of range: write a duration between 100ms and 10m",
+                    self.request_timeout
+                ),
+            ));
+        }
         if self.app_resource.trim().is_empty() {
             return Err((
                 "job.app_resource".into(),
@@ -377,5 +390,17 @@ mod tests {
         let e = parse_spec::<SparkJob, SparkRecovery>("s.toml", &format!("{BASE}colour='red'\n"))
             .unwrap_err();
         assert!(e.to_string().contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn request_timeout_is_range_checked() {
+        for bad in ["0s", "50ms", "1h"] {
+            let (job, _) = parse(&format!("{BASE}request_timeout='{bad}'\n"));
+            let (field, message) = job.validate().unwrap_err();
+            assert_eq!(field, "job.request_timeout");
+            assert!(message.contains("out of range"), "{message}");
+        }
+        let (job, _) = parse(&format!("{BASE}request_timeout='30s'\n"));
+        assert!(job.validate().is_ok());
     }
 }

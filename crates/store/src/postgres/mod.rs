@@ -23,7 +23,9 @@
 mod migrate;
 mod pool;
 pub mod scratch;
+#[macro_use]
 mod sql;
+mod rerun;
 pub mod tls;
 
 use std::time::Duration;
@@ -37,8 +39,8 @@ use tether_core::{
     journal::{Outcome, Submission},
     placement::Placement,
     store::{
-        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, QuarantinedRun, Renewed,
-        RunRecord, Store, StoreError, SubmissionRecord,
+        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, QuarantinedRun, Renewed, Rerun,
+        RerunSpec, RunRecord, Store, StoreError, SubmissionRecord,
     },
 };
 use tokio_postgres::Row;
@@ -624,5 +626,9 @@ impl Store for PgStore {
 
     fn store_id(&self) -> &StoreId {
         &self.store_id
+    }
+
+    async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError> {
+        self.rerun_run(key, spec).await
     }
 }

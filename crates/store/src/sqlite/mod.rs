@@ -22,6 +22,7 @@
 //!   still valid, returns [`StoreError::Query`] wrapping [`crate::StaleGeneration`].
 mod busy;
 mod open;
+pub(crate) mod rerun;
 mod rows;
 mod sql;
 
@@ -38,8 +39,8 @@ use tether_core::{
     journal::{Outcome, Submission},
     placement::Placement,
     store::{
-        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, QuarantinedRun, Renewed,
-        RunRecord, Store, StoreError, SubmissionRecord,
+        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, QuarantinedRun, Renewed, Rerun,
+        RerunSpec, RunRecord, Store, StoreError, SubmissionRecord,
     },
 };
 
@@ -825,5 +826,13 @@ impl Store for SqliteStore {
 
     fn store_id(&self) -> &StoreId {
         &self.inner.store_id
+    }
+
+    async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError> {
+        let (key, spec) = (key.clone(), spec.cloned());
+        self.write("rerun", move |tx, loc| {
+            rerun::rerun(tx, loc, &key, spec.as_ref())
+        })
+        .await
     }
 }

@@ -14,7 +14,7 @@
 //! - An empty (zero-byte) file, or an SQLite database with no tables at all, is ours to
 //!   initialise: that is what `touch`ing a path or a crash during the very first open leaves.
 use std::{
-    io::Read,
+    io::{Read, Write},
     path::Path,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -290,7 +290,11 @@ pub(crate) fn open_blocking(
         .map_err(|e| map_err("open", location, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         // E.g. a filesystem without shared memory: still correct, just less concurrent.
-        eprintln!("tether: state store {location}: journal_mode is {mode}, not WAL");
+        // Not eprintln!: it panics when stderr is a closed pipe (`tether ls 2>&1 | head -1`).
+        let _ = writeln!(
+            std::io::stderr(),
+            "tether: state store {location}: journal_mode is {mode}, not WAL"
+        );
     }
     // FULL: a committed intent must survive a power cut, not only a process crash, or a
     // resubmission after reboot could launch a second job.

@@ -1,0 +1,62 @@
+//! Output that never panics on a closed stream.
+//!
+//! `println!`/`eprintln!` panic when the reader went away (`tether ls | head -1`, a worker
+//! whose log pipe closed): the CLI exited 101 and a worker's run task died holding its lease.
+//! Every line goes through these macros instead.
+//!
+//! ## Guarantees
+//! - [`say!`] writes a line to stdout; once stdout is closed (EPIPE or any other error) it
+//!   stops writing quietly for the rest of the process: the command still finishes its work
+//!   (a run still ends, leases are still released) and exits with its own code.
+//! - [`diag!`] writes a line to stderr and ignores every error.
+use std::{
+    io::Write,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes `text` and a newline to stdout, unless stdout was found closed before.
+pub fn out_line(text: std::fmt::Arguments<'_>) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Writes raw bytes to stdout; false once stdout is closed (the caller may stop producing).
+pub fn out_bytes(data: &[u8]) -> bool {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return false;
+    }
+    let mut out = std::io::stdout().lock();
+    if out.write_all(data).and_then(|()| out.flush()).is_err() {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
+/// Whether stdout was found closed.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// Writes `text` and a newline to stderr, ignoring errors (a diagnostic must never kill us).
+pub fn err_line(text: std::fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+}
+
+/// `println!` that stops quietly once stdout is closed.
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::io::out_line(format_args!($($arg)*)) };
+}
+
+/// `eprintln!` that ignores a closed or broken stderr.
+macro_rules! diag {
+    ($($arg:tt)*) => { $crate::io::err_line(format_args!($($arg)*)) };
+}
