@@ -133,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
             spec_name: "custom_connector.rs".into(),
             spec_hash: "toy".into(),
             queued: false,
+            base_dir: None,
         })
         .await?;
     let policy = Policy {

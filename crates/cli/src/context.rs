@@ -89,6 +89,17 @@ impl Ctx {
     pub fn connector(&self, file: &str, text: &str) -> Result<Built, CliError> {
         registry::build(file, text, &self.build).map_err(|e| CliError::usage(e.to_string()))
     }
+
+    /// Builds the connector of a stored run, resolving its spec's relative paths against the
+    /// directory it was submitted from (not this process's).
+    pub fn connector_for(&self, run: &tether_core::store::RunRecord) -> Result<Built, CliError> {
+        let mut build = self.build.clone();
+        if let Some(dir) = &run.base_dir {
+            build.base_dir = Some(dir.into());
+        }
+        registry::build(&run.spec_name, &run.spec, &build)
+            .map_err(|e| CliError::usage(e.to_string()))
+    }
 }
 
 /// `role@host:pid:nonce`: unique per process, readable in `tether ls`. The nonce is 64 random

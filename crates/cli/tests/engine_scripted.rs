@@ -94,6 +94,7 @@ async fn setup(key: &str) -> (tempfile::TempDir, Arc<dyn Store>, RunKey) {
         spec_name: "-".into(),
         spec_hash: "h".into(),
         queued: false,
+        base_dir: None,
     };
     assert!(matches!(
         store.create_run(&new).await.unwrap(),

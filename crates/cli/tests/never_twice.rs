@@ -15,7 +15,11 @@ fn json(out: &std::process::Output) -> Value {
 }
 
 fn keys(env: &Env) -> Vec<String> {
-    let v = json(&env.run(&["ls", "--json"]));
+    let out = env.run(&["ls", "--json"]);
+    if !out.status.success() {
+        return Vec::new(); // no state store yet: read commands never create one
+    }
+    let v = json(&out);
     v.as_array()
         .unwrap()
         .iter()

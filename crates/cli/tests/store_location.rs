@@ -71,10 +71,10 @@ fn read_commands_never_create_or_migrate_a_store() {
     let out = env.run(&["migrate"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(text.contains("schema version 0 -> 3"), "{text}");
+    assert!(text.contains("schema version 0 -> 4"), "{text}");
     let out = env.run(&["migrate"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(text.contains("schema version 3 (up to date)"), "{text}");
+    assert!(text.contains("schema version 4 (up to date)"), "{text}");
     assert!(env.run(&["ls"]).status.success());
 }
 

@@ -34,6 +34,9 @@ pub struct NewRun {
     pub spec_hash: String,
     /// Wait for a worker (`tether submit`) rather than being driven by the creating process.
     pub queued: bool,
+    /// The submitter's working directory: relative paths in the spec are taken from it, by
+    /// whichever process drives the run.
+    pub base_dir: Option<String>,
 }
 
 /// A run as stored.
@@ -67,6 +70,8 @@ pub struct RunRecord {
     pub placement: Option<Placement>,
     /// Created by `tether submit` for a worker.
     pub queued: bool,
+    /// The submitter's working directory (relative paths of the spec are taken from it).
+    pub base_dir: Option<String>,
     /// Creation time (ms since the Unix epoch).
     pub created_at_ms: i64,
     /// Last change (ms since the Unix epoch).

@@ -42,6 +42,7 @@ async fn one_run(store: &dyn Store, key: RunKey, owner: &OwnerId) -> anyhow::Res
             spec_name: "bench.toml".into(),
             spec_hash: "h".into(),
             queued: false,
+            base_dir: None,
         })
         .await?;
     let lease = match store.acquire(&key, owner, Duration::from_secs(60)).await? {

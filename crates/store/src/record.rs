@@ -48,6 +48,8 @@ pub(crate) struct RunRow {
     pub placement: Option<String>,
     /// The store's id (selected with every row: journals derive tags from it).
     pub store_id: String,
+    /// The submitter's working directory.
+    pub base_dir: Option<String>,
 }
 
 /// One `submissions` row.
@@ -218,6 +220,7 @@ impl RunRow {
                 .transpose()?,
             last_external_id: self.external_id.clone().map(ExternalId),
             queued: self.queued,
+            base_dir: self.base_dir,
             created_at_ms: self.created_at_ms,
             updated_at_ms: self.updated_at_ms,
         })

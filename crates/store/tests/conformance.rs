@@ -814,9 +814,9 @@ async fn read_access_creates_nothing_and_migrate_reports_versions(h: Harness) ->
     }
     // Nothing was created: the migration starts from zero.
     let m = tether_store::migrate(h.location(), &Default::default()).await?;
-    ensure!((m.before, m.after) == (0, 3), "{m:?}");
+    ensure!((m.before, m.after) == (0, 4), "{m:?}");
     let m = tether_store::migrate(h.location(), &Default::default()).await?;
-    ensure!((m.before, m.after) == (3, 3), "{m:?}");
+    ensure!((m.before, m.after) == (4, 4), "{m:?}");
     ensure!(tether_store::open_existing(h.location())
         .await?
         .list_runs()

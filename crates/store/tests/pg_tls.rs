@@ -83,6 +83,7 @@ async fn a_hung_renewal_fails_well_before_the_lease_expires() -> R {
             spec_name: "x.toml".into(),
             spec_hash: "h".into(),
             queued: false,
+            base_dir: None,
         })
         .await?;
     let ttl = Duration::from_secs(3);

@@ -100,6 +100,7 @@ pub async fn measure(
                         spec_name: "capacity.toml".into(),
                         spec_hash: hash.clone(),
                         queued: true,
+                        base_dir: None,
                     })
                     .await?;
             }

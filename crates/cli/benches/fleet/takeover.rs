@@ -97,6 +97,7 @@ async fn one_round(
                 spec_name: "takeover.toml".into(),
                 spec_hash: format!("{:016x}", fnv1a64(SPEC.as_bytes())),
                 queued: true,
+                base_dir: None,
             })
             .await?;
         keys.push(key);

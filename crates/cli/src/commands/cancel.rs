@@ -32,7 +32,7 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<u8, CliError> {
     }
     // Follow the live owner (it sees the request at its next heartbeat), or take over an
     // orphaned run and kill the job ourselves.
-    let built = ctx.connector(&run.spec_name, &run.spec)?;
+    let built = ctx.connector_for(&run)?;
     let progress = Arc::new(Progress::new());
     let engine = Engine::new(
         store.clone(),

@@ -48,7 +48,7 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8, CliError> {
         .await
         .map_err(CliError::store)?
         .ok_or_else(|| CliError::usage(format!("no run with key {key}: see `tether ls`")))?;
-    let built = ctx.connector(&run.spec_name, &run.spec)?;
+    let built = ctx.connector_for(&run)?;
     let Some(reader) = built.connector.logs() else {
         return Err(CliError::usage(format!(
             "the {} backend does not provide logs",

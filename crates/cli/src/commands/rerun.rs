@@ -66,7 +66,7 @@ pub async fn rerun(ctx: &Ctx, args: RerunArgs) -> Result<u8, CliError> {
     };
     let built = match new_spec {
         Some((_, built)) => built,
-        None => ctx.connector(&fresh.spec_name, &fresh.spec)?,
+        None => ctx.connector_for(&fresh)?,
     };
     let next = fresh.journal.after_generation.map_or(1, |g| g.0 + 1);
     diag!("tether: {key}: fresh instance; its first submission is generation {next}");

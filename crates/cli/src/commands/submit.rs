@@ -40,6 +40,11 @@ pub fn new_run(
         spec: text,
         spec_name: file,
         queued,
+        // Whoever drives the run takes the spec's relative paths from here, not from its own
+        // working directory.
+        base_dir: std::env::current_dir()
+            .ok()
+            .map(|d| d.display().to_string()),
     };
     Ok((run, built))
 }

@@ -56,12 +56,18 @@ struct ConnectorCache(HashMap<String, Shared>);
 
 impl ConnectorCache {
     fn get(&mut self, ctx: &Ctx, record: &RunRecord) -> Result<Shared, CliError> {
-        if let Some(hit) = self.0.get(&record.spec) {
+        // The same spec text resolves its relative paths against its submitter's directory.
+        let id = format!(
+            "{}\0{}",
+            record.base_dir.as_deref().unwrap_or(""),
+            record.spec
+        );
+        if let Some(hit) = self.0.get(&id) {
             return Ok(hit.clone());
         }
-        let built = ctx.connector(&record.spec_name, &record.spec)?;
+        let built = ctx.connector_for(record)?;
         let entry = (built.connector, built.policy);
-        self.0.insert(record.spec.clone(), entry.clone());
+        self.0.insert(id, entry.clone());
         Ok(entry)
     }
 }

@@ -94,6 +94,7 @@ fn row_to_run(r: &Row) -> Result<RunRow, tokio_postgres::Error> {
         lease_alive: r.try_get(18)?,
         placement: r.try_get(20)?,
         store_id: r.try_get(21)?,
+        base_dir: r.try_get(22)?,
     })
 }
 
@@ -262,6 +263,7 @@ impl Store for PgStore {
                     &new.spec_name,
                     &new.spec_hash,
                     &new.queued,
+                    &new.base_dir,
                 ],
             )
             .await?;

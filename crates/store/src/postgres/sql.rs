@@ -13,7 +13,7 @@
 pub const MIGRATION_LOCK: i64 = 0x7465_7468_6572_0001;
 
 /// The schema version this build writes.
-pub const LATEST_VERSION: i32 = 3;
+pub const LATEST_VERSION: i32 = 4;
 
 /// `min_reader_schema` of `tether_meta`, if set.
 pub const MIN_READER: &str = "SELECT value FROM tether_meta WHERE name = 'min_reader_schema'";
@@ -110,6 +110,10 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS quarantined_at_ms BIGINT;
 INSERT INTO tether_meta (name, value) VALUES ('min_reader_schema', '3')
     ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;
 "#,
+    // 4: the submitter's working directory, for the relative paths of its spec.
+    r#"
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS base_dir TEXT;
+"#,
 ];
 
 /// Creates the version table.
@@ -129,7 +133,8 @@ macro_rules! run_columns {
          outcome, cancel_requested, epoch, owner, lease_expires_at_ms, queued, created_at_ms, \
          updated_at_ms, \
          COALESCE(owner IS NOT NULL AND lease_expires_at_ms > tether_now_ms(), false) AS lease_alive, \
-         quarantined, placement, (SELECT value FROM tether_meta WHERE name = 'store_id') AS store_id"
+         quarantined, placement, (SELECT value FROM tether_meta WHERE name = 'store_id') AS store_id, \
+         base_dir"
     };
 }
 
@@ -158,9 +163,10 @@ macro_rules! free {
 
 /// $1 key, $2 kind, $3 spec, $4 spec_name, $5 spec_hash, $6 queued. Returns the row if new.
 pub const INSERT_RUN: &str = concat!(
-    "INSERT INTO runs (key, kind, spec, spec_name, spec_hash, phase, queued, created_at_ms, updated_at_ms)
+    "INSERT INTO runs (key, kind, spec, spec_name, spec_hash, phase, queued, created_at_ms, updated_at_ms,
+                       base_dir)
      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, 'empty', $6::bool,
-             tether_now_ms(), tether_now_ms())
+             tether_now_ms(), tether_now_ms(), $7::text)
      ON CONFLICT (key) DO NOTHING
      RETURNING ",
     run_columns!()
@@ -174,7 +180,7 @@ pub const LIST_RUNS: &str = "SELECT key, kind, '' AS spec, spec_name, spec_hash,
      generation, tag, shape, external_id, outcome, cancel_requested, epoch, owner, \
      lease_expires_at_ms, queued, created_at_ms, updated_at_ms, \
      COALESCE(owner IS NOT NULL AND lease_expires_at_ms > tether_now_ms(), false), quarantined, \
-     placement, (SELECT value FROM tether_meta WHERE name = 'store_id') \
+     placement, (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir \
      FROM runs ORDER BY created_at_ms DESC, seq DESC";
 
 /// $1 key, $2 reason, $3 owner. Sets a run this build cannot read aside and gives back the

@@ -350,7 +350,8 @@ impl Store for SqliteStore {
                         new.spec_name,
                         new.spec_hash,
                         new.queued,
-                        now_ms()
+                        now_ms(),
+                        new.base_dir
                     ])
                 })
                 .map_err(|e| map_err("create_run", loc, e))?;

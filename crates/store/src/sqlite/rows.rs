@@ -34,6 +34,7 @@ pub(crate) fn row_to_run(r: &Row<'_>, now: i64) -> rusqlite::Result<RunRow> {
         updated_at_ms: r.get(17)?,
         placement: r.get(18)?,
         store_id: r.get(19)?,
+        base_dir: r.get(20)?,
     })
 }
 
@@ -49,7 +50,7 @@ pub(crate) fn decode_row(r: &Row<'_>, now: i64, loc: &str) -> Decoded {
     let key: String = r
         .get(0)
         .unwrap_or_else(|e| format!("<unreadable key: {e}>"));
-    match r.get::<_, Option<String>>(20) {
+    match r.get::<_, Option<String>>(21) {
         Ok(Some(reason)) => return Decoded::Quarantined(QuarantinedRun::new(key, reason)),
         Ok(None) => {}
         Err(e) => {

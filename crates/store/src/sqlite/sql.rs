@@ -6,7 +6,7 @@
 pub const APPLICATION_ID: i64 = 0x5445_5448;
 
 /// The schema version this build writes. Bump it and append to [`MIGRATIONS`] to change it.
-pub const LATEST_VERSION: i64 = 3;
+pub const LATEST_VERSION: i64 = 4;
 
 /// Migrations, index `i` bringing the schema from version `i` to `i + 1`. Each runs inside the
 /// same `BEGIN IMMEDIATE` transaction as its `schema_version` row, so a crash or a concurrent
@@ -83,6 +83,10 @@ ALTER TABLE runs ADD COLUMN quarantined TEXT;
 ALTER TABLE runs ADD COLUMN quarantined_at_ms INTEGER;
 INSERT OR REPLACE INTO tether_meta (name, value) VALUES ('min_reader_schema', '3');
 "#,
+    // 4: the submitter's working directory, for the relative paths of its spec.
+    r#"
+ALTER TABLE runs ADD COLUMN base_dir TEXT;
+"#,
 ];
 
 /// Creates the version table (first thing a migration transaction does).
@@ -106,14 +110,14 @@ macro_rules! run_columns {
     () => {
         "key, kind, spec, spec_name, spec_hash, phase, generation, tag, shape, external_id, \
          outcome, cancel_requested, epoch, owner, lease_expires_at_ms, queued, created_at_ms, \
-         updated_at_ms, placement, (SELECT value FROM tether_meta WHERE name = 'store_id')"
+         updated_at_ms, placement, (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir"
     };
 }
 
 /// ?1 key, ?2 kind, ?3 spec, ?4 spec_name, ?5 spec_hash, ?6 queued, ?7 now.
 pub const INSERT_RUN: &str = "INSERT INTO runs
-    (key, kind, spec, spec_name, spec_hash, phase, queued, created_at_ms, updated_at_ms)
-    VALUES (?1, ?2, ?3, ?4, ?5, 'empty', ?6, ?7, ?7)
+    (key, kind, spec, spec_name, spec_hash, phase, queued, created_at_ms, updated_at_ms, base_dir)
+    VALUES (?1, ?2, ?3, ?4, ?5, 'empty', ?6, ?7, ?7, ?8)
     ON CONFLICT (key) DO NOTHING";
 
 /// `min_reader_schema` of `tether_meta`, if set (only once `tether_meta` exists).
@@ -131,7 +135,7 @@ pub const GET_RUN: &str = concat!(
 pub const LIST_RUNS: &str = "SELECT key, kind, '' AS spec, spec_name, spec_hash, phase, \
      generation, tag, shape, external_id, outcome, cancel_requested, epoch, owner, \
      lease_expires_at_ms, queued, created_at_ms, updated_at_ms, placement, \
-     (SELECT value FROM tether_meta WHERE name = 'store_id'), quarantined \
+     (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir, quarantined \
      FROM runs ORDER BY created_at_ms DESC, rowid DESC";
 
 /// ?1 key, ?2 reason, ?3 now. Sets a run aside; it keeps its lease fields as they were.

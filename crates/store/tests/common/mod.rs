@@ -105,6 +105,7 @@ pub fn new_run(k: &str, queued: bool) -> NewRun {
         spec_name: format!("{k}.toml"),
         spec_hash: format!("hash-{k}"),
         queued,
+        base_dir: None,
     }
 }
 
