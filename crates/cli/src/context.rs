@@ -22,6 +22,7 @@ impl Ctx {
         let build = BuildContext {
             jobs_dir: config.jobs_dir.clone(),
             supervisor: vec![exe.display().to_string(), "__supervise".into()],
+            token_env_allow: Vec::new(),
         };
         Ok(Ctx { config, build })
     }

@@ -32,6 +32,7 @@ fn ctx() -> BuildContext {
     BuildContext {
         jobs_dir: std::env::temp_dir(),
         supervisor: vec![],
+        token_env_allow: Vec::new(),
     }
 }
 
