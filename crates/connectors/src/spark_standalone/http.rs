@@ -107,6 +107,20 @@ pub fn web_url(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// A URL for a message: quoted, with any userinfo replaced by `***`.
+pub fn shown(text: &str) -> String {
+    match text.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("\"{scheme}://***@{}\"", &rest[at + 1..]),
+                None => format!("{text:?}"),
+            }
+        }
+        None => format!("{text:?}"),
+    }
+}
+
 /// An error and its sources on one line.
 pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();

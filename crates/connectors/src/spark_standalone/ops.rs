@@ -67,7 +67,8 @@ impl SparkStandalone {
             Err(e @ RestError::Http { status, .. }) if status >= 500 => {
                 Err(SubmitError::Ambiguous { reason: e.to_string() })
             }
-            Err(e @ (RestError::Http { .. } | RestError::NotSpark { .. })) => {
+            // A redirect came from something in front of Spark: nothing was created.
+            Err(e @ (RestError::Http { .. } | RestError::NotSpark { .. } | RestError::Redirect { .. })) => {
                 Err(SubmitError::Rejected { message: e.to_string() })
             }
             Err(e) => Err(SubmitError::Ambiguous { reason: e.to_string() }),

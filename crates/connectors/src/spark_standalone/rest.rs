@@ -124,7 +124,7 @@ pub enum RestError {
     },
     /// An address we refuse to contact (e.g. a worker UI with userinfo or a `file:` scheme), or
     /// an id that cannot be put into a URL.
-    #[error("refusing to request {url:?}: {reason}")]
+    #[error("refusing to request {url}: {reason}")]
     BadAddress {
         /// The address or id as given (escaped).
         url: String,
@@ -298,7 +298,7 @@ impl Rest {
     /// `<rest>/v1/submissions/<verb>/<id>`, the id percent-encoded.
     fn submission_url(&self, verb: &str, driver_id: &str) -> Result<String, RestError> {
         let id = http::path_segment(driver_id).map_err(|reason| RestError::BadAddress {
-            url: escape_controls(driver_id),
+            url: format!("driver id {}", escape_controls(&format!("{driver_id:?}"))),
             reason,
         })?;
         Ok(format!("{}/v1/submissions/{verb}/{id}", self.rest))
@@ -359,7 +359,7 @@ impl Rest {
         len: u64,
     ) -> Result<Option<LogSlice>, RestError> {
         let mut url: Url = http::web_url(worker_ui).map_err(|reason| RestError::BadAddress {
-            url: escape_controls(worker_ui),
+            url: escape_controls(&http::shown(worker_ui)),
             reason: format!("the master reports this worker web UI address, which {reason}"),
         })?;
         let base = url.path().trim_end_matches('/').to_string();

@@ -15,7 +15,7 @@ use std::{collections::BTreeMap, fmt, path::PathBuf};
 use serde::{Deserialize, Serialize};
 use tether_core::{ids::Tag, units::HumanDuration};
 
-use super::http::web_url;
+use super::http::{shown, web_url};
 
 /// `spark.tether.tag`: the tag, readable back from the driver's launch command.
 pub const TAG_PROPERTY: &str = "spark.tether.tag";
@@ -196,20 +196,6 @@ impl SparkJob {
             }
             Err(_) => self.master_rest.clone(),
         }
-    }
-}
-
-/// A URL for an error message: with any userinfo replaced by `***`.
-fn shown(text: &str) -> String {
-    match text.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            match rest[..authority_end].rfind('@') {
-                Some(at) => format!("\"{scheme}://***@{}\"", &rest[at + 1..]),
-                None => format!("{text:?}"),
-            }
-        }
-        None => format!("{text:?}"),
     }
 }
 
