@@ -304,6 +304,19 @@ mod tests {
         let old =
             parse_launch("Launch Command: \"java\" \"-Dspark.tether.tag=t\" \"x.Y\"\n").unwrap();
         assert_eq!(app_differs(&old, "a.B", &[]), None);
+        // Captured from a Spark 4.3.0 worker (scripts/spark-cluster), classpath shortened.
+        let real = "Launch Command: \"/usr/lib/jvm/java-17-openjdk-amd64/bin/java\" \"-cp\" \"/opt/spark/jars/*\" \
+                    \"-Xmx1024M\" \"-Dspark.tether.tag=tether-spark-skew-g1\" \
+                    \"org.apache.spark.deploy.worker.DriverWrapper\" \"spark://Worker@127.0.0.1:52687\" \
+                    \"/tmp/h-http-spark/work/driver-20261201150126-0018/tether-test-job.jar\" \
+                    \"dev.tether.testjob.TestJob\" \"skew\" \"280\" \"110\" \"4\" \"4000\"\n====\n";
+        let real = parse_launch(real).unwrap();
+        let skew = args(&["skew", "280", "110", "4", "4000"]);
+        assert_eq!(
+            app_differs(&real, "dev.tether.testjob.TestJob", &skew),
+            None
+        );
+        assert!(app_differs(&real, "dev.tether.testjob.TestJob", &args(&["pi"])).is_some());
         let red = parse_launch(&launch("\"a.B\" \"-Dpassword=*********(redacted)\"")).unwrap();
         assert_eq!(app_differs(&red, "a.B", &args(&["-Dpassword=x"])), None);
     }

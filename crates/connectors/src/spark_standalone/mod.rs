@@ -10,7 +10,9 @@
 //! app_resource = "file:/jobs/etl.jar"          # as the workers can read it
 //! main_class = "com.example.Etl"
 //! args = ["--date", "2026-11-22"]
-//! # token_env = "SPARK_REST_TOKEN"             # env var holding a bearer token (JWS filter)
+//! # token_env = "TETHER_TOKEN_SPARK"           # env var holding a bearer token (JWS filter)
+//! # ca_file = "/etc/tether/spark-ca.pem"       # extra CA for https:// (besides system roots)
+//! # allow_insecure_token = false               # true: a token may go over plain http://
 //! # request_timeout = "10s"
 //! [job.conf]                                   # sparkProperties
 //! "spark.executor.memory" = "4g"
@@ -53,9 +55,16 @@
 //!   asked again, while the log's worker cannot be reached; `other` if the log is gone)
 //!   ([`classify`]), `KILLED` is `killed`, `ERROR` is `rejected` when the jar cannot be found
 //!   and `other` otherwise (e.g. the worker died).
-//! - The bearer token is read from the environment variable named by `token_env` when the
-//!   connector is built; it is sent to the REST server only and never appears in `Debug`
-//!   output, errors or logs.
+//! - The bearer token is read from the environment variable named by `token_env` (only
+//!   `TETHER_TOKEN_*`, or names in [`BuildContext::token_env_allow`]) when the connector is
+//!   built; it is sent to the REST server only (over `https://` unless `allow_insecure_token`)
+//!   and never appears in `Debug` output; every text the connector returns has it replaced by
+//!   `***` and control characters escaped ([`crate::text::clean`]).
+//! - A driver is ours only if its launch command shows our tag *and* the spec's main class and
+//!   arguments ([`logs::app_differs`]); otherwise find-by-tag skips it and status says
+//!   `Mismatch`.
+//! - HTTP: no redirects, capped bodies, percent-encoded ids, checked worker addresses
+//!   ([`http`]).
 //!
 //! ## Assumptions
 //! - Spark 4.x standalone with `spark.master.rest.enabled=true` (the 4.1+ default); tested on
@@ -74,7 +83,11 @@
 //!   therefore lead to the same generation being submitted again.
 //! - The master forgets ended drivers beyond `spark.deploy.retainedDrivers` (default 200): an
 //!   id recorded long ago may then come back `not found`.
-//! - Only `http://` is spoken (Spark's REST server has no TLS of its own).
+//! - Spark's REST server has no TLS of its own: `https://` needs a TLS-terminating proxy (or
+//!   Spark's SSL settings for the UIs); `master_ui` defaults to the REST scheme and host, port
+//!   8080.
+//! - A launch line cut by the read (64 KiB) or with arguments Spark redacted cannot show the
+//!   arguments: such a driver with our tag is still adopted (unverifiable, not different).
 //! - In standalone mode the number of executors is `spark.cores.max / spark.executor.cores`, so the
 //!   recovery shape may start more (smaller-core, same-memory) executors than the normal one;
 //!   cap it with `"spark.cores.max"` in `[recovery.conf]` if memory is tight.
