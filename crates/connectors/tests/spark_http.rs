@@ -368,6 +368,28 @@ async fn log_pages_are_asked_and_read_by_length() {
         lines.iter().any(|l| l.ends_with("/log/?driverId=driver-1&logType=stdout&offset=5&byteLength=1000")),
         "{lines:?}"
     );
+
+    // A driver that prints the token: `tether logs` shows `***` instead.
+    std::env::set_var("TETHER_TOKEN_HTTP_TEST_LOGS", "tok-in-the-log");
+    let worker = serve(None, |_| {
+        Reply::text(
+            "==== Bytes 0-26 of 26 of /w/driver-1/stdout ====\nusing tok-in-the-log\x1b[0m\n",
+        )
+    })
+    .await;
+    let master = master_with_worker(worker.url.clone(), "").await;
+    let text = spec(
+        &master.url,
+        "token_env = \"TETHER_TOKEN_HTTP_TEST_LOGS\"\nallow_insecure_token = true\n",
+    );
+    let chunk = connector(&text)
+        .logs()
+        .unwrap()
+        .read_logs(&job("driver-1"), LogStream::Stdout, 0, 1000)
+        .await
+        .unwrap();
+    assert_eq!(chunk.data, b"using ***\x1b[0m\n".to_vec());
+    assert_eq!(chunk.next_offset, 26);
 }
 
 #[tokio::test]

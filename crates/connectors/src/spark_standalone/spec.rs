@@ -165,6 +165,17 @@ impl SparkJob {
                 "must name the application jar, e.g. \"file:/jobs/etl.jar\"".into(),
             ));
         }
+        // The jar's URL is printed in messages and stored with the spec: no password in it.
+        if reqwest::Url::parse(&self.app_resource).is_ok_and(|u| u.password().is_some()) {
+            return Err((
+                "job.app_resource".into(),
+                format!(
+                    "{} carries a password (user:pass@): credentials never go in a spec; let the workers \
+                     authenticate another way (e.g. a Hadoop/HTTP credential on the worker)",
+                    shown(&self.app_resource)
+                ),
+            ));
+        }
         if self.main_class.trim().is_empty() {
             return Err((
                 "job.main_class".into(),
@@ -423,6 +434,16 @@ mod tests {
         let (field, msg) = job.validate().unwrap_err();
         assert_eq!(field, "job.master_ui");
         assert!(!msg.contains("pw@"), "{msg}");
+        job.master_ui = None;
+        job.app_resource = "https://ci:t0ps3cret@artifacts.example/etl.jar".into();
+        let (field, msg) = job.validate().unwrap_err();
+        assert_eq!(field, "job.app_resource");
+        assert!(
+            !msg.contains("t0ps3cret") && msg.contains("***@artifacts"),
+            "{msg}"
+        );
+        job.app_resource = "hdfs://etl@namenode:8020/jars/etl.jar".into();
+        assert!(job.validate().is_ok());
     }
 
     #[test]
