@@ -13,7 +13,7 @@ use serde_json::json;
 use spark_http_support::*;
 use tether_connectors::registry::{build, BuildContext};
 use tether_core::{
-    connector::{JobRef, LogError, LogStream, SubmitError, SubmitRequest},
+    connector::{CancelError, JobRef, LogError, LogStream, SubmitError, SubmitRequest},
     ids::{ExternalId, Generation, RunKey, Tag},
     journal::{Shape, Submission},
     observe::{JobStatus, Lookup},
@@ -125,6 +125,21 @@ async fn https_with_the_spec_ca_works_and_without_it_is_a_clear_unknown() {
         }
         r => panic!("expected unavailable, got {r:?}"),
     }
+
+    // Worker log pages over https too, trusted through the same CA.
+    let worker = serve(Some(&ca), |_| {
+        Reply::text("==== Bytes 0-3 of 3 of /w/driver-1/stderr ====\nhi\n")
+    })
+    .await;
+    let master = master_with_worker_over(Some(&ca), worker.url.clone(), "").await;
+    let c = connector(&spec(&master.url, &format!("ca_file = {ca_file:?}\n")));
+    let chunk = c
+        .logs()
+        .unwrap()
+        .read_logs(&job("driver-1"), LogStream::Stderr, 0, 100)
+        .await;
+    assert_eq!(chunk.unwrap().data, b"hi\n".to_vec());
+    assert!(worker.url.starts_with("https://") && !worker.lines().is_empty());
 
     // A CA file that is missing or holds no certificate is a spec error naming the field.
     let ctx = BuildContext::default();
@@ -288,12 +303,26 @@ async fn ids_are_encoded_into_paths() {
         }
         st => panic!("expected unknown, got {st:?}"),
     }
+    let refused = c.cancel(&job("..")).await;
+    assert!(
+        matches!(refused, Err(CancelError::Refused { .. })),
+        "{refused:?}"
+    );
     assert_eq!(master.lines().len(), 2);
 }
 
 /// A fake master whose driver `driver-1` runs on `worker-1` at `worker_ui`.
 async fn master_with_worker(worker_ui: String, message: &'static str) -> TestServer {
-    serve(None, move |s| {
+    master_with_worker_over(None, worker_ui, message).await
+}
+
+/// [`master_with_worker`], over TLS with `ca`'s certificate if given.
+async fn master_with_worker_over(
+    ca: Option<&TestCa>,
+    worker_ui: String,
+    message: &'static str,
+) -> TestServer {
+    serve(ca, move |s| {
         if s.line.contains("/json/") {
             Reply::json(json!({"url": "spark://m:7077", "status": "ALIVE",
                 "workers": [{"id": "worker-1", "webuiaddress": worker_ui, "state": "ALIVE"}],

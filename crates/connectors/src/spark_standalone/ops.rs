@@ -145,6 +145,8 @@ impl SparkStandalone {
             }),
             Err(
                 e @ (RestError::NotSpark { .. }
+                | RestError::BadAddress { .. }
+                | RestError::Redirect { .. }
                 | RestError::Http {
                     status: 400..=499, ..
                 }),
