@@ -5,6 +5,9 @@
 //! messages, certificates).
 #![allow(dead_code)]
 
+mod spark;
+pub use spark::*;
+
 use std::sync::{
     atomic::{AtomicU64, Ordering},
     Arc, Mutex,
