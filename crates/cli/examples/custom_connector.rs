@@ -36,6 +36,8 @@ impl Connector for ToyBatch {
     async fn submit(&self, req: &SubmitRequest) -> Result<ExternalId, SubmitError> {
         // The tag names the job, so the backend itself refuses duplicates: create_new.
         let path = self.dir.join(req.submission.tag.as_str());
+        // Right before creating: prove we still own the run (a frozen ex-owner stops here).
+        req.fence.confirm().await?;
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -148,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
     match engine.run(&key, &owner).await? {
         Finish::Outcome(o) => println!("{}", o.label()),
         Finish::GaveUp { reason } => println!("unknown: {reason}"),
+        Finish::Elsewhere(e) => println!("unknown: {e}"),
     }
     for h in store.history(&key).await? {
         eprintln!("epoch {} {:<16} {}", h.epoch, h.decision, h.reason);

@@ -43,6 +43,18 @@ pub enum Command {
     History(KeyArgs),
     /// Kill a run's external job (reaches its owner, or acts itself if no owner is alive).
     Cancel(CancelArgs),
+    /// Declare a host gone for good: its local jobs count as lost and any host may rerun them.
+    ForgetHost(ForgetHostArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetHostArgs {
+    /// The host name, as `tether status` shows it ("waiting for a worker on host X").
+    pub host: String,
+    /// Say yes: the jobs of that host are declared lost, and a new generation may start
+    /// elsewhere while they still run if the host is in fact alive.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +95,10 @@ pub struct WorkerArgs {
     /// Exit once no run is left to claim (for batch use and tests).
     #[arg(long)]
     pub exit_when_idle: bool,
+    /// Only claim runs of these kinds (comma-separated, e.g. `spark-standalone`); default: all.
+    /// Leave `local` out on workers that must not run commands from the specs in the store.
+    #[arg(long, value_delimiter = ',')]
+    pub kinds: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ pub fn run_json(run: &RunRecord, submissions: &[SubmissionRecord]) -> Value {
         "owner": run.owner,
         "lease_alive": run.lease_alive,
         "queued": run.queued,
+        "placement": run.placement,
         "created_at_ms": run.created_at_ms,
         "updated_at_ms": run.updated_at_ms,
         "submissions": submissions,
@@ -62,6 +63,20 @@ pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
             println!("owner:     {o} (lease expired: any tether run/worker takes over)")
         }
         (None, _) => println!("owner:     none"),
+    }
+    if let Some(p) = &run.placement {
+        let unfinished = !matches!(run.journal.phase, Phase::Finished { .. });
+        if unfinished && !run.lease_alive {
+            println!(
+                "placement: {} — waiting for a worker (or `tether run`) on host {}; if that host \
+                 is gone for good: `tether forget-host {}`",
+                p.describe(),
+                p.host,
+                p.host
+            );
+        } else {
+            println!("placement: {}", p.describe());
+        }
     }
     if run.journal.cancel_requested {
         println!("cancel:    requested");

@@ -217,7 +217,7 @@ async fn unknown_lookup_after_an_intent_never_submits() {
     };
     let sub = tether_core::journal::Submission {
         generation: tether_core::ids::Generation(1),
-        tag: Tag::derive(&key, tether_core::ids::Generation(1)),
+        tag: Tag::derive(store.store_id(), &key, tether_core::ids::Generation(1)),
         shape: tether_core::journal::Shape::Normal,
     };
     let entry = tether_core::store::HistoryEntry {
@@ -228,7 +228,7 @@ async fn unknown_lookup_after_an_intent_never_submits() {
         reason: "test".into(),
     };
     store
-        .record_intent(&lease, &sub, None, &entry)
+        .record_intent(&lease, &sub, None, None, &entry)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await; // the crashed owner's lease expires

@@ -27,9 +27,13 @@ fn key(name: &str) -> String {
     format!("spark-{name}-{}", std::process::id())
 }
 
-/// The prefix shared by all tags of a run (`tether-<slug>-<hash>-g`).
-fn tag_prefix(key: &str) -> String {
-    let tag = Tag::derive(&RunKey::new(key).unwrap(), Generation(1));
+/// The prefix shared by all tags of a run in `env`'s store (`tether-<slug>-<store>-<hash>-g`).
+fn tag_prefix(env: &Env, key: &str) -> String {
+    let store = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(tether_store::open(&env.state))
+        .expect("open the test store");
+    let tag = Tag::derive(store.store_id(), &RunKey::new(key).unwrap(), Generation(1));
     tag.as_str().strip_suffix('1').unwrap().to_string()
 }
 
@@ -68,7 +72,7 @@ fn sigkill_while_polling_then_rerun_reconnects_to_the_one_driver() {
     let v = run_json(&out);
     assert_eq!(v["state"], "succeeded", "{v}");
     assert_eq!(v["submissions"].as_array().unwrap().len(), 1, "{v}");
-    let drivers = drivers_with_tag_prefix(&tag_prefix(&k));
+    let drivers = drivers_with_tag_prefix(&tag_prefix(&env, &k));
     assert_eq!(
         drivers.len(),
         1,
@@ -89,7 +93,7 @@ fn sigkill_while_polling_then_rerun_reconnects_to_the_one_driver() {
     let out = env.run(&["logs", &k, "--stderr"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.starts_with("Launch Command:") && text.contains(&tag_prefix(&k)),
+        text.starts_with("Launch Command:") && text.contains(&tag_prefix(&env, &k)),
         "{}",
         &text[..text.len().min(300)]
     );
@@ -126,7 +130,7 @@ fn crash_after_the_post_before_the_id_record_adopts_the_driver_by_tag() {
         "{}",
         env.history_text(&k)
     );
-    let drivers = drivers_with_tag_prefix(&tag_prefix(&k));
+    let drivers = drivers_with_tag_prefix(&tag_prefix(&env, &k));
     assert_eq!(
         drivers.len(),
         1,
@@ -152,7 +156,7 @@ fn a_driver_that_succeeded_while_tether_was_dead_returns_at_once() {
     );
     let mut first = env.spawn(&["run", &s, "--key", &k], &[]);
     assert!(wait_until(T, || phase(&env, &k).as_deref() == Some("submitted")));
-    let prefix = tag_prefix(&k);
+    let prefix = tag_prefix(&env, &k);
     assert!(
         wait_until(T, || drivers_with_tag_prefix(&prefix)
             .iter()
@@ -207,7 +211,7 @@ fn a_failed_driver_is_resubmitted_up_to_max_submissions() {
         "{}",
         stderr(&out)
     );
-    let drivers = drivers_with_tag_prefix(&tag_prefix(&k));
+    let drivers = drivers_with_tag_prefix(&tag_prefix(&env, &k));
     assert_eq!(drivers.len(), 2, "{drivers:?}");
     assert!(drivers.iter().all(|d| d.1 == "FAILED"), "{drivers:?}");
 }
@@ -241,7 +245,7 @@ fn the_skew_job_fails_oom_then_succeeds_in_the_recovery_shape() {
         ),
         "the recovery shape is in the history: {history}"
     );
-    let drivers = drivers_with_tag_prefix(&tag_prefix(&k));
+    let drivers = drivers_with_tag_prefix(&tag_prefix(&env, &k));
     let states: Vec<&str> = drivers.iter().map(|d| d.1.as_str()).collect();
     assert_eq!(drivers.len(), 2, "{drivers:?}");
     assert!(
@@ -274,7 +278,7 @@ fn the_skew_job_without_recovery_fails_every_time() {
         subs.iter().all(|s| s["submission"]["shape"] == "normal"),
         "{v}"
     );
-    assert_eq!(drivers_with_tag_prefix(&tag_prefix(&k)).len(), 2);
+    assert_eq!(drivers_with_tag_prefix(&tag_prefix(&env, &k)).len(), 2);
 }
 
 #[test]
@@ -283,7 +287,7 @@ fn cancel_kills_the_driver() {
     let k = key("cancel");
     let s = write_spec(&env, &spec(&cluster().rest, &["sleep", "3600"], "", "", ""));
     let mut run = env.spawn(&["run", &s, "--key", &k], &[]);
-    let prefix = tag_prefix(&k);
+    let prefix = tag_prefix(&env, &k);
     assert!(wait_until(T, || phase(&env, &k).as_deref() == Some("submitted")));
     assert!(wait_until(T, || drivers_with_tag_prefix(&prefix)
         .iter()
@@ -403,7 +407,7 @@ fn master_unreachable_mid_run_asks_again_then_reconnects_without_resubmitting() 
         "never resubmitted on unknown: {}",
         env.history_text(&k)
     );
-    let drivers = drivers_with_tag_prefix(&tag_prefix(&k));
+    let drivers = drivers_with_tag_prefix(&tag_prefix(&env, &k));
     assert_eq!(drivers.len(), 1, "{drivers:?}");
     assert_eq!(drivers[0].1, "FINISHED");
 }

@@ -143,7 +143,11 @@ pub fn fresh_request(f: &Fixture, what: &str, shape: Shape) -> SubmitRequest {
     ))
     .unwrap_or_else(|_| RunKey::from_content(what, format!("{nanos}-{n}").as_bytes()));
     let generation = Generation::FIRST;
-    let tag = Tag::derive(&key, generation);
+    let tag = Tag::derive(
+        &tether_core::ids::StoreId::new("testst0r").unwrap(),
+        &key,
+        generation,
+    );
     SubmitRequest {
         key,
         submission: Submission {
@@ -151,6 +155,9 @@ pub fn fresh_request(f: &Fixture, what: &str, shape: Shape) -> SubmitRequest {
             tag,
             shape,
         },
+        fence: tether_core::connector::FenceHandle(std::sync::Arc::new(
+            tether_core::connector::NoFence,
+        )),
     }
 }
 

@@ -13,7 +13,9 @@ use serde_json::json;
 use spark_http_support::*;
 use tether_connectors::registry::{build, BuildContext};
 use tether_core::{
-    connector::{CancelError, JobRef, LogError, LogStream, SubmitError, SubmitRequest},
+    connector::{
+        CancelError, FenceHandle, JobRef, LogError, LogStream, NoFence, SubmitError, SubmitRequest,
+    },
     ids::{ExternalId, Generation, RunKey, Tag},
     journal::{Shape, Submission},
     observe::{JobStatus, Lookup},
@@ -61,6 +63,7 @@ fn request() -> SubmitRequest {
     SubmitRequest {
         key: RunKey::new("http-test".to_string()).unwrap(),
         submission: sub,
+        fence: FenceHandle(std::sync::Arc::new(NoFence)),
     }
 }
 
@@ -197,13 +200,22 @@ async fn redirects_are_not_followed() {
     })
     .await;
     let target = elsewhere.url.clone();
-    let master = serve(None, move |s| Reply::Full {
-        status: "302 Found",
-        headers: vec![format!(
-            "Location: {target}{}",
-            s.line.split(' ').nth(1).unwrap_or("/")
-        )],
-        body: vec![],
+    // The master's UI answers (no drivers, so the create is tried); its REST port redirects.
+    let master = serve(None, move |s| {
+        if s.line.contains("/json/") {
+            return Reply::json(
+                json!({"url": "spark://m:7077", "status": "ALIVE", "workers": [],
+                                      "activedrivers": [], "completeddrivers": []}),
+            );
+        }
+        Reply::Full {
+            status: "302 Found",
+            headers: vec![format!(
+                "Location: {target}{}",
+                s.line.split(' ').nth(1).unwrap_or("/")
+            )],
+            body: vec![],
+        }
     })
     .await;
     let c = connector(&spec(&master.url, ""));

@@ -59,9 +59,16 @@ fn request(key: &RunKey, generation: u32, shape: Shape) -> SubmitRequest {
         key: key.clone(),
         submission: Submission {
             generation,
-            tag: Tag::derive(key, generation),
+            tag: Tag::derive(
+                &tether_core::ids::StoreId::new("testst0r").unwrap(),
+                key,
+                generation,
+            ),
             shape,
         },
+        fence: tether_core::connector::FenceHandle(std::sync::Arc::new(
+            tether_core::connector::NoFence,
+        )),
     }
 }
 

@@ -14,7 +14,7 @@
 //!   does not carry the expected tag (backends reuse ids).
 //! - `cancel` of a finished or unknown job is not an error worth retrying.
 //! - `submit` of a [`Shape::Recovery`] submission applies the recovery shape.
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,7 @@ use crate::{
     ids::{ExternalId, RunKey, Tag},
     journal::{Shape, Submission},
     observe::{JobStatus, Lookup},
+    placement::Placement,
 };
 
 /// A request to start one submission of a run.
@@ -32,6 +33,84 @@ pub struct SubmitRequest {
     pub key: RunKey,
     /// Generation, tag and shape of this submission.
     pub submission: Submission,
+    /// Confirms the lease right before the job is created: see [`Fence`].
+    pub fence: FenceHandle,
+}
+
+impl SubmitRequest {
+    /// A request for `submission` of run `key`, fenced by `fence`.
+    pub fn new(key: RunKey, submission: Submission, fence: Arc<dyn Fence>) -> Self {
+        SubmitRequest {
+            key,
+            submission,
+            fence: FenceHandle(fence),
+        }
+    }
+}
+
+/// The owner's lease, as a connector sees it while submitting.
+///
+/// A connector calls [`Fence::confirm`] immediately before the request that creates or launches
+/// the job, after any look-up or wait of its own (searching by tag, waiting for a slot): an owner
+/// frozen in between (SIGSTOP, GC pause) and resumed after another owner took the run over
+/// learns it here and creates nothing. [`Fence::interrupted`] resolves when the lease is lost or
+/// a cancel arrives, for connectors that wait before creating.
+#[async_trait]
+pub trait Fence: Send + Sync {
+    /// A fenced write that proves we still own the run; `Err` means: create nothing.
+    async fn confirm(&self) -> Result<(), Fenced>;
+    /// Resolves when the lease is lost or the run is cancelled (never, for [`NoFence`]).
+    async fn interrupted(&self);
+}
+
+/// Why a [`Fence`] did not confirm.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Fenced {
+    /// Another owner took the run over: stand down.
+    #[error("the lease was lost before the job was created: another owner took the run over")]
+    LeaseLost,
+    /// The store could not confirm the lease now (outage): create nothing, ask again later.
+    #[error("the lease could not be confirmed before creating the job: {reason}")]
+    Unconfirmed {
+        /// Why.
+        reason: String,
+    },
+    /// A cancel arrived while the connector waited.
+    #[error("the run was cancelled before its job was created")]
+    Cancelled,
+}
+
+/// A [`Fence`] behind an `Arc`, printable.
+#[derive(Clone)]
+pub struct FenceHandle(pub Arc<dyn Fence>);
+
+impl std::fmt::Debug for FenceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FenceHandle")
+    }
+}
+
+impl std::ops::Deref for FenceHandle {
+    type Target = dyn Fence;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+/// A fence that always confirms: for tools and tests that drive a connector without a lease
+/// (connector conformance suites). The engine never uses it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFence;
+
+#[async_trait]
+impl Fence for NoFence {
+    async fn confirm(&self) -> Result<(), Fenced> {
+        Ok(())
+    }
+    async fn interrupted(&self) {
+        std::future::pending::<()>().await
+    }
 }
 
 /// A submitted job, as the connector needs to address it.
@@ -45,7 +124,11 @@ pub struct JobRef {
 
 /// Why a submission did not yield an id.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SubmitError {
+    /// The fence did not confirm the lease right before creating: nothing was created.
+    #[error(transparent)]
+    Fenced(#[from] Fenced),
     /// The backend refused it (bad spec, missing file, HTTP 400): retrying cannot help.
     #[error("the backend refused the submission: {message}")]
     Rejected {
@@ -112,6 +195,29 @@ pub trait Connector: Send + Sync + 'static {
     fn recovery(&self) -> Option<&dyn RecoveryShape> {
         None
     }
+    /// Capability: the jobs live on the machine that submitted them (see [`crate::placement`]).
+    fn host_bound(&self) -> Option<&dyn HostBound> {
+        None
+    }
+}
+
+/// Capability: jobs live on one machine, in one location there (the local backend).
+pub trait HostBound: Send + Sync {
+    /// Where a submission made now by this connector would live.
+    fn placement(&self) -> Placement;
+    /// A connector that reaches the jobs placed at `recorded`, or why it cannot from this
+    /// machine. Never guesses: a job on another host is [`Elsewhere`], not lost.
+    fn rebind(&self, recorded: &Placement) -> Result<Arc<dyn Connector>, Elsewhere>;
+}
+
+/// A host-bound job that this process cannot judge: it lives on another machine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the job lives on {}; only a process on that host can judge it{}", placement.describe(), if reason.is_empty() { String::new() } else { format!(" ({reason})") })]
+pub struct Elsewhere {
+    /// Where it lives.
+    pub placement: Placement,
+    /// Detail.
+    pub reason: String,
 }
 
 /// Capability: find a job by the tag it was submitted with.

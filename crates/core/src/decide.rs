@@ -140,7 +140,7 @@ pub fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decisi
         (Phase::Empty, _) => Decision::Submit {
             submission: Submission {
                 generation: Generation::FIRST,
-                tag: Tag::derive(&journal.key, Generation::FIRST),
+                tag: Tag::derive(&journal.store, &journal.key, Generation::FIRST),
                 shape: Shape::Normal,
             },
             reason: SubmitReason::Fresh,
@@ -275,7 +275,7 @@ fn next_generation(
     Decision::Submit {
         submission: Submission {
             generation,
-            tag: Tag::derive(&journal.key, generation),
+            tag: Tag::derive(&journal.store, &journal.key, generation),
             shape,
         },
         reason,
@@ -289,20 +289,24 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::ids::RunKey;
+    use crate::ids::{RunKey, StoreId};
 
     fn key() -> RunKey {
         RunKey::new("k").unwrap()
     }
+    fn store() -> StoreId {
+        StoreId::new("testst0r").unwrap()
+    }
     fn sub(g: u32, shape: Shape) -> Submission {
         Submission {
             generation: Generation(g),
-            tag: Tag::derive(&key(), Generation(g)),
+            tag: Tag::derive(&store(), &key(), Generation(g)),
             shape,
         }
     }
     fn j(phase: Phase) -> Journal {
         Journal {
+            store: store(),
             key: key(),
             phase,
             cancel_requested: false,
@@ -310,6 +314,7 @@ mod tests {
     }
     fn cancelled(phase: Phase) -> Journal {
         Journal {
+            store: store(),
             key: key(),
             phase,
             cancel_requested: true,
@@ -358,7 +363,7 @@ mod tests {
         assert_eq!(
             d,
             Decision::LookUp {
-                tag: Tag::derive(&key(), Generation(2))
+                tag: Tag::derive(&store(), &key(), Generation(2))
             }
         );
     }

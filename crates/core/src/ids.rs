@@ -1,14 +1,18 @@
 //! Identifiers of the run protocol: run key, generation, tag, epoch, external id, owner.
 //!
 //! ## Guarantees
-//! - [`Tag::derive`] is deterministic: the same (run key, generation) always gives the same tag,
-//!   on every machine and in every version of tether (the hash is spelled out here, not taken
-//!   from `std`, whose hasher is randomised and may change).
+//! - [`Tag::derive`] is deterministic: the same (store, run key, generation) always gives the
+//!   same tag, on every machine and in every version of tether (SHA-256, not `std`'s randomised
+//!   hasher).
+//! - Two state stores never derive the same tag, whatever keys they use: the store's random
+//!   [`StoreId`] is part of every tag (in clear, and in the hash), so staging and prod using the
+//!   same key never adopt or cancel each other's jobs.
 //! - Tags are at most 63 characters of `[a-z0-9-]`, so every backend can store them (K8s label
 //!   values, Databricks idempotency tokens (64), YARN tags, Livy names, Spark app names).
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Error for an identifier that is not acceptable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -16,6 +20,9 @@ pub enum IdError {
     /// The run key is empty, too long or has characters outside `[A-Za-z0-9._:@-]`.
     #[error("invalid run key {0:?}: use 1-128 characters from A-Z a-z 0-9 . _ : @ -")]
     InvalidRunKey(String),
+    /// A stored store id is not 8 characters of `[a-z0-9]`.
+    #[error("invalid store id {0:?} in the state store: expected 8 characters of a-z 0-9")]
+    InvalidStoreId(String),
 }
 
 /// The user-visible name of a run. Running the same key twice never launches a second job.
@@ -99,20 +106,80 @@ impl fmt::Display for Epoch {
     }
 }
 
-/// The deterministic label a submission carries into the backend, derived from the run key and
-/// the generation. Finding a job by its tag heals a crash between "submitted" and "id recorded".
+/// The random identity of a state store, created with its schema: 8 characters of `[a-z0-9]`.
+/// It scopes every tag to one store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StoreId(String);
+
+impl StoreId {
+    /// Length of a store id.
+    pub const LEN: usize = 8;
+
+    /// Validates a stored id.
+    pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
+        let s = s.into();
+        let ok = s.len() == Self::LEN
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(IdError::InvalidStoreId(s))
+        }
+    }
+
+    /// A store id from random bytes (the caller brings the randomness: core does no I/O).
+    pub fn from_random(bytes: [u8; 8]) -> Self {
+        const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        Self(
+            bytes
+                .iter()
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+                .collect(),
+        )
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for StoreId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::new(s)
+    }
+}
+impl From<StoreId> for String {
+    fn from(k: StoreId) -> String {
+        k.0
+    }
+}
+impl fmt::Display for StoreId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The deterministic label a submission carries into the backend, derived from the store, the
+/// run key and the generation. Finding a job by its tag heals a crash between "submitted" and
+/// "id recorded".
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Tag(String);
 
 impl Tag {
-    /// `tether-<slug of key, ≤24>-<16 hex of hash(key)>-g<generation>`.
-    pub fn derive(key: &RunKey, generation: Generation) -> Tag {
-        let s = slug(key.as_str(), 24);
-        let h = fnv1a64(key.as_str().as_bytes());
+    /// `tether-<slug of key, ≤22>-<store id>-<12 hex of SHA-256(store id "/" key)>-g<generation>`,
+    /// at most 63 characters (7 + 22 + 1 + 8 + 1 + 12 + 2 + 10).
+    pub fn derive(store: &StoreId, key: &RunKey, generation: Generation) -> Tag {
+        let s = slug(key.as_str(), 22);
+        let digest = Sha256::digest(format!("{store}/{key}").as_bytes());
+        let h: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
         if s.is_empty() {
-            Tag(format!("tether-{h:016x}-g{}", generation.0))
+            Tag(format!("tether-{store}-{h}-g{}", generation.0))
         } else {
-            Tag(format!("tether-{s}-{h:016x}-g{}", generation.0))
+            Tag(format!("tether-{s}-{store}-{h}-g{}", generation.0))
         }
     }
     /// Wraps a tag read back from a store or a backend (no validation: it is compared, not built).
@@ -179,25 +246,55 @@ fn slug(s: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
+    fn store(s: &str) -> StoreId {
+        StoreId::new(s).unwrap()
+    }
+
     #[test]
     fn tag_is_deterministic_short_and_backend_safe() {
         let k = RunKey::new("Nightly_ETL:2026-11-22@eu.west-very-long-name-indeed-yes").unwrap();
-        let a = Tag::derive(&k, Generation(3));
-        assert_eq!(a, Tag::derive(&k, Generation(3)));
-        assert_ne!(a, Tag::derive(&k, Generation(4)));
-        assert!(a.as_str().len() <= 63, "{a}");
+        let st = store("a1b2c3d4");
+        let a = Tag::derive(&st, &k, Generation(3));
+        assert_eq!(a, Tag::derive(&st, &k, Generation(3)));
+        assert_ne!(a, Tag::derive(&st, &k, Generation(4)));
+        let longest = Tag::derive(&st, &k, Generation(u32::MAX));
+        assert!(longest.as_str().len() <= 63, "{longest}");
         assert!(a
             .as_str()
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
         assert!(a.as_str().ends_with("-g3"));
+        assert!(a.as_str().contains("-a1b2c3d4-"), "{a}");
         // Pinned value: changing the derivation would orphan every in-flight run.
         assert_eq!(
-            Tag::derive(&RunKey::new("k").unwrap(), Generation(1)).as_str(),
-            format!("tether-k-{:016x}-g1", fnv1a64(b"k"))
+            Tag::derive(
+                &store("abcdefgh"),
+                &RunKey::new("k").unwrap(),
+                Generation(1)
+            )
+            .as_str(),
+            "tether-k-abcdefgh-5d0b01e7aaeb-g1"
         );
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn two_stores_never_share_a_tag_for_the_same_key() {
+        let k = RunKey::new("nightly-2026-11-22").unwrap();
+        let (a, b) = (store("stagingx"), store("prod0001"));
+        assert_ne!(
+            Tag::derive(&a, &k, Generation(1)),
+            Tag::derive(&b, &k, Generation(1))
+        );
+    }
+
+    #[test]
+    fn store_ids_are_validated_and_random_ones_are_valid() {
+        assert!(StoreId::new("abc").is_err());
+        assert!(StoreId::new("ABCDEFGH").is_err());
+        let r = StoreId::from_random([0, 35, 36, 255, 7, 8, 9, 10]);
+        assert_eq!(StoreId::new(r.as_str()), Ok(r.clone()));
     }
 
     #[test]

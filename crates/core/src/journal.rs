@@ -2,7 +2,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ids::{ExternalId, Generation, RunKey, Tag},
+    ids::{ExternalId, Generation, RunKey, StoreId, Tag},
     observe::FailureClass,
 };
 
@@ -112,6 +112,8 @@ impl Phase {
 /// The journal: the phase plus the flags that steer the decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Journal {
+    /// The state store the run belongs to (tags derive from it).
+    pub store: StoreId,
     /// The run this journal belongs to (tags derive from it).
     pub key: RunKey,
     /// Where the run stands.
@@ -122,8 +124,9 @@ pub struct Journal {
 
 impl Journal {
     /// A journal with nothing in it.
-    pub fn empty(key: RunKey) -> Self {
+    pub fn empty(store: StoreId, key: RunKey) -> Self {
         Journal {
+            store,
             key,
             phase: Phase::Empty,
             cancel_requested: false,

@@ -32,6 +32,7 @@ pub mod engine;
 pub mod ids;
 pub mod journal;
 pub mod observe;
+pub mod placement;
 pub mod spec;
 pub mod store;
 pub mod units;

@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
+    ids::{Epoch, ExternalId, Generation, OwnerId, RunKey, StoreId},
     journal::{Journal, Outcome, Submission},
+    placement::Placement,
 };
 
 /// A new run to create.
@@ -62,6 +63,8 @@ pub struct RunRecord {
     pub last_generation: Option<Generation>,
     /// Latest generation's backend id, whatever the phase.
     pub last_external_id: Option<ExternalId>,
+    /// Where a host-bound run's jobs live (recorded with its first intent).
+    pub placement: Option<Placement>,
     /// Created by `tether submit` for a worker.
     pub queued: bool,
     /// Creation time (ms since the Unix epoch).
@@ -110,6 +113,16 @@ pub struct HistoryEntry {
     pub decision: String,
     /// Human explanation.
     pub reason: String,
+}
+
+/// Which runs a worker may claim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimFilter {
+    /// The worker's host: runs placed on another host are never claimed (unplaced runs are).
+    /// `None`: only unplaced runs.
+    pub host: Option<String>,
+    /// Only runs of these kinds (`tether worker --kinds`); `None`: every kind.
+    pub kinds: Option<Vec<String>>,
 }
 
 /// The right to act on a run, valid while its epoch is the run's current epoch.
@@ -260,21 +273,25 @@ pub trait Store: Send + Sync + 'static {
     async fn release(&self, lease: &Lease) -> Result<(), StoreError>;
     /// Claims up to `limit` unfinished runs whose lease is free or expired (queued ones first),
     /// each with a new epoch. PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one atomic update.
+    /// Only runs that `filter` admits are claimed.
     async fn claim(
         &self,
         owner: &OwnerId,
         ttl: Duration,
         limit: usize,
+        filter: &ClaimFilter,
     ) -> Result<Vec<(Lease, RunRecord)>, StoreError>;
 
     /// Records the intent to submit (before submitting). Fenced. `previous` is the outcome of the
     /// generation before this one (why we resubmit); it is stored on that submission in the same
-    /// transaction, unless that submission already has one.
+    /// transaction, unless that submission already has one. `placement` binds a host-bound run
+    /// to its host in the same statement; a run already placed keeps its placement.
     async fn record_intent(
         &self,
         lease: &Lease,
         submission: &Submission,
         previous: Option<&Outcome>,
+        placement: Option<&Placement>,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError>;
     /// Records the backend id of the current intent (before the first poll). Fenced.
@@ -296,4 +313,10 @@ pub trait Store: Send + Sync + 'static {
     async fn append_history(&self, lease: &Lease, entry: &HistoryEntry) -> Result<(), StoreError>;
     /// Marks the run for cancellation (anyone may ask). Returns false if it already finished.
     async fn request_cancel(&self, key: &RunKey) -> Result<bool, StoreError>;
+    /// The operator declares host `host` gone: its unfinished runs lose their placement (so
+    /// any host may claim them, and their jobs, not found there, count as lost) and their
+    /// leases, with `reason` in their history. Returns the runs concerned.
+    async fn forget_host(&self, host: &str, reason: &str) -> Result<Vec<RunKey>, StoreError>;
+    /// The store's random id, created with its schema (tags derive from it).
+    fn store_id(&self) -> &StoreId;
 }

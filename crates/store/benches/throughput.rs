@@ -50,11 +50,15 @@ async fn one_run(store: &dyn Store, key: RunKey, owner: &OwnerId) -> anyhow::Res
     };
     let sub = Submission {
         generation: Generation(1),
-        tag: Tag::derive(&key, Generation(1)),
+        tag: Tag::derive(
+            &tether_core::ids::StoreId::new("testst0r").unwrap(),
+            &key,
+            Generation(1),
+        ),
         shape: Shape::Normal,
     };
     store
-        .record_intent(&lease, &sub, None, &entry(lease.epoch, "submit"))
+        .record_intent(&lease, &sub, None, None, &entry(lease.epoch, "submit"))
         .await?;
     store
         .record_submitted(

@@ -9,8 +9,9 @@
 //!   [`StoreError::Corrupt`], never papered over.
 //! - An external id is absent only when the column is NULL: `"0"` and `""` are real ids.
 use tether_core::{
-    ids::{Epoch, ExternalId, Generation, OwnerId, RunKey, Tag},
+    ids::{Epoch, ExternalId, Generation, OwnerId, RunKey, StoreId, Tag},
     journal::{Journal, Outcome, Phase, Shape, Submission},
+    placement::Placement,
     store::{RunRecord, StoreError, SubmissionRecord},
 };
 
@@ -43,6 +44,10 @@ pub(crate) struct RunRow {
     pub updated_at_ms: i64,
     /// Computed by the backend with its own clock.
     pub lease_alive: bool,
+    /// Placement JSON of a host-bound run.
+    pub placement: Option<String>,
+    /// The store's id (selected with every row: journals derive tags from it).
+    pub store_id: String,
 }
 
 /// One `submissions` row.
@@ -150,8 +155,17 @@ impl RunRow {
                 ))
             }
         };
+        let store = StoreId::new(self.store_id).map_err(|e| corrupt(location, e.to_string()))?;
+        let placement = self
+            .placement
+            .as_deref()
+            .map(serde_json::from_str::<Placement>)
+            .transpose()
+            .map_err(|e| corrupt(location, format!("run {key} has an invalid placement: {e}")))?;
         Ok(RunRecord {
+            placement,
             journal: Journal {
+                store,
                 key: key.clone(),
                 phase,
                 cancel_requested: self.cancel_requested,
@@ -222,4 +236,15 @@ pub(crate) fn takeover_reason(
 /// Milliseconds since the Unix epoch for a TTL, saturating rather than overflowing.
 pub(crate) fn ttl_ms(ttl: std::time::Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// Serialises a placement for the `placement` column.
+pub(crate) fn encode_placement(
+    op: &'static str,
+    placement: &Placement,
+) -> Result<String, StoreError> {
+    serde_json::to_string(placement).map_err(|e| StoreError::Query {
+        op,
+        source: Box::new(e),
+    })
 }

@@ -3,6 +3,7 @@
 //!
 //! Expired leases are made with a zero TTL (expiry = now, and "expired" means `<= now`), so
 //! take-over tests need no sleeps.
+#[macro_use]
 mod common;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -56,6 +57,7 @@ async fn full_lifecycle(h: Harness) -> R {
     s.record_intent(
         &l,
         &sub,
+        None,
         None,
         &entry(l.epoch, Some(1), "submit", "first submission"),
     )
@@ -121,7 +123,15 @@ async fn full_lifecycle(h: Harness) -> R {
         Acquire::Held(r) => ensure!(r.epoch == Epoch(1) && r.owner.is_none()),
         Acquire::Acquired(..) => anyhow::bail!("acquired a finished run"),
     }
-    ensure!(s.claim(&owner("w2"), LONG, 10).await?.is_empty());
+    ensure!(s
+        .claim(
+            &owner("w2"),
+            LONG,
+            10,
+            &tether_core::store::ClaimFilter::default()
+        )
+        .await?
+        .is_empty());
     // The old lease is gone with the finish.
     lease_lost(
         s.append_history(&l, &entry(l.epoch, None, "x", "y")).await,
@@ -152,6 +162,7 @@ async fn stale_epoch_writer_is_fenced(h: Harness) -> R {
         &old,
         &submission("fence", 1),
         None,
+        None,
         &entry(old.epoch, Some(1), "submit", "g1"),
     )
     .await?;
@@ -163,7 +174,7 @@ async fn stale_epoch_writer_is_fenced(h: Harness) -> R {
     let subs_before = s.submissions(&key("fence")).await?;
     let e = |d: &str| entry(old.epoch, Some(1), d, "stale writer");
     lease_lost(
-        s.record_intent(&old, &submission("fence", 2), None, &e("submit"))
+        s.record_intent(&old, &submission("fence", 2), None, None, &e("submit"))
             .await,
         "intent",
     )?;
@@ -270,7 +281,9 @@ async fn concurrent_claims_never_double_claim(h: Harness) -> R {
             let me = owner(&format!("claimer-{c}"));
             let mut got = Vec::new();
             loop {
-                let batch = s.claim(&me, LONG, 7).await?;
+                let batch = s
+                    .claim(&me, LONG, 7, &tether_core::store::ClaimFilter::default())
+                    .await?;
                 if batch.is_empty() {
                     return Ok::<_, StoreError>(got);
                 }
@@ -314,7 +327,14 @@ async fn claim_order_and_eligibility(h: Harness) -> R {
     )
     .await?;
 
-    let got = s.claim(&owner("w"), LONG, 10).await?;
+    let got = s
+        .claim(
+            &owner("w"),
+            LONG,
+            10,
+            &tether_core::store::ClaimFilter::default(),
+        )
+        .await?;
     let keys: Vec<&str> = got.iter().map(|(l, _)| l.key.as_str()).collect();
     // Queued first (oldest first among them), then the rest; never live or finished runs.
     ensure!(keys == ["expired", "new-queued", "old-direct"], "{keys:?}");
@@ -334,8 +354,24 @@ async fn claim_order_and_eligibility(h: Harness) -> R {
         last.decision == "claimed" && last.epoch == Epoch(1),
         "{last:?}"
     );
-    ensure!(s.claim(&owner("w2"), LONG, 10).await?.is_empty());
-    ensure!(s.claim(&owner("w2"), LONG, 0).await?.is_empty());
+    ensure!(s
+        .claim(
+            &owner("w2"),
+            LONG,
+            10,
+            &tether_core::store::ClaimFilter::default()
+        )
+        .await?
+        .is_empty());
+    ensure!(s
+        .claim(
+            &owner("w2"),
+            LONG,
+            0,
+            &tether_core::store::ClaimFilter::default()
+        )
+        .await?
+        .is_empty());
     h.finish().await;
     Ok(())
 }
@@ -488,6 +524,7 @@ async fn external_id_zero_is_an_id(h: Harness) -> R {
         &l,
         &submission("zero", 1),
         None,
+        None,
         &entry(l.epoch, Some(1), "submit", ""),
     )
     .await?;
@@ -511,6 +548,7 @@ async fn external_id_zero_is_an_id(h: Harness) -> R {
     s.record_intent(
         &l,
         &submission("empty-id", 1),
+        None,
         None,
         &entry(l.epoch, Some(1), "submit", ""),
     )
@@ -551,6 +589,7 @@ async fn generations_and_reintent(h: Harness) -> R {
         &l,
         &submission("gen", 1),
         None,
+        None,
         &entry(l.epoch, Some(1), "submit", ""),
     )
     .await?;
@@ -558,6 +597,7 @@ async fn generations_and_reintent(h: Harness) -> R {
     s.record_intent(
         &l,
         &submission("gen", 1),
+        None,
         None,
         &entry(l.epoch, Some(1), "submit", "again"),
     )
@@ -595,6 +635,7 @@ async fn generations_and_reintent(h: Harness) -> R {
         &l,
         &recovery,
         Some(&oom),
+        None,
         &entry(l.epoch, Some(2), "resubmit", "oom"),
     )
     .await?;
@@ -684,28 +725,6 @@ async fn failed_outcome_round_trips(h: Harness) -> R {
     ensure!(r.journal.phase == Phase::Finished { outcome: out });
     h.finish().await;
     Ok(())
-}
-
-macro_rules! conformance {
-    ($($prop:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $prop() -> anyhow::Result<()> {
-                    super::$prop(super::Harness::sqlite()?).await
-                }
-            )*
-        }
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $prop() -> anyhow::Result<()> {
-                    super::$prop(super::Harness::postgres().await?).await
-                }
-            )*
-        }
-    };
 }
 
 conformance!(

@@ -249,7 +249,10 @@ async fn concurrent_openers_migrate_once() -> R {
         .query_one("SELECT count(*) FROM schema_version", &[])
         .await?
         .get(0);
-    ensure!(n == 1, "{n} schema versions");
+    ensure!(
+        n == 2,
+        "{n} schema version rows: expected one per migration (2)"
+    );
     drop(client);
     db.drop_db().await;
     Ok(())

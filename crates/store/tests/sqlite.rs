@@ -115,7 +115,10 @@ async fn data_survives_reopen_and_concurrent_openers_agree() -> R {
     let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     ensure!(mode == "wal", "{mode}");
     let versions: i64 = c.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))?;
-    ensure!(versions == 1);
+    ensure!(
+        versions == 2,
+        "one schema_version row per migration (2), got {versions}"
+    );
     Ok(())
 }
 
@@ -211,7 +214,9 @@ async fn processes_sharing_a_file_never_double_claim() -> R {
         let s = tether_store::open(&loc).await?;
         let me = owner(&format!("pid-{}", std::process::id()));
         loop {
-            let batch = s.claim(&me, LONG, 5).await?;
+            let batch = s
+                .claim(&me, LONG, 5, &tether_core::store::ClaimFilter::default())
+                .await?;
             if batch.is_empty() {
                 return Ok(());
             }

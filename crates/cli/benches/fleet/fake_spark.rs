@@ -46,6 +46,11 @@ pub struct Stats {
     pub polled: Mutex<HashSet<String>>,
     /// Driver id -> tag.
     drivers: Mutex<HashMap<String, String>>,
+    /// While non-zero, each `GET /json/` is answered only after this many milliseconds (a slow
+    /// master, for the tests that freeze an owner inside its find-by-tag).
+    pub json_delay_ms: AtomicU64,
+    /// `GET /json/` requests received (counted before any delay).
+    pub json_received: AtomicU64,
 }
 
 impl Stats {
@@ -139,6 +144,13 @@ async fn serve(sock: TcpStream, st: Arc<Stats>, addr: SocketAddr) {
         let mut body = vec![0u8; length.min(1 << 20)];
         if rd.read_exact(&mut body).await.is_err() {
             break;
+        }
+        let delay = st.json_delay_ms.load(Ordering::Relaxed);
+        if target.starts_with("/json") {
+            st.json_received.fetch_add(1, Ordering::Relaxed);
+        }
+        if delay > 0 && target.starts_with("/json") {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         }
         let (status, ctype, answer) = route(&method, &target, &body, &st, addr);
         let head = format!(

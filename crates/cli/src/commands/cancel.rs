@@ -54,6 +54,14 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<u8, CliError> {
             eprintln!("tether: cancel of {key} could not be confirmed: {reason}");
             Ok(4)
         }
+        Ok(Finish::Elsewhere(e)) => {
+            eprintln!(
+                "tether: cancel of {key} is recorded; {e}: a worker or `tether run` there kills it \
+                 (or `tether forget-host {}` if that host is gone)",
+                e.placement.host
+            );
+            Ok(4)
+        }
         Err(e @ EngineError::LeaseLost { .. }) => {
             eprintln!("tether: {e}");
             Ok(5)

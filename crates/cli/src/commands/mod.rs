@@ -1,5 +1,6 @@
 //! The subcommands.
 mod cancel;
+mod forget_host;
 mod inspect;
 mod logs;
 mod run;
@@ -87,6 +88,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
             Command::History(a) => inspect::history(&ctx, a).await,
             Command::Logs(a) => logs::logs(&ctx, a).await,
             Command::Cancel(a) => cancel::cancel(&ctx, a).await,
+            Command::ForgetHost(a) => forget_host::forget_host(&ctx, a).await,
         }
     }
     .await;

@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Instant};
 use tether_core::{
     connector::{JobRef, SubmitRequest},
     engine::{Engine, EngineError, Finish},
-    ids::{Generation, Tag},
+    ids::{Generation, StoreId, Tag},
     journal::{Outcome, Shape, Submission},
     observe::{FailureClass, JobStatus},
     store::Lease,
@@ -77,6 +77,14 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
             eprintln!("tether: {key}: status unknown: {reason}");
             4
         }
+        Ok(Finish::Elsewhere(e)) => {
+            eprintln!(
+                "tether: {key}: status unknown: {e}. Run it there (same command), let a worker on \
+                 host {host} pick it up, or, if that host is gone for good, `tether forget-host {host}`",
+                host = e.placement.host
+            );
+            4
+        }
         Err(e @ EngineError::LeaseLost { .. }) => {
             eprintln!("tether: {e}");
             return Ok(5);
@@ -123,15 +131,20 @@ async fn ephemeral(
     eprintln!(
         "tether: durable = false: no journal; a crash of this process loses track of the job"
     );
+    // No store: a fresh random scope, so this job's tag is never another run's.
+    let mut scope = [0u8; 8];
+    getrandom::getrandom(&mut scope).map_err(|e| CliError::usage(format!("no randomness: {e}")))?;
     let submission = Submission {
         generation: Generation::FIRST,
-        tag: Tag::derive(key, Generation::FIRST),
+        tag: Tag::derive(&StoreId::from_random(scope), key, Generation::FIRST),
         shape: Shape::Normal,
     };
-    let request = SubmitRequest {
-        key: key.clone(),
-        submission: submission.clone(),
-    };
+    // Nothing to fence: this process holds no lease.
+    let request = SubmitRequest::new(
+        key.clone(),
+        submission.clone(),
+        Arc::new(tether_core::connector::NoFence),
+    );
     let external_id = built
         .connector
         .submit(&request)

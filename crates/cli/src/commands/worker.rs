@@ -25,7 +25,7 @@ use std::{
 use tether_core::{
     engine::{Engine, EngineError, Event, Finish, Observer, RunSignals},
     ids::{Epoch, OwnerId, RunKey},
-    store::{Lease, RunRecord},
+    store::{ClaimFilter, Lease, RunRecord},
     Decision, Store,
 };
 use tokio::{
@@ -92,6 +92,7 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
         ttl.as_millis()
     );
     let table: Table = Arc::default();
+    let filter = claim_filter(&args)?;
     let slots = Arc::new(Semaphore::new(args.local_slots));
     let mut tasks: JoinSet<(RunKey, Result<Finish, EngineError>)> = JoinSet::new();
     let heart = tokio::spawn(heartbeat(store.clone(), owner.clone(), ttl, table.clone()));
@@ -123,7 +124,7 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
             // Batches of at most CLAIM_BATCH let a fleet share a burst of queued runs; a full
             // batch means more may be waiting, so claim again at once instead of at the next tick.
             let batch = free.min(CLAIM_BATCH);
-            match store.claim(&owner, ttl, batch).await {
+            match store.claim(&owner, ttl, batch, &filter).await {
                 Ok(claimed) => {
                     backlog = claimed.len() == batch;
                     for (lease, record) in claimed {
@@ -228,7 +229,7 @@ fn start_run(
     );
     tasks.spawn(async move {
         let result = engine.drive(&lease, record, signals).await;
-        if let Ok(Finish::GaveUp { .. }) = &result {
+        if let Ok(Finish::GaveUp { .. } | Finish::Elsewhere(_)) = &result {
             let _ = engine.store().release(&lease).await;
         }
         (key, result)
@@ -325,12 +326,30 @@ async fn nothing_left(store: &dyn Store) -> bool {
     }
 }
 
+/// Runs this worker may claim: those not placed on another host, of the kinds it allows.
+fn claim_filter(args: &WorkerArgs) -> Result<ClaimFilter, CliError> {
+    let known = tether_connectors::registry::known_kinds();
+    if let Some(kinds) = &args.kinds {
+        if let Some(bad) = kinds.iter().find(|k| !known.contains(&k.as_str())) {
+            return Err(CliError::usage(format!(
+                "--kinds: unknown kind {bad:?}; this build knows {}",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(ClaimFilter {
+        host: Some(tether_connectors::local::placement::this_host().host),
+        kinds: args.kinds.clone(),
+    })
+}
+
 fn report(key: &RunKey, result: &Result<Finish, EngineError>) {
     match result {
         Ok(Finish::Outcome(o)) => eprintln!("tether worker: {key}: {}", o.label()),
         Ok(Finish::GaveUp { reason }) => {
             eprintln!("tether worker: {key}: status unknown, released: {reason}")
         }
+        Ok(Finish::Elsewhere(e)) => eprintln!("tether worker: {key}: released: {e}"),
         Err(EngineError::LeaseLost { .. }) => {
             eprintln!("tether worker: {key}: lease lost, dropped (another owner has it)")
         }

@@ -33,6 +33,7 @@
 pub mod identity;
 pub mod layout;
 pub mod memory;
+pub mod placement;
 pub mod spec;
 pub mod supervisor;
 mod sys;
@@ -461,6 +462,8 @@ impl Connector for LocalConnector {
                     reason: format!("cannot write {}: {e}", dir.job().display()),
                 }
             })?;
+            // Confirm the lease right before launching: a frozen ex-owner stops here.
+            req.fence.confirm().await?;
             self.start_supervisor(&dir).await?;
         }
         let deadline = Instant::now() + START_TIMEOUT;
@@ -520,6 +523,10 @@ impl Connector for LocalConnector {
             .recovery
             .is_some()
             .then_some(self as &dyn RecoveryShape)
+    }
+
+    fn host_bound(&self) -> Option<&dyn tether_core::connector::HostBound> {
+        Some(self)
     }
 }
 

@@ -444,6 +444,8 @@ impl Connector for SparkStandalone {
             SubmitError::Ambiguous { reason } => SubmitError::Ambiguous {
                 reason: self.clean(&reason),
             },
+            // Ours (the lease), not the backend's words.
+            other => other,
         })
     }
 

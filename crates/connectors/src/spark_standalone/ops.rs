@@ -16,8 +16,8 @@ use super::{
 impl SparkStandalone {
     pub(super) async fn submit_raw(&self, req: &SubmitRequest) -> Result<ExternalId, SubmitError> {
         // Spark has no idempotency key: a tag that already has a driver gets that driver back
-        // instead of a second one. An unknown lookup does not block: the engine only submits a
-        // tag again after its own lookup said absent.
+        // instead of a second one. A look-up that cannot answer means: create nothing now, ask
+        // again (never create on a guess).
         let tag = req.submission.tag.as_str();
         let known = self
             .tags
@@ -28,11 +28,20 @@ impl SparkStandalone {
         if let Some(id) = known {
             return Ok(id);
         }
-        if let Lookup::Found { external_id } =
-            FindByTag::find_by_tag(self, &req.submission.tag).await
-        {
-            return Ok(external_id);
+        match FindByTag::find_by_tag(self, &req.submission.tag).await {
+            Lookup::Found { external_id } => return Ok(external_id),
+            Lookup::Unknown { reason } => {
+                return Err(SubmitError::Unavailable {
+                    reason: format!(
+                        "cannot tell whether a driver with tag {tag} exists ({reason}); nothing was submitted"
+                    ),
+                })
+            }
+            _ => {}
         }
+        // The look-up may have taken seconds: confirm the lease right before the create, so an
+        // owner frozen meanwhile and taken over does not POST a second driver.
+        req.fence.confirm().await?;
         let body = self.create_request(req);
         let url = self.rest.rest_url().to_string();
         match self.rest.create(&body).await {

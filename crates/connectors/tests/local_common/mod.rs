@@ -45,7 +45,11 @@ pub fn connector(ctx: &BuildContext, job: &str) -> Arc<dyn Connector> {
 /// A request for run key `key`, generation 1.
 pub fn request(key: &str, shape: Shape) -> SubmitRequest {
     let key = RunKey::new(key).unwrap();
-    let tag = Tag::derive(&key, Generation::FIRST);
+    let tag = Tag::derive(
+        &tether_core::ids::StoreId::new("testst0r").unwrap(),
+        &key,
+        Generation::FIRST,
+    );
     SubmitRequest {
         key,
         submission: Submission {
@@ -53,6 +57,9 @@ pub fn request(key: &str, shape: Shape) -> SubmitRequest {
             tag,
             shape,
         },
+        fence: tether_core::connector::FenceHandle(std::sync::Arc::new(
+            tether_core::connector::NoFence,
+        )),
     }
 }
 

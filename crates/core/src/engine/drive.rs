@@ -1,23 +1,41 @@
 //! The decision loop for one run whose lease we hold.
 use std::{
+    collections::HashMap,
     future::Future,
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use super::{Checkpoint, Engine, EngineError, Event, Finish, RunSignals};
+use super::{fence::LeaseFence, Checkpoint, Engine, EngineError, Event, Finish, RunSignals};
 use crate::{
-    connector::{CancelError, JobRef, SubmitError, SubmitRequest},
+    connector::{CancelError, Elsewhere, Fenced, JobRef, SubmitError, SubmitRequest},
     decide::{decide, Decision, SubmitReason},
     ids::{ExternalId, Generation},
-    journal::{Journal, Outcome, Phase, Shape, Submission},
+    journal::{Journal, Outcome, Phase, Submission},
     observe::{FailureClass, JobStatus, Lookup, Observed},
+    placement::Placement,
     store::{HistoryEntry, Lease, RunRecord, StoreError},
+    Connector,
 };
+
+/// Decisions a flapping backend repeats: each is written to the history at most once per
+/// [`HISTORY_REPEAT`] (every other decision always is).
+const REPEATING: &[&str] = &["poll", "ask-again", "look-up-tag", "backoff"];
+/// See [`REPEATING`].
+const HISTORY_REPEAT: Duration = Duration::from_secs(60);
+
+mod explain;
 
 pub(super) struct Driver<'a> {
     engine: &'a Engine,
     lease: &'a Lease,
+    /// The engine's connector, or the one rebound to the run's recorded placement.
+    connector: Arc<dyn Connector>,
+    /// Placement of a host-bound run: recorded with the next intent if the run has none yet.
+    placement: Option<Placement>,
+    placed: bool,
+    /// Where a host-bound run lives when it is not here: the drive ends at once.
+    elsewhere: Option<Elsewhere>,
     journal: Journal,
     signals: Arc<RunSignals>,
     observed: Observed,
@@ -28,6 +46,9 @@ pub(super) struct Driver<'a> {
     submit_failing_since: Option<Instant>,
     /// Name of the last decision written to the history, to keep repeats (polls) out of it.
     last_noted: Option<&'static str>,
+    /// When each repeating decision kind was last written: a backend flapping between two
+    /// answers adds at most one row per kind per [`HISTORY_REPEAT`].
+    noted_at: HashMap<&'static str, Instant>,
     /// The backoff of the pending submission has been waited out.
     delay_served: bool,
 }
@@ -42,20 +63,43 @@ impl<'a> Driver<'a> {
         if record.journal.cancel_requested {
             signals.request_cancel();
         }
+        let mut connector = engine.connector.clone();
+        let mut elsewhere = None;
+        let placement = match (engine.connector.host_bound(), &record.placement) {
+            (None, _) => None,
+            (Some(bound), None) => Some(bound.placement()),
+            (Some(bound), Some(recorded)) => {
+                match bound.rebind(recorded) {
+                    Ok(c) => connector = c,
+                    Err(e) => elsewhere = Some(e),
+                }
+                Some(recorded.clone())
+            }
+        };
         Driver {
             engine,
             lease,
+            connector,
+            placed: record.placement.is_some(),
+            placement,
+            elsewhere,
             journal: record.journal,
             signals,
             observed: Observed::Nothing,
             unknown_since: None,
             submit_failing_since: None,
             last_noted: None,
+            noted_at: HashMap::new(),
             delay_served: false,
         }
     }
 
     pub(super) async fn run(mut self) -> Result<Finish, EngineError> {
+        if let Some(elsewhere) = self.elsewhere.take() {
+            if !matches!(self.journal.phase, Phase::Finished { .. }) {
+                return Ok(Finish::Elsewhere(elsewhere));
+            }
+        }
         loop {
             self.check_lease()?;
             self.journal.cancel_requested |= self.signals.cancel_requested();
@@ -94,7 +138,7 @@ impl<'a> Driver<'a> {
                 }
                 Decision::LookUp { tag } => {
                     self.note("look-up-tag", self.generation(), &reason).await?;
-                    self.observed = match self.engine.connector.find_by_tag() {
+                    self.observed = match self.connector.find_by_tag() {
                         None => Observed::Lookup(Lookup::Unsupported),
                         Some(finder) => match finder.find_by_tag(&tag).await {
                             Lookup::Unknown { reason } => self.unknown(reason),
@@ -147,7 +191,7 @@ impl<'a> Driver<'a> {
                     // Fenced renewal right before acting on the job: a frozen ex-owner stops here.
                     self.touch().await?;
                     let job = self.job_ref(external_id);
-                    self.observed = match self.engine.connector.cancel(&job).await {
+                    self.observed = match self.connector.cancel(&job).await {
                         Err(CancelError::Unavailable { reason }) => self.unknown(reason),
                         Ok(()) | Err(CancelError::Refused { .. }) => {
                             self.signals
@@ -196,12 +240,18 @@ impl<'a> Driver<'a> {
             _ => None,
         };
         // The intent is the fenced write right before acting: a frozen ex-owner stops here.
+        let placement = self.placement.as_ref().filter(|_| !self.placed);
         self.write("the intent", || {
-            self.engine
-                .store
-                .record_intent(self.lease, &submission, previous.as_ref(), &entry)
+            self.engine.store.record_intent(
+                self.lease,
+                &submission,
+                previous.as_ref(),
+                placement,
+                &entry,
+            )
         })
         .await?;
+        self.placed |= placement.is_some();
         self.last_noted = Some(name);
         self.journal.phase = Phase::Intent {
             submission: submission.clone(),
@@ -209,11 +259,16 @@ impl<'a> Driver<'a> {
         self.engine
             .observer
             .checkpoint(&self.lease.key, Checkpoint::AfterIntent);
-        let request = SubmitRequest {
-            key: self.lease.key.clone(),
-            submission: submission.clone(),
-        };
-        match self.engine.connector.submit(&request).await {
+        // The connector confirms the lease through this fence right before it creates the job,
+        // after any look-up or wait of its own: the intent above may be seconds old by then.
+        let fence = Arc::new(LeaseFence {
+            store: self.engine.store.clone(),
+            lease: self.lease.clone(),
+            ttl: self.engine.leases.ttl,
+            signals: self.signals.clone(),
+        });
+        let request = SubmitRequest::new(self.lease.key.clone(), submission.clone(), fence);
+        match self.connector.submit(&request).await {
             Ok(external_id) => {
                 self.engine
                     .observer
@@ -260,8 +315,9 @@ impl<'a> Driver<'a> {
                 );
                 self.finish(outcome, entry).await.map(Some)
             }
+            Err(SubmitError::Fenced(Fenced::LeaseLost)) => Err(self.lost()),
             // The job may or may not exist: the next round looks it up by tag, never blindly resubmits.
-            Err(e @ (SubmitError::Unavailable { .. } | SubmitError::Ambiguous { .. })) => {
+            Err(e) => {
                 let since = *self.submit_failing_since.get_or_insert_with(Instant::now);
                 self.observed = Observed::Unknown {
                     reason: e.to_string(),
@@ -318,7 +374,7 @@ impl<'a> Driver<'a> {
             external_id: external_id.clone(),
             submission: submission.clone(),
         };
-        match self.engine.connector.status(&job).await {
+        match self.connector.status(&job).await {
             JobStatus::Unknown { reason } => self.unknown(reason),
             status => {
                 self.unknown_since = None;
@@ -364,57 +420,6 @@ impl<'a> Driver<'a> {
         }
     }
 
-    fn explain(&self, d: &Decision) -> String {
-        let id = self
-            .external_id()
-            .map(|i| i.to_string())
-            .unwrap_or_default();
-        match d {
-            Decision::Submit { submission, reason, .. } => {
-                let why = match reason {
-                    SubmitReason::Fresh => "first submission".to_string(),
-                    SubmitReason::IntentNotFound => {
-                        "the intent had no recorded id and no job carries its tag: submitting the same generation again".into()
-                    }
-                    SubmitReason::IntentUnverifiable => {
-                        "the intent had no recorded id and the connector cannot search (policy: resubmit)".into()
-                    }
-                    SubmitReason::AfterFailure(class) => format!("generation {id} failed ({})", class.as_str()),
-                    SubmitReason::AfterLost => format!("job {id} was lost"),
-                };
-                let mut s = format!(
-                    "submit generation {} with tag {} ({} shape): {why}",
-                    submission.generation,
-                    submission.tag,
-                    submission.shape.as_str()
-                );
-                if submission.shape == Shape::Recovery {
-                    match self.engine.connector.recovery() {
-                        Some(r) => s.push_str(&format!("; recovery mode: {}", r.describe())),
-                        None => s.push_str("; recovery mode (the connector has no recovery shape of its own)"),
-                    }
-                }
-                s
-            }
-            Decision::LookUp { tag } => format!("intent without a recorded id: searching the backend for tag {tag}"),
-            Decision::Adopt { external_id } => format!("found job {external_id} carrying our tag: adopting it"),
-            Decision::Observe => format!("asking the backend about job {id}"),
-            Decision::Poll { detail } => format!("job {id} is active ({detail}): polling"),
-            Decision::AskAgain { after, reason } => format!(
-                "status unknown ({reason}): asking again in {}s; never resubmitting on an unknown status",
-                after.as_secs_f32().ceil()
-            ),
-            Decision::GiveUp { reason } => format!("{reason}; the run stays resumable: run it again later"),
-            Decision::Cancel { external_id } => format!("cancel requested: killing job {external_id}"),
-            Decision::Finish(o) => match o {
-                Outcome::Succeeded { .. } => format!("job {id} succeeded"),
-                Outcome::Failed { message, .. } => format!("finished: {}: {message}", o.label()),
-                Outcome::Cancelled { message } => format!("finished: cancelled: {message}"),
-            },
-            Decision::Return(o) => format!("outcome already recorded ({})", o.label()),
-        }
-    }
-
     fn entry(
         &self,
         decision: &str,
@@ -444,6 +449,14 @@ impl<'a> Driver<'a> {
     ) -> Result<(), EngineError> {
         if self.last_noted == Some(name) {
             return Ok(());
+        }
+        if REPEATING.contains(&name) {
+            if let Some(at) = self.noted_at.get(name) {
+                if at.elapsed() < HISTORY_REPEAT {
+                    return Ok(());
+                }
+            }
+            self.noted_at.insert(name, Instant::now());
         }
         let entry = self.entry(name, generation, reason.to_string());
         match self.engine.store.append_history(self.lease, &entry).await {

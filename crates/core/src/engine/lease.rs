@@ -43,6 +43,18 @@ impl RunSignals {
     pub fn cancel_requested(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
     }
+    /// Resolves once the lease is lost or a cancel is requested.
+    pub async fn interrupted(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_lost() || self.cancel_requested() {
+                return;
+            }
+            notified.await;
+        }
+    }
     /// Sleeps for `d`, waking early when a signal is raised.
     pub async fn sleep(&self, d: Duration) {
         let notified = self.notify.notified();

@@ -13,8 +13,12 @@
 //! ## Guarantees
 //! - Every store write carries the lease's epoch; a [`StoreError::LeaseLost`] stops the engine at
 //!   once with [`EngineError::LeaseLost`] and nothing else is done to the job.
-//! - Right before each action on the external job (submit, cancel) the lease is renewed with a
-//!   fenced write, so a holder that lost its lease while it was frozen does not act.
+//! - Right before each action on the external job the lease is confirmed with a fenced write,
+//!   so a holder that lost its lease while it was frozen does not act: before a cancel by the
+//!   engine itself, before a create by the connector through [`crate::connector::Fence`] (after
+//!   any look-up or slot wait of its own).
+//! - A host-bound run (see [`crate::placement`]) is judged only on its host: elsewhere the drive
+//!   ends with [`Finish::Elsewhere`], never with a resubmission.
 //! - Transient store failures (database down) are retried; polling the job goes on meanwhile.
 //!
 //! ## Assumptions
@@ -26,6 +30,7 @@
 //!   backend when the process froze. The tag makes such a late duplicate findable, and backends
 //!   with idempotent tags (Databricks tokens, K8s pod names, local jobs) reject it outright.
 mod drive;
+mod fence;
 mod lease;
 
 use std::{sync::Arc, time::Duration};
@@ -33,6 +38,7 @@ use std::{sync::Arc, time::Duration};
 pub use lease::{LeaseKeeper, RunSignals};
 
 use crate::{
+    connector::Elsewhere,
     decide::Decision,
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
     journal::Outcome,
@@ -51,6 +57,8 @@ pub enum Finish {
         /// Why.
         reason: String,
     },
+    /// The run's jobs live on another host: nothing was judged or done (the run stays as it is).
+    Elsewhere(Elsewhere),
 }
 
 /// Why the engine stopped without finishing.
@@ -234,7 +242,7 @@ impl Engine {
                         LeaseKeeper::start(self.store.clone(), lease.clone(), self.leases.ttl);
                     let result = self.drive(&lease, record, keeper.signals()).await;
                     keeper.stop().await;
-                    if let Ok(Finish::GaveUp { .. }) = &result {
+                    if let Ok(Finish::GaveUp { .. } | Finish::Elsewhere(_)) = &result {
                         // Leave the run resumable by anyone at once.
                         let _ = self.store.release(&lease).await;
                     }

@@ -30,23 +30,25 @@ use async_trait::async_trait;
 pub use pool::PgOptions;
 use pool::{connect, describe, map_err, Pool};
 use tether_core::{
-    ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
+    ids::{Epoch, ExternalId, Generation, OwnerId, RunKey, StoreId},
     journal::{Outcome, Submission},
+    placement::Placement,
     store::{
-        Acquire, Created, HistoryEntry, Lease, NewRun, Renewed, RunRecord, Store, StoreError,
-        SubmissionRecord,
+        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, Renewed, RunRecord, Store,
+        StoreError, SubmissionRecord,
     },
 };
 use tokio_postgres::{Client, Config, Row};
 
 use crate::{
-    record::{self, encode_outcome, ttl_ms, RunRow, SubmissionRow},
+    record::{self, encode_outcome, encode_placement, ttl_ms, RunRow, SubmissionRow},
     redact,
 };
 
 /// A tether state store in a PostgreSQL database.
 pub struct PgStore {
     pool: Pool,
+    store_id: StoreId,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -85,6 +87,8 @@ fn row_to_run(r: &Row) -> Result<RunRow, tokio_postgres::Error> {
         created_at_ms: r.try_get(16)?,
         updated_at_ms: r.try_get(17)?,
         lease_alive: r.try_get(18)?,
+        placement: r.try_get(19)?,
+        store_id: r.try_get(20)?,
     })
 }
 
@@ -143,8 +147,20 @@ impl PgStore {
                     options.query_timeout
                 ),
             })??;
+        let store_id = first
+            .query_one(sql::STORE_ID, &[])
+            .await
+            .and_then(|r| r.try_get::<_, String>(0))
+            .map_err(|e| decode_err("open", e))
+            .and_then(|id| {
+                StoreId::new(id).map_err(|e| StoreError::Corrupt {
+                    location: location.clone(),
+                    message: e.to_string(),
+                })
+            })?;
         Ok(PgStore {
             pool: Pool::new(config, options, location, first),
+            store_id,
         })
     }
 
@@ -406,6 +422,7 @@ impl Store for PgStore {
         owner: &OwnerId,
         ttl: Duration,
         limit: usize,
+        filter: &ClaimFilter,
     ) -> Result<Vec<(Lease, RunRecord)>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -414,7 +431,11 @@ impl Store for PgStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .pool
-            .query(op, sql::CLAIM, &[&limit, &owner.0, &ttl_ms(ttl)])
+            .query(
+                op,
+                sql::CLAIM,
+                &[&limit, &owner.0, &ttl_ms(ttl), &filter.host, &filter.kinds],
+            )
             .await?;
         rows.iter()
             .map(|r| {
@@ -436,8 +457,13 @@ impl Store for PgStore {
         lease: &Lease,
         submission: &Submission,
         previous: Option<&Outcome>,
+        placement: Option<&Placement>,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
+        let host = placement.map(|p| p.host.clone());
+        let placement = placement
+            .map(|p| encode_placement("record_intent", p))
+            .transpose()?;
         let previous = previous
             .map(|o| encode_outcome("record_intent", o))
             .transpose()?;
@@ -458,6 +484,8 @@ impl Store for PgStore {
                 &entry.decision,
                 &entry.reason,
                 &previous,
+                &placement,
+                &host,
             ],
         )
         .await
@@ -576,5 +604,23 @@ impl Store for PgStore {
             Some(_) => Ok(false),
             None => Err(StoreError::NotFound { key: key.clone() }),
         }
+    }
+
+    async fn forget_host(&self, host: &str, reason: &str) -> Result<Vec<RunKey>, StoreError> {
+        let op = "forget_host";
+        let rows = self
+            .pool
+            .query(op, sql::FORGET_HOST, &[&host, &reason])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let key: String = r.try_get(0).map_err(|e| decode_err(op, e))?;
+                crate::record::parse_key(self.loc(), key)
+            })
+            .collect()
+    }
+
+    fn store_id(&self) -> &StoreId {
+        &self.store_id
     }
 }

@@ -13,7 +13,7 @@
 pub const MIGRATION_LOCK: i64 = 0x7465_7468_6572_0001;
 
 /// The schema version this build writes.
-pub const LATEST_VERSION: i32 = 1;
+pub const LATEST_VERSION: i32 = 2;
 
 /// `(runs exists, tether_meta exists, schema_version exists)`, to spot foreign databases.
 pub const PROBE: &str =
@@ -25,7 +25,8 @@ pub const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM schema_v
 
 /// Migrations, index `i` bringing the schema from version `i` to `i + 1`, each applied in one
 /// transaction under [`MIGRATION_LOCK`] together with its `schema_version` row.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE IF NOT EXISTS tether_meta (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -87,7 +88,17 @@ CREATE TABLE IF NOT EXISTS history (
     reason     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_key ON history (key, id);
-"#];
+"#,
+    // 2: the store id (scopes every tag to this store) and the placement of host-bound runs.
+    r#"
+INSERT INTO tether_meta (name, value)
+    VALUES ('store_id', substr(md5(random()::text || clock_timestamp()::text), 1, 8))
+    ON CONFLICT DO NOTHING;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS placement TEXT;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS placement_host TEXT;
+CREATE INDEX IF NOT EXISTS runs_placement_host ON runs (placement_host) WHERE placement_host IS NOT NULL;
+"#,
+];
 
 /// Creates the version table.
 pub const CREATE_SCHEMA_VERSION: &str = "CREATE TABLE IF NOT EXISTS schema_version (
@@ -105,7 +116,8 @@ macro_rules! run_columns {
         "key, kind, spec, spec_name, spec_hash, phase, generation, tag, shape, external_id, \
          outcome, cancel_requested, epoch, owner, lease_expires_at_ms, queued, created_at_ms, \
          updated_at_ms, \
-         COALESCE(owner IS NOT NULL AND lease_expires_at_ms > tether_now_ms(), false) AS lease_alive"
+         COALESCE(owner IS NOT NULL AND lease_expires_at_ms > tether_now_ms(), false) AS lease_alive, \
+         placement, (SELECT value FROM tether_meta WHERE name = 'store_id') AS store_id"
     };
 }
 
@@ -191,7 +203,9 @@ pub const CLAIM: &str = concat!(
         SELECT key, owner AS prev_owner, lease_expires_at_ms AS prev_exp FROM runs
         WHERE ",
     free!(),
-    "   ORDER BY queued DESC, created_at_ms, seq
+    "     AND (placement_host IS NULL OR placement_host = $4::text)
+          AND ($5::text[] IS NULL OR kind = ANY($5::text[]))
+        ORDER BY queued DESC, created_at_ms, seq
         LIMIT $1::bigint
         FOR UPDATE SKIP LOCKED
     ), u AS (
@@ -259,7 +273,9 @@ macro_rules! history_from_u {
 pub const RECORD_INTENT: &str = concat!(
     "WITH u AS (
         UPDATE runs SET phase = 'intent', generation = $4::bigint, tag = $5::text,
-            shape = $6::text, external_id = NULL, updated_at_ms = tether_now_ms()
+            shape = $6::text, external_id = NULL, updated_at_ms = tether_now_ms(),
+            placement = COALESCE(placement, $13::text),
+            placement_host = COALESCE(placement_host, $14::text)
         WHERE key = $1::text AND epoch = $2::bigint AND owner = $3::text AND phase <> 'finished'
         RETURNING key
     ), s AS (
@@ -331,3 +347,18 @@ pub const REQUEST_CANCEL: &str =
 
 /// $1 key.
 pub const RUN_EXISTS: &str = "SELECT 1 FROM runs WHERE key = $1::text";
+
+/// $1 host, $2 reason. Unplaces the host's unfinished runs, frees their leases, notes why.
+pub const FORGET_HOST: &str = "WITH u AS (
+        UPDATE runs SET placement = NULL, placement_host = NULL, owner = NULL,
+            lease_expires_at_ms = NULL, updated_at_ms = tether_now_ms()
+        WHERE placement_host = $1::text AND phase <> 'finished'
+        RETURNING key, epoch, generation
+    ), h AS (
+        INSERT INTO history (key, at_ms, epoch, generation, decision, reason)
+        SELECT key, tether_now_ms(), epoch, generation, 'host-forgotten', $2::text FROM u
+    )
+    SELECT key FROM u";
+
+/// The store's id.
+pub const STORE_ID: &str = "SELECT value FROM tether_meta WHERE name = 'store_id'";

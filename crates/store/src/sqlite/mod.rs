@@ -32,16 +32,19 @@ use std::{
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use tether_core::{
-    ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
+    ids::{Epoch, ExternalId, Generation, OwnerId, RunKey, StoreId},
     journal::{Outcome, Submission},
+    placement::Placement,
     store::{
-        Acquire, Created, HistoryEntry, Lease, NewRun, Renewed, RunRecord, Store, StoreError,
-        SubmissionRecord,
+        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, Renewed, RunRecord, Store,
+        StoreError, SubmissionRecord,
     },
 };
 
 use self::open::{map_err, now_ms};
-use crate::record::{self, encode_outcome, takeover_reason, ttl_ms, RunRow, SubmissionRow};
+use crate::record::{
+    self, encode_outcome, encode_placement, takeover_reason, ttl_ms, RunRow, SubmissionRow,
+};
 
 /// Options of the SQLite store.
 #[derive(Debug, Clone)]
@@ -66,6 +69,7 @@ pub struct SqliteStore {
 
 struct Inner {
     conn: Mutex<Connection>,
+    store_id: StoreId,
     /// The path as shown in messages.
     location: String,
 }
@@ -111,9 +115,19 @@ impl SqliteStore {
             op: "open",
             source: Box::new(e),
         })??;
+        let store_id = conn
+            .query_row(sql::STORE_ID, [], |r| r.get::<_, String>(0))
+            .map_err(|e| map_err("open", &location, e))
+            .and_then(|id| {
+                StoreId::new(id).map_err(|e| StoreError::Corrupt {
+                    location: location.clone(),
+                    message: e.to_string(),
+                })
+            })?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
+                store_id,
                 location,
             }),
         })
@@ -180,6 +194,8 @@ fn row_to_run(r: &Row<'_>, now: i64) -> rusqlite::Result<RunRow> {
         queued: r.get(15)?,
         created_at_ms: r.get(16)?,
         updated_at_ms: r.get(17)?,
+        placement: r.get(18)?,
+        store_id: r.get(19)?,
     })
 }
 
@@ -549,8 +565,14 @@ impl Store for SqliteStore {
         owner: &OwnerId,
         ttl: Duration,
         limit: usize,
+        filter: &ClaimFilter,
     ) -> Result<Vec<(Lease, RunRecord)>, StoreError> {
         let owner = owner.clone();
+        let host = filter.host.clone();
+        let kinds = filter
+            .kinds
+            .as_ref()
+            .map(|k| serde_json::Value::from(k.clone()).to_string());
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -560,7 +582,7 @@ impl Store for SqliteStore {
             let cands: Vec<Cand> = tx
                 .prepare_cached(sql::CLAIM_CANDIDATES)
                 .and_then(|mut s| {
-                    s.query_map(params![now_ms(), limit], |r| {
+                    s.query_map(params![now_ms(), limit, host, kinds], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                     })?
                     .collect()
@@ -602,11 +624,16 @@ impl Store for SqliteStore {
         lease: &Lease,
         submission: &Submission,
         previous: Option<&Outcome>,
+        placement: Option<&Placement>,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
         let (lease, sub, entry) = (lease.clone(), submission.clone(), entry.clone());
         let previous = previous
             .map(|o| encode_outcome("record_intent", o))
+            .transpose()?;
+        let host = placement.map(|p| p.host.clone());
+        let placement = placement
+            .map(|p| encode_placement("record_intent", p))
             .transpose()?;
         self.write("record_intent", move |tx, loc| {
             let op = "record_intent";
@@ -626,7 +653,9 @@ impl Store for SqliteStore {
                     g,
                     sub.tag.as_str(),
                     sub.shape.as_str(),
-                    now
+                    now,
+                    placement,
+                    host
                 ],
             )?;
             tx.prepare_cached(sql::UPSERT_SUBMISSION)
@@ -755,5 +784,33 @@ impl Store for SqliteStore {
             }
         })
         .await
+    }
+
+    async fn forget_host(&self, host: &str, reason: &str) -> Result<Vec<RunKey>, StoreError> {
+        let (host, reason) = (host.to_string(), reason.to_string());
+        self.write("forget_host", move |tx, loc| {
+            let op = "forget_host";
+            let rows: Vec<(String, i64, Option<i64>)> = tx
+                .prepare_cached(sql::FORGET_HOST)
+                .and_then(|mut s| {
+                    s.query_map(params![host, now_ms()], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
+                    .collect()
+                })
+                .map_err(|e| map_err(op, loc, e))?;
+            let mut keys = Vec::with_capacity(rows.len());
+            for (key, epoch, generation) in rows {
+                let e = entry(Epoch(epoch), generation, "host-forgotten", reason.clone());
+                insert_history(tx, op, loc, &key, &e)?;
+                keys.push(record::parse_key(loc, key)?);
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
+    fn store_id(&self) -> &StoreId {
+        &self.inner.store_id
     }
 }

@@ -6,12 +6,13 @@
 pub const APPLICATION_ID: i64 = 0x5445_5448;
 
 /// The schema version this build writes. Bump it and append to [`MIGRATIONS`] to change it.
-pub const LATEST_VERSION: i64 = 1;
+pub const LATEST_VERSION: i64 = 2;
 
 /// Migrations, index `i` bringing the schema from version `i` to `i + 1`. Each runs inside the
 /// same `BEGIN IMMEDIATE` transaction as its `schema_version` row, so a crash or a concurrent
 /// opener never sees half a schema.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE IF NOT EXISTS tether_meta (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -66,7 +67,15 @@ CREATE TABLE IF NOT EXISTS history (
     reason     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_key ON history (key, id);
-"#];
+"#,
+    // 2: the store id (scopes every tag to this store) and the placement of host-bound runs.
+    r#"
+INSERT OR IGNORE INTO tether_meta (name, value) VALUES ('store_id', lower(hex(randomblob(4))));
+ALTER TABLE runs ADD COLUMN placement TEXT;
+ALTER TABLE runs ADD COLUMN placement_host TEXT;
+CREATE INDEX IF NOT EXISTS runs_placement_host ON runs (placement_host) WHERE placement_host IS NOT NULL;
+"#,
+];
 
 /// Creates the version table (first thing a migration transaction does).
 pub const CREATE_SCHEMA_VERSION: &str = "CREATE TABLE IF NOT EXISTS schema_version (
@@ -89,7 +98,7 @@ macro_rules! run_columns {
     () => {
         "key, kind, spec, spec_name, spec_hash, phase, generation, tag, shape, external_id, \
          outcome, cancel_requested, epoch, owner, lease_expires_at_ms, queued, created_at_ms, \
-         updated_at_ms"
+         updated_at_ms, placement, (SELECT value FROM tether_meta WHERE name = 'store_id')"
     };
 }
 
@@ -126,11 +135,15 @@ pub const INSERT_HISTORY: &str =
 pub const LEASE_STATE: &str =
     "SELECT owner, lease_expires_at_ms, phase, epoch, generation FROM runs WHERE key = ?1";
 
-/// ?1 now, ?2 limit. Claimable runs: unfinished, free or expired; queued first, then oldest.
+/// ?1 now, ?2 limit, ?3 the claimer's host (NULL: none), ?4 JSON array of kinds (NULL: all).
+/// Claimable runs: unfinished, free or expired, not placed on another host, of an allowed
+/// kind; queued first, then oldest.
 pub const CLAIM_CANDIDATES: &str = "SELECT key, owner, lease_expires_at_ms, epoch, generation
     FROM runs
     WHERE phase <> 'finished'
       AND (owner IS NULL OR lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?1)
+      AND (placement_host IS NULL OR placement_host = ?3)
+      AND (?4 IS NULL OR kind IN (SELECT value FROM json_each(?4)))
     ORDER BY queued DESC, created_at_ms, rowid
     LIMIT ?2";
 
@@ -159,10 +172,12 @@ pub const RELEASE: &str = "UPDATE runs
 /// ?1 key, ?2 epoch, ?3 owner. Fence check for writes that touch no `runs` column.
 pub const FENCE: &str = "SELECT generation FROM runs WHERE key = ?1 AND epoch = ?2 AND owner = ?3";
 
-/// ?1 key, ?2 epoch, ?3 owner, ?4 generation, ?5 tag, ?6 shape, ?7 now.
+/// ?1 key, ?2 epoch, ?3 owner, ?4 generation, ?5 tag, ?6 shape, ?7 now, ?8 placement JSON,
+/// ?9 placement host. A placed run keeps its placement.
 pub const RECORD_INTENT: &str = "UPDATE runs
     SET phase = 'intent', generation = ?4, tag = ?5, shape = ?6, external_id = NULL,
-        updated_at_ms = ?7
+        updated_at_ms = ?7, placement = COALESCE(placement, ?8),
+        placement_host = COALESCE(placement_host, ?9)
     WHERE key = ?1 AND epoch = ?2 AND owner = ?3 AND phase <> 'finished'";
 
 /// ?1 key, ?2 generation, ?3 tag, ?4 shape, ?5 now. Re-intending a generation (a crash before
@@ -208,3 +223,13 @@ pub const REQUEST_CANCEL: &str = "UPDATE runs SET cancel_requested = 1, updated_
 
 /// ?1 key.
 pub const RUN_EXISTS: &str = "SELECT 1 FROM runs WHERE key = ?1";
+
+/// ?1 host, ?2 now. Unplaces the host's unfinished runs and frees their leases.
+pub const FORGET_HOST: &str = "UPDATE runs
+    SET placement = NULL, placement_host = NULL, owner = NULL, lease_expires_at_ms = NULL,
+        updated_at_ms = ?2
+    WHERE placement_host = ?1 AND phase <> 'finished'
+    RETURNING key, epoch, generation";
+
+/// The store's id.
+pub const STORE_ID: &str = "SELECT value FROM tether_meta WHERE name = 'store_id'";

@@ -96,6 +96,9 @@ pub async fn create(store: &Arc<dyn Store>, k: &str) -> anyhow::Result<RunRecord
 }
 
 pub const LONG: Duration = Duration::from_secs(600);
+/// A lease that expires almost at once (tests sleep `SHORT * 2` to see it expired).
+#[allow(dead_code)]
+pub const SHORT: Duration = Duration::from_millis(300);
 
 pub async fn acquire(
     store: &Arc<dyn Store>,
@@ -123,7 +126,11 @@ pub async fn acquire(
 pub fn submission(k: &str, g: u32) -> Submission {
     Submission {
         generation: Generation(g),
-        tag: Tag::derive(&key(k), Generation(g)),
+        tag: Tag::derive(
+            &tether_core::ids::StoreId::new("testst0r").unwrap(),
+            &key(k),
+            Generation(g),
+        ),
         shape: Shape::Normal,
     }
 }
@@ -140,4 +147,28 @@ pub fn entry(epoch: Epoch, g: Option<u32>, decision: &str, reason: &str) -> Hist
 
 pub fn ext(s: &str) -> ExternalId {
     ExternalId(s.to_string())
+}
+
+/// Runs each property once on SQLite (`sqlite::*`) and once on PostgreSQL (`postgres::*`).
+#[allow(unused_macros)]
+macro_rules! conformance {
+    ($($prop:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $prop() -> anyhow::Result<()> {
+                    super::$prop(super::Harness::sqlite()?).await
+                }
+            )*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $prop() -> anyhow::Result<()> {
+                    super::$prop(super::Harness::postgres().await?).await
+                }
+            )*
+        }
+    };
 }

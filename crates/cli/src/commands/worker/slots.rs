@@ -7,10 +7,14 @@ use std::{
 
 use async_trait::async_trait;
 use tether_core::{
-    connector::{CancelError, FindByTag, JobRef, Logs, RecoveryShape, SubmitError, SubmitRequest},
+    connector::{
+        CancelError, Elsewhere, FindByTag, HostBound, JobRef, Logs, RecoveryShape, SubmitError,
+        SubmitRequest,
+    },
     ids::{ExternalId, Tag},
     journal::Shape,
     observe::JobStatus,
+    placement::Placement,
     Connector,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -74,14 +78,20 @@ impl Connector for Slotted {
             .contains_key(&tag);
         if !already {
             let n = self.size(req.submission.shape);
-            let permit = self
-                .slots
-                .clone()
-                .acquire_many_owned(n)
-                .await
-                .map_err(|_| SubmitError::Unavailable {
-                    reason: "the worker is shutting down".into(),
-                })?;
+            // The wait may be long: a lost lease or a cancel ends it (nothing is started), and
+            // the local connector confirms the lease again right before it launches.
+            let permit = tokio::select! {
+                permit = self.slots.clone().acquire_many_owned(n) => {
+                    permit.map_err(|_| SubmitError::Unavailable {
+                        reason: "the worker is shutting down".into(),
+                    })?
+                }
+                _ = req.fence.interrupted() => {
+                    return Err(SubmitError::Unavailable {
+                        reason: "the lease was lost or the run cancelled while waiting for a local slot; nothing was started".into(),
+                    });
+                }
+            };
             self.held
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -123,5 +133,25 @@ impl Connector for Slotted {
     }
     fn recovery(&self) -> Option<&dyn RecoveryShape> {
         self.inner.recovery()
+    }
+    fn host_bound(&self) -> Option<&dyn HostBound> {
+        self.inner.host_bound().map(|_| self as &dyn HostBound)
+    }
+}
+
+impl HostBound for Slotted {
+    fn placement(&self) -> Placement {
+        self.inner
+            .host_bound()
+            .expect("Slotted is host-bound only when its inner connector is")
+            .placement()
+    }
+    fn rebind(&self, recorded: &Placement) -> Result<Arc<dyn Connector>, Elsewhere> {
+        let inner = self
+            .inner
+            .host_bound()
+            .expect("Slotted is host-bound only when its inner connector is")
+            .rebind(recorded)?;
+        Ok(limit_local(inner, self.slots.clone(), self.total))
     }
 }
