@@ -56,7 +56,8 @@
 //!   ([`classify`]), `KILLED` is `killed`, `ERROR` is `rejected` when the jar cannot be found
 //!   and `other` otherwise (e.g. the worker died).
 //! - The bearer token is read from the environment variable named by `token_env` (only
-//!   `TETHER_TOKEN_*`, or names in [`BuildContext::token_env_allow`]) when the connector is
+//!   `TETHER_TOKEN_*`, or names in
+//!   [`crate::registry::BuildContext::token_env_allow`]) when the connector is
 //!   built; it is sent to the REST server only (over `https://` unless `allow_insecure_token`)
 //!   and never appears in `Debug` output; every text the connector returns has it replaced by
 //!   `***` and control characters escaped ([`crate::text::clean`]).
@@ -91,6 +92,7 @@
 //! - In standalone mode the number of executors is `spark.cores.max / spark.executor.cores`, so the
 //!   recovery shape may start more (smaller-core, same-memory) executors than the normal one;
 //!   cap it with `"spark.cores.max"` in `[recovery.conf]` if memory is tight.
+mod build;
 pub mod classify;
 mod find;
 pub mod http;
@@ -100,7 +102,7 @@ pub mod rest;
 pub mod spec;
 pub mod wire;
 
-use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
+use std::{collections::HashMap, sync::Mutex};
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -111,12 +113,12 @@ use tether_core::{
     },
     ids::{ExternalId, Tag},
     observe::JobStatus,
-    spec::{parse_spec, SpecError},
     Connector,
 };
 
-use crate::registry::{BuildContext, Built};
 use crate::text;
+use build::read_ca;
+pub use build::{from_spec, TOKEN_ENV_PREFIX};
 use classify::{classify_log, Verdict};
 use logs::{app_differs, DriverLogs, LogReadError};
 use rest::{Rest, Secret};
@@ -176,92 +178,6 @@ impl Seen {
     /// Ours: our tag and (as far as the log shows) our application.
     fn is(&self, tag: &str) -> bool {
         self.tag.as_deref() == Some(tag) && self.other_app.is_none()
-    }
-}
-
-/// `token_env` may name `TETHER_TOKEN_<NAME>` variables, or names the caller allows: a spec
-/// must not make a worker send any of its other secrets (a database password) to a URL of the
-/// spec's choosing.
-fn token_env_allowed(var: &str, allow: &[String]) -> bool {
-    let rule = var.strip_prefix(TOKEN_ENV_PREFIX).is_some_and(|rest| {
-        !rest.is_empty()
-            && rest
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-    });
-    rule || allow.iter().any(|a| a == var)
-}
-
-/// Prefix of the environment variables `token_env` may name without an allowlist.
-pub const TOKEN_ENV_PREFIX: &str = "TETHER_TOKEN_";
-
-/// Builds the connector and policy of a `kind = "spark-standalone"` spec.
-pub fn from_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
-    let spec = parse_spec::<SparkJob, SparkRecovery>(file, text)?;
-    let value_err = |field: &str, message: String| SpecError::Value {
-        file: file.into(),
-        field: field.into(),
-        message,
-    };
-    spec.job
-        .validate()
-        .map_err(|(field, message)| value_err(&field, message))?;
-    let token = match &spec.job.token_env {
-        None => None,
-        Some(var) if !token_env_allowed(var, &ctx.token_env_allow) => {
-            return Err(value_err(
-                "job.token_env",
-                format!(
-                    "{var:?} may not be read: token_env must name a variable starting with {TOKEN_ENV_PREFIX} (e.g. \
-                     {TOKEN_ENV_PREFIX}SPARK) or one the worker's configuration allows, so that a spec cannot send \
-                     the worker's other secrets to a server of its choosing"
-                ),
-            ))
-        }
-        Some(var) => match std::env::var(var) {
-            Ok(t) if !t.trim().is_empty() => Some(Secret::new(t.trim().to_string())),
-            _ => {
-                return Err(value_err(
-                    "job.token_env",
-                    format!(
-                        "environment variable {var} is not set (or empty): export it with the master's bearer token \
-                         (the spec names the variable, never the token)"
-                    ),
-                ))
-            }
-        },
-    };
-    let ca_pem = read_ca(&spec.job).map_err(|m| value_err("job.ca_file", m))?;
-    let recovery = spec.recovery.clone().unwrap_or_default();
-    let enabled = recovery.enabled;
-    let connector = SparkStandalone::with_ca(spec.job.clone(), &recovery, token, ca_pem.as_deref())
-        .map_err(|m| {
-            value_err(
-                if ca_pem.is_some() {
-                    "job.ca_file"
-                } else {
-                    "job"
-                },
-                m,
-            )
-        })?;
-    Ok(Built {
-        connector: Arc::new(connector),
-        policy: spec.policy(Duration::from_secs(2), enabled),
-        durable: spec.durable,
-    })
-}
-
-/// The PEM text of `job.ca_file`, if set.
-fn read_ca(job: &SparkJob) -> Result<Option<Vec<u8>>, String> {
-    match &job.ca_file {
-        None => Ok(None),
-        Some(path) => std::fs::read(path).map(Some).map_err(|e| {
-            format!(
-                "cannot read CA file {}: {e} (give the PEM file of the CA that signed the master's certificate)",
-                path.display()
-            )
-        }),
     }
 }
 
