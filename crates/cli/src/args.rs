@@ -17,7 +17,7 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// State store: a path or sqlite://PATH (default ~/.local/state/tether/tether.db) or postgres://...
+    /// State store: a path, sqlite://PATH or sqlite:PATH (default ~/.local/state/tether/tether.db), or postgres://USER@HOST/DB[?sslmode=verify-full]
     #[arg(long, global = true, env = "TETHER_STATE")]
     pub state: Option<String>,
     /// Config file (TOML; default $XDG_CONFIG_HOME/tether/config.toml if it exists).
@@ -43,6 +43,9 @@ pub enum Command {
     History(KeyArgs),
     /// Kill a run's external job (reaches its owner, or acts itself if no owner is alive).
     Cancel(CancelArgs),
+    /// Create the state store or bring its schema up to this tether's (read commands never
+    /// do); prints the schema version before and after.
+    Migrate,
     /// Declare a host gone for good: its local jobs count as lost and any host may rerun them.
     ForgetHost(ForgetHostArgs),
 }

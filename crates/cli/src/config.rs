@@ -48,9 +48,13 @@ impl Config {
             .clone()
             .or(file.state)
             .unwrap_or_else(|| tether_store::default_sqlite_path().display().to_string());
+        // One parser for the store and the jobs directory; a location that is none of the
+        // accepted forms is bad input before anything is created.
+        let location =
+            tether_store::Location::parse(&state).map_err(|e| CliError::usage(e.to_string()))?;
         let jobs_dir = match std::env::var_os("TETHER_JOBS_DIR") {
             Some(dir) => PathBuf::from(dir),
-            None => file.jobs_dir.unwrap_or_else(|| default_jobs_dir(&state)),
+            None => file.jobs_dir.unwrap_or_else(|| default_jobs_dir(&location)),
         };
         let mut leases = LeaseSettings::default();
         if let Some(ttl) = file.lease_ttl {
@@ -90,10 +94,8 @@ fn default_config_path() -> Option<PathBuf> {
 }
 
 /// Local jobs live next to an SQLite state file; with PostgreSQL, in the user's state dir.
-fn default_jobs_dir(state: &str) -> PathBuf {
-    let is_pg = state.starts_with("postgres://") || state.starts_with("postgresql://");
-    if !is_pg {
-        let path = PathBuf::from(state.strip_prefix("sqlite://").unwrap_or(state));
+fn default_jobs_dir(location: &tether_store::Location) -> PathBuf {
+    if let Some(path) = location.sqlite_path() {
         if let Some(parent) = path.parent() {
             let stem = path
                 .file_stem()
@@ -106,4 +108,21 @@ fn default_jobs_dir(state: &str) -> PathBuf {
         .parent()
         .map(|p| p.join("jobs"))
         .unwrap_or_else(|| PathBuf::from("tether-jobs"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_dir_sits_next_to_the_sqlite_file_in_every_form() {
+        for state in ["/abs/s/t.db", "sqlite:/abs/s/t.db", "sqlite:///abs/s/t.db"] {
+            let loc = tether_store::Location::parse(state).expect(state);
+            assert_eq!(
+                default_jobs_dir(&loc),
+                PathBuf::from("/abs/s/t.jobs"),
+                "{state}"
+            );
+        }
+    }
 }

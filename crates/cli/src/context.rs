@@ -1,8 +1,12 @@
 //! Opening the store and building connectors for a command.
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tether_connectors::registry::{self, BuildContext, Built};
 use tether_core::{ids::OwnerId, Store};
+use tether_store::{Access, OpenOptions};
 
 use crate::{commands::CliError, config::Config};
 
@@ -23,14 +27,62 @@ impl Ctx {
             jobs_dir: config.jobs_dir.clone(),
             supervisor: vec![exe.display().to_string(), "__supervise".into()],
             token_env_allow: Vec::new(),
+            base_dir: None,
         };
         Ok(Ctx { config, build })
     }
 
-    /// Opens the state store; every failure is bad input (exit 2) with the store's message.
+    /// Opens the state store for a write command (creating and migrating it if needed).
     pub async fn store(&self) -> Result<Arc<dyn Store>, CliError> {
-        tether_store::open(&self.config.state)
-            .await
+        self.open(Access::Write).await
+    }
+
+    /// Opens an existing store for a read command: creates nothing, migrates nothing.
+    pub async fn store_existing(&self) -> Result<Arc<dyn Store>, CliError> {
+        self.open(Access::ReadExisting).await
+    }
+
+    /// How long a busy or unreachable store is retried before giving up: the lease TTL (a
+    /// frozen lock holder's lease runs out by then) but at least a minute.
+    fn patience(&self) -> Duration {
+        self.config.leases.ttl.max(Duration::from_secs(60))
+    }
+
+    /// Opens the store. A busy (SQLite write lock) or unreachable (PostgreSQL) store is
+    /// retried with a status line on stderr, and reported as transient (exit 4) if it stays
+    /// so: exit 2 is kept for bad input, where nothing was written.
+    pub async fn open(&self, access: Access) -> Result<Arc<dyn Store>, CliError> {
+        let options = self.open_options();
+        let deadline = Instant::now() + self.patience();
+        let mut told = false;
+        loop {
+            match tether_store::open_with(&self.config.state, access, &options).await {
+                Ok(store) => return Ok(store),
+                Err(e) if e.is_transient() && Instant::now() < deadline => {
+                    if !told {
+                        told = true;
+                        eprintln!("tether: state store busy or unreachable ({e}), retrying…");
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(CliError::store(e)),
+            }
+        }
+    }
+
+    /// Store options: SQLite operations that find the write lock taken say so on stderr and
+    /// keep trying for [`Ctx::patience`].
+    pub fn open_options(&self) -> OpenOptions {
+        let mut options = OpenOptions::default();
+        options.sqlite.busy_timeout = self.patience();
+        options.sqlite.on_busy = Some(Arc::new(|line: &str| eprintln!("tether: {line}")));
+        options
+    }
+
+    /// Builds the connector of a spec being submitted, with the checks only a new submission
+    /// needs (a local program and workdir exist here).
+    pub fn connector_to_submit(&self, file: &str, text: &str) -> Result<Built, CliError> {
+        registry::build_to_submit(file, text, &self.build)
             .map_err(|e| CliError::usage(e.to_string()))
     }
 

@@ -17,6 +17,19 @@ pub struct BuildContext {
     /// Environment variables a spec's `token_env` may name besides `TETHER_TOKEN_*` (from the
     /// worker's configuration; default none). Any other name is a spec error.
     pub token_env_allow: Vec<String>,
+    /// Directory that relative paths of a spec (a local job's program and workdir) are
+    /// resolved against: the submitter's directory. `None`: this process's current directory.
+    pub base_dir: Option<PathBuf>,
+}
+
+impl BuildContext {
+    /// [`BuildContext::base_dir`], or this process's current directory (`/` if unknown).
+    pub fn base_dir(&self) -> PathBuf {
+        self.base_dir
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("/"))
+    }
 }
 
 /// A connector ready to drive a run, with the policy of its spec.
@@ -56,4 +69,17 @@ pub fn build(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecEr
             known: known_kinds().join(", "),
         }),
     }
+}
+
+/// [`build`], then the checks only a new submission needs, on this machine: for a local spec,
+/// that its program and workdir exist and its arguments fit ([`crate::local::LocalSpec::check_startable`]).
+/// Use it where a spec is submitted; commands acting on an existing run (cancel, logs, a
+/// worker resuming it) use [`build`], so that they still work once the program is gone.
+pub fn build_to_submit(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
+    let built = build(file, text, ctx)?;
+    #[cfg(feature = "local")]
+    if built.connector.kind() == "local" {
+        crate::local::check_spec(file, text, ctx)?;
+    }
+    Ok(built)
 }

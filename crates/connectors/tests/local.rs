@@ -5,7 +5,7 @@
 
 mod local_common;
 
-use std::{fs, time::Duration};
+use std::{fs, os::unix::fs::PermissionsExt, time::Duration};
 
 use local_common::*;
 use tether_connectors::{
@@ -17,7 +17,7 @@ use tether_connectors::{
     registry::build,
 };
 use tether_core::{
-    connector::{JobRef, LogStream},
+    connector::{JobRef, LogStream, SubmitError},
     ids::ExternalId,
     journal::Shape,
     observe::{FailureClass, JobStatus, Lookup},
@@ -122,18 +122,40 @@ async fn missing_program_is_rejected() {
         &ctx(tmp.path()),
         r#"command = ["/nonexistent/tether-test-program"]"#,
     );
-    let job = submit(&*c, &request("no-program", Shape::Normal)).await;
-    match wait_terminal(&*c, &job).await {
-        JobStatus::Failed {
-            class: FailureClass::Rejected,
-            message,
-        } => {
-            assert!(
-                message.contains("tether-test-program") && message.contains("job.command"),
-                "{message}"
-            )
-        }
-        other => panic!("expected Failed(Rejected), got {other:?}"),
+    let req = request("no-program", Shape::Normal);
+    match c.submit(&req).await {
+        Err(SubmitError::Rejected { message }) => assert!(
+            message.contains("tether-test-program") && message.contains("does not exist"),
+            "{message}"
+        ),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    let dir = tmp.path().join("jobs").join(req.submission.tag.as_str());
+    assert!(
+        !dir.join("supervisor.json").exists(),
+        "no supervisor was started"
+    );
+}
+
+/// A program that exists but cannot be executed (its interpreter is missing: `ENOENT` at
+/// `exec`, which no check before the fact sees) is rejected by `submit` once the supervisor
+/// recorded the failure, instead of being a job that failed (and would be resubmitted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_failure_that_cannot_heal_is_rejected_at_submit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("orphan.sh");
+    fs::write(&script, "#!/nonexistent/interpreter\necho never\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let c = connector(
+        &ctx(tmp.path()),
+        &format!("command = [{}]", toml_str(&script)),
+    );
+    match c.submit(&request("orphan", Shape::Normal)).await {
+        Err(SubmitError::Rejected { message }) => assert!(
+            message.contains("orphan.sh") && message.contains("No such file"),
+            "{message}"
+        ),
+        other => panic!("expected Rejected, got {other:?}"),
     }
 }
 
@@ -256,6 +278,7 @@ fn forge(root: &std::path::Path, tag: &str, identity: Identity) {
         tag: tag.into(),
         supervisor: identity,
         job: Some(job),
+        waiting_for_slot: false,
     };
     fs::write(
         dir.join("supervisor.json"),

@@ -33,6 +33,7 @@ fn ctx() -> BuildContext {
         jobs_dir: std::env::temp_dir(),
         supervisor: vec![],
         token_env_allow: Vec::new(),
+        base_dir: None,
     }
 }
 

@@ -165,6 +165,27 @@ pub enum Acquire {
     Held(RunRecord),
 }
 
+/// A run row this build cannot read (a phase written by a newer version, a damaged column).
+/// It is set aside: claims skip it, listings show it with the reason instead of failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QuarantinedRun {
+    /// The row's key, as stored (it may itself be what is wrong).
+    pub key: String,
+    /// Why it cannot be read.
+    pub reason: String,
+}
+
+impl QuarantinedRun {
+    /// A quarantined row.
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        QuarantinedRun {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -249,8 +270,15 @@ pub trait Store: Send + Sync + 'static {
     async fn create_run(&self, new: &NewRun) -> Result<Created, StoreError>;
     /// Reads one run.
     async fn get_run(&self, key: &RunKey) -> Result<Option<RunRecord>, StoreError>;
-    /// Lists all runs, newest first.
+    /// Lists all readable runs, newest first, without their spec bodies (`spec` is empty: a
+    /// listing of ten thousand runs must not load ten thousand specs; use `get_run` for one).
+    /// Rows that cannot be read are left out: see [`Store::quarantined`].
     async fn list_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+    /// Runs set aside because they cannot be read (see [`QuarantinedRun`]), including rows
+    /// that no claim has marked yet.
+    async fn quarantined(&self) -> Result<Vec<QuarantinedRun>, StoreError> {
+        Ok(Vec::new())
+    }
     /// A run's history, oldest first.
     async fn history(&self, key: &RunKey) -> Result<Vec<HistoryEntry>, StoreError>;
     /// A run's submissions, by generation.

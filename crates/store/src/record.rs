@@ -94,6 +94,29 @@ pub(crate) fn parse_outcome(location: &str, s: &str) -> Result<Outcome, StoreErr
         .map_err(|e| corrupt(location, format!("stored outcome is not valid: {e}")))
 }
 
+/// The reason of a quarantine, from the decoding error.
+pub(crate) fn reason(e: StoreError) -> String {
+    match e {
+        StoreError::Corrupt { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+/// What `get_run` reports for a quarantined run.
+pub(crate) fn quarantined_error(
+    location: &str,
+    q: &tether_core::store::QuarantinedRun,
+) -> StoreError {
+    corrupt(
+        location,
+        format!(
+            "run {} is quarantined: {} (this tether cannot read it; a newer tether may, or \
+             fix the row by hand)",
+            q.key, q.reason
+        ),
+    )
+}
+
 /// Serialises an outcome for the `outcome` column.
 pub(crate) fn encode_outcome(op: &'static str, outcome: &Outcome) -> Result<String, StoreError> {
     serde_json::to_string(outcome).map_err(|e| StoreError::Query {

@@ -727,6 +727,122 @@ async fn failed_outcome_round_trips(h: Harness) -> R {
     Ok(())
 }
 
+async fn undecodable_rows_are_quarantined_not_fatal(h: Harness) -> R {
+    let s = h.store().await?;
+    for k in ["good", "future", "garbled"] {
+        create(&s, k).await?;
+    }
+    // A phase written by a newer tether, and an outcome damaged on disk.
+    h.exec("UPDATE runs SET phase = 'paused-by-v9' WHERE key = 'future'")
+        .await?;
+    h.exec("UPDATE runs SET phase = 'finished', outcome = '{not json' WHERE key = 'garbled'")
+        .await?;
+    let keys: Vec<String> = s
+        .list_runs()
+        .await?
+        .into_iter()
+        .map(|r| r.key.to_string())
+        .collect();
+    ensure!(
+        keys == ["good"],
+        "listing goes on without the bad rows: {keys:?}"
+    );
+    let claimed = s
+        .claim(
+            &owner("w1"),
+            LONG,
+            10,
+            &tether_core::store::ClaimFilter::default(),
+        )
+        .await?;
+    let claimed: Vec<&str> = claimed.iter().map(|(l, _)| l.key.as_str()).collect();
+    ensure!(
+        claimed == ["good"],
+        "the claim skips the bad row: {claimed:?}"
+    );
+    // Set aside for good: no second claimer takes it (no epoch churn, no stalled tick).
+    ensure!(s
+        .claim(
+            &owner("w2"),
+            LONG,
+            10,
+            &tether_core::store::ClaimFilter::default()
+        )
+        .await?
+        .is_empty());
+    let mut q = h.store().await?.quarantined().await?;
+    q.sort_by(|a, b| a.key.cmp(&b.key));
+    ensure!(q.len() == 2, "{q:?}");
+    ensure!(
+        q[0].key == "future" && q[0].reason.contains("paused-by-v9"),
+        "{q:?}"
+    );
+    ensure!(
+        q[1].key == "garbled" && q[1].reason.contains("outcome"),
+        "{q:?}"
+    );
+    match s.get_run(&key("future")).await {
+        Err(StoreError::Corrupt { message, .. }) => {
+            ensure!(message.contains("quarantined"), "{message}")
+        }
+        other => anyhow::bail!("expected a quarantine error, got {other:?}"),
+    }
+    h.finish().await;
+    Ok(())
+}
+
+async fn listings_carry_no_spec_bodies(h: Harness) -> R {
+    let s = h.store().await?;
+    create(&s, "big").await?;
+    let listed = s.list_runs().await?;
+    ensure!(listed.len() == 1 && listed[0].spec.is_empty(), "{listed:?}");
+    let one = s.get_run(&key("big")).await?.context("run")?;
+    ensure!(one.spec.contains("echo"), "get_run still has the spec");
+    h.finish().await;
+    Ok(())
+}
+
+async fn read_access_creates_nothing_and_migrate_reports_versions(h: Harness) -> R {
+    match tether_store::open_existing(h.location()).await {
+        Err(StoreError::Open { message, .. }) => {
+            ensure!(message.contains("no state store"), "{message}")
+        }
+        other => anyhow::bail!("expected no state store, got {:?}", other.map(|_| ())),
+    }
+    // Nothing was created: the migration starts from zero.
+    let m = tether_store::migrate(h.location(), &Default::default()).await?;
+    ensure!((m.before, m.after) == (0, 3), "{m:?}");
+    let m = tether_store::migrate(h.location(), &Default::default()).await?;
+    ensure!((m.before, m.after) == (3, 3), "{m:?}");
+    ensure!(tether_store::open_existing(h.location())
+        .await?
+        .list_runs()
+        .await?
+        .is_empty());
+    h.finish().await;
+    Ok(())
+}
+
+async fn a_store_for_newer_readers_is_refused(h: Harness) -> R {
+    create(&h.store().await?, "r").await?;
+    h.exec("UPDATE tether_meta SET value = '99' WHERE name = 'min_reader_schema'")
+        .await?;
+    for r in [
+        tether_store::open(h.location()).await,
+        tether_store::open_existing(h.location()).await,
+    ] {
+        match r {
+            Err(StoreError::Open { message, .. }) => ensure!(
+                message.contains("needs tether >= schema 99") && message.contains("upgrade"),
+                "{message}"
+            ),
+            other => anyhow::bail!("expected a refusal, got {:?}", other.map(|_| ())),
+        }
+    }
+    h.finish().await;
+    Ok(())
+}
+
 conformance!(
     create_is_idempotent,
     full_lifecycle,
@@ -742,4 +858,8 @@ conformance!(
     generations_and_reintent,
     list_runs_newest_first,
     failed_outcome_round_trips,
+    undecodable_rows_are_quarantined_not_fatal,
+    listings_carry_no_spec_bodies,
+    read_access_creates_nothing_and_migrate_reports_versions,
+    a_store_for_newer_readers_is_refused,
 );

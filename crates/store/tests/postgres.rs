@@ -249,10 +249,8 @@ async fn concurrent_openers_migrate_once() -> R {
         .query_one("SELECT count(*) FROM schema_version", &[])
         .await?
         .get(0);
-    ensure!(
-        n == 2,
-        "{n} schema version rows: expected one per migration (2)"
-    );
+    // One row per schema version (1..=3), each written once although eight processes raced.
+    ensure!(n == 3, "{n} schema versions");
     drop(client);
     db.drop_db().await;
     Ok(())

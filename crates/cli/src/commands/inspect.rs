@@ -10,12 +10,25 @@ use crate::{
 
 pub async fn status(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
     let key = parse_key(&args.key)?;
-    let store = ctx.store().await?;
-    let run = store
-        .get_run(&key)
-        .await
-        .map_err(CliError::store)?
-        .ok_or_else(|| CliError::usage(format!("no run with key {key}: see `tether ls`")))?;
+    let store = ctx.store_existing().await?;
+    let run = match store.get_run(&key).await {
+        Ok(run) => run,
+        Err(e) => {
+            // A row this tether cannot read is shown as quarantined, with the reason.
+            let quarantined = store.quarantined().await.map_err(CliError::store)?;
+            if let Some(q) = quarantined.iter().find(|q| q.key == key.as_str()) {
+                if args.json {
+                    println!("{}", quarantined_json(q));
+                } else {
+                    println!("key:       {}", q.key);
+                    println!("state:     quarantined: {}", q.reason);
+                }
+                return Ok(0);
+            }
+            return Err(CliError::store(e));
+        }
+    }
+    .ok_or_else(|| CliError::usage(format!("no run with key {key}: see `tether ls`")))?;
     let subs = store.submissions(&key).await.map_err(CliError::store)?;
     if args.json {
         println!("{}", output::run_json(&run, &subs));
@@ -26,20 +39,30 @@ pub async fn status(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
 }
 
 pub async fn ls(ctx: &Ctx, args: JsonArgs) -> Result<u8, CliError> {
-    let store = ctx.store().await?;
+    let store = ctx.store_existing().await?;
     let runs = store.list_runs().await.map_err(CliError::store)?;
+    let quarantined = store.quarantined().await.map_err(CliError::store)?;
     if args.json {
-        let all: Vec<_> = runs.iter().map(|r| output::run_json(r, &[])).collect();
+        let mut all: Vec<_> = runs.iter().map(|r| output::run_json(r, &[])).collect();
+        all.extend(quarantined.iter().map(quarantined_json));
         println!("{}", serde_json::Value::Array(all));
     } else {
         output::print_ls(&runs);
+        for q in &quarantined {
+            println!("{:<40} {:<16} {}", q.key, "quarantined", q.reason);
+        }
     }
     Ok(0)
 }
 
+/// A run this tether cannot read, in `--json` listings.
+fn quarantined_json(q: &tether_core::store::QuarantinedRun) -> serde_json::Value {
+    json!({ "key": q.key, "state": "quarantined", "quarantined": q.reason })
+}
+
 pub async fn history(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
     let key = parse_key(&args.key)?;
-    let store = ctx.store().await?;
+    let store = ctx.store_existing().await?;
     if store
         .get_run(&key)
         .await

@@ -12,7 +12,7 @@ use crate::{args::LogsArgs, context::Ctx};
 
 pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8, CliError> {
     let key = parse_key(&args.key)?;
-    let store = ctx.store().await?;
+    let store = ctx.store_existing().await?;
     let run = store
         .get_run(&key)
         .await

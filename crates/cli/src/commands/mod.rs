@@ -3,6 +3,7 @@ mod cancel;
 mod forget_host;
 mod inspect;
 mod logs;
+mod migrate;
 mod run;
 mod submit;
 mod worker;
@@ -32,13 +33,12 @@ impl CliError {
             message: message.into(),
         }
     }
-    /// The state store failed: bad input if it cannot be opened, else exit 4 (resumable).
+    /// The state store failed: bad input if it cannot be opened (wrong location, not a
+    /// tether store), else exit 4 (resumable). A busy (`Locked`) or unreachable store is
+    /// transient, never bad input.
     pub fn store(e: StoreError) -> Self {
         let code = match e {
-            StoreError::Open { .. }
-            | StoreError::Corrupt { .. }
-            | StoreError::Locked { .. }
-            | StoreError::NotFound { .. } => 2,
+            StoreError::Open { .. } | StoreError::Corrupt { .. } | StoreError::NotFound { .. } => 2,
             _ => 4,
         };
         CliError {
@@ -89,6 +89,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
             Command::Logs(a) => logs::logs(&ctx, a).await,
             Command::Cancel(a) => cancel::cancel(&ctx, a).await,
             Command::ForgetHost(a) => forget_host::forget_host(&ctx, a).await,
+            Command::Migrate => migrate::migrate(&ctx).await,
         }
     }
     .await;

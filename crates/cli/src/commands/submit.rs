@@ -15,7 +15,7 @@ pub fn new_run(
     queued: bool,
 ) -> Result<(NewRun, tether_connectors::registry::Built), CliError> {
     let (file, text) = read_spec(spec)?;
-    let built = ctx.connector(&file, &text)?;
+    let built = ctx.connector_to_submit(&file, &text)?;
     let key = match key {
         Some(k) => parse_key(k)?,
         None => {

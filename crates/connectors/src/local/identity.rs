@@ -8,6 +8,7 @@
 //! - A zombie (state `Z`) or dead (`X`) process counts as gone: it will never write anything.
 //! - [`write_atomic`] leaves either the old or the new content under the name, never a mix,
 //!   and the new content is on disk (file and directory fsynced) when it returns.
+//! - [`read_json`] trusts only records owned by this user and never follows a link.
 //!
 //! ## Assumptions
 //! - Linux `/proc` is mounted and shows the processes of our pid namespace.
@@ -15,12 +16,7 @@
 //! ## Caveats
 //! - Start times have clock-tick resolution (usually 10 ms): a pid reused within the same tick
 //!   would be mistaken for ours; pids are reused far more slowly than that in practice.
-use std::{
-    fs::{self, File},
-    io::{self, Write},
-    path::Path,
-    sync::atomic::{AtomicU64, Ordering},
-};
+use std::{fs, io, path::Path};
 
 use serde::{Deserialize, Serialize};
 
@@ -156,29 +152,10 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Writes `data` to `path` atomically: a unique temporary file in the same directory, fsync,
-/// rename over `path`, fsync of the directory.
+/// Writes `data` to `path` atomically (see [`super::files::write_atomic`]: `O_EXCL` temporary
+/// file with a random name, mode `0600`, fsync, rename, directory fsync).
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(
-        ".{name}.tmp.{}.{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    super::files::write_atomic(path, data)
 }
 
 /// Serialises `value` as JSON and writes it with [`write_atomic`].
@@ -187,17 +164,18 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()>
     write_atomic(path, &data)
 }
 
-/// Reads a JSON file: `Ok(None)` when it does not exist, `Err` when unreadable or unparsable.
+/// Reads a JSON record: `Ok(None)` when it does not exist, `Err` when unreadable, unparsable,
+/// a symbolic link or owned by another user (see [`super::files::read_owned`]): a record
+/// someone else could have written is never trusted.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
-    match fs::read(path) {
-        Ok(data) => serde_json::from_slice(&data).map(Some).map_err(|e| {
+    match super::files::read_owned(path)? {
+        Some(data) => serde_json::from_slice(&data).map(Some).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{}: {e}", path.display()),
             )
         }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+        None => Ok(None),
     }
 }
 

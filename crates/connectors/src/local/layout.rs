@@ -13,6 +13,8 @@
 //! ```
 //!
 //! ## Guarantees
+//! - Directories are `0700` and files `0600`, opened without following links, and records are
+//!   trusted only when owned by this user (see [`super::files`]).
 //! - Every JSON record is written atomically ([`super::identity::write_atomic`]); a reader sees
 //!   a whole record or none.
 //! - Records carry a `version`; readers reject versions they do not know instead of guessing.
@@ -160,6 +162,9 @@ pub struct SupervisorRecord {
     pub supervisor: Identity,
     /// The job's process, once the slot was obtained and the job started.
     pub job: Option<JobProcess>,
+    /// Set while the job waits for the local slot (so `submit` need not wait for the start).
+    #[serde(default)]
+    pub waiting_for_slot: bool,
 }
 
 /// The job's process as the supervisor started it.
@@ -218,4 +223,7 @@ pub struct StatusRecord {
     pub memory_enforcement: String,
     /// Human explanation.
     pub message: String,
+    /// For [`EndReason::SpawnFailed`]: the `errno` of the failed start, when there was one.
+    #[serde(default)]
+    pub errno: Option<i32>,
 }

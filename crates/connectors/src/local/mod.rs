@@ -17,10 +17,21 @@
 //!   supervisor or job (identity = pid, start time, boot id), and is never signalled.
 //! - A submission in the recovery shape runs alone among the jobs of the same `jobs_dir`.
 //! - `status` never panics and never blocks for long: anything it cannot read is `Unknown`.
+//! - A submission that cannot start here ends the run at once: `submit` checks the program,
+//!   the workdir and the size of arguments ([`startable`]), and reports an `exec` failure that
+//!   cannot heal (`ENOENT`, `ENOTDIR`, `EACCES`, `E2BIG`, `ENOEXEC`) as rejected (see `launch`).
+//! - Files ([`files`]): the jobs and tag directories are `0700` and files `0600` whatever the
+//!   umask; directories not owned by this user or writable by others are refused; job files
+//!   are opened with `O_NOFOLLOW`; `supervisor.json`/`status.json` owned by another user make
+//!   the job `Unknown` (never adopted, never signalled); the slot lock must be ours.
+//! - Environment ([`env`]): the supervisor and the job get tether's environment without
+//!   `TETHER_*`, `PG*`, `DATABASE_URL` and names containing `TOKEN`, `SECRET`, `PASSWORD`,
+//!   `PASSWD`, `CREDENTIAL` or `KEY`; then the spec's `env`, which always wins.
 //!
 //! ## Assumptions
 //! - Linux (`/proc`, `flock`, `setsid`), and a `jobs_dir` on a local file system that every
-//!   tether process of this state store shares.
+//!   tether process of this state store shares, all running as the same user (the owner of
+//!   the jobs directory).
 //! - `BuildContext::supervisor` starts [`supervisor::supervise_main`] (the CLI's hidden
 //!   `__supervise` subcommand, or the `tether-supervisor` binary).
 //!
@@ -28,32 +39,37 @@
 //! - If the supervisor is SIGKILLed or the machine reboots, the outcome is lost: `status` says
 //!   `NotFound` (lost). After a SIGKILLed supervisor the job may still run; `cancel` then kills
 //!   its process group directly (after checking its identity).
-//! - The job inherits the environment of the tether process that submitted it, plus `env`.
+//! - The job inherits the (scrubbed) environment of the tether process that submitted it, plus
+//!   `env`: a worker's `PATH`, `HOME` and locale, not the submitter's.
+//! - The checks before launch are by the book, not a sandbox: a job runs as tether's user and
+//!   can read whatever that user can.
 //! - Job directories are never deleted by the backend; prune old ones yourself.
+pub mod env;
+pub mod files;
 pub mod identity;
+mod launch;
 pub mod layout;
+mod logs;
 pub mod memory;
 pub mod placement;
+mod spawn;
 pub mod spec;
+pub mod startable;
 pub mod supervisor;
 mod sys;
 
 use std::{
-    fs::{self, File, OpenOptions},
-    io::{self, Read, Seek, SeekFrom},
-    path::PathBuf,
-    process::Stdio,
+    fs::File,
+    io,
+    path::{Path, PathBuf},
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use async_trait::async_trait;
 use serde_json::json;
 use tether_core::{
-    connector::{
-        is_recovery, CancelError, FindByTag, JobRef, LogChunk, LogError, LogStream, Logs,
-        RecoveryShape, SubmitError, SubmitRequest,
-    },
+    connector::{CancelError, FindByTag, JobRef, Logs, RecoveryShape, SubmitError, SubmitRequest},
     ids::{ExternalId, Tag},
     observe::{FailureClass, JobStatus, Lookup},
     spec::{parse_spec, SpecError},
@@ -61,10 +77,9 @@ use tether_core::{
 };
 
 use crate::registry::{BuildContext, Built};
-use identity::{now_ms, read_json, write_atomic, write_json_atomic, Identity, Liveness, ProcStat};
+use identity::{now_ms, read_json, write_atomic, Identity, Liveness, ProcStat};
 use layout::{
-    slot_lock, EndReason, JobDescription, JobDir, RecordError, StatusRecord, SupervisorRecord,
-    FORMAT_VERSION,
+    slot_lock, EndReason, JobDir, RecordError, StatusRecord, SupervisorRecord, FORMAT_VERSION,
 };
 pub use spec::{LocalJob, LocalRecovery, LocalSpec};
 pub use supervisor::supervise_main;
@@ -75,6 +90,17 @@ pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
 pub const GRACE: Duration = Duration::from_secs(5);
 /// How long `submit` waits for the supervisor to record its identity.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn local_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<LocalSpec, SpecError> {
+    let spec = parse_spec::<LocalJob, LocalRecovery>(file, text)?;
+    LocalSpec::new(file, spec.job, spec.recovery, &ctx.base_dir())
+}
+
+/// Checks on this machine that the local spec `text` can start (see
+/// [`LocalSpec::check_startable`]); for new submissions (`registry::build_to_submit`).
+pub fn check_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<(), SpecError> {
+    local_spec(file, text, ctx)?.check_startable(file)
+}
 
 /// Builds the local connector and policy from a spec file's text.
 pub fn from_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
@@ -89,8 +115,12 @@ pub fn from_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, Sp
             ),
         });
     }
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let local = LocalSpec::new(file, spec.job.clone(), spec.recovery.clone(), &cwd)?;
+    let local = LocalSpec::new(
+        file,
+        spec.job.clone(),
+        spec.recovery.clone(),
+        &ctx.base_dir(),
+    )?;
     let policy = spec.policy(DEFAULT_POLL, local.recovery.is_some());
     let connector = LocalConnector::new(ctx.jobs_dir.clone(), ctx.supervisor.clone(), local);
     Ok(Built {
@@ -119,90 +149,30 @@ impl LocalConnector {
         }
     }
 
+    /// The directory this connector keeps its jobs in.
+    pub fn jobs_dir(&self) -> &Path {
+        &self.jobs_dir
+    }
+
+    /// The same connector keeping its jobs in `dir` (e.g. the directory a run was submitted
+    /// with, whatever this process's configuration says).
+    pub fn with_jobs_dir(&self, dir: PathBuf) -> Self {
+        LocalConnector {
+            jobs_dir: dir,
+            ..self.clone()
+        }
+    }
+
     /// The directory of a tag, or `None` if the tag cannot be ours.
     fn dir(&self, tag: &Tag) -> Option<JobDir> {
         JobDir::new(&self.jobs_dir, tag.as_str())
     }
 
-    fn description(&self, req: &SubmitRequest) -> JobDescription {
-        let shaped = match (&self.spec.recovery, is_recovery(req)) {
-            (Some(r), true) => r,
-            _ => &self.spec.normal,
-        };
-        JobDescription {
-            version: FORMAT_VERSION,
-            run_key: req.key.as_str().into(),
-            generation: req.submission.generation.0,
-            tag: req.submission.tag.as_str().into(),
-            // With recovery disabled, a recovery submission is an ordinary one.
-            shape: if self.spec.recovery.is_some() {
-                req.submission.shape
-            } else {
-                tether_core::journal::Shape::Normal
-            },
-            command: shaped.command.clone(),
-            env: shaped.env.clone(),
-            workdir: shaped.workdir.clone(),
-            memory_limit: shaped.memory_limit,
-            timeout_ms: shaped
-                .timeout
-                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-            grace_ms: u64::try_from(GRACE.as_millis()).unwrap_or(5000),
-            jobs_dir: self.jobs_dir.clone(),
-            supervisor: self.supervisor.clone(),
-        }
-    }
-
-    async fn start_supervisor(&self, dir: &JobDir) -> Result<(), SubmitError> {
-        let Some((program, lead)) = self.supervisor.split_first() else {
-            return Err(SubmitError::Unavailable {
-                reason: "no supervisor program is configured (BuildContext.supervisor is empty)"
-                    .into(),
-            });
-        };
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.supervisor_log())
-            .map_err(|e| SubmitError::Unavailable {
-                reason: format!("cannot open {}: {e}", dir.supervisor_log().display()),
-            })?;
-        let mut child = tokio::process::Command::new(program)
-            .args(lead)
-            .arg("launch")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            // Its own group: a Ctrl-C aimed at tether must not reach the supervisor.
-            .process_group(0)
-            .kill_on_drop(false)
-            .spawn()
-            .map_err(|e| SubmitError::Unavailable {
-                reason: format!("cannot start the supervisor {program:?}: {e}; check that tether's binary is intact"),
-            })?;
-        // The launcher exits at once; reaping it here keeps it from lingering as a zombie.
-        match tokio::time::timeout(START_TIMEOUT, child.wait()).await {
-            Ok(Ok(st)) if st.success() => Ok(()),
-            Ok(Ok(st)) => Err(SubmitError::Unavailable {
-                reason: format!(
-                    "the supervisor launcher failed ({st}); see {}",
-                    dir.supervisor_log().display()
-                ),
-            }),
-            Ok(Err(e)) => Err(SubmitError::Ambiguous {
-                reason: format!("cannot wait for the supervisor launcher: {e}"),
-            }),
-            Err(_) => {
-                // Reap it in the background whenever it ends.
-                tokio::spawn(async move {
-                    let _ = child.wait().await;
-                });
-                Err(SubmitError::Ambiguous {
-                    reason: "the supervisor launcher did not finish in time".into(),
-                })
-            }
-        }
+    /// Checks that the jobs directory and the tag's directory, where they exist, are ours and
+    /// writable by nobody else: otherwise nothing in them can be trusted.
+    fn trusted(&self, dir: &JobDir) -> Result<(), files::UnsafePath> {
+        files::check_jobs_dir(&self.jobs_dir)?;
+        files::check_tag_dir(dir.path()).map(drop)
     }
 
     /// Status from the files and `/proc`, synchronously (all reads are of small local files).
@@ -213,10 +183,19 @@ impl LocalConnector {
                 detail: format!("{tag:?} cannot be the tag of a local job"),
             };
         };
-        if !dir.path().exists() {
-            return JobStatus::NotFound {
-                detail: format!("no local job with tag {tag} in {}", self.jobs_dir.display()),
-            };
+        match files::check_jobs_dir(&self.jobs_dir).and_then(|_| files::check_tag_dir(dir.path())) {
+            Ok(true) => {}
+            Ok(false) => {
+                return JobStatus::NotFound {
+                    detail: format!("no local job with tag {tag} in {}", self.jobs_dir.display()),
+                }
+            }
+            // Someone else could have written what is in there: never judge (or adopt) it.
+            Err(e) => {
+                return JobStatus::Unknown {
+                    reason: e.to_string(),
+                }
+            }
         }
         let record = match read_json::<SupervisorRecord>(&dir.supervisor()) {
             Ok(Some(r)) => r,
@@ -298,6 +277,10 @@ impl LocalConnector {
         let dir = self
             .dir(tag)
             .ok_or_else(|| refused(format!("{tag:?} cannot be the tag of a local job")))?;
+        // Never signal a process named by a record someone else could have written.
+        self.trusted(&dir).map_err(|e| CancelError::Unavailable {
+            reason: e.to_string(),
+        })?;
         let record = match read_json::<SupervisorRecord>(&dir.supervisor()) {
             Ok(Some(r)) => r,
             Ok(None) => {
@@ -432,63 +415,7 @@ impl Connector for LocalConnector {
     }
 
     async fn submit(&self, req: &SubmitRequest) -> Result<ExternalId, SubmitError> {
-        let tag = &req.submission.tag;
-        let dir = self.dir(tag).ok_or_else(|| SubmitError::Rejected {
-            message: format!("{tag:?} cannot name a job directory"),
-        })?;
-        fs::create_dir_all(dir.path()).map_err(|e| SubmitError::Unavailable {
-            reason: format!(
-                "cannot create {}: {e}; check that the state directory is writable",
-                dir.path().display()
-            ),
-        })?;
-        match read_json::<SupervisorRecord>(&dir.supervisor()) {
-            // One tag, one job: whatever became of it, it is the job of this submission.
-            Ok(Some(r)) => return Ok(ExternalId(r.supervisor.external_id())),
-            Ok(None) => {}
-            Err(e) => {
-                return Err(SubmitError::Ambiguous {
-                    reason: format!("a job may exist for tag {tag}: {e}"),
-                })
-            }
-        }
-        let starting = supervisor_holds_lock(&dir).map_err(|e| SubmitError::Ambiguous {
-            reason: format!("cannot probe {}: {e}", dir.supervisor_lock().display()),
-        })?;
-        if !starting {
-            // A directory without supervisor (a crash before the start) is reused.
-            write_json_atomic(&dir.job(), &self.description(req)).map_err(|e| {
-                SubmitError::Unavailable {
-                    reason: format!("cannot write {}: {e}", dir.job().display()),
-                }
-            })?;
-            // Confirm the lease right before launching: a frozen ex-owner stops here.
-            req.fence.confirm().await?;
-            self.start_supervisor(&dir).await?;
-        }
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            match read_json::<SupervisorRecord>(&dir.supervisor()) {
-                Ok(Some(r)) => return Ok(ExternalId(r.supervisor.external_id())),
-                Ok(None) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
-                }
-                Ok(None) => {
-                    return Err(SubmitError::Ambiguous {
-                        reason: format!(
-                            "the supervisor did not record its identity within {}s; see {}",
-                            START_TIMEOUT.as_secs(),
-                            dir.supervisor_log().display()
-                        ),
-                    })
-                }
-                Err(e) => {
-                    return Err(SubmitError::Ambiguous {
-                        reason: e.to_string(),
-                    })
-                }
-            }
-        }
+        self.submit_now(req).await
     }
 
     async fn status(&self, job: &JobRef) -> JobStatus {
@@ -536,6 +463,11 @@ impl FindByTag for LocalConnector {
         let Some(dir) = self.dir(tag) else {
             return Lookup::Absent;
         };
+        if let Err(e) = self.trusted(&dir) {
+            return Lookup::Unknown {
+                reason: e.to_string(),
+            };
+        }
         match read_json::<SupervisorRecord>(&dir.supervisor()) {
             Ok(Some(r)) => Lookup::Found {
                 external_id: ExternalId(r.supervisor.external_id()),
@@ -553,68 +485,6 @@ impl FindByTag for LocalConnector {
                 reason: e.to_string(),
             },
         }
-    }
-}
-
-#[async_trait]
-impl Logs for LocalConnector {
-    async fn read_logs(
-        &self,
-        job: &JobRef,
-        stream: LogStream,
-        offset: u64,
-        max: usize,
-    ) -> Result<LogChunk, LogError> {
-        let tag = &job.submission.tag;
-        let not_found = |reason: String| LogError::NotFound { reason };
-        let dir = self
-            .dir(tag)
-            .ok_or_else(|| not_found(format!("{tag:?} cannot be the tag of a local job")))?;
-        match read_json::<SupervisorRecord>(&dir.supervisor()) {
-            Ok(Some(r)) if r.supervisor.external_id() == job.external_id.0 => {}
-            Ok(Some(r)) => {
-                return Err(not_found(format!(
-                    "tag {tag} belongs to local job {}, not {}",
-                    r.supervisor.external_id(),
-                    job.external_id
-                )))
-            }
-            Ok(None) => return Err(not_found(format!("no local job with tag {tag}"))),
-            Err(e) => {
-                return Err(LogError::Unavailable {
-                    reason: e.to_string(),
-                })
-            }
-        }
-        let path = match stream {
-            LogStream::Stdout => dir.stdout(),
-            LogStream::Stderr => dir.stderr(),
-        };
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
-            // Not started yet (waiting for the slot): nothing written so far.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(LogChunk {
-                    data: Vec::new(),
-                    next_offset: offset,
-                })
-            }
-            Err(e) => {
-                return Err(LogError::Unavailable {
-                    reason: format!("{}: {e}", path.display()),
-                })
-            }
-        };
-        let unavailable = |e: io::Error| LogError::Unavailable {
-            reason: format!("{}: {e}", path.display()),
-        };
-        file.seek(SeekFrom::Start(offset)).map_err(unavailable)?;
-        let mut data = Vec::new();
-        file.take(u64::try_from(max).unwrap_or(u64::MAX))
-            .read_to_end(&mut data)
-            .map_err(unavailable)?;
-        let next_offset = offset + data.len() as u64;
-        Ok(LogChunk { data, next_offset })
     }
 }
 

@@ -5,8 +5,8 @@
 //! [job]
 //! kind = "local"
 //! command = ["python3", "train.py"]   # required: program and arguments, no shell
-//! env = { SEED = "1" }                # optional, set on top of tether's environment
-//! workdir = "/data/run"               # optional, relative to where tether runs
+//! env = { SEED = "1" }                # optional, set on top of the scrubbed environment
+//! workdir = "/data/run"               # optional, relative to the submitter's directory
 //! memory_limit = "512MiB"             # optional: the job's processes together
 //! timeout = "10m"                     # optional: wall clock from the job's start
 //!
@@ -24,12 +24,16 @@
 //! - The recovery shape always runs alone (exclusive local slot), with or without a
 //!   `[recovery]` table, unless `enabled = false`.
 //!
-//! ## Assumptions
-//! - A relative `workdir` means relative to the directory tether runs in when the spec is read.
+//! - A relative `workdir` is made absolute against the submitter's directory
+//!   (`BuildContext::base_dir`), never against a worker's; so is a relative program path
+//!   containing `/` (against `workdir` when given, as `exec` would after changing into it).
+//!   A bare program name is looked up on `PATH` when the job starts.
+//! - [`LocalSpec::check_startable`] (run when a spec is submitted) refuses a program that is
+//!   not found or not executable, a missing workdir and arguments over the kernel's limits.
 //!
 //! ## Caveats
-//! - Whether the program exists is only known when the supervisor starts it: a missing program
-//!   ends the job as `failed: rejected`, not as a spec error.
+//! - The checks hold when the spec is submitted; what changes before the job starts is caught
+//!   at launch and ends the run as `failed: rejected` (see [`super::startable`]).
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -117,12 +121,13 @@ pub struct LocalSpec {
 }
 
 impl LocalSpec {
-    /// Validates the tables of `file`. Relative `workdir`s are resolved against `cwd`.
+    /// Validates the tables of `file`. Relative `workdir`s and program paths are resolved
+    /// against `base` (the submitter's directory). No I/O: see [`LocalSpec::check_startable`].
     pub fn new(
         file: &str,
         job: LocalJob,
         recovery: Option<LocalRecovery>,
-        cwd: &Path,
+        base: &Path,
     ) -> Result<LocalSpec, SpecError> {
         let err = |field: &str, message: &str| SpecError::Value {
             file: file.into(),
@@ -142,10 +147,11 @@ impl LocalSpec {
                 "must be more than 0 (e.g. \"10m\"); remove it for no timeout",
             ));
         }
+        let workdir = job.workdir.map(|w| base.join(w));
         let normal = Shaped {
-            command: job.command,
+            command: absolute_program(job.command, workdir.as_deref().unwrap_or(base)),
             env: job.env,
-            workdir: job.workdir.map(|w| cwd.join(w)),
+            workdir,
             memory_limit: job.memory_limit.map(|m| m.0),
             timeout: job.timeout.map(|t| t.0),
         };
@@ -184,7 +190,7 @@ impl LocalSpec {
             }
             (Some(c), None) => {
                 check_command(&c).map_err(|m| err("recovery.command", m))?;
-                recovery.command = c;
+                recovery.command = absolute_program(c, recovery.workdir.as_deref().unwrap_or(base));
             }
             (None, Some(a)) => {
                 recovery.command.truncate(1);
@@ -215,6 +221,31 @@ impl LocalSpec {
             normal,
             recovery: Some(recovery),
         })
+    }
+
+    /// Checks on this machine that every shape can start (program found and executable,
+    /// workdir a directory, arguments within the kernel's limits), with the environment the
+    /// job will get. A failure names `file`, the field and what to do.
+    pub fn check_startable(&self, file: &str) -> Result<(), SpecError> {
+        let shapes = [
+            ("job", Some(&self.normal)),
+            ("recovery", self.recovery.as_ref()),
+        ];
+        for (table, shaped) in shapes {
+            let Some(shaped) = shaped else { continue };
+            super::startable::check(shaped, &super::env::for_job(&shaped.env)).map_err(|e| {
+                let field = match e {
+                    super::startable::Unstartable::Workdir { .. } => "workdir",
+                    _ => "command",
+                };
+                SpecError::Value {
+                    file: file.into(),
+                    field: format!("{table}.{field}"),
+                    message: e.to_string(),
+                }
+            })?;
+        }
+        Ok(())
     }
 
     /// What the recovery shape changes, in words (for the run's history).
@@ -258,6 +289,19 @@ impl LocalSpec {
     }
 }
 
+/// Makes a relative program path (one containing `/`) absolute against `dir`; a bare name is
+/// left for the `PATH` lookup at launch.
+fn absolute_program(mut command: Vec<String>, dir: &Path) -> Vec<String> {
+    if let Some(p) = command.first_mut() {
+        if p.contains('/') && Path::new(p.as_str()).is_relative() {
+            if let Some(abs) = dir.join(p.as_str()).to_str() {
+                *p = abs.to_string();
+            }
+        }
+    }
+    command
+}
+
 fn check_command(c: &[String]) -> Result<(), &'static str> {
     match c.first() {
         None => Err("is empty: give the program and its arguments, e.g. command = [\"python3\", \"train.py\"]"),
@@ -279,6 +323,10 @@ mod tests {
     fn recovery_args_keep_the_program_and_command_replaces_everything() {
         let s = spec("[job]\nkind='local'\ncommand=['py','a.py','--big']\nworkdir='w'\n[recovery]\nargs=['a.py','--small']\ntimeout='20m'\n").unwrap();
         assert_eq!(s.normal.workdir, Some(PathBuf::from("/base/w")));
+        let s2 = spec("[job]\nkind='local'\ncommand=['./x.sh']\n[recovery]\ncommand=['bin/y']\n")
+            .unwrap();
+        assert_eq!(s2.normal.command, ["/base/./x.sh"]);
+        assert_eq!(s2.recovery.unwrap().command, ["/base/bin/y"]);
         let r = s.recovery.as_ref().unwrap();
         assert_eq!(r.command, ["py", "a.py", "--small"]);
         assert_eq!(r.timeout, Some(Duration::from_secs(1200)));

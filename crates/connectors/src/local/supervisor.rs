@@ -36,24 +36,26 @@
 //! - A job that starts its own session or process group escapes cancel, timeout and the
 //!   watchdog (not a cgroup limit).
 use std::{
-    ffi::CString,
-    fs::{File, OpenOptions},
-    os::unix::{ffi::OsStrExt, process::ExitStatusExt},
+    fs::File,
+    os::unix::process::ExitStatusExt,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     thread::sleep,
     time::{Duration, Instant},
 };
 
 use tether_core::journal::Shape;
 
+pub use super::spawn::{human_bytes, SpawnError};
 use super::{
+    env, files,
     identity::{now_ms, read_json, write_json_atomic, Identity, ProcStat},
     layout::{
         slot_lock, EndReason, JobDescription, JobDir, JobProcess, StatusRecord, SupervisorRecord,
         FORMAT_VERSION,
     },
     memory::{group_rss_bytes, Cgroup},
+    spawn::spawn_job,
     sys::{self, LockKind},
 };
 
@@ -95,11 +97,7 @@ fn launch(dir: &Path) -> i32 {
         eprintln!("supervisor launch: job.json names no supervisor program");
         return 1;
     };
-    let log = match OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(jd.supervisor_log())
-    {
+    let log = match files::open_append(&jd.supervisor_log()) {
         Ok(f) => Stdio::from(f),
         Err(_) => Stdio::null(),
     };
@@ -107,6 +105,9 @@ fn launch(dir: &Path) -> i32 {
         .args(lead)
         .arg("run")
         .arg(dir)
+        // Whoever started us, stage 2 and the job see nothing of the scrubbed variables.
+        .env_clear()
+        .envs(env::scrubbed())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -177,6 +178,7 @@ fn run(dir: &JobDir) -> i32 {
         tag,
         supervisor: me,
         job: None,
+        waiting_for_slot: false,
     };
     if let Err(e) = write_json_atomic(&dir.supervisor(), &record) {
         eprintln!(
@@ -199,9 +201,16 @@ fn run(dir: &JobDir) -> i32 {
             );
         }
     };
-    let Ok(_slot) = take_slot(dir, &desc) else {
-        let message = "cancelled before it started (it was waiting for the local slot)".to_string();
-        return finish(dir, ended(EndReason::Cancelled, None, message));
+    let _slot = match take_slot(dir, &desc, &mut record) {
+        Ok(slot) => slot,
+        Err(NoSlot::Cancelled) => {
+            let message =
+                "cancelled before it started (it was waiting for the local slot)".to_string();
+            return finish(dir, ended(EndReason::Cancelled, None, message));
+        }
+        Err(NoSlot::Unsafe(message)) => {
+            return finish(dir, ended(EndReason::SpawnFailed, None, message));
+        }
     };
     let status = supervise_job(dir, &desc, &mut record);
     // `_slot` is released on return, after the status is on disk.
@@ -209,19 +218,24 @@ fn run(dir: &JobDir) -> i32 {
 }
 
 fn open_lock(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
+    files::open_lock(path)
 }
 
-/// A cancel arrived while waiting for the local slot.
-struct CancelledWhileWaiting;
+/// Why the job does not get the local slot.
+enum NoSlot {
+    /// A cancel arrived while waiting for it.
+    Cancelled,
+    /// The lock file is a link or another user's: they could hold it forever.
+    Unsafe(String),
+}
 
-/// Waits for the local slot. `Ok(None)`: the lock file is unusable and the job runs without
-/// it (better than hanging forever; logged).
-fn take_slot(dir: &JobDir, desc: &JobDescription) -> Result<Option<File>, CancelledWhileWaiting> {
+/// Waits for the local slot. `Ok(None)`: the lock file cannot be opened for another reason
+/// and the job runs without it (better than hanging forever; logged).
+fn take_slot(
+    dir: &JobDir,
+    desc: &JobDescription,
+    record: &mut SupervisorRecord,
+) -> Result<Option<File>, NoSlot> {
     let kind = if desc.shape == Shape::Recovery {
         LockKind::Exclusive
     } else {
@@ -230,6 +244,11 @@ fn take_slot(dir: &JobDir, desc: &JobDescription) -> Result<Option<File>, Cancel
     let path = slot_lock(&desc.jobs_dir);
     let file = match open_lock(&path) {
         Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(NoSlot::Unsafe(format!(
+                "not started: the local slot lock {e}"
+            )));
+        }
         Err(e) => {
             eprintln!(
                 "supervisor: cannot open the slot lock {}: {e}; running without it",
@@ -241,6 +260,16 @@ fn take_slot(dir: &JobDir, desc: &JobDescription) -> Result<Option<File>, Cancel
     loop {
         match sys::try_flock(&file, kind) {
             Ok(true) => return Ok(Some(file)),
+            Ok(false) if !record.waiting_for_slot => {
+                // Tell `submit` (waiting for the job's start) that it may be a while.
+                record.waiting_for_slot = true;
+                if let Err(e) = write_json_atomic(&dir.supervisor(), &*record) {
+                    eprintln!(
+                        "supervisor: cannot write {}: {e}",
+                        dir.supervisor().display()
+                    );
+                }
+            }
             Ok(false) => {}
             Err(e) => {
                 eprintln!(
@@ -251,7 +280,7 @@ fn take_slot(dir: &JobDir, desc: &JobDescription) -> Result<Option<File>, Cancel
             }
         }
         if cancel_requested(dir) {
-            return Err(CancelledWhileWaiting);
+            return Err(NoSlot::Cancelled);
         }
         sleep(TICK);
     }
@@ -274,7 +303,18 @@ fn ended(reason: EndReason, started: Option<u64>, message: String) -> StatusReco
         duration_ms: started.map_or(0, |s| end.saturating_sub(s)),
         memory_enforcement: "none".into(),
         message,
+        errno: None,
     }
+}
+
+/// The end of a job whose program could not be started, with the `errno` when there is one
+/// (`submit` rejects the submission for errors that cannot heal).
+fn spawn_failed(e: &SpawnError) -> StatusRecord {
+    let mut status = ended(EndReason::SpawnFailed, None, e.to_string());
+    if let SpawnError::Exec { source, .. } = e {
+        status.errno = source.raw_os_error();
+    }
+    status
 }
 
 fn finish(dir: &JobDir, status: StatusRecord) -> i32 {
@@ -312,10 +352,10 @@ fn supervise_job(
             eprintln!("supervisor: starting the job in its cgroup failed ({e}); retrying with the watchdog");
             match spawn_job(dir, desc, None) {
                 Ok(c) => (c, None),
-                Err(e) => return ended(EndReason::SpawnFailed, None, e.to_string()),
+                Err(e) => return spawn_failed(&e),
             }
         }
-        (Err(e), None) => return ended(EndReason::SpawnFailed, None, e.to_string()),
+        (Err(e), None) => return spawn_failed(&e),
     };
     let enforcement = match (desc.memory_limit, &cgroup) {
         (None, _) => "none",
@@ -457,85 +497,4 @@ fn signal_group(pgid: i32, sig: i32) {
             sys::signal_name(sig)
         );
     }
-}
-
-/// Why the job's program could not be started; the message becomes the status message.
-#[derive(Debug, thiserror::Error)]
-pub enum SpawnError {
-    /// `job.json` has no command.
-    #[error("job.command is empty; give at least the program")]
-    EmptyCommand,
-    /// A log file could not be opened.
-    #[error("cannot open {path}: {source}; check that the jobs directory is writable")]
-    Log {
-        /// The log file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The cgroup's path cannot be handed to the kernel.
-    #[error("the cgroup path {0} contains a NUL byte")]
-    CgroupPath(PathBuf),
-    /// fork/exec failed: program missing or not executable, bad working directory.
-    #[error("could not start {program:?}{workdir}: {source}; check job.command and job.workdir")]
-    Exec {
-        /// The program.
-        program: String,
-        /// ` in <dir>` when a workdir was given.
-        workdir: String,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-/// Starts the job's program in its own session, with its logs, environment and directory.
-fn spawn_job(
-    dir: &JobDir,
-    desc: &JobDescription,
-    cgroup: Option<&Cgroup>,
-) -> Result<Child, SpawnError> {
-    let Some((program, args)) = desc.command.split_first() else {
-        return Err(SpawnError::EmptyCommand);
-    };
-    let open_log = |path: PathBuf| match OpenOptions::new().create(true).append(true).open(&path) {
-        Ok(f) => Ok(f),
-        Err(source) => Err(SpawnError::Log { path, source }),
-    };
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .envs(&desc.env)
-        .stdin(Stdio::null())
-        .stdout(open_log(dir.stdout())?)
-        .stderr(open_log(dir.stderr())?);
-    if let Some(wd) = &desc.workdir {
-        cmd.current_dir(wd);
-    }
-    let procs = match cgroup {
-        Some(cg) => Some(
-            CString::new(cg.procs_file().as_os_str().as_bytes())
-                .map_err(|_| SpawnError::CgroupPath(cg.procs_file()))?,
-        ),
-        None => None,
-    };
-    sys::detach_on_exec(&mut cmd, procs);
-    cmd.spawn().map_err(|source| SpawnError::Exec {
-        program: program.clone(),
-        workdir: desc
-            .workdir
-            .as_ref()
-            .map_or(String::new(), |w| format!(" in {}", w.display())),
-        source,
-    })
-}
-
-/// `412.3MiB`-style rendering for messages.
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (unit, m) in UNITS {
-        if b >= m {
-            #[allow(clippy::cast_precision_loss)]
-            return format!("{:.1}{unit}", b as f64 / m as f64);
-        }
-    }
-    format!("{b}B")
 }

@@ -127,6 +127,27 @@ pub fn reaped_children_max_rss() -> io::Result<u64> {
     Ok(u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024)
 }
 
+/// The effective user id of this process (owner of the files it creates).
+pub fn euid() -> u32 {
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::geteuid()
+    }
+}
+
+/// The kernel's limit on the total size of a new program's arguments and environment
+/// (`sysconf(_SC_ARG_MAX)`), or 128 KiB (the smallest Linux allows) when unknown.
+pub fn arg_max() -> usize {
+    // SAFETY: sysconf takes an integer and touches no memory of ours.
+    #[allow(unsafe_code)]
+    let n = unsafe { libc::sysconf(libc::_SC_ARG_MAX) };
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or(128 * 1024)
+}
+
 /// Which kind of `flock`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockKind {

@@ -20,25 +20,28 @@
 //! - A statement cut off by an outage may or may not have committed; see the crate docs.
 //! - `request_cancel` on an absent key returns [`StoreError::NotFound`]; on a finished run
 //!   `Ok(false)`. A stale generation in `record_submitted` yields [`crate::StaleGeneration`].
+mod migrate;
 mod pool;
 pub mod scratch;
 mod sql;
+pub mod tls;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use migrate::migrate;
 pub use pool::PgOptions;
-use pool::{connect, describe, map_err, Pool};
+use pool::{connect, Pool};
 use tether_core::{
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey, StoreId},
     journal::{Outcome, Submission},
     placement::Placement,
     store::{
-        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, Renewed, RunRecord, Store,
-        StoreError, SubmissionRecord,
+        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, QuarantinedRun, Renewed,
+        RunRecord, Store, StoreError, SubmissionRecord,
     },
 };
-use tokio_postgres::{Client, Config, Row};
+use tokio_postgres::Row;
 
 use crate::{
     record::{self, encode_outcome, encode_placement, ttl_ms, RunRow, SubmissionRow},
@@ -87,9 +90,15 @@ fn row_to_run(r: &Row) -> Result<RunRow, tokio_postgres::Error> {
         created_at_ms: r.try_get(16)?,
         updated_at_ms: r.try_get(17)?,
         lease_alive: r.try_get(18)?,
-        placement: r.try_get(19)?,
-        store_id: r.try_get(20)?,
+        placement: r.try_get(20)?,
+        store_id: r.try_get(21)?,
     })
+}
+
+/// The bound on one renewal: well below a third of the TTL (the renewal period), so a hung
+/// renewal fails, and the next one is tried, before the lease can expire.
+fn renewal_timeout(ttl: Duration) -> Duration {
+    (ttl / 5).max(Duration::from_millis(100))
 }
 
 fn lease_lost(lease: &Lease) -> StoreError {
@@ -125,28 +134,39 @@ impl PgStore {
 
     /// Connects and migrates the schema.
     pub async fn connect_with(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
+        Ok(Self::connect_mode(url, options, crate::Access::Write)
+            .await?
+            .0)
+    }
+
+    /// Connects (TLS as `sslmode` says) and, for `Access::Write`, migrates the schema; also
+    /// returns the schema versions before and after.
+    pub(crate) async fn connect_mode(
+        url: &str,
+        options: PgOptions,
+        access: crate::Access,
+    ) -> Result<(PgStore, crate::Migrated), StoreError> {
         let location = redact(url);
-        let mut config: Config =
-            url.parse()
-                .map_err(|e: tokio_postgres::Error| StoreError::Open {
-                    location: location.clone(),
-                    message: format!("not a valid PostgreSQL URL: {e}"),
-                    source: None,
-                })?;
+        let tls::Target {
+            mut config, tls, ..
+        } = tls::target(url, &location)?;
         config.connect_timeout(options.connect_timeout);
         if config.get_application_name().is_none() {
             config.application_name("tether");
         }
-        let mut first = connect(&config, options.connect_timeout, "open", &location).await?;
-        tokio::time::timeout(options.query_timeout, migrate(&mut first, &location))
-            .await
-            .map_err(|_| StoreError::Unavailable {
-                op: "migrate",
-                message: format!(
-                    "migrating {location} took longer than {:?}",
-                    options.query_timeout
-                ),
-            })??;
+        let mut first = connect(&config, &tls, options.connect_timeout, "open", &location).await?;
+        let versions = tokio::time::timeout(
+            options.query_timeout,
+            migrate(&mut first, &location, access),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable {
+            op: "migrate",
+            message: format!(
+                "migrating {location} took longer than {:?}",
+                options.query_timeout
+            ),
+        })??;
         let store_id = first
             .query_one(sql::STORE_ID, &[])
             .await
@@ -158,20 +178,55 @@ impl PgStore {
                     message: e.to_string(),
                 })
             })?;
-        Ok(PgStore {
-            pool: Pool::new(config, options, location, first),
-            store_id,
-        })
+        Ok((
+            PgStore {
+                pool: Pool::new(config, tls, options, location, first),
+                store_id,
+            },
+            versions,
+        ))
+    }
+
+    /// Whether this store's connection is TLS-encrypted, as the server sees it
+    /// (`pg_stat_ssl`). For diagnostics and tests.
+    pub async fn connection_encrypted(&self) -> Result<bool, StoreError> {
+        let op = "connection_encrypted";
+        let row = self.pool.query_opt(op, sql::SSL_IN_USE, &[]).await?;
+        match row {
+            Some(r) => r.try_get(0).map_err(|e| decode_err(op, e)),
+            None => Ok(false),
+        }
     }
 
     fn loc(&self) -> &str {
         self.pool.location()
     }
 
-    fn run(&self, op: &'static str, r: &Row) -> Result<RunRecord, StoreError> {
-        row_to_run(r)
-            .map_err(|e| decode_err(op, e))?
-            .into_record(self.loc())
+    /// Decodes a row of `run_columns!`: a run, or why this build cannot read it.
+    fn decode(&self, r: &Row) -> Result<RunRecord, QuarantinedRun> {
+        let key: String = r
+            .try_get(0)
+            .unwrap_or_else(|e| format!("<unreadable key: {e}>"));
+        match r.try_get::<_, Option<String>>(19) {
+            Ok(Some(reason)) => return Err(QuarantinedRun::new(key, reason)),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(QuarantinedRun::new(
+                    key,
+                    format!("quarantine column unreadable: {e}"),
+                ))
+            }
+        }
+        let row = row_to_run(r).map_err(|e| {
+            QuarantinedRun::new(key.clone(), format!("a column cannot be read: {e}"))
+        })?;
+        row.into_record(self.loc())
+            .map_err(|e| QuarantinedRun::new(key, record::reason(e)))
+    }
+
+    fn run(&self, r: &Row) -> Result<RunRecord, StoreError> {
+        self.decode(r)
+            .map_err(|q| record::quarantined_error(self.loc(), &q))
     }
 
     async fn get(&self, op: &'static str, key: &RunKey) -> Result<Option<RunRecord>, StoreError> {
@@ -179,7 +234,7 @@ impl PgStore {
             .pool
             .query_opt(op, sql::GET_RUN, &[&key.as_str()])
             .await?;
-        row.map(|r| self.run(op, &r)).transpose()
+        row.map(|r| self.run(&r)).transpose()
     }
 
     async fn must_get(&self, op: &'static str, key: &RunKey) -> Result<RunRecord, StoreError> {
@@ -187,79 +242,6 @@ impl PgStore {
             .await?
             .ok_or_else(|| StoreError::NotFound { key: key.clone() })
     }
-}
-
-/// Creates or upgrades the schema, serialised across processes by an advisory lock.
-async fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
-    let probe = |op| move |e| map_err(op, e);
-    // Fast path without locks: an up-to-date database (every open but the first).
-    let row = client
-        .query_one(sql::PROBE, &[])
-        .await
-        .map_err(probe("migrate"))?;
-    let (has_runs, has_meta, has_version): (bool, bool, bool) =
-        (row.get(0), row.get(1), row.get(2));
-    if has_runs && !has_meta {
-        return Err(StoreError::Corrupt {
-            location: location.to_string(),
-            message: "the database has a `runs` table but no `tether_meta`: it belongs to \
-                      something else; left untouched, use another database"
-                .into(),
-        });
-    }
-    if has_version {
-        let v: i32 = client
-            .query_one(sql::SCHEMA_VERSION, &[])
-            .await
-            .map_err(probe("migrate"))?
-            .get(0);
-        if v == sql::LATEST_VERSION {
-            return Ok(());
-        }
-    }
-    let tx = client.transaction().await.map_err(probe("migrate"))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&sql::MIGRATION_LOCK])
-        .await
-        .map_err(probe("migrate"))?;
-    tx.batch_execute(sql::CREATE_SCHEMA_VERSION)
-        .await
-        .map_err(probe("migrate"))?;
-    let v: i32 = tx
-        .query_one(sql::SCHEMA_VERSION, &[])
-        .await
-        .map_err(probe("migrate"))?
-        .get(0);
-    if v > sql::LATEST_VERSION {
-        return Err(StoreError::Open {
-            location: location.to_string(),
-            message: format!(
-                "the database has schema version {v}, newer than this tether understands ({}); \
-                 upgrade tether",
-                sql::LATEST_VERSION
-            ),
-            source: None,
-        });
-    }
-    for (i, step) in sql::MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(v).unwrap_or(0))
-    {
-        tx.batch_execute(step).await.map_err(|e| StoreError::Open {
-            location: location.to_string(),
-            message: format!(
-                "migration to schema version {} failed: {}",
-                i + 1,
-                describe(&e)
-            ),
-            source: Some(Box::new(e)),
-        })?;
-        let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
-        tx.execute(sql::INSERT_SCHEMA_VERSION, &[&version])
-            .await
-            .map_err(probe("migrate"))?;
-    }
-    tx.commit().await.map_err(probe("migrate"))
 }
 
 #[async_trait]
@@ -282,7 +264,7 @@ impl Store for PgStore {
             )
             .await?;
         match row {
-            Some(r) => Ok(Created::New(self.run(op, &r)?)),
+            Some(r) => Ok(Created::New(self.run(&r)?)),
             // Read in a new statement: a concurrent creator's row may be newer than our snapshot.
             None => Ok(Created::Existing(self.must_get(op, &new.key).await?)),
         }
@@ -294,7 +276,12 @@ impl Store for PgStore {
 
     async fn list_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         let rows = self.pool.query("list_runs", sql::LIST_RUNS, &[]).await?;
-        rows.iter().map(|r| self.run("list_runs", r)).collect()
+        Ok(rows.iter().filter_map(|r| self.decode(r).ok()).collect())
+    }
+
+    async fn quarantined(&self) -> Result<Vec<QuarantinedRun>, StoreError> {
+        let rows = self.pool.query("quarantined", sql::LIST_RUNS, &[]).await?;
+        Ok(rows.iter().filter_map(|r| self.decode(r).err()).collect())
     }
 
     async fn history(&self, key: &RunKey) -> Result<Vec<HistoryEntry>, StoreError> {
@@ -353,7 +340,7 @@ impl Store for PgStore {
             .await?;
         match row {
             Some(r) => {
-                let rec = self.run(op, &r)?;
+                let rec = self.run(&r)?;
                 Ok(Acquire::Acquired(
                     Lease {
                         key: key.clone(),
@@ -370,7 +357,7 @@ impl Store for PgStore {
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<(), StoreError> {
         let n = self
             .pool
-            .execute(
+            .query_within(
                 "renew",
                 sql::RENEW,
                 &[
@@ -379,8 +366,10 @@ impl Store for PgStore {
                     &lease.owner.0,
                     &ttl_ms(ttl),
                 ],
+                renewal_timeout(ttl),
             )
-            .await?;
+            .await?
+            .len();
         if n == 0 {
             return Err(lease_lost(lease));
         }
@@ -391,7 +380,12 @@ impl Store for PgStore {
         let op = "renew_all";
         let rows = self
             .pool
-            .query(op, sql::RENEW_ALL, &[&owner.0, &ttl_ms(ttl)])
+            .query_within(
+                op,
+                sql::RENEW_ALL,
+                &[&owner.0, &ttl_ms(ttl)],
+                renewal_timeout(ttl),
+            )
             .await?;
         rows.iter()
             .map(|r| {
@@ -437,19 +431,27 @@ impl Store for PgStore {
                 &[&limit, &owner.0, &ttl_ms(ttl), &filter.host, &filter.kinds],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                let rec = self.run(op, r)?;
-                Ok((
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            match self.decode(r) {
+                Ok(rec) => out.push((
                     Lease {
                         key: rec.key.clone(),
                         owner: owner.clone(),
                         epoch: rec.epoch,
                     },
                     rec,
-                ))
-            })
-            .collect()
+                )),
+                // Set aside (and give the lease back) so no claim takes it again: one row this
+                // build cannot read must not stall the fleet or churn epochs forever.
+                Err(q) => {
+                    self.pool
+                        .execute(op, sql::QUARANTINE, &[&q.key, &q.reason, &owner.0])
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn record_intent(

@@ -21,7 +21,9 @@ use std::{
 };
 
 use tether_core::store::StoreError;
-use tokio_postgres::{error::SqlState, types::ToSql, Client, Config, NoTls, Row, Statement};
+use tokio_postgres::{error::SqlState, types::ToSql, Client, Config, Row, Statement};
+
+use super::tls::{tls_failure, MakeRustlsConnect};
 
 /// Timeouts and pool size of the PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -81,6 +83,7 @@ impl Conn {
 /// The connections of one store.
 pub(crate) struct Pool {
     config: Config,
+    tls: MakeRustlsConnect,
     options: PgOptions,
     slots: Vec<tokio::sync::Mutex<Option<Arc<Conn>>>>,
     next: AtomicUsize,
@@ -145,20 +148,22 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
 /// Connects once, bounded by the connect timeout; the connection task runs on the runtime.
 pub(crate) async fn connect(
     config: &Config,
+    tls: &MakeRustlsConnect,
     timeout: Duration,
     op: &'static str,
     location: &str,
 ) -> Result<Client, StoreError> {
-    let (client, connection) = match tokio::time::timeout(timeout, config.connect(NoTls)).await {
-        Err(_) => {
-            return Err(StoreError::Unavailable {
-                op,
-                message: format!("connecting to {location} timed out after {timeout:?}"),
-            })
-        }
-        Ok(Err(e)) => return Err(connect_error(op, location, e)),
-        Ok(Ok(pair)) => pair,
-    };
+    let (client, connection) =
+        match tokio::time::timeout(timeout, config.connect(tls.clone())).await {
+            Err(_) => {
+                return Err(StoreError::Unavailable {
+                    op,
+                    message: format!("connecting to {location} timed out after {timeout:?}"),
+                })
+            }
+            Ok(Err(e)) => return Err(connect_error(op, location, e)),
+            Ok(Ok(pair)) => pair,
+        };
     tokio::spawn(async move {
         // Ends when the server goes away or every Client handle is dropped; the error (if any)
         // resurfaces as `is_closed()` on the client, so nothing is lost by dropping it here.
@@ -170,6 +175,17 @@ pub(crate) async fn connect(
 /// Connection failures: unreachable → `Unavailable`; refused by the server for a reason that
 /// retrying will not fix (auth, missing database) → `Open`.
 fn connect_error(op: &'static str, location: &str, e: tokio_postgres::Error) -> StoreError {
+    // Checked first: a refused certificate arrives as an I/O error, but retrying cannot fix it.
+    if let Some(tls) = tls_failure(&e) {
+        return StoreError::Open {
+            location: location.to_string(),
+            message: format!(
+                "the TLS handshake failed: {tls}; check sslmode and sslrootcert in the URL \
+                 (verify-full checks the certificate chain and the host name)"
+            ),
+            source: Some(Box::new(e)),
+        };
+    }
     if is_unavailable(&e) {
         return StoreError::Unavailable {
             op,
@@ -197,7 +213,13 @@ fn connect_error(op: &'static str, location: &str, e: tokio_postgres::Error) -> 
 
 impl Pool {
     /// A pool whose first connection is `first` (already used for migrations).
-    pub(crate) fn new(config: Config, options: PgOptions, location: String, first: Client) -> Pool {
+    pub(crate) fn new(
+        config: Config,
+        tls: MakeRustlsConnect,
+        options: PgOptions,
+        location: String,
+        first: Client,
+    ) -> Pool {
         let n = options.connections.max(1);
         let mut slots = Vec::with_capacity(n);
         slots.push(tokio::sync::Mutex::new(Some(Arc::new(Conn {
@@ -208,6 +230,7 @@ impl Pool {
         slots.resize_with(n, || tokio::sync::Mutex::new(None));
         Pool {
             config,
+            tls,
             options,
             slots,
             next: AtomicUsize::new(0),
@@ -229,6 +252,7 @@ impl Pool {
         *slot = None;
         let client = connect(
             &self.config,
+            &self.tls,
             self.options.connect_timeout,
             op,
             &self.location,
@@ -248,6 +272,7 @@ impl Pool {
         &self,
         op: &'static str,
         conn: &Conn,
+        timeout: Duration,
         res: Result<Result<T, tokio_postgres::Error>, tokio::time::error::Elapsed>,
     ) -> Result<T, StoreError> {
         match res {
@@ -262,12 +287,15 @@ impl Pool {
                 // The statement may still be running server-side and this connection's
                 // pipeline is in an unknown state, so it is retired rather than reused.
                 conn.broken.store(true, Ordering::Relaxed);
+                // Ask the server to stop it too, so it cannot land later (best effort).
+                let token = conn.client.cancel_token();
+                let tls = self.tls.clone();
+                tokio::spawn(async move {
+                    let _ = token.cancel_query(tls).await;
+                });
                 Err(StoreError::Unavailable {
                     op,
-                    message: format!(
-                        "no answer from {} within {:?}",
-                        self.location, self.options.query_timeout
-                    ),
+                    message: format!("no answer from {} within {timeout:?}", self.location),
                 })
             }
         }
@@ -280,13 +308,26 @@ impl Pool {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
+        self.query_within(op, sql, params, self.options.query_timeout)
+            .await
+    }
+
+    /// Runs one statement bounded by `timeout` (at most the query timeout) and returns its rows.
+    pub(crate) async fn query_within(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+        timeout: Duration,
+    ) -> Result<Vec<Row>, StoreError> {
+        let timeout = timeout.min(self.options.query_timeout);
         let conn = self.conn(op).await?;
         let run = async {
             let stmt = conn.statement(sql).await?;
             conn.client.query(&stmt, params).await
         };
-        let res = tokio::time::timeout(self.options.query_timeout, run).await;
-        self.settle(op, &conn, res)
+        let res = tokio::time::timeout(timeout, run).await;
+        self.settle(op, &conn, timeout, res)
     }
 
     /// Runs one statement expected to return at most one row.
@@ -328,6 +369,6 @@ impl Pool {
             conn.client.execute(&stmt, params).await
         };
         let res = tokio::time::timeout(self.options.query_timeout, run).await;
-        self.settle(op, &conn, res)
+        self.settle(op, &conn, self.options.query_timeout, res)
     }
 }

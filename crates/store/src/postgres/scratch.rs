@@ -84,15 +84,8 @@ fn with_database(url: &str, db: &str) -> String {
 
 async fn admin(admin_url: &str, op: &'static str) -> Result<tokio_postgres::Client, StoreError> {
     let location = redact(admin_url);
-    let config: tokio_postgres::Config =
-        admin_url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| StoreError::Open {
-                location: location.clone(),
-                message: format!("not a valid PostgreSQL URL: {e}"),
-                source: None,
-            })?;
-    super::pool::connect(&config, TIMEOUT, op, &location).await
+    let target = super::tls::target(admin_url, &location)?;
+    super::pool::connect(&target.config, &target.tls, TIMEOUT, op, &location).await
 }
 
 async fn bounded<T>(

@@ -13,7 +13,10 @@
 pub const MIGRATION_LOCK: i64 = 0x7465_7468_6572_0001;
 
 /// The schema version this build writes.
-pub const LATEST_VERSION: i32 = 2;
+pub const LATEST_VERSION: i32 = 3;
+
+/// `min_reader_schema` of `tether_meta`, if set.
+pub const MIN_READER: &str = "SELECT value FROM tether_meta WHERE name = 'min_reader_schema'";
 
 /// `(runs exists, tether_meta exists, schema_version exists)`, to spot foreign databases.
 pub const PROBE: &str =
@@ -98,6 +101,15 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS placement TEXT;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS placement_host TEXT;
 CREATE INDEX IF NOT EXISTS runs_placement_host ON runs (placement_host) WHERE placement_host IS NOT NULL;
 "#,
+    // 3: quarantine of rows this build cannot decode, and the oldest schema that may read.
+    r#"
+-- A row this build (or an older one) could not decode: set aside with the reason, skipped by
+-- claims, shown by `ls`/`status`.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS quarantined TEXT;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS quarantined_at_ms BIGINT;
+INSERT INTO tether_meta (name, value) VALUES ('min_reader_schema', '3')
+    ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;
+"#,
 ];
 
 /// Creates the version table.
@@ -117,7 +129,7 @@ macro_rules! run_columns {
          outcome, cancel_requested, epoch, owner, lease_expires_at_ms, queued, created_at_ms, \
          updated_at_ms, \
          COALESCE(owner IS NOT NULL AND lease_expires_at_ms > tether_now_ms(), false) AS lease_alive, \
-         placement, (SELECT value FROM tether_meta WHERE name = 'store_id') AS store_id"
+         quarantined, placement, (SELECT value FROM tether_meta WHERE name = 'store_id') AS store_id"
     };
 }
 
@@ -139,7 +151,7 @@ macro_rules! takeover_reason {
 /// A run is free to take: unowned, or its lease expired by the server clock.
 macro_rules! free {
     () => {
-        "phase <> 'finished'
+        "phase <> 'finished' AND quarantined IS NULL
          AND (owner IS NULL OR lease_expires_at_ms IS NULL OR lease_expires_at_ms <= tether_now_ms())"
     };
 }
@@ -157,12 +169,19 @@ pub const INSERT_RUN: &str = concat!(
 /// $1 key.
 pub const GET_RUN: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE key = $1::text");
 
-/// Newest first.
-pub const LIST_RUNS: &str = concat!(
-    "SELECT ",
-    run_columns!(),
-    " FROM runs ORDER BY created_at_ms DESC, seq DESC"
-);
+/// Newest first. The spec body is not loaded (`''`): listings never need it.
+pub const LIST_RUNS: &str = "SELECT key, kind, '' AS spec, spec_name, spec_hash, phase, \
+     generation, tag, shape, external_id, outcome, cancel_requested, epoch, owner, \
+     lease_expires_at_ms, queued, created_at_ms, updated_at_ms, \
+     COALESCE(owner IS NOT NULL AND lease_expires_at_ms > tether_now_ms(), false), quarantined, \
+     placement, (SELECT value FROM tether_meta WHERE name = 'store_id') \
+     FROM runs ORDER BY created_at_ms DESC, seq DESC";
+
+/// $1 key, $2 reason, $3 owner. Sets a run this build cannot read aside and gives back the
+/// lease the claim just took on it.
+pub const QUARANTINE: &str = "UPDATE runs SET quarantined = $2::text,
+        quarantined_at_ms = tether_now_ms(), owner = NULL, lease_expires_at_ms = NULL
+    WHERE key = $1::text AND owner = $3::text";
 
 /// $1 key. Oldest first.
 pub const HISTORY: &str = "SELECT at_ms, epoch, generation, decision, reason
@@ -226,7 +245,8 @@ pub const CLAIM: &str = concat!(
 
 /// $1 key, $2 epoch, $3 owner, $4 ttl ms. Renewal does not touch `updated_at_ms`.
 pub const RENEW: &str = "UPDATE runs SET lease_expires_at_ms = tether_now_ms() + $4::bigint
-    WHERE key = $1::text AND epoch = $2::bigint AND owner = $3::text AND phase <> 'finished'";
+    WHERE key = $1::text AND epoch = $2::bigint AND owner = $3::text AND phase <> 'finished'
+    RETURNING key";
 
 /// $1 owner, $2 ttl ms. One statement for all of a worker's leases.
 pub const RENEW_ALL: &str = "UPDATE runs SET lease_expires_at_ms = tether_now_ms() + $2::bigint
@@ -362,3 +382,6 @@ pub const FORGET_HOST: &str = "WITH u AS (
 
 /// The store's id.
 pub const STORE_ID: &str = "SELECT value FROM tether_meta WHERE name = 'store_id'";
+
+/// Whether the current connection is TLS-encrypted.
+pub const SSL_IN_USE: &str = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";

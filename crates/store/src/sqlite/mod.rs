@@ -20,7 +20,9 @@
 //!   typo in `tether cancel` is reported); on a finished run it returns `Ok(false)`.
 //! - `record_submitted` for a generation that is not the current one, while the lease is
 //!   still valid, returns [`StoreError::Query`] wrapping [`crate::StaleGeneration`].
+mod busy;
 mod open;
+mod rows;
 mod sql;
 
 use std::{
@@ -30,36 +32,26 @@ use std::{
 };
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tether_core::{
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey, StoreId},
     journal::{Outcome, Submission},
     placement::Placement,
     store::{
-        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, Renewed, RunRecord, Store,
-        StoreError, SubmissionRecord,
+        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, QuarantinedRun, Renewed,
+        RunRecord, Store, StoreError, SubmissionRecord,
     },
 };
 
-use self::open::{map_err, now_ms};
-use crate::record::{
-    self, encode_outcome, encode_placement, takeover_reason, ttl_ms, RunRow, SubmissionRow,
+pub use self::busy::{BusyNotifier, SqliteOptions, BUSY_SLICE};
+use self::{
+    busy::retry_busy,
+    open::{map_err, now_ms},
+    rows::{get_run, read_run, scan, Decoded},
 };
-
-/// Options of the SQLite store.
-#[derive(Debug, Clone)]
-pub struct SqliteOptions {
-    /// How long a write waits for another process's write lock before [`StoreError::Locked`].
-    pub busy_timeout: Duration,
-}
-
-impl Default for SqliteOptions {
-    fn default() -> Self {
-        SqliteOptions {
-            busy_timeout: Duration::from_secs(10),
-        }
-    }
-}
+use crate::record::{
+    self, encode_outcome, encode_placement, takeover_reason, ttl_ms, SubmissionRow,
+};
 
 /// A tether state store in one SQLite file.
 #[derive(Clone)]
@@ -70,6 +62,7 @@ pub struct SqliteStore {
 struct Inner {
     conn: Mutex<Connection>,
     store_id: StoreId,
+    options: SqliteOptions,
     /// The path as shown in messages.
     location: String,
 }
@@ -88,34 +81,46 @@ impl SqliteStore {
         Self::open_with(path, SqliteOptions::default()).await
     }
 
-    /// Opens the store at `path`.
+    /// Opens the store at `path` for writing (creating and migrating if needed).
     pub async fn open_with(
         path: impl AsRef<Path>,
         options: SqliteOptions,
     ) -> Result<SqliteStore, StoreError> {
+        Ok(Self::open_mode(path, options, crate::Access::Write)
+            .await?
+            .0)
+    }
+
+    /// Opens the store at `path` as `access` says; also returns the schema versions.
+    pub(crate) async fn open_mode(
+        path: impl AsRef<Path>,
+        options: SqliteOptions,
+        access: crate::Access,
+    ) -> Result<(SqliteStore, crate::Migrated), StoreError> {
         let path: PathBuf = path.as_ref().to_path_buf();
         let location = path.display().to_string();
         let loc = location.clone();
-        let conn = tokio::task::spawn_blocking(move || {
+        let opts = options.clone();
+        let opened = tokio::task::spawn_blocking(move || {
             // Switching a brand-new file to WAL while another process creates it too can fail
-            // with SQLITE_BUSY at once, without the busy handler; opening is idempotent, so
-            // retry the whole of it until the busy timeout is spent.
-            let deadline = std::time::Instant::now() + options.busy_timeout;
-            loop {
-                match open::open_blocking(&path, &loc, options.busy_timeout) {
-                    Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                        std::thread::sleep(std::time::Duration::from_millis(25));
-                    }
-                    other => return other,
-                }
-            }
+            // with SQLITE_BUSY at once, without the busy handler; and a process frozen inside
+            // a migration holds the write lock. Opening is idempotent: retry all of it.
+            let slice = opts.busy_timeout.min(BUSY_SLICE);
+            retry_busy(
+                "open",
+                &loc,
+                opts.busy_timeout,
+                opts.on_busy.as_ref(),
+                || open::open_blocking(&path, &loc, slice, access),
+            )
         })
         .await
         .map_err(|e| StoreError::Query {
             op: "open",
             source: Box::new(e),
         })??;
-        let store_id = conn
+        let store_id = opened
+            .conn
             .query_row(sql::STORE_ID, [], |r| r.get::<_, String>(0))
             .map_err(|e| map_err("open", &location, e))
             .and_then(|id| {
@@ -124,13 +129,21 @@ impl SqliteStore {
                     message: e.to_string(),
                 })
             })?;
-        Ok(SqliteStore {
-            inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
-                store_id,
-                location,
-            }),
-        })
+        let versions = crate::Migrated {
+            before: opened.before,
+            after: opened.after,
+        };
+        Ok((
+            SqliteStore {
+                inner: Arc::new(Inner {
+                    conn: Mutex::new(opened.conn),
+                    options,
+                    store_id,
+                    location,
+                }),
+            },
+            versions,
+        ))
     }
 
     /// Runs `f` on the connection in the blocking pool.
@@ -153,64 +166,35 @@ impl SqliteStore {
         })?
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed only if `f` succeeds.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed only if `f` succeeds. While
+    /// another process holds the write lock, retries (the transaction rolled back, so nothing
+    /// was written) up to the busy timeout, telling `on_busy`. The lock is held only for
+    /// this one short transaction.
     async fn write<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &str) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Transaction<'_>, &str) -> Result<T, StoreError> + Send + 'static,
     {
+        let options = self.inner.options.clone();
         self.with_conn(op, move |conn, loc| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| map_err(op, loc, e))?;
-            let out = f(&tx, loc)?;
-            tx.commit().map_err(|e| map_err(op, loc, e))?;
-            Ok(out)
+            retry_busy(
+                op,
+                loc,
+                options.busy_timeout,
+                options.on_busy.as_ref(),
+                || {
+                    let tx = conn
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .map_err(|e| map_err(op, loc, e))?;
+                    let out = f(&tx, loc)?;
+                    crate::fault::maybe_stop_holding_write_lock(op);
+                    tx.commit().map_err(|e| map_err(op, loc, e))?;
+                    Ok(out)
+                },
+            )
         })
         .await
     }
-}
-
-fn row_to_run(r: &Row<'_>, now: i64) -> rusqlite::Result<RunRow> {
-    let owner: Option<String> = r.get(13)?;
-    let exp: Option<i64> = r.get(14)?;
-    Ok(RunRow {
-        key: r.get(0)?,
-        kind: r.get(1)?,
-        spec: r.get(2)?,
-        spec_name: r.get(3)?,
-        spec_hash: r.get(4)?,
-        phase: r.get(5)?,
-        generation: r.get(6)?,
-        tag: r.get(7)?,
-        shape: r.get(8)?,
-        external_id: r.get(9)?,
-        outcome: r.get(10)?,
-        cancel_requested: r.get(11)?,
-        epoch: r.get(12)?,
-        lease_alive: owner.is_some() && exp.is_some_and(|e| e > now),
-        owner,
-        lease_expires_at_ms: exp,
-        queued: r.get(15)?,
-        created_at_ms: r.get(16)?,
-        updated_at_ms: r.get(17)?,
-        placement: r.get(18)?,
-        store_id: r.get(19)?,
-    })
-}
-
-fn get_run(
-    conn: &Connection,
-    op: &'static str,
-    loc: &str,
-    key: &str,
-) -> Result<Option<RunRecord>, StoreError> {
-    let now = now_ms();
-    let row = conn
-        .prepare_cached(sql::GET_RUN)
-        .and_then(|mut s| s.query_row([key], |r| row_to_run(r, now)).optional())
-        .map_err(|e| map_err(op, loc, e))?;
-    row.map(|r| r.into_record(loc)).transpose()
 }
 
 fn must_get_run(
@@ -389,12 +373,26 @@ impl Store for SqliteStore {
 
     async fn list_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         self.with_conn("list_runs", move |c, loc| {
-            let now = now_ms();
-            let rows: Vec<RunRow> = c
-                .prepare_cached(sql::LIST_RUNS)
-                .and_then(|mut s| s.query_map([], |r| row_to_run(r, now))?.collect())
-                .map_err(|e| map_err("list_runs", loc, e))?;
-            rows.into_iter().map(|r| r.into_record(loc)).collect()
+            Ok(scan(c, loc)?
+                .into_iter()
+                .filter_map(|d| match d {
+                    Decoded::Run(r) => Some(r),
+                    Decoded::Quarantined(_) => None,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn quarantined(&self) -> Result<Vec<QuarantinedRun>, StoreError> {
+        self.with_conn("quarantined", move |c, loc| {
+            Ok(scan(c, loc)?
+                .into_iter()
+                .filter_map(|d| match d {
+                    Decoded::Quarantined(q) => Some(q),
+                    Decoded::Run(_) => None,
+                })
+                .collect())
         })
         .await
     }
@@ -490,7 +488,14 @@ impl Store for SqliteStore {
                 "lease-acquired",
             )?;
             let rec = must_get_run(tx, "acquire", loc, &key)?;
-            Ok(Acquire::Acquired(Lease { key, owner, epoch }, rec))
+            Ok(Acquire::Acquired(
+                Lease {
+                    key: key.clone(),
+                    owner: owner.clone(),
+                    epoch,
+                },
+                rec,
+            ))
         })
         .await
     }
@@ -590,6 +595,14 @@ impl Store for SqliteStore {
                 .map_err(|e| map_err("claim", loc, e))?;
             let mut out = Vec::with_capacity(cands.len());
             for (key, prev_owner, prev_exp, epoch, generation) in cands {
+                // Decode before taking: a row this build cannot read is set aside (and
+                // committed with this claim) instead of failing the claim for every run.
+                if let Some(Decoded::Quarantined(q)) = read_run(tx, "claim", loc, &key)? {
+                    tx.prepare_cached(sql::QUARANTINE)
+                        .and_then(|mut s| s.execute(params![key, q.reason, now_ms()]))
+                        .map_err(|e| map_err("claim", loc, e))?;
+                    continue;
+                }
                 let epoch = take_lease(
                     tx,
                     "claim",
@@ -780,7 +793,7 @@ impl Store for SqliteStore {
             if exists {
                 Ok(false)
             } else {
-                Err(StoreError::NotFound { key })
+                Err(StoreError::NotFound { key: key.clone() })
             }
         })
         .await

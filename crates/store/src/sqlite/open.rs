@@ -6,6 +6,10 @@
 //! - Concurrent openers of a new file agree: the migration runs in `BEGIN IMMEDIATE` and
 //!   re-reads the schema version once it holds the write lock.
 //!
+//! - Read commands ([`crate::Access::ReadExisting`]) create no file and migrate nothing; a
+//!   store whose `min_reader_schema` is newer than this build is refused with "upgrade tether".
+//! - A new state directory is created 0700 and a new state file 0600, whatever the umask.
+//!
 //! ## Assumptions
 //! - An empty (zero-byte) file, or an SQLite database with no tables at all, is ours to
 //!   initialise: that is what `touch`ing a path or a crash during the very first open leaves.
@@ -15,7 +19,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use rusqlite::{ffi::ErrorCode, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{ffi::ErrorCode, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tether_core::store::StoreError;
 
 use super::sql;
@@ -156,25 +160,113 @@ fn check_ownership(conn: &Connection, location: &str) -> Result<(), StoreError> 
     })
 }
 
-/// Opens (creating if needed) and migrates the database. Blocking: call from `spawn_blocking`.
+/// An opened connection and the schema versions before and after opening.
+pub(crate) struct Opened {
+    pub conn: Connection,
+    pub before: i64,
+    pub after: i64,
+}
+
+/// Creates the state directory 0700 and an empty state file 0600, whatever the umask, so the
+/// journal (specs, outcomes) is readable by its user only. SQLite gives its `-wal`/`-shm`
+/// files the mode of the main file. Existing directories and files are left as they are.
+fn create_private(path: &Path, location: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .and_then(|()| {
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                })
+                .map_err(|e| {
+                    open_error(
+                        location,
+                        format!(
+                            "cannot create the directory {}; pass --state or set TETHER_STATE \
+                             to a writable location",
+                            dir.display()
+                        ),
+                        e,
+                    )
+                })?;
+        }
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        // The umask may have removed bits but never adds any: 0600 stays 0600 or less.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(open_error(
+            location,
+            "cannot create the database file; pass --state or set TETHER_STATE to a writable \
+             location"
+                .into(),
+            e,
+        )),
+    }
+}
+
+/// Opens an existing store for reading without creating or changing anything.
+fn open_existing(
+    path: &Path,
+    location: &str,
+    busy_timeout: Duration,
+) -> Result<Opened, StoreError> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(crate::no_store(location, "the file does not exist"))
+        }
+        Ok(m) if m.is_file() && m.len() == 0 => {
+            return Err(crate::no_store(location, "the file is empty"))
+        }
+        _ => {}
+    }
+    check_header(path, location)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| open_error(location, "cannot open the database file".into(), e))?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(|e| map_err("open", location, e))?;
+    check_ownership(&conn, location)?;
+    let version = current_version(&conn, location)?;
+    if version == 0 {
+        return Err(crate::no_store(location, "the file holds no tether tables"));
+    }
+    check_min_reader(&conn, location)?;
+    if version < sql::LATEST_VERSION {
+        return Err(crate::needs_migration(
+            location,
+            version,
+            sql::LATEST_VERSION,
+        ));
+    }
+    Ok(Opened {
+        conn,
+        before: version,
+        after: version,
+    })
+}
+
+/// Opens the database: for writing (creating and migrating if needed) or, with
+/// `Access::ReadExisting`, read-only in effect. Blocking: call from `spawn_blocking`.
 pub(crate) fn open_blocking(
     path: &Path,
     location: &str,
     busy_timeout: Duration,
-) -> Result<Connection, StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            open_error(
-                location,
-                format!(
-                    "cannot create the directory {}; pass --state or set TETHER_STATE to a \
-                     writable location",
-                    dir.display()
-                ),
-                e,
-            )
-        })?;
+    access: crate::Access,
+) -> Result<Opened, StoreError> {
+    if access == crate::Access::ReadExisting {
+        return open_existing(path, location, busy_timeout);
     }
+    // Creating an absent file first is safe: `create_new` never touches an existing one.
+    create_private(path, location)?;
     check_header(path, location)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -222,15 +314,45 @@ fn current_version(conn: &Connection, location: &str) -> Result<i64, StoreError>
         .map_err(|e| map_err("open", location, e))
 }
 
-fn migrate(mut conn: Connection, location: &str) -> Result<Connection, StoreError> {
+/// Refuses a store whose `min_reader_schema` is newer than this build understands.
+fn check_min_reader(conn: &Connection, location: &str) -> Result<(), StoreError> {
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tether_meta')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| map_err("open", location, e))?;
+    if !has_meta {
+        return Ok(());
+    }
+    let raw: Option<String> = conn
+        .query_row(sql::MIN_READER, [], |r| r.get(0))
+        .optional()
+        .map_err(|e| map_err("open", location, e))?;
+    let Some(raw) = raw else { return Ok(()) };
+    let min: i64 = raw.trim().parse().map_err(|_| StoreError::Corrupt {
+        location: location.to_string(),
+        message: format!("tether_meta.min_reader_schema is not a number: {raw:?}"),
+    })?;
+    if min > sql::LATEST_VERSION {
+        return Err(crate::needs_newer(location, min, sql::LATEST_VERSION));
+    }
+    Ok(())
+}
+
+fn migrate(mut conn: Connection, location: &str) -> Result<Opened, StoreError> {
     // Read first, outside a write transaction: an up-to-date store (the common case) then opens
     // without taking the write lock at all.
-    let version = current_version(&conn, location)?;
-    if version > sql::LATEST_VERSION {
-        return Err(newer(location, version));
-    }
-    if version == sql::LATEST_VERSION {
-        return Ok(conn);
+    let before = current_version(&conn, location)?;
+    check_min_reader(&conn, location)?;
+    if before >= sql::LATEST_VERSION {
+        // A newer schema whose min reader version we satisfy is usable as it is.
+        return Ok(Opened {
+            conn,
+            before,
+            after: before,
+        });
     }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -239,9 +361,7 @@ fn migrate(mut conn: Connection, location: &str) -> Result<Connection, StoreErro
         .map_err(|e| map_err("migrate", location, e))?;
     // Re-read under the lock: a concurrent opener may have migrated meanwhile.
     let version = current_version(&tx, location)?;
-    if version > sql::LATEST_VERSION {
-        return Err(newer(location, version));
-    }
+    check_min_reader(&tx, location)?;
     for (i, step) in sql::MIGRATIONS
         .iter()
         .enumerate()
@@ -256,17 +376,10 @@ fn migrate(mut conn: Connection, location: &str) -> Result<Connection, StoreErro
     tx.execute_batch(&format!("PRAGMA application_id = {}", sql::APPLICATION_ID))
         .map_err(|e| map_err("migrate", location, e))?;
     tx.commit().map_err(|e| map_err("migrate", location, e))?;
-    Ok(conn)
-}
-
-fn newer(location: &str, version: i64) -> StoreError {
-    StoreError::Open {
-        location: location.to_string(),
-        message: format!(
-            "the database has schema version {version}, newer than this tether understands ({}); \
-             upgrade tether",
-            sql::LATEST_VERSION
-        ),
-        source: None,
-    }
+    let after = version.max(sql::LATEST_VERSION);
+    Ok(Opened {
+        conn,
+        before,
+        after,
+    })
 }

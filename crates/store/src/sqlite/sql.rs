@@ -6,7 +6,7 @@
 pub const APPLICATION_ID: i64 = 0x5445_5448;
 
 /// The schema version this build writes. Bump it and append to [`MIGRATIONS`] to change it.
-pub const LATEST_VERSION: i64 = 2;
+pub const LATEST_VERSION: i64 = 3;
 
 /// Migrations, index `i` bringing the schema from version `i` to `i + 1`. Each runs inside the
 /// same `BEGIN IMMEDIATE` transaction as its `schema_version` row, so a crash or a concurrent
@@ -75,6 +75,14 @@ ALTER TABLE runs ADD COLUMN placement TEXT;
 ALTER TABLE runs ADD COLUMN placement_host TEXT;
 CREATE INDEX IF NOT EXISTS runs_placement_host ON runs (placement_host) WHERE placement_host IS NOT NULL;
 "#,
+    // 3: quarantine of rows this build cannot decode, and the oldest schema that may read.
+    r#"
+-- A row this build (or an older one) could not decode: set aside with the reason, skipped by
+-- claims, shown by `ls`/`status`.
+ALTER TABLE runs ADD COLUMN quarantined TEXT;
+ALTER TABLE runs ADD COLUMN quarantined_at_ms INTEGER;
+INSERT OR REPLACE INTO tether_meta (name, value) VALUES ('min_reader_schema', '3');
+"#,
 ];
 
 /// Creates the version table (first thing a migration transaction does).
@@ -108,15 +116,27 @@ pub const INSERT_RUN: &str = "INSERT INTO runs
     VALUES (?1, ?2, ?3, ?4, ?5, 'empty', ?6, ?7, ?7)
     ON CONFLICT (key) DO NOTHING";
 
-/// ?1 key.
-pub const GET_RUN: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE key = ?1");
+/// `min_reader_schema` of `tether_meta`, if set (only once `tether_meta` exists).
+pub const MIN_READER: &str = "SELECT value FROM tether_meta WHERE name = 'min_reader_schema'";
 
-/// Newest first; rowid breaks ties between runs created in the same millisecond.
-pub const LIST_RUNS: &str = concat!(
+/// ?1 key. The last column is the quarantine reason (NULL for a healthy run).
+pub const GET_RUN: &str = concat!(
     "SELECT ",
     run_columns!(),
-    " FROM runs ORDER BY created_at_ms DESC, rowid DESC"
+    ", quarantined FROM runs WHERE key = ?1"
 );
+
+/// Newest first; rowid breaks ties between runs created in the same millisecond. The spec body
+/// is not loaded (`''`): listings never need it.
+pub const LIST_RUNS: &str = "SELECT key, kind, '' AS spec, spec_name, spec_hash, phase, \
+     generation, tag, shape, external_id, outcome, cancel_requested, epoch, owner, \
+     lease_expires_at_ms, queued, created_at_ms, updated_at_ms, placement, \
+     (SELECT value FROM tether_meta WHERE name = 'store_id'), quarantined \
+     FROM runs ORDER BY created_at_ms DESC, rowid DESC";
+
+/// ?1 key, ?2 reason, ?3 now. Sets a run aside; it keeps its lease fields as they were.
+pub const QUARANTINE: &str =
+    "UPDATE runs SET quarantined = ?2, quarantined_at_ms = ?3 WHERE key = ?1";
 
 /// ?1 key. Oldest first.
 pub const HISTORY: &str = "SELECT at_ms, epoch, generation, decision, reason
@@ -140,7 +160,7 @@ pub const LEASE_STATE: &str =
 /// kind; queued first, then oldest.
 pub const CLAIM_CANDIDATES: &str = "SELECT key, owner, lease_expires_at_ms, epoch, generation
     FROM runs
-    WHERE phase <> 'finished'
+    WHERE phase <> 'finished' AND quarantined IS NULL
       AND (owner IS NULL OR lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?1)
       AND (placement_host IS NULL OR placement_host = ?3)
       AND (?4 IS NULL OR kind IN (SELECT value FROM json_each(?4)))

@@ -59,6 +59,26 @@ impl Harness {
             .with_context(|| format!("open {}", self.location))
     }
 
+    /// Runs raw SQL on the harness's database, behind the store's back (to damage rows the
+    /// way a newer version or a bad disk would).
+    pub async fn exec(&self, sql: &str) -> anyhow::Result<()> {
+        if let Some(path) = self.location.strip_prefix("sqlite://") {
+            let conn = rusqlite::Connection::open(path)?;
+            conn.execute_batch(sql)?;
+            return Ok(());
+        }
+        #[cfg(feature = "postgres")]
+        {
+            let (client, conn) =
+                tokio_postgres::connect(&self.location, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            client.batch_execute(sql).await?;
+            Ok(())
+        }
+        #[cfg(not(feature = "postgres"))]
+        anyhow::bail!("no raw access to {}", self.location)
+    }
+
     /// Drops the scratch database now (Drop would do it too, blocking a thread).
     pub async fn finish(mut self) {
         #[cfg(feature = "postgres")]
