@@ -131,6 +131,17 @@ async fn https_with_the_spec_ca_works_and_without_it_is_a_clear_unknown() {
     assert_eq!(chunk.unwrap().data, b"hi\n".to_vec());
     assert!(worker.url.starts_with("https://") && !worker.lines().is_empty());
 
+    // A relative ca_file is read from the submitter's directory, not the current one.
+    let relative = spec(&master.url, "ca_file = \"ca.pem\"\n");
+    let submitter = BuildContext {
+        base_dir: Some(dir.path().to_path_buf()),
+        ..BuildContext::default()
+    };
+    let st = connector_with(&relative, &submitter)
+        .status(&job("driver-1"))
+        .await;
+    assert!(matches!(st, JobStatus::Active { .. }), "{st:?}");
+
     // A CA file that is missing or holds no certificate is a spec error naming the field.
     let ctx = BuildContext::default();
     let e = spec_error(

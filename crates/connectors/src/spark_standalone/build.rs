@@ -59,11 +59,16 @@ pub fn from_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, Sp
             }
         },
     };
-    let ca_pem = read_ca(&spec.job).map_err(|m| value_err("job.ca_file", m))?;
+    let mut job = spec.job.clone();
+    // Like a local job's paths: relative to the submitter's directory, not the worker's.
+    if let Some(path) = job.ca_file.as_mut().filter(|p| p.is_relative()) {
+        *path = ctx.base_dir().join(&*path);
+    }
+    let ca_pem = read_ca(&job).map_err(|m| value_err("job.ca_file", m))?;
     let recovery = spec.recovery.clone().unwrap_or_default();
     let enabled = recovery.enabled;
-    let connector = SparkStandalone::with_ca(spec.job.clone(), &recovery, token, ca_pem.as_deref())
-        .map_err(|m| {
+    let connector =
+        SparkStandalone::with_ca(job, &recovery, token, ca_pem.as_deref()).map_err(|m| {
             value_err(
                 if ca_pem.is_some() {
                     "job.ca_file"

@@ -78,7 +78,8 @@ pub struct SparkJob {
     #[serde(default)]
     pub token_env: Option<String>,
     /// PEM file of CA certificates trusted for `https://` besides the system's roots (for a
-    /// private CA). Read when the connector is built, relative to the current directory.
+    /// private CA). Read when the connector is built; a relative path is relative to the
+    /// submitter's directory (`BuildContext::base_dir`).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Allows sending the `token_env` token over plain `http://`, where anyone on the network
