@@ -5,7 +5,11 @@
 //! state = "postgres://tether@db.internal/tether"   # or a path / sqlite://PATH
 //! jobs_dir = "/var/lib/tether/jobs"                # local jobs' logs and status files
 //! lease_ttl = "9s"                                 # renewed every ttl/3
+//! token_env_allow = ["SPARK_REST_TOKEN"]           # besides TETHER_TOKEN_*, for `token_env`
 //! ```
+//! A spec's `token_env` may only name `TETHER_TOKEN_*` or a variable listed here: a spec in
+//! the store must not be able to read a worker's other variables (its database password) and
+//! send them to a URL of its choosing.
 //! Environment: `TETHER_STATE`, `TETHER_CONFIG`, `TETHER_JOBS_DIR`, `TETHER_LEASE_TTL`.
 use std::{path::PathBuf, time::Duration};
 
@@ -20,6 +24,8 @@ struct FileConfig {
     state: Option<String>,
     jobs_dir: Option<PathBuf>,
     lease_ttl: Option<HumanDuration>,
+    #[serde(default)]
+    token_env_allow: Vec<String>,
 }
 
 /// Effective settings.
@@ -31,6 +37,8 @@ pub struct Config {
     pub jobs_dir: PathBuf,
     /// Lease timing.
     pub leases: LeaseSettings,
+    /// Variables a spec's `token_env` may name besides `TETHER_TOKEN_*`.
+    pub token_env_allow: Vec<String>,
 }
 
 impl Config {
@@ -77,6 +85,7 @@ impl Config {
             state,
             jobs_dir,
             leases,
+            token_env_allow: file.token_env_allow,
         })
     }
 }

@@ -26,6 +26,7 @@ impl Ctx {
         let build = BuildContext {
             jobs_dir: config.jobs_dir.clone(),
             supervisor: vec![exe.display().to_string(), "__supervise".into()],
+            token_env_allow: config.token_env_allow.clone(),
             base_dir: None,
         };
         Ok(Ctx { config, build })

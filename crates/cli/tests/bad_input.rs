@@ -176,3 +176,49 @@ fn same_key_with_another_spec_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("another spec"), "{}", stderr(&out));
 }
+
+#[test]
+fn token_env_names_only_tether_token_variables_or_the_config_allowlist() {
+    let env = Env::new();
+    let spec = |var: &str| {
+        format!(
+            "[job]\nkind = \"spark-standalone\"\nmaster_rest = \"https://127.0.0.1:1\"\n\
+             app_resource = \"file:/x.jar\"\nmain_class = \"X\"\ntoken_env = \"{var}\"\n"
+        )
+    };
+    // A spec in the store must not read a worker's database password and send it away.
+    let bad = env.spec("bad.toml", &spec("PGPASSWORD"));
+    let out = env.run(&["submit", bad.to_str().unwrap(), "--key", "tok1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("token_env"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("TETHER_TOKEN_"), "{}", stderr(&out));
+    // The operator may allow a name in the config file.
+    let custom = env.spec("custom.toml", &spec("SPARK_REST_TOKEN"));
+    let out = env.run(&["submit", custom.to_str().unwrap(), "--key", "tok2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let conf = env.dir.path().join("config").join("tether");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("config.toml"),
+        "token_env_allow = [\"SPARK_REST_TOKEN\"]\n",
+    )
+    .unwrap();
+    let with_token = |args: &[&str], var: &str| {
+        env.cmd()
+            .args(args)
+            .env(var, "t0k3n")
+            .output()
+            .expect("run tether")
+    };
+    let out = with_token(
+        &["submit", custom.to_str().unwrap(), "--key", "tok2"],
+        "SPARK_REST_TOKEN",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ok = env.spec("ok.toml", &spec("TETHER_TOKEN_SPARK"));
+    let out = with_token(
+        &["submit", ok.to_str().unwrap(), "--key", "tok3"],
+        "TETHER_TOKEN_SPARK",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

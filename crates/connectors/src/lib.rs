@@ -17,3 +17,4 @@ pub mod local;
 pub mod registry;
 #[cfg(feature = "spark-standalone")]
 pub mod spark_standalone;
+pub mod text;

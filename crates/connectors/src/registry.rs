@@ -7,13 +7,16 @@ use tether_core::{
 };
 
 /// Where connectors may keep their files and how they start helpers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BuildContext {
     /// Directory for local jobs' supervisor state and logs (one subdirectory per tag).
     pub jobs_dir: PathBuf,
     /// Program and leading arguments that start the local supervisor
     /// (the `tether` binary with its hidden `__supervise` subcommand).
     pub supervisor: Vec<String>,
+    /// Environment variables a spec's `token_env` may name besides `TETHER_TOKEN_*` (from the
+    /// worker's configuration; default none). Any other name is a spec error.
+    pub token_env_allow: Vec<String>,
     /// Directory that relative paths of a spec (a local job's program and workdir) are
     /// resolved against: the submitter's directory. `None`: this process's current directory.
     pub base_dir: Option<PathBuf>,

@@ -32,6 +32,7 @@ fn ctx() -> BuildContext {
     BuildContext {
         jobs_dir: std::env::temp_dir(),
         supervisor: vec![],
+        token_env_allow: Vec::new(),
         base_dir: None,
     }
 }
@@ -540,10 +541,10 @@ async fn bad_input_gives_clear_messages() {
 
     // A non-Spark HTTP server on the REST port; the bearer token is sent but never shown.
     let (url, seen) = not_spark_server().await;
-    std::env::set_var("TETHER_TEST_SPARK_TOKEN", "tok-very-secret");
+    std::env::set_var("TETHER_TOKEN_TEST_SPARK", "tok-very-secret");
     let text = spec(&url, &["pi"], "", "", "").replace(
         "[job.conf]",
-        "token_env = \"TETHER_TEST_SPARK_TOKEN\"\n[job.conf]",
+        "token_env = \"TETHER_TOKEN_TEST_SPARK\"\nallow_insecure_token = true\n[job.conf]",
     );
     let c = built(&text).connector;
     let direct = SparkStandalone::new(
@@ -576,13 +577,13 @@ async fn bad_input_gives_clear_messages() {
         submission: request(&key("n"), 1, Shape::Normal).submission,
     };
     assert!(matches!(c.status(&job).await, JobStatus::Unknown { .. }));
-    let text = text.replace("TETHER_TEST_SPARK_TOKEN", "TETHER_TEST_SPARK_TOKEN_UNSET");
+    let text = text.replace("TETHER_TOKEN_TEST_SPARK", "TETHER_TOKEN_TEST_SPARK_UNSET");
     let err = build("spark.toml", &text, &ctx())
         .err()
         .expect("a missing token variable is an error")
         .to_string();
     assert!(
-        err.contains("TETHER_TEST_SPARK_TOKEN_UNSET") && err.contains("not set"),
+        err.contains("TETHER_TOKEN_TEST_SPARK_UNSET") && err.contains("not set"),
         "{err}"
     );
 

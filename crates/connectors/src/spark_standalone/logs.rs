@@ -13,6 +13,7 @@
 use std::{collections::HashMap, sync::Mutex};
 
 use super::{
+    http::snippet,
     rest::{LogSlice, Rest, RestError},
     spec::TAG_PROPERTY,
 };
@@ -51,20 +52,67 @@ pub struct LaunchInfo {
     pub tag: Option<String>,
     /// `spark.app.name`.
     pub app_name: Option<String>,
+    /// The arguments of Spark's `DriverWrapper` as printed (`"<worker url>" "<jar>" "<main
+    /// class>" "<arg>"...`), when the launch line was read to its end.
+    pub wrapper_args: Option<String>,
 }
 
-/// Parses `-Dkey=value` system properties out of the `Launch Command:` line.
+/// The class every cluster-mode driver is started through; the user's main class and arguments
+/// follow the worker URL and the jar.
+const DRIVER_WRAPPER: &str = "\"org.apache.spark.deploy.worker.DriverWrapper\" ";
+
+/// Parses `-Dkey=value` system properties and the `DriverWrapper` arguments out of the
+/// `Launch Command:` line.
 pub fn parse_launch(head: &str) -> Option<LaunchInfo> {
-    let line = head.lines().find(|l| l.starts_with("Launch Command:"))?;
+    let raw = head
+        .split_inclusive('\n')
+        .find(|l| l.starts_with("Launch Command:"))?;
+    // A line cut by the read length would show cut arguments: unverifiable, not different.
+    let complete = raw.ends_with('\n');
+    let line = raw.trim_end();
     let prop = |key: &str| {
         let needle = format!("\"-D{key}=");
         let start = line.find(&needle)? + needle.len();
         let end = line[start..].find('"')?;
         Some(line[start..start + end].to_string())
     };
+    let wrapper_args = line
+        .find(DRIVER_WRAPPER)
+        .filter(|_| complete)
+        .map(|i| line[i + DRIVER_WRAPPER.len()..].to_string());
     Some(LaunchInfo {
         tag: prop(TAG_PROPERTY),
         app_name: prop("spark.app.name"),
+        wrapper_args,
+    })
+}
+
+/// `Some(how)` when the launch command provably runs another main class or other arguments
+/// than `main_class` and `args`; `None` when they match or cannot be told (no wrapper
+/// arguments, an unexpected layout, or arguments Spark redacted in the log).
+pub fn app_differs(info: &LaunchInfo, main_class: &str, args: &[String]) -> Option<String> {
+    let wrapper = info.wrapper_args.as_deref()?;
+    if wrapper.contains("*********(redacted)") {
+        return None;
+    }
+    // Skip `"<worker url>" "<jar>" `: Spark prints arguments quoted, unescaped, space-separated.
+    let mut rest = wrapper;
+    for _ in 0..2 {
+        let inner = rest.strip_prefix('"')?;
+        let close = inner.find('"')?;
+        rest = inner[close + 1..].strip_prefix(' ')?;
+    }
+    let expected = std::iter::once(main_class)
+        .chain(args.iter().map(String::as_str))
+        .map(|a| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(" ");
+    (rest != expected).then(|| {
+        format!(
+            "it runs {} where the spec says {}",
+            snippet(rest),
+            snippet(&expected)
+        )
     })
 }
 
@@ -189,25 +237,87 @@ impl DriverLogs {
 mod tests {
     use super::*;
 
+    /// Shaped like a Spark 4.3 worker's stderr header (`DriverRunner`): java, options, the
+    /// `-D` properties, `DriverWrapper`, worker URL, local jar, main class, arguments.
+    fn launch(tail: &str) -> String {
+        format!(
+            "Launch Command: \"/usr/lib/jvm/java-17/bin/java\" \"-cp\" \"/opt/spark/conf/:/opt/spark/jars/*\" \
+             \"-Xmx1024M\" \"-Dspark.tether.tag=tether-k-1-g2\" \"-Dspark.app.name=etl tether-k-1-g2\" \
+             \"org.apache.spark.deploy.worker.DriverWrapper\" \"spark://Worker@127.0.0.1:40411\" \
+             \"/tmp/work/driver-20261122105255-0000/etl.jar\" {tail}\n========================================\n\n"
+        )
+    }
+
     #[test]
     fn launch_command_yields_tag_and_name() {
-        let head = "Launch Command: \"/usr/bin/java\" \"-cp\" \"x\" \"-Dspark.tether.tag=tether-k-1-g2\" \
-                    \"-Dspark.app.name=etl tether-k-1-g2\" \"org.apache.spark.deploy.worker.DriverWrapper\"\n\
-                    ========================================\n";
-        assert_eq!(
-            parse_launch(head),
-            Some(LaunchInfo {
-                tag: Some("tether-k-1-g2".into()),
-                app_name: Some("etl tether-k-1-g2".into())
-            })
-        );
+        let head = launch("\"com.example.Etl\" \"--date\" \"2026-11-22\"");
+        let info = parse_launch(&head).unwrap();
+        assert_eq!(info.tag.as_deref(), Some("tether-k-1-g2"));
+        assert_eq!(info.app_name.as_deref(), Some("etl tether-k-1-g2"));
         assert_eq!(
             parse_launch("Launch Command: \"java\" \"-Dspark.app.name=other\"\n"),
             Some(LaunchInfo {
                 tag: None,
-                app_name: Some("other".into())
+                app_name: Some("other".into()),
+                wrapper_args: None,
             })
         );
         assert_eq!(parse_launch("no launch line\n"), None);
+    }
+
+    #[test]
+    fn launch_command_shows_main_class_and_args() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ours = parse_launch(&launch("\"com.example.Etl\" \"--date\" \"2026-11-22\"")).unwrap();
+        assert_eq!(
+            app_differs(&ours, "com.example.Etl", &args(&["--date", "2026-11-22"])),
+            None
+        );
+        // Another store's job under the same tag: other arguments, other class, fewer or more args.
+        for (class, a) in [
+            ("com.example.Etl", args(&["--date", "2026-11-23"])),
+            ("com.example.Other", args(&["--date", "2026-11-22"])),
+            ("com.example.Etl", args(&["--date"])),
+            ("com.example.Etl", args(&["--date", "2026-11-22", "--full"])),
+            ("com.example.Etl", args(&[])),
+        ] {
+            let d = app_differs(&ours, class, &a);
+            assert!(
+                d.as_deref()
+                    .is_some_and(|d| d.contains("where the spec says")),
+                "{class} {a:?}: {d:?}"
+            );
+        }
+        // No arguments at all.
+        let bare = parse_launch(&launch("\"a.B\"")).unwrap();
+        assert_eq!(app_differs(&bare, "a.B", &[]), None);
+        assert!(app_differs(&bare, "a.B", &args(&["x"])).is_some());
+        // Unverifiable: a line cut by the read length, a layout without DriverWrapper, redaction.
+        let cut = launch("\"com.example.Etl\" \"--da");
+        let cut = &cut[..cut.find('\n').unwrap()];
+        let info = parse_launch(cut).unwrap();
+        assert_eq!(info.tag.as_deref(), Some("tether-k-1-g2"));
+        assert_eq!(
+            app_differs(&info, "com.example.Etl", &args(&["--date"])),
+            None
+        );
+        let old =
+            parse_launch("Launch Command: \"java\" \"-Dspark.tether.tag=t\" \"x.Y\"\n").unwrap();
+        assert_eq!(app_differs(&old, "a.B", &[]), None);
+        // Captured from a Spark 4.3.0 worker (scripts/spark-cluster), classpath shortened.
+        let real = "Launch Command: \"/usr/lib/jvm/java-17-openjdk-amd64/bin/java\" \"-cp\" \"/opt/spark/jars/*\" \
+                    \"-Xmx1024M\" \"-Dspark.tether.tag=tether-spark-skew-g1\" \
+                    \"org.apache.spark.deploy.worker.DriverWrapper\" \"spark://Worker@127.0.0.1:52687\" \
+                    \"/tmp/h-http-spark/work/driver-20261201150126-0018/tether-test-job.jar\" \
+                    \"dev.tether.testjob.TestJob\" \"skew\" \"280\" \"110\" \"4\" \"4000\"\n====\n";
+        let real = parse_launch(real).unwrap();
+        let skew = args(&["skew", "280", "110", "4", "4000"]);
+        assert_eq!(
+            app_differs(&real, "dev.tether.testjob.TestJob", &skew),
+            None
+        );
+        assert!(app_differs(&real, "dev.tether.testjob.TestJob", &args(&["pi"])).is_some());
+        let red = parse_launch(&launch("\"a.B\" \"-Dpassword=*********(redacted)\"")).unwrap();
+        assert_eq!(app_differs(&red, "a.B", &args(&["-Dpassword=x"])), None);
     }
 }

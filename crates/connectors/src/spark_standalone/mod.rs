@@ -10,7 +10,9 @@
 //! app_resource = "file:/jobs/etl.jar"          # as the workers can read it
 //! main_class = "com.example.Etl"
 //! args = ["--date", "2026-11-22"]
-//! # token_env = "SPARK_REST_TOKEN"             # env var holding a bearer token (JWS filter)
+//! # token_env = "TETHER_TOKEN_SPARK"           # env var holding a bearer token (JWS filter)
+//! # ca_file = "/etc/tether/spark-ca.pem"       # extra CA for https:// (besides system roots)
+//! # allow_insecure_token = false               # true: a token may go over plain http://
 //! # request_timeout = "10s"
 //! [job.conf]                                   # sparkProperties
 //! "spark.executor.memory" = "4g"
@@ -53,9 +55,17 @@
 //!   asked again, while the log's worker cannot be reached; `other` if the log is gone)
 //!   ([`classify`]), `KILLED` is `killed`, `ERROR` is `rejected` when the jar cannot be found
 //!   and `other` otherwise (e.g. the worker died).
-//! - The bearer token is read from the environment variable named by `token_env` when the
-//!   connector is built; it is sent to the REST server only and never appears in `Debug`
-//!   output, errors or logs.
+//! - The bearer token is read from the environment variable named by `token_env` (only
+//!   `TETHER_TOKEN_*`, or names in
+//!   [`crate::registry::BuildContext::token_env_allow`]) when the connector is
+//!   built; it is sent to the REST server only (over `https://` unless `allow_insecure_token`)
+//!   and never appears in `Debug` output; every text the connector returns has it replaced by
+//!   `***` and control characters escaped ([`crate::text::clean`]).
+//! - A driver is ours only if its launch command shows our tag *and* the spec's main class and
+//!   arguments ([`logs::app_differs`]); otherwise find-by-tag skips it and status says
+//!   `Mismatch`.
+//! - HTTP: no redirects, capped bodies, percent-encoded ids, checked worker addresses
+//!   ([`http`]).
 //!
 //! ## Assumptions
 //! - Spark 4.x standalone with `spark.master.rest.enabled=true` (the 4.1+ default); tested on
@@ -74,16 +84,25 @@
 //!   therefore lead to the same generation being submitted again.
 //! - The master forgets ended drivers beyond `spark.deploy.retainedDrivers` (default 200): an
 //!   id recorded long ago may then come back `not found`.
-//! - Only `http://` is spoken (Spark's REST server has no TLS of its own).
+//! - Spark's REST server has no TLS of its own: `https://` needs a TLS-terminating proxy (or
+//!   Spark's SSL settings for the UIs); `master_ui` defaults to the REST scheme and host, port
+//!   8080.
+//! - A launch line cut by the read (64 KiB) or with arguments Spark redacted cannot show the
+//!   arguments: such a driver with our tag is still adopted (unverifiable, not different).
 //! - In standalone mode the number of executors is `spark.cores.max / spark.executor.cores`, so the
 //!   recovery shape may start more (smaller-core, same-memory) executors than the normal one;
 //!   cap it with `"spark.cores.max"` in `[recovery.conf]` if memory is tight.
+mod build;
 pub mod classify;
+mod find;
+pub mod http;
 pub mod logs;
+mod ops;
 pub mod rest;
 pub mod spec;
+pub mod wire;
 
-use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
+use std::{collections::HashMap, sync::Mutex};
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -93,15 +112,16 @@ use tether_core::{
         RecoveryShape, SubmitError, SubmitRequest,
     },
     ids::{ExternalId, Tag},
-    observe::{FailureClass, JobStatus, Lookup},
-    spec::{parse_spec, SpecError},
+    observe::JobStatus,
     Connector,
 };
 
-use crate::registry::{BuildContext, Built};
+use crate::text;
+use build::read_ca;
+pub use build::{from_spec, TOKEN_ENV_PREFIX};
 use classify::{classify_log, Verdict};
-use logs::{DriverLogs, LogReadError};
-use rest::{first_line, Rest, RestError, Secret};
+use logs::{app_differs, DriverLogs, LogReadError};
+use rest::{Rest, Secret};
 use spec::{recovery_plan, spark_properties, RecoveryPlan, SparkJob, SparkRecovery};
 
 /// The `kind` of this connector.
@@ -137,62 +157,59 @@ pub struct SparkStandalone {
     recovery: Option<RecoveryPlan>,
     rest: Rest,
     logs: DriverLogs,
-    /// Driver id -> tag read from its launch command (`None`: it carries no tether tag).
-    tags: Mutex<HashMap<String, Option<String>>>,
+    /// Driver id -> what its launch command showed (or what we submitted under it).
+    tags: Mutex<HashMap<String, Seen>>,
+    /// Scrubbed out of every text the connector returns.
+    token: Option<Secret>,
     /// Driver id -> terminal status, once verified and classified (terminal states never change).
     finals: Mutex<HashMap<String, JobStatus>>,
 }
 
-/// Builds the connector and policy of a `kind = "spark-standalone"` spec.
-pub fn from_spec(file: &str, text: &str, _ctx: &BuildContext) -> Result<Built, SpecError> {
-    let spec = parse_spec::<SparkJob, SparkRecovery>(file, text)?;
-    let value_err = |field: &str, message: String| SpecError::Value {
-        file: file.into(),
-        field: field.into(),
-        message,
-    };
-    spec.job
-        .validate()
-        .map_err(|(field, message)| value_err(&field, message))?;
-    let token = match &spec.job.token_env {
-        None => None,
-        Some(var) => match std::env::var(var) {
-            Ok(t) if !t.trim().is_empty() => Some(Secret::new(t.trim().to_string())),
-            _ => {
-                return Err(value_err(
-                    "job.token_env",
-                    format!(
-                        "environment variable {var} is not set (or empty): export it with the master's bearer token \
-                         (the spec names the variable, never the token)"
-                    ),
-                ))
-            }
-        },
-    };
-    let recovery = spec.recovery.clone().unwrap_or_default();
-    let enabled = recovery.enabled;
-    let connector = SparkStandalone::new(spec.job.clone(), &recovery, token)
-        .map_err(|m| value_err("job", m))?;
-    Ok(Built {
-        connector: Arc::new(connector),
-        policy: spec.policy(Duration::from_secs(2), enabled),
-        durable: spec.durable,
-    })
+/// What a driver's launch command showed about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    /// Its `spark.tether.tag` (`None`: not submitted by tether).
+    tag: Option<String>,
+    /// `Some(how)`: it runs another main class or other arguments than this spec's.
+    other_app: Option<String>,
+}
+
+impl Seen {
+    /// Ours: our tag and (as far as the log shows) our application.
+    fn is(&self, tag: &str) -> bool {
+        self.tag.as_deref() == Some(tag) && self.other_app.is_none()
+    }
 }
 
 impl SparkStandalone {
     /// A connector for `job`; `recovery.enabled = false` removes the recovery capability.
+    /// Reads `job.ca_file` if set.
     pub fn new(
         job: SparkJob,
         recovery: &SparkRecovery,
         token: Option<Secret>,
     ) -> Result<Self, String> {
+        let ca_pem = read_ca(&job)?;
+        Self::with_ca(job, recovery, token, ca_pem.as_deref())
+    }
+
+    fn with_ca(
+        job: SparkJob,
+        recovery: &SparkRecovery,
+        token: Option<Secret>,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, String> {
         let rest = Rest::new(
             &job.master_rest,
             &job.master_ui(),
-            token,
+            token.clone(),
             job.request_timeout.0,
-        )?;
+            ca_pem,
+        )
+        .map_err(|m| match &job.ca_file {
+            Some(path) if ca_pem.is_some() => format!("CA file {}: {m}", path.display()),
+            _ => m,
+        })?;
         let plan = recovery.enabled.then(|| recovery_plan(&job, recovery));
         Ok(SparkStandalone {
             logs: DriverLogs::new(rest.clone()),
@@ -201,7 +218,29 @@ impl SparkStandalone {
             rest,
             tags: Mutex::new(HashMap::new()),
             finals: Mutex::new(HashMap::new()),
+            token,
         })
+    }
+
+    /// Backend text made safe to return: the token scrubbed, control characters escaped.
+    fn clean(&self, text: &str) -> String {
+        let secrets: Vec<&str> = self.token.iter().map(Secret::expose).collect();
+        text::clean(text, &secrets)
+    }
+
+    /// [`Self::clean`] on every string of a JSON value.
+    fn clean_json(&self, value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => Value::String(self.clean(&s)),
+            Value::Array(a) => Value::Array(a.into_iter().map(|v| self.clean_json(v)).collect()),
+            Value::Object(o) => Value::Object(
+                o.into_iter()
+                    .map(|(k, v)| (self.clean(&k), self.clean_json(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
     }
 
     /// The JSON body of `POST /v1/submissions/create` for this request.
@@ -241,21 +280,22 @@ impl SparkStandalone {
         }
     }
 
-    /// Reads (and caches) the tag in a driver's launch command. `Err`: not readable now.
-    async fn tag_of(
-        &self,
-        driver_id: &str,
-        worker_ui: &str,
-    ) -> Result<Option<String>, LogReadError> {
+    /// Reads (and caches) what a driver's launch command shows: its tag, and whether it runs
+    /// this spec's main class and arguments. `Err`: not readable now.
+    async fn seen_of(&self, driver_id: &str, worker_ui: &str) -> Result<Seen, LogReadError> {
         if let Some(t) = self.tags.lock().expect("cache lock").get(driver_id) {
             return Ok(t.clone());
         }
         let info = self.logs.launch_info(worker_ui, driver_id).await?;
+        let seen = Seen {
+            other_app: app_differs(&info, &self.job.main_class, &self.job.args),
+            tag: info.tag,
+        };
         self.tags
             .lock()
             .expect("cache lock")
-            .insert(driver_id.to_string(), info.tag.clone());
-        Ok(info.tag)
+            .insert(driver_id.to_string(), seen.clone());
+        Ok(seen)
     }
 
     /// `Some(found)` when the driver is provably not ours; `None` when it is ours or unverifiable.
@@ -271,73 +311,25 @@ impl SparkStandalone {
             .expect("cache lock")
             .get(driver_id)
             .cloned();
-        let tag = match cached {
+        let seen = match cached {
             Some(t) => t,
             None => {
                 // Queued drivers have no log yet; unreadable logs do not prove anything.
                 let worker_id = worker_id?;
                 let ui = self.logs.worker_ui(worker_id).await.ok()?;
-                self.tag_of(driver_id, &ui).await.ok()?
+                self.seen_of(driver_id, &ui).await.ok()?
             }
         };
-        match tag {
-            Some(t) if t == expected.as_str() => None,
-            Some(t) => Some(format!("driver {driver_id} with tag {t}")),
-            None => Some(format!(
+        match (seen.tag, seen.other_app) {
+            (Some(t), None) if t == expected.as_str() => None,
+            // Same tag, other application: another store's run with the same key, not ours.
+            (Some(t), Some(how)) if t == expected.as_str() => Some(format!(
+                "driver {driver_id} with tag {t} but another application: {how}"
+            )),
+            (Some(t), _) => Some(format!("driver {driver_id} with tag {t}")),
+            (None, _) => Some(format!(
                 "driver {driver_id} without a tether tag (not submitted by tether)"
             )),
-        }
-    }
-
-    async fn terminal_status(
-        &self,
-        driver_id: &str,
-        state: &str,
-        msg: &rest::RestMessage,
-    ) -> JobStatus {
-        match state {
-            "FINISHED" => JobStatus::Succeeded {
-                result: json!({ "driver_id": driver_id, "driver_state": state, "worker_id": msg.worker_id }),
-            },
-            "KILLED" => JobStatus::Failed { class: FailureClass::Killed, message: format!("driver {driver_id} was killed") },
-            "ERROR" => {
-                let cause = msg.message.as_deref().and_then(cluster_exception).unwrap_or_default();
-                let missing = ["NoSuchFileException", "FileNotFoundException", "does not exist"]
-                    .iter()
-                    .any(|p| cause.contains(p));
-                if missing {
-                    JobStatus::Failed {
-                        class: FailureClass::Rejected,
-                        message: format!(
-                            "driver {driver_id} could not be launched: {cause} (check app_resource: every worker must \
-                             be able to read {})",
-                            self.job.app_resource
-                        ),
-                    }
-                } else {
-                    let cause = if cause.is_empty() { "no reason given".to_string() } else { cause };
-                    JobStatus::Failed {
-                        class: FailureClass::Other,
-                        message: format!("driver {driver_id} ended in ERROR (could not launch, or its worker died): {cause}"),
-                    }
-                }
-            }
-            _ => match self.classify(driver_id).await {
-                Classification::Oom { evidence } => JobStatus::Failed {
-                    class: FailureClass::Oom,
-                    message: format!("driver {driver_id} FAILED, out of memory: {evidence}"),
-                },
-                Classification::Other { summary } => JobStatus::Failed {
-                    class: FailureClass::Other,
-                    message: format!(
-                        "driver {driver_id} FAILED: {}",
-                        summary.unwrap_or_else(|| "non-zero exit, exception or aborted job; see `tether logs`".into())
-                    ),
-                },
-                Classification::Unknown { reason } => JobStatus::Unknown {
-                    reason: format!("driver {driver_id} FAILED but its log cannot be read to classify it: {reason}"),
-                },
-            },
         }
     }
 }
@@ -351,17 +343,6 @@ fn log_error_to_classification(e: LogReadError) -> Classification {
     }
 }
 
-/// `"Exception from the cluster:\njava.nio.file.NoSuchFileException: /x.jar\n\tat ..."` -> line 2.
-fn cluster_exception(message: &str) -> Option<String> {
-    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next()?;
-    if first.starts_with("Exception from the cluster") {
-        lines.next().map(str::to_string)
-    } else {
-        Some(first.to_string())
-    }
-}
-
 #[async_trait]
 impl Connector for SparkStandalone {
     fn kind(&self) -> &str {
@@ -369,153 +350,54 @@ impl Connector for SparkStandalone {
     }
 
     async fn submit(&self, req: &SubmitRequest) -> Result<ExternalId, SubmitError> {
-        // Spark has no idempotency key: a tag that already has a driver gets that driver back
-        // instead of a second one. A look-up that cannot answer means: create nothing now, ask
-        // again (never create on a guess).
-        let tag = req.submission.tag.as_str();
-        let known = self
-            .tags
-            .lock()
-            .expect("cache lock")
-            .iter()
-            .find_map(|(id, t)| (t.as_deref() == Some(tag)).then(|| ExternalId(id.clone())));
-        if let Some(id) = known {
-            return Ok(id);
-        }
-        match FindByTag::find_by_tag(self, &req.submission.tag).await {
-            Lookup::Found { external_id } => return Ok(external_id),
-            Lookup::Unknown { reason } => {
-                return Err(SubmitError::Unavailable {
-                    reason: format!(
-                        "cannot tell whether a driver with tag {tag} exists ({reason}); nothing was submitted"
-                    ),
-                })
-            }
-            _ => {}
-        }
-        // The look-up may have taken seconds: confirm the lease right before the create, so an
-        // owner frozen meanwhile and taken over does not POST a second driver.
-        req.fence.confirm().await?;
-        let body = self.create_request(req);
-        let url = self.rest.rest_url().to_string();
-        match self.rest.create(&body).await {
-            Ok(m) if m.action == "CreateSubmissionResponse" && m.success == Some(true) => {
-                match m.submission_id.filter(|s| !s.is_empty()) {
-                    Some(id) => {
-                        // We just put the tag there: no need to read it back from the log.
-                        self.tags.lock().expect("cache lock").insert(id.clone(), Some(req.submission.tag.to_string()));
-                        Ok(ExternalId(id))
-                    }
-                    None => Err(SubmitError::Ambiguous {
-                        reason: format!("{url} accepted the submission but returned no submission id"),
-                    }),
-                }
-            }
-            Ok(m) => {
-                let message = m.message.as_deref().map(first_line).unwrap_or_default();
-                if message.contains("ALIVE state") {
-                    Err(SubmitError::Unavailable {
-                        reason: format!("{url} is not the active master ({message}): point master_rest at the leader"),
-                    })
-                } else {
-                    Err(SubmitError::Rejected { message: format!("{url} refused the submission: {message}") })
-                }
-            }
-            Err(e @ RestError::Connect { .. }) => Err(SubmitError::Unavailable {
-                reason: format!(
-                    "{e} (is the master running, and is master_rest its REST port with spark.master.rest.enabled=true?)"
-                ),
-            }),
-            Err(e @ RestError::Http { status, .. }) if status >= 500 => {
-                Err(SubmitError::Ambiguous { reason: e.to_string() })
-            }
-            Err(e @ (RestError::Http { .. } | RestError::NotSpark { .. })) => {
-                Err(SubmitError::Rejected { message: e.to_string() })
-            }
-            Err(e) => Err(SubmitError::Ambiguous { reason: e.to_string() }),
-        }
+        self.submit_raw(req).await.map_err(|e| match e {
+            SubmitError::Rejected { message } => SubmitError::Rejected {
+                message: self.clean(&message),
+            },
+            SubmitError::Unavailable { reason } => SubmitError::Unavailable {
+                reason: self.clean(&reason),
+            },
+            SubmitError::Ambiguous { reason } => SubmitError::Ambiguous {
+                reason: self.clean(&reason),
+            },
+            // Ours (the lease), not the backend's words.
+            other => other,
+        })
     }
 
     async fn status(&self, job: &JobRef) -> JobStatus {
-        let id = job.external_id.0.as_str();
-        if let Some(done) = self.finals.lock().expect("cache lock").get(id) {
-            return done.clone();
-        }
-        let msg = match self.rest.status(id).await {
-            Ok(m) => m,
-            Err(e) => {
-                return JobStatus::Unknown {
-                    reason: e.to_string(),
-                }
-            }
-        };
-        let message = msg.message.as_deref().map(first_line).unwrap_or_default();
-        if msg.success != Some(true) || msg.driver_state.is_none() {
-            if message.contains("ALIVE state") {
-                return JobStatus::Unknown {
-                    reason: format!("the master is not active: {message}"),
-                };
-            }
-            return JobStatus::NotFound {
-                detail: format!(
-                    "the master has no driver {id} (never submitted, or forgotten: spark.deploy.retainedDrivers){}",
-                    if message.is_empty() { String::new() } else { format!(": {message}") }
-                ),
-            };
-        }
-        let state = msg.driver_state.clone().unwrap_or_default();
-        if let Some(found) = self
-            .identity_mismatch(id, msg.worker_id.as_deref(), &job.submission.tag)
-            .await
-        {
-            return JobStatus::Mismatch { found };
-        }
-        match state.as_str() {
-            "SUBMITTED" => JobStatus::Active {
-                detail: "SUBMITTED (queued for a worker)".into(),
+        match self.status_raw(job).await {
+            JobStatus::Active { detail } => JobStatus::Active {
+                detail: self.clean(&detail),
             },
-            "RUNNING" | "RELAUNCHING" => JobStatus::Active { detail: state },
-            "FINISHED" | "FAILED" | "ERROR" | "KILLED" => {
-                let st = self.terminal_status(id, &state, &msg).await;
-                if st.is_terminal() {
-                    self.finals
-                        .lock()
-                        .expect("cache lock")
-                        .insert(id.to_string(), st.clone());
-                }
-                st
-            }
-            "UNKNOWN" => JobStatus::Unknown {
-                reason: format!("driver {id} is UNKNOWN to the master (it is recovering)"),
+            JobStatus::Succeeded { result } => JobStatus::Succeeded {
+                result: self.clean_json(result),
             },
-            other => JobStatus::Unknown {
-                reason: format!("driver {id} has an unexpected state {other:?}"),
+            JobStatus::Failed { class, message } => JobStatus::Failed {
+                class,
+                message: self.clean(&message),
+            },
+            JobStatus::NotFound { detail } => JobStatus::NotFound {
+                detail: self.clean(&detail),
+            },
+            JobStatus::Mismatch { found } => JobStatus::Mismatch {
+                found: self.clean(&found),
+            },
+            JobStatus::Unknown { reason } => JobStatus::Unknown {
+                reason: self.clean(&reason),
             },
         }
     }
 
     async fn cancel(&self, job: &JobRef) -> Result<(), CancelError> {
-        match self.rest.kill(&job.external_id.0).await {
-            Ok(m) if m.success == Some(true) => Ok(()),
-            Ok(m) => Err(CancelError::Refused {
-                message: m
-                    .message
-                    .as_deref()
-                    .map(first_line)
-                    .unwrap_or_else(|| "kill refused".into()),
-            }),
-            Err(
-                e @ (RestError::NotSpark { .. }
-                | RestError::Http {
-                    status: 400..=499, ..
-                }),
-            ) => Err(CancelError::Refused {
-                message: e.to_string(),
-            }),
-            Err(e) => Err(CancelError::Unavailable {
-                reason: e.to_string(),
-            }),
-        }
+        self.cancel_raw(job).await.map_err(|e| match e {
+            CancelError::Unavailable { reason } => CancelError::Unavailable {
+                reason: self.clean(&reason),
+            },
+            CancelError::Refused { message } => CancelError::Refused {
+                message: self.clean(&message),
+            },
+        })
     }
 
     fn find_by_tag(&self) -> Option<&dyn FindByTag> {
@@ -530,116 +412,6 @@ impl Connector for SparkStandalone {
 }
 
 #[async_trait]
-impl FindByTag for SparkStandalone {
-    async fn find_by_tag(&self, tag: &Tag) -> Lookup {
-        // A driver is queued (no worker, so no log to read its tag from) for moments only when
-        // the cluster has room: wait a little for it rather than answer `unknown` at once.
-        for attempt in 0..QUEUED_RETRIES {
-            match self.scan_for_tag(tag).await {
-                Scan::Decided(lookup) => return lookup,
-                Scan::Queued(reason) if attempt + 1 == QUEUED_RETRIES => {
-                    return Lookup::Unknown { reason }
-                }
-                Scan::Queued(_) => tokio::time::sleep(Duration::from_secs(1)).await,
-            }
-        }
-        Lookup::Unknown {
-            reason: "unreachable".into(),
-        }
-    }
-}
-
-/// Attempts of a tag search while a candidate driver is still queued.
-const QUEUED_RETRIES: u32 = 5;
-
-enum Scan {
-    Decided(Lookup),
-    /// Only drivers not launched yet (queued, or on their way to a worker) stand between us
-    /// and an answer.
-    Queued(String),
-}
-
-impl SparkStandalone {
-    async fn scan_for_tag(&self, tag: &Tag) -> Scan {
-        let known = self
-            .tags
-            .lock()
-            .expect("cache lock")
-            .iter()
-            .find_map(|(id, t)| {
-                (t.as_deref() == Some(tag.as_str())).then(|| ExternalId(id.clone()))
-            });
-        let state = match self.rest.master_state().await {
-            Ok(s) => s,
-            Err(e) => {
-                return Scan::Decided(Lookup::Unknown {
-                    reason: e.to_string(),
-                })
-            }
-        };
-        self.logs.remember_workers(&state);
-        if let Some(id) = known {
-            // Submitted through this connector: found if the master still lists it.
-            if state.drivers().any(|d| d.id == id.0) {
-                return Scan::Decided(Lookup::Found { external_id: id });
-            }
-        }
-        let mut candidates: Vec<_> = state
-            .drivers()
-            .filter(|d| d.mainclass == self.job.main_class)
-            .collect();
-        // Newest first: a crash right after the POST leaves our driver among the latest.
-        candidates.sort_by(|a, b| b.id.cmp(&a.id));
-        let mut unreadable: Option<String> = None;
-        let mut queued: Option<String> = None;
-        for d in candidates {
-            let terminal = matches!(d.state.as_str(), "FINISHED" | "FAILED" | "ERROR" | "KILLED");
-            let cached = self.tags.lock().expect("cache lock").get(&d.id).cloned();
-            let read = match cached {
-                Some(t) => Ok(t),
-                None if d.worker.is_empty() || d.worker == "None" => {
-                    Err(LogReadError::NotStarted(d.id.clone()))
-                }
-                None => match state.worker_ui(&d.worker) {
-                    Some(w) => self.tag_of(&d.id, &w.webuiaddress).await,
-                    None => Err(LogReadError::Missing(format!(
-                        "worker {} of driver {} is gone",
-                        d.worker, d.id
-                    ))),
-                },
-            };
-            match read {
-                Ok(Some(t)) if t == tag.as_str() => {
-                    return Scan::Decided(Lookup::Found {
-                        external_id: ExternalId(d.id.clone()),
-                    })
-                }
-                Ok(_) => {}
-                // An ended driver whose log is gone cannot be checked, and may stay so forever.
-                Err(LogReadError::Missing(_)) if terminal => {}
-                // The master calls a driver RUNNING as soon as it sends it to a worker, before
-                // the worker has written its log: missing for now, not for good.
-                Err(e @ (LogReadError::NotStarted(_) | LogReadError::Missing(_))) => {
-                    queued.get_or_insert_with(|| {
-                        format!("cannot read the tag of driver {}: {e}", d.id)
-                    });
-                }
-                Err(e) => {
-                    unreadable.get_or_insert_with(|| {
-                        format!("cannot read the tag of driver {}: {e}", d.id)
-                    });
-                }
-            }
-        }
-        match (unreadable, queued) {
-            (Some(reason), _) => Scan::Decided(Lookup::Unknown { reason }),
-            (None, Some(reason)) => Scan::Queued(reason),
-            (None, None) => Scan::Decided(Lookup::Absent),
-        }
-    }
-}
-
-#[async_trait]
 impl Logs for SparkStandalone {
     async fn read_logs(
         &self,
@@ -650,9 +422,11 @@ impl Logs for SparkStandalone {
     ) -> Result<LogChunk, LogError> {
         let id = job.external_id.0.as_str();
         let to_log_error = |e: LogReadError| match e {
-            LogReadError::Unreachable(reason) => LogError::Unavailable { reason },
+            LogReadError::Unreachable(reason) => LogError::Unavailable {
+                reason: self.clean(&reason),
+            },
             other => LogError::NotFound {
-                reason: other.to_string(),
+                reason: self.clean(&other.to_string()),
             },
         };
         let worker = self.logs.worker_of(id).await.map_err(to_log_error)?;
@@ -666,9 +440,11 @@ impl Logs for SparkStandalone {
             .read_at(&ui, id, log_type, offset, max as u64)
             .await
             .map_err(to_log_error)?;
+        // The job's own output: control characters are the reader's business, the token is not.
+        let secrets: Vec<&str> = self.token.iter().map(Secret::expose).collect();
         Ok(LogChunk {
             next_offset: s.end.max(offset),
-            data: s.data,
+            data: text::scrub_bytes(&s.data, &secrets),
         })
     }
 }

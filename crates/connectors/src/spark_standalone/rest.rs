@@ -8,6 +8,11 @@
 //!   `Debug` output ([`Secret`]).
 //! - An answer that is not a Spark REST message (no `action` field) is reported as
 //!   [`RestError::NotSpark`], so a wrong port gives a clear message instead of a parse error.
+//! - Bodies are read with a hard cap ([`http::JSON_CAP`] for JSON, the asked length plus
+//!   [`http::LOG_PAGE_SLACK`] for log pages); redirects are reported ([`RestError::Redirect`]),
+//!   never followed; ids are percent-encoded into paths; worker UI addresses reported by the
+//!   master are checked ([`http::web_url`]) before anything is sent to them.
+//! - Server text in errors has its control characters escaped ([`crate::text`]).
 //!
 //! ## Assumptions
 //! - Spark 4.x message shapes (checked against 4.3.0): `CreateSubmissionResponse`,
@@ -16,7 +21,12 @@
 //!   `Error: invalid log directory ...` for a driver they do not have.
 use std::{fmt, time::Duration};
 
-use serde::{Deserialize, Serialize};
+use reqwest::Url;
+
+use super::http::{self, read_capped, BodyError};
+pub use super::http::{first_line, snippet};
+pub use super::wire::{parse_log_page, DriverInfo, LogSlice, MasterState, RestMessage, WorkerInfo};
+use crate::text::escape_controls;
 
 /// A bearer token. `Debug` and `Display` never show it.
 #[derive(Clone)]
@@ -27,7 +37,8 @@ impl Secret {
     pub fn new(s: String) -> Self {
         Secret(s)
     }
-    fn expose(&self) -> &str {
+    /// The token itself: for the `Authorization` header and for scrubbing it out of text.
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -39,6 +50,7 @@ impl fmt::Debug for Secret {
 
 /// A failed HTTP exchange.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RestError {
     /// No connection could be made: nothing was sent.
     #[error("cannot connect to {url}: {reason}")]
@@ -86,112 +98,49 @@ pub enum RestError {
         /// HTTP status and the start of the body.
         detail: String,
     },
+    /// The server answered with a redirect, which tether never follows.
+    #[error(
+        "{url} answered HTTP {status} redirecting to {location:?}: tether never follows redirects \
+         (they could carry the token elsewhere); put the final address in the spec"
+    )]
+    Redirect {
+        /// Address.
+        url: String,
+        /// HTTP status (3xx).
+        status: u16,
+        /// Where it pointed (escaped, shortened).
+        location: String,
+    },
+    /// The body was longer than tether reads from this kind of answer.
+    #[error(
+        "{url} sent more than {limit} bytes; tether stopped reading (a Spark answer is far smaller: is \
+         something else answering there?)"
+    )]
+    TooLarge {
+        /// Address.
+        url: String,
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// An address we refuse to contact (e.g. a worker UI with userinfo or a `file:` scheme), or
+    /// an id that cannot be put into a URL.
+    #[error("refusing to request {url}: {reason}")]
+    BadAddress {
+        /// The address or id as given (escaped).
+        url: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl RestError {
     /// True unless the request certainly never reached the server.
     pub fn may_have_arrived(&self) -> bool {
-        !matches!(self, RestError::Connect { .. })
+        !matches!(
+            self,
+            RestError::Connect { .. } | RestError::BadAddress { .. }
+        )
     }
-}
-
-/// Any message of the REST submission protocol (the fields we use).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RestMessage {
-    /// Message type, e.g. `SubmissionStatusResponse`.
-    pub action: String,
-    /// For status: "found"; for create/kill: accepted.
-    #[serde(default)]
-    pub success: Option<bool>,
-    /// Driver id.
-    #[serde(default)]
-    pub submission_id: Option<String>,
-    /// `SUBMITTED`, `RUNNING`, `FINISHED`, `FAILED`, `ERROR`, `KILLED`, `RELAUNCHING`, `UNKNOWN`.
-    #[serde(default)]
-    pub driver_state: Option<String>,
-    /// Worker running the driver.
-    #[serde(default)]
-    pub worker_id: Option<String>,
-    /// Its RPC address.
-    #[serde(default)]
-    pub worker_host_port: Option<String>,
-    /// Server's words (exceptions from the cluster for status).
-    #[serde(default)]
-    pub message: Option<String>,
-    /// Server version.
-    #[serde(default)]
-    pub server_spark_version: Option<String>,
-}
-
-/// A driver in the master's `/json/`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct DriverInfo {
-    /// `driver-...`.
-    pub id: String,
-    /// Epoch millis as text.
-    pub starttime: String,
-    /// Driver state.
-    pub state: String,
-    /// Worker id (absent or `None` while queued).
-    pub worker: String,
-    /// User main class.
-    pub mainclass: String,
-}
-
-/// A worker in the master's `/json/`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct WorkerInfo {
-    /// `worker-...`.
-    pub id: String,
-    /// Its web UI, e.g. `http://10.0.0.5:8081`.
-    pub webuiaddress: String,
-    /// `ALIVE`, `DEAD`, ...
-    pub state: String,
-}
-
-/// The master's `/json/` (the fields we use).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct MasterState {
-    /// `spark://...`.
-    pub url: String,
-    /// `ALIVE`, `STANDBY`, `RECOVERING`, ...
-    pub status: String,
-    /// Workers, dead ones included.
-    pub workers: Vec<WorkerInfo>,
-    /// Queued or running drivers.
-    pub activedrivers: Vec<DriverInfo>,
-    /// Ended drivers (the newest `spark.deploy.retainedDrivers`).
-    pub completeddrivers: Vec<DriverInfo>,
-}
-
-impl MasterState {
-    /// All drivers, active first.
-    pub fn drivers(&self) -> impl Iterator<Item = &DriverInfo> {
-        self.activedrivers
-            .iter()
-            .chain(self.completeddrivers.iter())
-    }
-    /// A worker's web UI address, if the master knows the worker.
-    pub fn worker_ui(&self, worker_id: &str) -> Option<&WorkerInfo> {
-        self.workers
-            .iter()
-            .find(|w| w.id == worker_id && !w.webuiaddress.is_empty())
-    }
-}
-
-/// A piece of a worker-side log file.
-#[derive(Debug, Clone)]
-pub struct LogSlice {
-    /// The bytes.
-    pub data: Vec<u8>,
-    /// Offset after the last byte returned.
-    pub end: u64,
-    /// The file's length when it was read.
-    pub length: u64,
 }
 
 /// The client. Cheap to clone.
@@ -218,20 +167,17 @@ impl fmt::Debug for Rest {
 const REST_SERVER: &str = "Spark REST submission server";
 
 impl Rest {
-    /// A client for the REST server `rest` and master UI `ui`.
+    /// A client for the REST server `rest` and master UI `ui`, trusting the system's roots and
+    /// the PEM certificates in `ca_pem` (the spec's `ca_file`). `Err`: `ca_pem` holds no
+    /// certificate, or the client cannot be built.
     pub fn new(
         rest: &str,
         ui: &str,
         token: Option<Secret>,
         timeout: Duration,
+        ca_pem: Option<&[u8]>,
     ) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .timeout(timeout)
-            // Spark never redirects API calls; a redirect means something else answers.
-            .redirect(reqwest::redirect::Policy::limited(2))
-            .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        let http = http::client(timeout, ca_pem)?;
         Ok(Rest {
             http,
             rest: rest.trim_end_matches('/').into(),
@@ -248,7 +194,13 @@ impl Rest {
 
     fn transport(&self, url: &str, e: reqwest::Error) -> RestError {
         // reqwest's Display names the URL, never the headers, so no token can leak here.
-        let reason = root_cause(&e);
+        let mut reason = http::root_cause(&e);
+        if url.starts_with("https:") && reason.contains("certificate") {
+            reason.push_str(
+                " (if the server's certificate is signed by a private CA, set ca_file in [job] to that CA's PEM \
+                 file)",
+            );
+        }
         if e.is_connect() {
             RestError::Connect {
                 url: url.into(),
@@ -268,6 +220,37 @@ impl Rest {
         }
     }
 
+    /// Sends `req` and reads at most `cap` bytes of its answer. A redirect is an error.
+    async fn exchange(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+        cap: usize,
+    ) -> Result<(u16, Vec<u8>), RestError> {
+        let resp = req.send().await.map_err(|e| self.transport(url, e))?;
+        let status = resp.status().as_u16();
+        if resp.status().is_redirection() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
+            return Err(RestError::Redirect {
+                url: url.into(),
+                status,
+                location: escape_controls(&snippet(&location)),
+            });
+        }
+        match read_capped(resp, cap).await {
+            Ok(body) => Ok((status, body)),
+            Err(BodyError::TooLarge) => Err(RestError::TooLarge {
+                url: url.into(),
+                limit: cap,
+            }),
+            Err(BodyError::Transport(e)) => Err(self.transport(url, e)),
+        }
+    }
+
     async fn rest_call(
         &self,
         req: reqwest::RequestBuilder,
@@ -277,9 +260,8 @@ impl Rest {
             Some(t) => req.bearer_auth(t.expose()),
             None => req,
         };
-        let resp = req.send().await.map_err(|e| self.transport(url, e))?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| self.transport(url, e))?;
+        let (status, body) = self.exchange(req, url, http::JSON_CAP).await?;
+        let body = String::from_utf8_lossy(&body);
         let msg = serde_json::from_str::<RestMessage>(&body)
             .ok()
             .filter(|m| !m.action.is_empty());
@@ -288,10 +270,16 @@ impl Rest {
             Some(m) => Err(RestError::Http {
                 url: url.into(),
                 status,
-                message: m.message.as_deref().map(first_line).unwrap_or_else(|| m.action.clone()),
+                message: escape_controls(
+                    &m.message.as_deref().map(first_line).unwrap_or_else(|| m.action.clone()),
+                ),
             }),
             // A 5xx from a proxy in front of Spark is not proof that nothing is there.
-            None if status >= 500 => Err(RestError::Http { url: url.into(), status, message: snippet(&body) }),
+            None if status >= 500 => Err(RestError::Http {
+                url: url.into(),
+                status,
+                message: escape_controls(&snippet(&body)),
+            }),
             None if status == 401 || status == 403 => Err(RestError::Http {
                 url: url.into(),
                 status,
@@ -307,6 +295,15 @@ impl Rest {
         }
     }
 
+    /// `<rest>/v1/submissions/<verb>/<id>`, the id percent-encoded.
+    fn submission_url(&self, verb: &str, driver_id: &str) -> Result<String, RestError> {
+        let id = http::path_segment(driver_id).map_err(|reason| RestError::BadAddress {
+            url: format!("driver id {}", escape_controls(&format!("{driver_id:?}"))),
+            reason,
+        })?;
+        Ok(format!("{}/v1/submissions/{verb}/{id}", self.rest))
+    }
+
     /// `POST /v1/submissions/create`.
     pub async fn create(&self, body: &serde_json::Value) -> Result<RestMessage, RestError> {
         let url = format!("{}/v1/submissions/create", self.rest);
@@ -315,32 +312,28 @@ impl Rest {
 
     /// `GET /v1/submissions/status/<id>`.
     pub async fn status(&self, driver_id: &str) -> Result<RestMessage, RestError> {
-        let url = format!("{}/v1/submissions/status/{driver_id}", self.rest);
+        let url = self.submission_url("status", driver_id)?;
         self.rest_call(self.http.get(&url), &url).await
     }
 
     /// `POST /v1/submissions/kill/<id>`.
     pub async fn kill(&self, driver_id: &str) -> Result<RestMessage, RestError> {
-        let url = format!("{}/v1/submissions/kill/{driver_id}", self.rest);
+        let url = self.submission_url("kill", driver_id)?;
         self.rest_call(self.http.post(&url), &url).await
     }
 
     /// The master's `/json/`.
     pub async fn master_state(&self) -> Result<MasterState, RestError> {
         let url = format!("{}/json/", self.ui);
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| self.transport(&url, e))?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| self.transport(&url, e))?;
+        let (status, body) = self
+            .exchange(self.http.get(&url), &url, http::JSON_CAP)
+            .await?;
+        let body = String::from_utf8_lossy(&body);
         if !(200..300).contains(&status) {
             return Err(RestError::Http {
                 url,
                 status,
-                message: snippet(&body),
+                message: escape_controls(&snippet(&body)),
             });
         }
         match serde_json::from_str::<MasterState>(&body) {
@@ -353,7 +346,9 @@ impl Rest {
         }
     }
 
-    /// Reads `len` bytes of a driver's `stdout`/`stderr` from `offset` through the worker's web UI.
+    /// Reads `len` bytes of a driver's `stdout`/`stderr` from `offset` through the worker's web UI
+    /// (an address the master reported: checked with [`http::web_url`] first). At most `len`
+    /// bytes plus a header are read, whatever the worker sends.
     /// `Ok(None)`: the worker has no such driver directory.
     pub async fn driver_log(
         &self,
@@ -363,23 +358,29 @@ impl Rest {
         offset: u64,
         len: u64,
     ) -> Result<Option<LogSlice>, RestError> {
-        let url = format!(
-            "{}/log/?driverId={driver_id}&logType={log_type}&offset={offset}&byteLength={len}",
-            worker_ui.trim_end_matches('/')
-        );
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| self.transport(&url, e))?;
-        let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| self.transport(&url, e))?;
+        let mut url: Url = http::web_url(worker_ui).map_err(|reason| RestError::BadAddress {
+            url: escape_controls(&http::shown(worker_ui)),
+            reason: format!("the master reports this worker web UI address, which {reason}"),
+        })?;
+        let base = url.path().trim_end_matches('/').to_string();
+        url.set_path(&format!("{base}/log/"));
+        url.query_pairs_mut()
+            .clear()
+            .append_pair("driverId", driver_id)
+            .append_pair("logType", log_type)
+            .append_pair("offset", &offset.to_string())
+            .append_pair("byteLength", &len.to_string());
+        url.set_fragment(None);
+        let url = url.to_string();
+        let cap = usize::try_from(len)
+            .unwrap_or(usize::MAX)
+            .saturating_add(http::LOG_PAGE_SLACK);
+        let (status, body) = self.exchange(self.http.get(&url), &url, cap).await?;
         if !(200..300).contains(&status) {
             return Err(RestError::Http {
                 url,
                 status,
-                message: snippet(&String::from_utf8_lossy(&body)),
+                message: escape_controls(&snippet(&String::from_utf8_lossy(&body))),
             });
         }
         parse_log_page(&body).map_err(|detail| RestError::NotSpark {
@@ -390,71 +391,9 @@ impl Rest {
     }
 }
 
-/// Parses a worker's `/log/` answer.
-pub fn parse_log_page(body: &[u8]) -> Result<Option<LogSlice>, String> {
-    let nl = body.iter().position(|b| *b == b'\n').unwrap_or(body.len());
-    let header = String::from_utf8_lossy(&body[..nl]);
-    let rest = body.get(nl + 1..).unwrap_or_default();
-    if String::from_utf8_lossy(rest).starts_with("Error: invalid log directory") {
-        return Ok(None);
-    }
-    // "==== Bytes 0-29799 of 29799 of /work/driver-.../stderr ===="
-    let bad = || format!("unexpected log header {:?}", snippet(&header));
-    let h = header.strip_prefix("==== Bytes ").ok_or_else(bad)?;
-    let (range, after) = h.split_once(" of ").ok_or_else(bad)?;
-    let (_, end) = range.split_once('-').ok_or_else(bad)?;
-    let length = after.split(' ').next().ok_or_else(bad)?;
-    Ok(Some(LogSlice {
-        data: rest.to_vec(),
-        end: end.trim().parse().map_err(|_| bad())?,
-        length: length.trim().parse().map_err(|_| bad())?,
-    }))
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s = format!("{s}: {inner}");
-        src = inner.source();
-    }
-    s
-}
-
-/// First line of a server message (Spark appends stack traces).
-pub fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().trim().to_string()
-}
-
-fn snippet(s: &str) -> String {
-    let s = s.trim();
-    let cut: String = s.chars().take(120).collect();
-    if cut.len() < s.len() {
-        format!("{cut}...")
-    } else {
-        cut
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_pages_parse() {
-        let s = parse_log_page(b"==== Bytes 100-150 of 29799 of /w/driver-1/stderr ====\nabc")
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (s.end, s.length, s.data.as_slice()),
-            (150, 29799, &b"abc"[..])
-        );
-        let none = parse_log_page(
-            b"==== Bytes 0-0 of 0 of /w/d/stderr ====\nError: invalid log directory /w/d/\n",
-        );
-        assert!(none.unwrap().is_none());
-        assert!(parse_log_page(b"<html>hello</html>").is_err());
-    }
 
     #[test]
     fn secrets_stay_hidden() {
@@ -463,6 +402,7 @@ mod tests {
             "http://m:8080",
             Some(Secret::new("s3cr3t".into())),
             Duration::from_secs(1),
+            None,
         )
         .unwrap();
         let dbg = format!("{r:?}");

@@ -7,10 +7,15 @@
 //!   after the user's own `spark.app.name`), whatever the user's `conf` says: adoption and the
 //!   identity check depend on it.
 //! - The bearer token never appears here: the spec only names the environment variable.
-use std::{collections::BTreeMap, fmt};
+//! - `master_rest` and `master_ui` are `http://` or `https://` URLs with a host and no userinfo
+//!   (`user:pass@` is refused, not stripped: credentials never go in a spec's URLs); a token
+//!   (`token_env`) goes over plain `http://` only with `allow_insecure_token = true`.
+use std::{collections::BTreeMap, fmt, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tether_core::{ids::Tag, units::HumanDuration};
+
+use super::http::{shown, web_url};
 
 /// `spark.tether.tag`: the tag, readable back from the driver's launch command.
 pub const TAG_PROPERTY: &str = "spark.tether.tag";
@@ -49,10 +54,10 @@ impl fmt::Display for ConfValue {
 pub struct SparkJob {
     /// Always `"spark-standalone"`.
     pub kind: String,
-    /// The master's REST submission server, e.g. `http://spark-master:6066`.
+    /// The master's REST submission server, e.g. `http://spark-master:6066` (or `https://`).
     pub master_rest: String,
     /// The master's web UI (its `/json/` lists drivers and workers; needed for find-by-tag,
-    /// logs and the identity check). Default: the REST host on port 8080.
+    /// logs and the identity check). Default: the REST scheme and host on port 8080.
     #[serde(default)]
     pub master_ui: Option<String>,
     /// The application jar as the workers can read it (`file:`, `hdfs:`, `http:` ...).
@@ -72,6 +77,15 @@ pub struct SparkJob {
     /// REST filter. The token itself never belongs in a spec.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// PEM file of CA certificates trusted for `https://` besides the system's roots (for a
+    /// private CA). Read when the connector is built; a relative path is relative to the
+    /// submitter's directory (`BuildContext::base_dir`).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Allows sending the `token_env` token over plain `http://`, where anyone on the network
+    /// path can read it. Default false: a token needs `https://`.
+    #[serde(default)]
+    pub allow_insecure_token: bool,
     /// Timeout of one HTTP request to the master or a worker (default 10s).
     #[serde(default = "default_request_timeout")]
     pub request_timeout: HumanDuration,
@@ -116,26 +130,35 @@ impl Default for SparkRecovery {
 impl SparkJob {
     /// Checks what serde cannot: returns `(field, message)` for the first problem.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        let url_ok = |u: &str| u.starts_with("http://") && u.len() > "http://".len();
-        if !url_ok(&self.master_rest) {
-            let hint = if self.master_rest.starts_with("https://") {
-                "this build speaks plain http only (Spark's REST server has no TLS of its own); put a TLS-terminating \
-                 proxy in front or use the http:// address"
-            } else {
-                "write the REST submission server's address, e.g. \"http://spark-master:6066\" (not spark://...:7077)"
-            };
-            return Err((
-                "job.master_rest".into(),
-                format!("{:?} is not an http:// URL: {hint}", self.master_rest),
-            ));
-        }
+        let rest = web_url(&self.master_rest).map_err(|m| {
+            (
+                "job.master_rest".to_string(),
+                format!(
+                    "{} {m}: write the REST submission server's address, e.g. \"http://spark-master:6066\" \
+                     (not spark://...:7077)",
+                    shown(&self.master_rest)
+                ),
+            )
+        })?;
         if let Some(ui) = &self.master_ui {
-            if !url_ok(ui) {
-                return Err((
-                    "job.master_ui".into(),
-                    format!("{ui:?} is not an http:// URL: write the master web UI, e.g. \"http://spark-master:8080\""),
-                ));
-            }
+            web_url(ui).map_err(|m| {
+                (
+                    "job.master_ui".to_string(),
+                    format!(
+                        "{} {m}: write the master web UI, e.g. \"http://spark-master:8080\"",
+                        shown(ui)
+                    ),
+                )
+            })?;
+        }
+        if self.token_env.is_some() && rest.scheme() == "http" && !self.allow_insecure_token {
+            return Err((
+                "job.allow_insecure_token".into(),
+                "token_env is set but master_rest is plain http://, so the bearer token would cross the network \
+                 readable by anyone on the path: use an https:// address (with ca_file for a private CA), or set \
+                 allow_insecure_token = true if that path is trusted"
+                    .into(),
+            ));
         }
         let (min, max) = (
             std::time::Duration::from_millis(100),
@@ -156,6 +179,17 @@ impl SparkJob {
                 "must name the application jar, e.g. \"file:/jobs/etl.jar\"".into(),
             ));
         }
+        // The jar's URL is printed in messages and stored with the spec: no password in it.
+        if reqwest::Url::parse(&self.app_resource).is_ok_and(|u| u.password().is_some()) {
+            return Err((
+                "job.app_resource".into(),
+                format!(
+                    "{} carries a password (user:pass@): credentials never go in a spec; let the workers \
+                     authenticate another way (e.g. a Hadoop/HTTP credential on the worker)",
+                    shown(&self.app_resource)
+                ),
+            ));
+        }
         if self.main_class.trim().is_empty() {
             return Err((
                 "job.main_class".into(),
@@ -171,19 +205,22 @@ impl SparkJob {
         Ok(())
     }
 
-    /// The master UI address: `master_ui`, or the REST host with port 8080.
+    /// The master UI address: `master_ui`, or the REST scheme and host with port 8080.
     pub fn master_ui(&self) -> String {
         if let Some(ui) = &self.master_ui {
             return ui.trim_end_matches('/').to_string();
         }
-        let rest = self.master_rest.trim_start_matches("http://");
-        let host_port = rest.split('/').next().unwrap_or(rest);
-        // `[v6::addr]:port` keeps its brackets; only the last `:port` is replaced.
-        let host = match host_port.rfind(':') {
-            Some(i) if !host_port[i..].contains(']') => &host_port[..i],
-            _ => host_port,
-        };
-        format!("http://{host}:8080")
+        match web_url(&self.master_rest) {
+            Ok(mut url) => {
+                // Cannot fail for http(s) URLs with a host (checked by `web_url`).
+                let _ = url.set_port(Some(8080));
+                url.set_path("");
+                url.set_query(None);
+                url.set_fragment(None);
+                url.to_string().trim_end_matches('/').to_string()
+            }
+            Err(_) => self.master_rest.clone(),
+        }
     }
 }
 
@@ -386,7 +423,10 @@ mod tests {
             .1
             .contains("REST submission server"));
         job.master_rest = "https://m:6066".into();
-        assert!(job.validate().unwrap_err().1.contains("plain http"));
+        assert!(job.validate().is_ok());
+        assert_eq!(job.master_ui(), "https://m:8080");
+        job.master_rest = "http://[::1]:6066/".into();
+        assert_eq!(job.master_ui(), "http://[::1]:8080");
         let e = parse_spec::<SparkJob, SparkRecovery>("s.toml", &format!("{BASE}colour='red'\n"))
             .unwrap_err();
         assert!(e.to_string().contains("colour"), "{e}");
@@ -401,6 +441,48 @@ mod tests {
             assert!(message.contains("out of range"), "{message}");
         }
         let (job, _) = parse(&format!("{BASE}request_timeout='30s'\n"));
+        assert!(job.validate().is_ok());
+    }
+
+    #[test]
+    fn userinfo_in_urls_is_refused_without_echoing_it() {
+        let (mut job, _) = parse(BASE);
+        job.master_rest = "http://admin:hunter2@m:6066".into();
+        let (field, msg) = job.validate().unwrap_err();
+        assert_eq!(field, "job.master_rest");
+        assert!(
+            msg.contains("user name or password") && !msg.contains("hunter2"),
+            "{msg}"
+        );
+        assert!(msg.contains("***@m:6066"), "{msg}");
+        job.master_rest = "http://m:6066".into();
+        job.master_ui = Some("https://u:pw@m:8080/".into());
+        let (field, msg) = job.validate().unwrap_err();
+        assert_eq!(field, "job.master_ui");
+        assert!(!msg.contains("pw@"), "{msg}");
+        job.master_ui = None;
+        job.app_resource = "https://ci:t0ps3cret@artifacts.example/etl.jar".into();
+        let (field, msg) = job.validate().unwrap_err();
+        assert_eq!(field, "job.app_resource");
+        assert!(
+            !msg.contains("t0ps3cret") && msg.contains("***@artifacts"),
+            "{msg}"
+        );
+        job.app_resource = "hdfs://etl@namenode:8020/jars/etl.jar".into();
+        assert!(job.validate().is_ok());
+    }
+
+    #[test]
+    fn a_token_needs_https_or_an_explicit_opt_in() {
+        let (mut job, _) = parse(BASE);
+        job.token_env = Some("TETHER_TOKEN_SPARK".into());
+        let (field, msg) = job.validate().unwrap_err();
+        assert_eq!(field, "job.allow_insecure_token");
+        assert!(msg.contains("https://"), "{msg}");
+        job.allow_insecure_token = true;
+        assert!(job.validate().is_ok());
+        job.allow_insecure_token = false;
+        job.master_rest = "https://m:6066".into();
         assert!(job.validate().is_ok());
     }
 }

@@ -23,6 +23,7 @@ pub fn ctx(root: &Path) -> BuildContext {
     BuildContext {
         jobs_dir: root.join("jobs"),
         supervisor: vec![env!("CARGO_BIN_EXE_tether-supervisor").to_string()],
+        token_env_allow: Vec::new(),
         base_dir: Some(root.to_path_buf()),
     }
 }

@@ -1,0 +1,125 @@
+//! From a spec to a [`SparkStandalone`]: the token variable's rule, the token, the CA file.
+use std::{sync::Arc, time::Duration};
+
+use tether_core::spec::{parse_spec, SpecError};
+
+use super::{
+    rest::Secret,
+    spec::{SparkJob, SparkRecovery},
+    SparkStandalone,
+};
+use crate::registry::{BuildContext, Built};
+
+/// `token_env` may name `TETHER_TOKEN_<NAME>` variables, or names the caller allows: a spec
+/// must not make a worker send any of its other secrets (a database password) to a URL of the
+/// spec's choosing.
+fn token_env_allowed(var: &str, allow: &[String]) -> bool {
+    let rule = var.strip_prefix(TOKEN_ENV_PREFIX).is_some_and(|rest| {
+        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    rule || allow.iter().any(|a| a == var)
+}
+
+/// Prefix of the environment variables `token_env` may name without an allowlist.
+pub const TOKEN_ENV_PREFIX: &str = "TETHER_TOKEN_";
+
+/// Builds the connector and policy of a `kind = "spark-standalone"` spec.
+pub fn from_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
+    let spec = parse_spec::<SparkJob, SparkRecovery>(file, text)?;
+    let value_err = |field: &str, message: String| SpecError::Value {
+        file: file.into(),
+        field: field.into(),
+        message,
+    };
+    spec.job
+        .validate()
+        .map_err(|(field, message)| value_err(&field, message))?;
+    let token = match &spec.job.token_env {
+        None => None,
+        Some(var) if !token_env_allowed(var, &ctx.token_env_allow) => {
+            return Err(value_err(
+                "job.token_env",
+                format!(
+                    "{var:?} may not be read: token_env must name a variable starting with {TOKEN_ENV_PREFIX} (e.g. \
+                     {TOKEN_ENV_PREFIX}SPARK) or one the worker's configuration allows, so that a spec cannot send \
+                     the worker's other secrets to a server of its choosing"
+                ),
+            ))
+        }
+        Some(var) => match std::env::var(var) {
+            Ok(t) if !t.trim().is_empty() => Some(Secret::new(t.trim().to_string())),
+            _ => {
+                return Err(value_err(
+                    "job.token_env",
+                    format!(
+                        "environment variable {var} is not set (or empty): export it with the master's bearer token \
+                         (the spec names the variable, never the token)"
+                    ),
+                ))
+            }
+        },
+    };
+    let mut job = spec.job.clone();
+    // Like a local job's paths: relative to the submitter's directory, not the worker's.
+    if let Some(path) = job.ca_file.as_mut().filter(|p| p.is_relative()) {
+        *path = ctx.base_dir().join(&*path);
+    }
+    let ca_pem = read_ca(&job).map_err(|m| value_err("job.ca_file", m))?;
+    let recovery = spec.recovery.clone().unwrap_or_default();
+    let enabled = recovery.enabled;
+    let connector =
+        SparkStandalone::with_ca(job, &recovery, token, ca_pem.as_deref()).map_err(|m| {
+            value_err(
+                if ca_pem.is_some() {
+                    "job.ca_file"
+                } else {
+                    "job"
+                },
+                m,
+            )
+        })?;
+    Ok(Built {
+        connector: Arc::new(connector),
+        policy: spec.policy(Duration::from_secs(2), enabled),
+        durable: spec.durable,
+    })
+}
+
+/// The PEM text of `job.ca_file`, if set.
+pub(super) fn read_ca(job: &SparkJob) -> Result<Option<Vec<u8>>, String> {
+    match &job.ca_file {
+        None => Ok(None),
+        Some(path) => std::fs::read(path).map(Some).map_err(|e| {
+            format!(
+                "cannot read CA file {}: {e} (give the PEM file of the CA that signed the master's certificate)",
+                path.display()
+            )
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_env_allowed;
+
+    #[test]
+    fn token_env_names_follow_the_rule_or_the_allowlist() {
+        let none: Vec<String> = vec![];
+        for ok in ["TETHER_TOKEN_SPARK", "TETHER_TOKEN_prod_2"] {
+            assert!(token_env_allowed(ok, &none), "{ok}");
+        }
+        for bad in [
+            "PGPASSWORD",
+            "TETHER_TOKEN_",
+            "TETHER_STATE",
+            "tether_token_x",
+            "TETHER_TOKEN_A-B",
+        ] {
+            assert!(!token_env_allowed(bad, &none), "{bad}");
+        }
+        assert!(token_env_allowed(
+            "SPARK_REST_TOKEN",
+            &["SPARK_REST_TOKEN".to_string()]
+        ));
+    }
+}
