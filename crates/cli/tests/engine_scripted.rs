@@ -318,3 +318,39 @@ async fn submissions_refused_until_status_timeout_give_up_resumably() {
         "the intent stays for the next attempt"
     );
 }
+
+/// A backend flapping between "running" and "unknown" on every poll adds at most one `poll`
+/// and one `ask-again` row per minute, not one per poll.
+#[tokio::test]
+async fn a_flapping_backend_does_not_grow_the_history_by_a_row_per_poll() {
+    let (_d, store, key) = setup("flap").await;
+    let mut script = Vec::new();
+    for _ in 0..30 {
+        script.push(JobStatus::Active {
+            detail: "RUNNING".into(),
+        });
+        script.push(unknown());
+    }
+    script.push(JobStatus::Succeeded {
+        result: serde_json::json!({}),
+    });
+    let fake = Scripted::new(script);
+    let mut p = policy(Duration::from_secs(30));
+    p.poll_interval = Duration::from_millis(1);
+    p.backoff = Duration::from_millis(1);
+    p.backoff_max = Duration::from_millis(1);
+    let engine = Engine::new(
+        store.clone(),
+        fake.clone(),
+        p,
+        LeaseSettings::default(),
+        Arc::new(Quiet),
+    );
+    let finish = engine.run(&key, &OwnerId("t".into())).await.unwrap();
+    assert!(matches!(finish, Finish::Outcome(Outcome::Succeeded { .. })));
+    let history = store.history(&key).await.unwrap();
+    let count = |d: &str| history.iter().filter(|h| h.decision == d).count();
+    assert_eq!(count("poll"), 1, "{history:#?}");
+    assert_eq!(count("ask-again"), 1, "{history:#?}");
+    assert!(history.len() < 12, "{} rows: {history:#?}", history.len());
+}

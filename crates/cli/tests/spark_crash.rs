@@ -445,3 +445,27 @@ fn an_unreachable_master_at_submit_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn two_stores_with_the_same_key_each_run_their_own_driver() {
+    // Staging and prod: two state stores, one Spark cluster, the same key and spec.
+    let staging = Env::new();
+    let prod = Env::new();
+    let k = key("two-stores");
+    let body = spec(&cluster().rest, &["sleep", "2"], "", "", "");
+    let mut ids = Vec::new();
+    for env in [&staging, &prod] {
+        let s = write_spec(env, &body);
+        let out = env.run(&["run", &s, "--key", &k, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let v = run_json(&out);
+        assert_eq!(v["state"], "succeeded", "{v}");
+        ids.push(v["external_id"].as_str().unwrap().to_string());
+        let drivers = drivers_with_tag_prefix(&tag_prefix(env, &k));
+        assert_eq!(drivers.len(), 1, "one driver per store: {drivers:?}");
+    }
+    assert_ne!(
+        ids[0], ids[1],
+        "prod adopted staging's driver instead of running its own"
+    );
+}
