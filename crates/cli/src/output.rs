@@ -47,8 +47,10 @@ pub fn iso_time(ms: i64) -> String {
 pub fn outcome_detail(o: &Outcome) -> String {
     match o {
         Outcome::Succeeded { result } => format!("succeeded: {result}"),
-        Outcome::Failed { class, message } => format!("failed: {}: {message}", class.as_str()),
-        Outcome::Cancelled { message } => format!("cancelled: {message}"),
+        Outcome::Failed { class, message } => {
+            format!("failed: {}: {}", class.as_str(), esc(message))
+        }
+        Outcome::Cancelled { message } => format!("cancelled: {}", esc(message)),
     }
 }
 
@@ -61,7 +63,7 @@ pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
         say!("generation: {g}");
     }
     if let Some(id) = id {
-        say!("external id: {id}");
+        say!("external id: {}", esc(&id.0));
     }
     say!("epoch:     {}", run.epoch);
     match (&run.owner, run.lease_alive) {
@@ -74,7 +76,7 @@ pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
     if let Some(p) = &run.placement {
         let unfinished = !matches!(run.journal.phase, Phase::Finished { .. });
         if unfinished && !run.lease_alive {
-            println!(
+            say!(
                 "placement: {} — waiting for a worker (or `tether run`) on host {}; if that host \
                  is gone for good: `tether forget-host {}`",
                 p.describe(),
@@ -82,7 +84,7 @@ pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
                 p.host
             );
         } else {
-            println!("placement: {}", p.describe());
+            say!("placement: {}", p.describe());
         }
     }
     if run.journal.cancel_requested {
@@ -99,7 +101,7 @@ pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
             s.submission.shape.as_str(),
             s.external_id
                 .as_ref()
-                .map(|i| i.to_string())
+                .map(|i| esc(&i.0))
                 .unwrap_or_else(|| "-".into()),
             s.outcome
                 .as_ref()
@@ -131,7 +133,7 @@ pub fn print_ls(runs: &[RunRecord]) {
             state(r),
             r.epoch.0,
             g.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
-            id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+            id.map(|i| esc(&i.0)).unwrap_or_else(|| "-".into()),
             owner
         );
     }
@@ -149,7 +151,32 @@ pub fn print_history(entries: &[HistoryEntry]) {
                 .map(|g| g.to_string())
                 .unwrap_or_else(|| "-".into()),
             e.decision,
-            e.reason
+            esc(&e.reason)
         );
+    }
+}
+
+/// Text that came from a backend (ids, messages) with control characters escaped, so an id or
+/// message carrying terminal escape sequences or newlines cannot rewrite what the user sees.
+fn esc(text: &str) -> String {
+    tether_connectors::text::escape_controls(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_text_never_reaches_the_terminal_raw() {
+        let o = Outcome::Failed {
+            class: tether_core::observe::FailureClass::Other,
+            message: "boom\u{1b}[2J\nfake: succeeded".into(),
+        };
+        let shown = outcome_detail(&o);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\n'),
+            "{shown}"
+        );
+        assert!(shown.contains("\\u{1b}[2J\\nfake"), "{shown}");
     }
 }
