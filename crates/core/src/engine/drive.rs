@@ -155,21 +155,14 @@ impl<'a> Driver<'a> {
                         unreachable!("decide adopts only from an intent")
                     };
                     let entry = self.entry("adopt", Some(submission.generation), reason);
-                    self.write("the adopted job id", || {
-                        self.engine.store.record_submitted(
-                            self.lease,
-                            submission.generation,
-                            &external_id,
-                            &entry,
-                        )
-                    })
-                    .await?;
-                    self.last_noted = Some("adopt");
-                    self.journal.phase = Phase::Submitted {
+                    self.record_id(
+                        "the adopted job id",
+                        "adopt",
                         submission,
                         external_id,
-                    };
-                    self.observed = Observed::Nothing;
+                        entry,
+                    )
+                    .await?;
                 }
                 Decision::Observe => self.observed = self.status().await,
                 Decision::Poll { .. } => {

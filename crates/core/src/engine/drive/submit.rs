@@ -9,6 +9,7 @@ use crate::{
     connector::{Fenced, SubmitError, SubmitRequest},
     decide::{Decision, SubmitReason},
     engine::{fence::LeaseFence, Checkpoint, EngineError, Finish},
+    ids::ExternalId,
     journal::{Journal, Outcome, Phase, Submission},
     observe::{FailureClass, JobStatus, Observed},
     store::{HistoryEntry, RunRecord},
@@ -86,21 +87,8 @@ impl Driver<'_> {
                         submission.generation
                     ),
                 );
-                self.write("the job id", || {
-                    self.engine.store.record_submitted(
-                        self.lease,
-                        submission.generation,
-                        &external_id,
-                        &entry,
-                    )
-                })
-                .await?;
-                self.last_noted = Some("submitted");
-                self.journal.phase = Phase::Submitted {
-                    submission,
-                    external_id,
-                };
-                self.observed = Observed::Nothing;
+                self.record_id("the job id", "submitted", submission, external_id, entry)
+                    .await?;
                 self.unknown_since = None;
                 self.submit_failing_since = None;
                 self.engine
@@ -165,5 +153,33 @@ impl Driver<'_> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Records the backend id of the intended submission (fenced) and moves the journal on:
+    /// after a submit, and when a look-up found the job by its tag (adopt).
+    pub(super) async fn record_id(
+        &mut self,
+        what: &'static str,
+        name: &'static str,
+        submission: Submission,
+        external_id: ExternalId,
+        entry: HistoryEntry,
+    ) -> Result<(), EngineError> {
+        self.write(what, || {
+            self.engine.store.record_submitted(
+                self.lease,
+                submission.generation,
+                &external_id,
+                &entry,
+            )
+        })
+        .await?;
+        self.last_noted = Some(name);
+        self.journal.phase = Phase::Submitted {
+            submission,
+            external_id,
+        };
+        self.observed = Observed::Nothing;
+        Ok(())
     }
 }
