@@ -266,12 +266,14 @@ fn next_generation(
     policy: &Policy,
     exhausted: impl FnOnce() -> Outcome,
 ) -> Decision {
-    if current.generation.0 >= policy.max_submissions {
+    // The budget is per instance: a rerun starts counting after the earlier instances.
+    let used = current.generation.0 - journal.after_generation.map_or(0, |g| g.0);
+    if used >= policy.max_submissions {
         return Decision::Finish(exhausted());
     }
     let generation = current.generation.next();
-    // Later generations wait longer: backoff * 2^(generation-2), bounded.
-    let factor = 1u32 << (generation.0.saturating_sub(2)).min(16);
+    // Later submissions wait longer: backoff * 2^(submission-2), bounded.
+    let factor = 1u32 << (used.saturating_sub(1)).min(16);
     let delay = policy
         .backoff
         .saturating_mul(factor)
@@ -376,6 +378,27 @@ mod tests {
                 delay: Duration::ZERO
             }
         );
+    }
+
+    #[test]
+    fn a_rerun_instance_has_its_own_submission_budget() {
+        // Generations 1-3 belonged to the first instance; the rerun's first failed.
+        let mut journal = j(submitted(4, Shape::Normal, "x"));
+        journal.after_generation = Some(Generation(3));
+        let failed = Observed::Status(JobStatus::Failed {
+            class: FailureClass::Other,
+            message: "exit 1".into(),
+        });
+        match decide(&journal, &failed, &p()) {
+            Decision::Submit { submission, .. } => assert_eq!(submission.generation, Generation(5)),
+            d => panic!("the rerun instance must retry within its own budget: {d:?}"),
+        }
+        // Its third submission failing ends it, as for a first instance.
+        journal.phase = submitted(6, Shape::Normal, "x");
+        assert!(matches!(
+            decide(&journal, &failed, &p()),
+            Decision::Finish(_)
+        ));
     }
 
     #[test]

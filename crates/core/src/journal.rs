@@ -122,7 +122,8 @@ pub struct Journal {
     pub cancel_requested: bool,
     /// Last generation of earlier instances of this key (`tether rerun`): an empty journal
     /// submits the generation after it, so the new instance's tags differ from the old ones
-    /// and a lookup by tag can never adopt the old instance's job. `None` for a first instance.
+    /// and a lookup by tag can never adopt the old instance's job; `max_submissions` counts the
+    /// new instance's generations from it. `None` for a first instance.
     #[serde(default)]
     pub after_generation: Option<Generation>,
 }

@@ -50,6 +50,8 @@ pub(crate) struct RunRow {
     pub store_id: String,
     /// The submitter's working directory.
     pub base_dir: Option<String>,
+    /// Last generation of the earlier instances (set by a rerun).
+    pub instance_base: Option<i64>,
 }
 
 /// One `submissions` row.
@@ -187,15 +189,12 @@ impl RunRow {
             .map(serde_json::from_str::<Placement>)
             .transpose()
             .map_err(|e| corrupt(location, format!("run {key} has an invalid placement: {e}")))?;
-        // An empty phase with a generation is a rerun instance: the generation column keeps the
-        // last generation of the earlier instances, and the new one continues after it.
-        let after_generation = match phase {
-            Phase::Empty => self
-                .generation
-                .map(|g| parse_generation(location, g))
-                .transpose()?,
-            _ => None,
-        };
+        // A rerun instance continues after the earlier instances' last generation, and its
+        // submission budget counts from there.
+        let after_generation = self
+            .instance_base
+            .map(|g| parse_generation(location, g))
+            .transpose()?;
         Ok(RunRecord {
             placement,
             journal: Journal {

@@ -95,6 +95,7 @@ fn row_to_run(r: &Row) -> Result<RunRow, tokio_postgres::Error> {
         placement: r.try_get(20)?,
         store_id: r.try_get(21)?,
         base_dir: r.try_get(22)?,
+        instance_base: r.try_get(23)?,
     })
 }
 

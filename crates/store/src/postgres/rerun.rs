@@ -26,6 +26,7 @@ const RERUN: &str = concat!(
             lease_expires_at_ms = NULL, kind = COALESCE($2::text, r.kind),
             spec = COALESCE($3::text, r.spec), spec_name = COALESCE($4::text, r.spec_name),
             spec_hash = COALESCE($5::text, r.spec_hash), placement = NULL, placement_host = NULL,
+            instance_base = r.generation,
             updated_at_ms = tether_now_ms()
         FROM cur WHERE r.key = cur.key
         RETURNING r.*

@@ -113,6 +113,8 @@ INSERT INTO tether_meta (name, value) VALUES ('min_reader_schema', '3')
     // 4: the submitter's working directory, for the relative paths of its spec.
     r#"
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS base_dir TEXT;
+-- Last generation of the earlier instances (`tether rerun`): the budget counts from it.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS instance_base BIGINT;
 "#,
 ];
 
@@ -134,7 +136,7 @@ macro_rules! run_columns {
          updated_at_ms, \
          COALESCE(owner IS NOT NULL AND lease_expires_at_ms > tether_now_ms(), false) AS lease_alive, \
          quarantined, placement, (SELECT value FROM tether_meta WHERE name = 'store_id') AS store_id, \
-         base_dir"
+         base_dir, instance_base"
     };
 }
 
@@ -180,7 +182,7 @@ pub const LIST_RUNS: &str = "SELECT key, kind, '' AS spec, spec_name, spec_hash,
      generation, tag, shape, external_id, outcome, cancel_requested, epoch, owner, \
      lease_expires_at_ms, queued, created_at_ms, updated_at_ms, \
      COALESCE(owner IS NOT NULL AND lease_expires_at_ms > tether_now_ms(), false), quarantined, \
-     placement, (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir \
+     placement, (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir, instance_base \
      FROM runs ORDER BY created_at_ms DESC, seq DESC";
 
 /// $1 key, $2 reason, $3 owner. Sets a run this build cannot read aside and gives back the

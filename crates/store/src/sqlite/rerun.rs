@@ -20,7 +20,7 @@ const RERUN: &str = "UPDATE runs
     SET phase = 'empty', outcome = NULL, cancel_requested = 0, owner = NULL,
         lease_expires_at_ms = NULL, kind = COALESCE(?3, kind), spec = COALESCE(?4, spec),
         spec_name = COALESCE(?5, spec_name), spec_hash = COALESCE(?6, spec_hash),
-        placement = NULL, placement_host = NULL, updated_at_ms = ?2
+        placement = NULL, placement_host = NULL, instance_base = generation, updated_at_ms = ?2
     WHERE key = ?1 AND phase = 'finished'
       AND (owner IS NULL OR lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?2)";
 

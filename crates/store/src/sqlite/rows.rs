@@ -35,6 +35,7 @@ pub(crate) fn row_to_run(r: &Row<'_>, now: i64) -> rusqlite::Result<RunRow> {
         placement: r.get(18)?,
         store_id: r.get(19)?,
         base_dir: r.get(20)?,
+        instance_base: r.get(21)?,
     })
 }
 
@@ -50,7 +51,7 @@ pub(crate) fn decode_row(r: &Row<'_>, now: i64, loc: &str) -> Decoded {
     let key: String = r
         .get(0)
         .unwrap_or_else(|e| format!("<unreadable key: {e}>"));
-    match r.get::<_, Option<String>>(21) {
+    match r.get::<_, Option<String>>(22) {
         Ok(Some(reason)) => return Decoded::Quarantined(QuarantinedRun::new(key, reason)),
         Ok(None) => {}
         Err(e) => {

@@ -86,6 +86,8 @@ INSERT OR REPLACE INTO tether_meta (name, value) VALUES ('min_reader_schema', '3
     // 4: the submitter's working directory, for the relative paths of its spec.
     r#"
 ALTER TABLE runs ADD COLUMN base_dir TEXT;
+-- Last generation of the earlier instances (`tether rerun`): the budget counts from it.
+ALTER TABLE runs ADD COLUMN instance_base INTEGER;
 "#,
 ];
 
@@ -110,7 +112,8 @@ macro_rules! run_columns {
     () => {
         "key, kind, spec, spec_name, spec_hash, phase, generation, tag, shape, external_id, \
          outcome, cancel_requested, epoch, owner, lease_expires_at_ms, queued, created_at_ms, \
-         updated_at_ms, placement, (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir"
+         updated_at_ms, placement, (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir, \
+         instance_base"
     };
 }
 
@@ -135,7 +138,7 @@ pub const GET_RUN: &str = concat!(
 pub const LIST_RUNS: &str = "SELECT key, kind, '' AS spec, spec_name, spec_hash, phase, \
      generation, tag, shape, external_id, outcome, cancel_requested, epoch, owner, \
      lease_expires_at_ms, queued, created_at_ms, updated_at_ms, placement, \
-     (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir, quarantined \
+     (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir, instance_base, quarantined \
      FROM runs ORDER BY created_at_ms DESC, rowid DESC";
 
 /// ?1 key, ?2 reason, ?3 now. Sets a run aside; it keeps its lease fields as they were.
