@@ -64,3 +64,46 @@ fn an_owner_frozen_inside_the_lookup_creates_nothing_after_a_takeover() {
     wait_child(&mut b, T);
     drop(fake);
 }
+
+#[test]
+fn a_lookup_that_cannot_answer_inside_submit_creates_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = rt.block_on(fake_spark::FakeSpark::start()).unwrap();
+    let url = fake.url();
+    let env = Env::new();
+    let spec = env.spec(
+        "spark.toml",
+        &format!(
+            "status_timeout = \"3s\"\n[job]\nkind = \"spark-standalone\"\nmaster_rest = \"{url}\"\n\
+             master_ui = \"{url}\"\napp_resource = \"file:/fence/app.jar\"\nmain_class = \"fence.Main\"\n"
+        ),
+    );
+    // The master cannot list its drivers: whether our tag already has one is unknown.
+    fake.stats.json_unavailable.store(true, Ordering::Relaxed);
+    let mut first = env.spawn(&["run", spec.to_str().unwrap(), "--key", "lk"], &[]);
+    let done = wait_until(Duration::from_secs(30), || {
+        fake.stats.creates.load(Ordering::Relaxed) > 0 || matches!(first.try_wait(), Ok(Some(_)))
+    });
+    assert!(done, "tether run neither created nor gave up");
+    if first.try_wait().ok().flatten().is_none() {
+        signal(first.id(), "KILL"); // it created a driver and polls it: stop it
+    }
+    let status = wait_child(&mut first, T);
+    assert!(fake.stats.json_received.load(Ordering::Relaxed) >= 1);
+    assert_eq!(
+        fake.stats.creates.load(Ordering::Relaxed),
+        0,
+        "a driver was created on a guess"
+    );
+    assert_eq!(status.code(), Some(4), "gives up with the run resumable");
+    // Once the master can answer again, the run goes on and creates exactly one driver.
+    fake.stats.json_unavailable.store(false, Ordering::Relaxed);
+    let mut again = env.spawn(&["run", spec.to_str().unwrap(), "--key", "lk"], &[]);
+    assert!(
+        wait_until(T, || fake.stats.creates.load(Ordering::Relaxed) >= 1),
+        "no driver after the master recovered"
+    );
+    signal(again.id(), "KILL");
+    wait_child(&mut again, T);
+    assert_eq!(fake.stats.creates.load(Ordering::Relaxed), 1);
+}

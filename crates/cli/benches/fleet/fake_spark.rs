@@ -51,6 +51,8 @@ pub struct Stats {
     pub json_delay_ms: AtomicU64,
     /// `GET /json/` requests received (counted before any delay).
     pub json_received: AtomicU64,
+    /// While set, `GET /json/` answers `503 Service Unavailable` (a master that cannot list).
+    pub json_unavailable: std::sync::atomic::AtomicBool,
 }
 
 impl Stats {
@@ -152,7 +154,12 @@ async fn serve(sock: TcpStream, st: Arc<Stats>, addr: SocketAddr) {
         if delay > 0 && target.starts_with("/json") {
             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         }
-        let (status, ctype, answer) = route(&method, &target, &body, &st, addr);
+        let (status, ctype, answer) =
+            if target.starts_with("/json") && st.json_unavailable.load(Ordering::Relaxed) {
+                ("503 Service Unavailable", "text/plain", "busy".to_string())
+            } else {
+                route(&method, &target, &body, &st, addr)
+            };
         let head = format!(
             "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
             answer.len()
