@@ -321,3 +321,42 @@ fn a_run_held_but_not_driven_is_released_by_the_heartbeat() {
         wait_child(w, Duration::from_secs(30));
     }
 }
+
+/// A run waiting for a local slot of its worker is cancelled without ever starting: the slot
+/// wait listens to the cancel (and to lease loss), it does not launch once the slot frees.
+#[test]
+fn a_cancel_ends_the_wait_for_a_local_slot_and_nothing_starts() {
+    let env = Env::new();
+    let long = job_spec(&env, "long", 30_000);
+    let queued = job_spec(&env, "queued", 100);
+    for (spec, key) in [(&long, "long"), (&queued, "queued")] {
+        assert!(env
+            .run(&["submit", spec.to_str().unwrap(), "--key", key])
+            .status
+            .success());
+    }
+    let mut worker = env.spawn(&["worker", "--local-slots", "1"], &[]);
+    let counter = env.path("counter");
+    assert!(wait_until(Duration::from_secs(60), || {
+        std::fs::read_to_string(&counter).is_ok_and(|c| c.contains("long"))
+            && env
+                .status("queued")
+                .is_some_and(|s| s["phase"]["phase"] == "intent")
+    }));
+    let started = Instant::now();
+    let out = env.run(&["cancel", "queued"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the cancel waited for the slot: {:?}",
+        started.elapsed()
+    );
+    let c = std::fs::read_to_string(&counter).unwrap();
+    assert!(
+        !c.contains("queued"),
+        "the cancelled run's job started: {c}"
+    );
+    let _ = env.run(&["cancel", "long"]);
+    signal(worker.id(), "TERM");
+    wait_child(&mut worker, Duration::from_secs(30));
+}
