@@ -61,7 +61,7 @@ impl Ctx {
                 Err(e) if e.is_transient() && Instant::now() < deadline => {
                     if !told {
                         told = true;
-                        eprintln!("tether: state store busy or unreachable ({e}), retrying…");
+                        diag!("tether: state store busy or unreachable ({e}), retrying…");
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
@@ -75,7 +75,7 @@ impl Ctx {
     pub fn open_options(&self) -> OpenOptions {
         let mut options = OpenOptions::default();
         options.sqlite.busy_timeout = self.patience();
-        options.sqlite.on_busy = Some(Arc::new(|line: &str| eprintln!("tether: {line}")));
+        options.sqlite.on_busy = Some(Arc::new(|line: &str| diag!("tether: {line}")));
         options
     }
 

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use tether_core::engine::{Engine, EngineError, Finish};
 
-use super::{outcome_code, parse_key, CliError};
+use super::{outcome_code, parse_key, CliError, Exit};
 use crate::{
     args::CancelArgs,
     context::{owner_id, Ctx},
@@ -11,7 +11,7 @@ use crate::{
     progress::Progress,
 };
 
-pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<u8, CliError> {
+pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<Exit, CliError> {
     let key = parse_key(&args.key)?;
     let store = ctx.store().await?;
     let run = store
@@ -24,11 +24,11 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<u8, CliError> {
             "tether: run {key} already finished ({}): nothing to cancel",
             output::state(&run)
         );
-        return Ok(0);
+        return Ok(Exit::Succeeded);
     }
     if args.no_wait {
         diag!("tether: cancel of {key} requested; its owner (or the next one) will kill the job");
-        return Ok(0);
+        return Ok(Exit::Succeeded);
     }
     // Follow the live owner (it sees the request at its next heartbeat), or take over an
     // orphaned run and kill the job ourselves.
@@ -50,22 +50,22 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<u8, CliError> {
         }
         Ok(Finish::GaveUp { reason }) => {
             diag!("tether: cancel of {key} could not be confirmed: {reason}");
-            Ok(4)
+            Ok(Exit::Unknown)
         }
         Ok(Finish::Elsewhere(e)) => {
-            eprintln!(
+            diag!(
                 "tether: cancel of {key} is recorded; {e}: a worker or `tether run` there kills it \
                  (or `tether forget-host {}` if that host is gone)",
                 e.placement.host
             );
-            Ok(4)
+            Ok(Exit::Unknown)
         }
         Err(e @ EngineError::LeaseLost { .. }) => {
             diag!("tether: {e}");
-            Ok(5)
+            Ok(Exit::LeaseLost)
         }
         Err(e) => Err(CliError {
-            code: 4,
+            code: Exit::Unknown,
             message: e.to_string(),
         }),
     }

@@ -4,10 +4,10 @@
 //! else may call them lost on a guess. This command is the explicit decision: the host's
 //! unfinished runs lose their placement (and lease), so the next owner anywhere finds no job
 //! under the tag and starts the next generation.
-use super::CliError;
+use super::{CliError, Exit};
 use crate::{args::ForgetHostArgs, context::Ctx};
 
-pub async fn forget_host(ctx: &Ctx, args: ForgetHostArgs) -> Result<u8, CliError> {
+pub async fn forget_host(ctx: &Ctx, args: ForgetHostArgs) -> Result<Exit, CliError> {
     if args.host.trim().is_empty() {
         return Err(CliError::usage("forget-host: give the host name"));
     }
@@ -29,13 +29,13 @@ pub async fn forget_host(ctx: &Ctx, args: ForgetHostArgs) -> Result<u8, CliError
         .await
         .map_err(CliError::store)?;
     if keys.is_empty() {
-        eprintln!(
+        diag!(
             "tether: no unfinished run is bound to host {}; nothing changed",
             args.host
         );
     }
     for key in &keys {
-        println!("{key}");
+        say!("{key}");
     }
-    Ok(0)
+    Ok(Exit::Succeeded)
 }

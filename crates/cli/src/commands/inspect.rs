@@ -1,14 +1,14 @@
 //! `tether status`, `tether ls`, `tether history`.
 use serde_json::json;
 
-use super::{parse_key, CliError};
+use super::{parse_key, CliError, Exit};
 use crate::{
     args::{JsonArgs, KeyArgs},
     context::Ctx,
     output,
 };
 
-pub async fn status(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
+pub async fn status(ctx: &Ctx, args: KeyArgs) -> Result<Exit, CliError> {
     let key = parse_key(&args.key)?;
     let store = ctx.store_existing().await?;
     let run = match store.get_run(&key).await {
@@ -18,12 +18,12 @@ pub async fn status(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
             let quarantined = store.quarantined().await.map_err(CliError::store)?;
             if let Some(q) = quarantined.iter().find(|q| q.key == key.as_str()) {
                 if args.json {
-                    println!("{}", quarantined_json(q));
+                    say!("{}", quarantined_json(q));
                 } else {
-                    println!("key:       {}", q.key);
-                    println!("state:     quarantined: {}", q.reason);
+                    say!("key:       {}", q.key);
+                    say!("state:     quarantined: {}", q.reason);
                 }
-                return Ok(0);
+                return Ok(Exit::Succeeded);
             }
             return Err(CliError::store(e));
         }
@@ -35,10 +35,10 @@ pub async fn status(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
     } else {
         output::print_status(&run, &subs);
     }
-    Ok(0)
+    Ok(Exit::Succeeded)
 }
 
-pub async fn ls(ctx: &Ctx, args: JsonArgs) -> Result<u8, CliError> {
+pub async fn ls(ctx: &Ctx, args: JsonArgs) -> Result<Exit, CliError> {
     let store = ctx.store_existing().await?;
     let runs = store.list_runs().await.map_err(CliError::store)?;
     let quarantined = store.quarantined().await.map_err(CliError::store)?;
@@ -49,10 +49,10 @@ pub async fn ls(ctx: &Ctx, args: JsonArgs) -> Result<u8, CliError> {
     } else {
         output::print_ls(&runs);
         for q in &quarantined {
-            println!("{:<40} {:<16} {}", q.key, "quarantined", q.reason);
+            say!("{:<40} {:<16} {}", q.key, "quarantined", q.reason);
         }
     }
-    Ok(0)
+    Ok(Exit::Succeeded)
 }
 
 /// A run this tether cannot read, in `--json` listings.
@@ -60,7 +60,7 @@ fn quarantined_json(q: &tether_core::store::QuarantinedRun) -> serde_json::Value
     json!({ "key": q.key, "state": "quarantined", "quarantined": q.reason })
 }
 
-pub async fn history(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
+pub async fn history(ctx: &Ctx, args: KeyArgs) -> Result<Exit, CliError> {
     let key = parse_key(&args.key)?;
     let store = ctx.store_existing().await?;
     if store
@@ -79,5 +79,5 @@ pub async fn history(ctx: &Ctx, args: KeyArgs) -> Result<u8, CliError> {
     } else {
         output::print_history(&entries);
     }
-    Ok(0)
+    Ok(Exit::Succeeded)
 }

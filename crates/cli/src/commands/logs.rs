@@ -12,7 +12,7 @@ use tether_core::{
     journal::Phase,
 };
 
-use super::{parse_key, CliError};
+use super::{parse_key, CliError, Exit};
 use crate::{args::LogsArgs, context::Ctx};
 
 /// Largest page asked for at once.
@@ -40,7 +40,7 @@ async fn drain(
     }
 }
 
-pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8, CliError> {
+pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<Exit, CliError> {
     let key = parse_key(&args.key)?;
     let store = ctx.store_existing().await?;
     let run = store
@@ -84,7 +84,7 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8, CliError> {
                 Ok(next) => offset = next,
                 Err(e) if !args.follow => {
                     return Err(CliError {
-                        code: 1,
+                        code: Exit::Failed,
                         message: e.to_string(),
                     })
                 }
@@ -96,10 +96,10 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8, CliError> {
             )));
         }
         if !args.follow || crate::io::stdout_closed() {
-            return Ok(0);
+            return Ok(Exit::Succeeded);
         }
         let Some(r) = store.get_run(&key).await.map_err(CliError::store)? else {
-            return Ok(0);
+            return Ok(Exit::Succeeded);
         };
         // A newer generation started: follow it (unless a generation was asked for).
         let (current, _) = r.current();
@@ -112,7 +112,7 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<u8, CliError> {
             continue;
         }
         if matches!(r.journal.phase, Phase::Finished { .. }) {
-            return Ok(0);
+            return Ok(Exit::Succeeded);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -1,5 +1,6 @@
 //! The subcommands.
 mod cancel;
+mod exit;
 mod forget_host;
 mod inspect;
 mod logs;
@@ -10,6 +11,8 @@ mod submit;
 mod worker;
 
 use std::{fmt, path::Path};
+
+pub use exit::Exit;
 
 use tether_core::{ids::RunKey, journal::Outcome, spec::MAX_SPEC_BYTES, store::StoreError};
 
@@ -22,7 +25,7 @@ use crate::{
 /// A failure with its exit code; the message goes to stderr.
 #[derive(Debug)]
 pub struct CliError {
-    pub code: u8,
+    pub code: Exit,
     pub message: String,
 }
 
@@ -30,7 +33,7 @@ impl CliError {
     /// Bad input or usage: exit 2.
     pub fn usage(message: impl Into<String>) -> Self {
         CliError {
-            code: 2,
+            code: Exit::BadInput,
             message: message.into(),
         }
     }
@@ -39,8 +42,10 @@ impl CliError {
     /// transient, never bad input.
     pub fn store(e: StoreError) -> Self {
         let code = match e {
-            StoreError::Open { .. } | StoreError::Corrupt { .. } | StoreError::NotFound { .. } => 2,
-            _ => 4,
+            StoreError::Open { .. } | StoreError::Corrupt { .. } | StoreError::NotFound { .. } => {
+                Exit::BadInput
+            }
+            _ => Exit::Unknown,
         };
         CliError {
             code,
@@ -56,12 +61,8 @@ impl fmt::Display for CliError {
 }
 
 /// Exit code of an outcome: 0 succeeded, 1 failed, 3 cancelled.
-pub fn outcome_code(o: &Outcome) -> u8 {
-    match o {
-        Outcome::Succeeded { .. } => 0,
-        Outcome::Failed { .. } => 1,
-        Outcome::Cancelled { .. } => 3,
-    }
+pub fn outcome_code(o: &Outcome) -> Exit {
+    Exit::of(o)
 }
 
 pub fn parse_key(s: &str) -> Result<RunKey, CliError> {
@@ -92,7 +93,7 @@ pub fn read_spec(path: &Path) -> Result<(String, String), CliError> {
     Ok((name, text))
 }
 
-pub async fn dispatch(cli: Cli) -> u8 {
+pub async fn dispatch(cli: Cli) -> Exit {
     let result = async {
         let ctx = Ctx::new(Config::load(&cli.global)?)?;
         match cli.command {

@@ -13,10 +13,10 @@ use tether_core::{
     store::{Rerun, RerunSpec, StoreError},
 };
 
-use super::{parse_key, read_spec, run, CliError};
+use super::{parse_key, read_spec, run, CliError, Exit};
 use crate::{args::RerunArgs, context::Ctx, output};
 
-pub async fn rerun(ctx: &Ctx, args: RerunArgs) -> Result<u8, CliError> {
+pub async fn rerun(ctx: &Ctx, args: RerunArgs) -> Result<Exit, CliError> {
     let key = parse_key(&args.key)?;
     // Validate a new spec before touching the store: bad input writes nothing.
     let new_spec = match &args.spec {

@@ -13,7 +13,7 @@ use tether_core::{
 };
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::{outcome_code, submit, CliError};
+use super::{outcome_code, submit, CliError, Exit};
 use crate::{
     args::RunArgs,
     context::{owner_id, Ctx},
@@ -21,7 +21,7 @@ use crate::{
     progress::Progress,
 };
 
-pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
+pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit, CliError> {
     let (new, built) = submit::new_run(ctx, &args.spec, args.key.as_deref(), false)?;
     let key = new.key.clone();
     diag!("tether: run key {key}");
@@ -50,7 +50,7 @@ async fn replay(
     run: &RunRecord,
     outcome: &Outcome,
     json: bool,
-) -> Result<u8, CliError> {
+) -> Result<Exit, CliError> {
     let generation = run
         .last_generation
         .map(|g| g.to_string())
@@ -99,7 +99,7 @@ pub async fn drive(
     key: &RunKey,
     built: Built,
     how: Drive<'_>,
-) -> Result<u8, CliError> {
+) -> Result<Exit, CliError> {
     let key = key.clone();
     let progress = Arc::new(Progress::new());
     let owner = owner_id("run");
@@ -135,7 +135,7 @@ pub async fn drive(
                  `{}` (or kill the job with `tether cancel {key}`)",
                 how.resume
             );
-            return Ok(130);
+            return Ok(Exit::Interrupted);
         }
     };
     progress.finish();
@@ -146,23 +146,23 @@ pub async fn drive(
         }
         Ok(Finish::GaveUp { reason }) => {
             diag!("tether: {key}: status unknown: {reason}");
-            4
+            Exit::Unknown
         }
         Ok(Finish::Elsewhere(e)) => {
-            eprintln!(
+            diag!(
                 "tether: {key}: status unknown: {e}. Run it there (same command), let a worker on \
                  host {host} pick it up, or, if that host is gone for good, `tether forget-host {host}`",
                 host = e.placement.host
             );
-            4
+            Exit::Unknown
         }
         Err(e @ EngineError::LeaseLost { .. }) => {
             diag!("tether: {e}");
-            return Ok(5);
+            return Ok(Exit::LeaseLost);
         }
         Err(e) => {
             diag!("tether: {key}: {e}; the run stays resumable");
-            4
+            Exit::Unknown
         }
     };
     let run = store.get_run(&key).await.map_err(CliError::store)?;
@@ -200,7 +200,7 @@ async fn release_if_ours(
 async fn ephemeral(
     key: &tether_core::ids::RunKey,
     built: tether_connectors::registry::Built,
-) -> Result<u8, CliError> {
+) -> Result<Exit, CliError> {
     diag!("tether: durable = false: no journal; a crash of this process loses track of the job");
     // No store: a fresh random scope, so this job's tag is never another run's.
     let mut scope = [0u8; 8];
@@ -221,7 +221,7 @@ async fn ephemeral(
         .submit(&request)
         .await
         .map_err(|e| CliError {
-            code: 1,
+            code: Exit::Failed,
             message: e.to_string(),
         })?;
     diag!("tether: submitted job {external_id}");
@@ -252,7 +252,7 @@ async fn ephemeral(
                     >= built.policy.status_timeout
                 {
                     diag!("tether: status unknown beyond status_timeout: {reason}");
-                    return Ok(4);
+                    return Ok(Exit::Unknown);
                 }
             }
         }

@@ -6,7 +6,7 @@ use tether_core::{
     store::{Created, NewRun, RunRecord},
 };
 
-use super::{parse_key, read_spec, CliError};
+use super::{parse_key, read_spec, CliError, Exit};
 use crate::{args::SubmitArgs, context::Ctx, output};
 
 /// Builds the `NewRun` of a spec file after validating it with its connector.
@@ -97,7 +97,7 @@ fn other_spec(existing: &RunRecord) -> String {
     }
 }
 
-pub async fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<u8, CliError> {
+pub async fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<Exit, CliError> {
     let (run, built) = new_run(ctx, &args.spec, args.key.as_deref(), true)?;
     if !built.durable {
         return Err(CliError::usage(
@@ -130,5 +130,5 @@ pub async fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<u8, CliError> {
     } else {
         say!("{}", record.key);
     }
-    Ok(0)
+    Ok(Exit::Succeeded)
 }

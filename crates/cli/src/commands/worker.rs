@@ -36,7 +36,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use super::CliError;
+use super::{CliError, Exit};
 use crate::{
     args::WorkerArgs,
     context::{owner_id, Ctx},
@@ -91,7 +91,7 @@ struct Tasks {
     leases: HashMap<tokio::task::Id, Lease>,
 }
 
-pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
+pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<Exit, CliError> {
     if args.concurrency == 0 || args.local_slots == 0 {
         return Err(CliError::usage(
             "--concurrency and --local-slots must be at least 1",
@@ -122,8 +122,8 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
     let mut backlog = false;
     let code = loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break 130,
-            _ = term.recv() => break 130,
+            _ = tokio::signal::ctrl_c() => break Exit::Interrupted,
+            _ = term.recv() => break Exit::Interrupted,
             Some(done) = tasks.set.join_next_with_id(), if !tasks.set.is_empty() => {
                 match done {
                     Ok((id, (key, result))) => {
@@ -182,7 +182,7 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
                 let since = *idle_since.get_or_insert_with(Instant::now);
                 // Runs of dead owners become claimable only when their lease expires.
                 if since.elapsed() > ttl {
-                    break 0;
+                    break Exit::Succeeded;
                 }
             } else {
                 idle_since = None;
@@ -190,7 +190,7 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<u8, CliError> {
         }
     };
     heart.abort();
-    if code == 130 {
+    if code == Exit::Interrupted {
         diag!(
             "tether worker: stopping: releasing {} runs, their jobs keep running",
             tasks.set.len()
@@ -382,7 +382,7 @@ fn report(key: &RunKey, result: &Result<Finish, EngineError>) {
         Ok(Finish::GaveUp { reason }) => {
             diag!("tether worker: {key}: status unknown, released: {reason}")
         }
-        Ok(Finish::Elsewhere(e)) => eprintln!("tether worker: {key}: released: {e}"),
+        Ok(Finish::Elsewhere(e)) => diag!("tether worker: {key}: released: {e}"),
         Err(EngineError::LeaseLost { .. }) => {
             diag!("tether worker: {key}: lease lost, dropped (another owner has it)")
         }

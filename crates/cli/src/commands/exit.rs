@@ -1,0 +1,67 @@
+//! The exit codes of `tether`, one enum so that no command invents its own number.
+use std::process::ExitCode;
+
+use tether_core::journal::Outcome;
+
+/// How a command ended, as its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: the job succeeded, or the command did what was asked.
+    Succeeded = 0,
+    /// 1: the job failed for good.
+    Failed = 1,
+    /// 2: bad input or usage; nothing was written.
+    BadInput = 2,
+    /// 3: the run was cancelled.
+    Cancelled = 3,
+    /// 4: the status stayed unknown (or the job lives on another host, or the store is busy):
+    /// the run stays resumable.
+    Unknown = 4,
+    /// 5: another owner took the run over; this process stood down without touching the job.
+    LeaseLost = 5,
+    /// 130: interrupted (SIGINT/SIGTERM); the job was left running.
+    Interrupted = 130,
+}
+
+impl Exit {
+    /// The code of a run's outcome: succeeded, failed or cancelled.
+    pub fn of(outcome: &Outcome) -> Exit {
+        match outcome {
+            Outcome::Succeeded { .. } => Exit::Succeeded,
+            Outcome::Failed { .. } => Exit::Failed,
+            Outcome::Cancelled { .. } => Exit::Cancelled,
+        }
+    }
+
+    /// The number the process exits with.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_documented_ones() {
+        let all = [
+            (Exit::Succeeded, 0),
+            (Exit::Failed, 1),
+            (Exit::BadInput, 2),
+            (Exit::Cancelled, 3),
+            (Exit::Unknown, 4),
+            (Exit::LeaseLost, 5),
+            (Exit::Interrupted, 130),
+        ];
+        for (e, n) in all {
+            assert_eq!(e.code(), n, "{e:?}");
+        }
+    }
+}
