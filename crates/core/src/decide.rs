@@ -130,16 +130,22 @@ pub fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decisi
     match (&journal.phase, observed) {
         (Phase::Finished { outcome }, _) => Decision::Return(outcome.clone()),
         // An unknown answer is handled the same way whatever the (unfinished) journal says.
-        (Phase::Empty | Phase::Intent { .. } | Phase::Submitted { .. }, Observed::Unknown { reason, unknown_for }) => {
-            unknown(reason, *unknown_for, policy)
-        }
+        (
+            Phase::Empty | Phase::Intent { .. } | Phase::Submitted { .. },
+            Observed::Unknown {
+                reason,
+                unknown_for,
+            },
+        ) => unknown(reason, *unknown_for, policy),
 
         (Phase::Empty, _) if journal.cancel_requested => {
-            Decision::Finish(Outcome::Cancelled { message: "cancelled before anything was submitted".into() })
+            cancelled("cancelled before anything was submitted")
         }
         (Phase::Empty, _) => {
             // A rerun continues the numbering: new generation, new tag, never the old job.
-            let generation = journal.after_generation.map_or(Generation::FIRST, Generation::next);
+            let generation = journal
+                .after_generation
+                .map_or(Generation::FIRST, Generation::next);
             Decision::Submit {
                 submission: Submission {
                     generation,
@@ -152,86 +158,119 @@ pub fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decisi
         }
 
         (Phase::Intent { submission }, Observed::Nothing | Observed::Status(_)) => {
-            Decision::LookUp { tag: submission.tag.clone() }
+            Decision::LookUp {
+                tag: submission.tag.clone(),
+            }
         }
         (Phase::Intent { .. }, Observed::Lookup(Lookup::Found { external_id })) => {
-            Decision::Adopt { external_id: external_id.clone() }
+            Decision::Adopt {
+                external_id: external_id.clone(),
+            }
         }
         (Phase::Intent { .. }, Observed::Lookup(Lookup::Absent)) if journal.cancel_requested => {
-            Decision::Finish(Outcome::Cancelled { message: "cancelled; the intended job was never started".into() })
+            cancelled("cancelled; the intended job was never started")
         }
         (Phase::Intent { submission }, Observed::Lookup(Lookup::Absent)) => Decision::Submit {
             submission: submission.clone(),
             reason: SubmitReason::IntentNotFound,
             delay: Duration::ZERO,
         },
-        (Phase::Intent { .. }, Observed::Lookup(Lookup::Unknown { reason })) => unknown(reason, Duration::ZERO, policy),
-        (Phase::Intent { .. }, Observed::Lookup(Lookup::Unsupported)) if journal.cancel_requested => {
-            Decision::Finish(Outcome::Cancelled {
-                message: "cancelled; the connector cannot tell whether the intended job started".into(),
-            })
+        (Phase::Intent { .. }, Observed::Lookup(Lookup::Unknown { reason })) => {
+            unknown(reason, Duration::ZERO, policy)
         }
-        (Phase::Intent { submission }, Observed::Lookup(Lookup::Unsupported)) => match policy.on_unverifiable_intent {
-            IntentPolicy::Resubmit => Decision::Submit {
-                submission: submission.clone(),
-                reason: SubmitReason::IntentUnverifiable,
-                delay: Duration::ZERO,
-            },
-            IntentPolicy::Fail => Decision::Finish(Outcome::Failed {
-                class: FailureClass::Unverifiable,
-                message: format!(
-                    "a previous owner crashed between recording the intent and the job id of generation {}, and \
-                     this connector cannot search by tag {}: check the backend by hand, then rerun with a new key \
-                     (or set on_unverifiable_intent = \"resubmit\")",
-                    submission.generation, submission.tag
-                ),
-            }),
-        },
+        (Phase::Intent { .. }, Observed::Lookup(Lookup::Unsupported))
+            if journal.cancel_requested =>
+        {
+            cancelled("cancelled; the connector cannot tell whether the intended job started")
+        }
+        (Phase::Intent { submission }, Observed::Lookup(Lookup::Unsupported)) => {
+            match policy.on_unverifiable_intent {
+                IntentPolicy::Resubmit => Decision::Submit {
+                    submission: submission.clone(),
+                    reason: SubmitReason::IntentUnverifiable,
+                    delay: Duration::ZERO,
+                },
+                IntentPolicy::Fail => Decision::Finish(unverifiable(submission)),
+            }
+        }
 
         (Phase::Submitted { .. }, Observed::Nothing | Observed::Lookup(_)) => Decision::Observe,
         (Phase::Submitted { external_id, .. }, Observed::Status(JobStatus::Active { .. }))
             if journal.cancel_requested =>
         {
-            Decision::Cancel { external_id: external_id.clone() }
+            Decision::Cancel {
+                external_id: external_id.clone(),
+            }
         }
         (Phase::Submitted { .. }, Observed::Status(JobStatus::Active { detail })) => {
-            Decision::Poll { detail: detail.clone() }
+            Decision::Poll {
+                detail: detail.clone(),
+            }
         }
         (Phase::Submitted { .. }, Observed::Status(JobStatus::Succeeded { result })) => {
-            Decision::Finish(Outcome::Succeeded { result: result.clone() })
+            Decision::Finish(Outcome::Succeeded {
+                result: result.clone(),
+            })
         }
         (
             Phase::Submitted { .. },
-            Observed::Status(JobStatus::Failed { .. } | JobStatus::NotFound { .. } | JobStatus::Mismatch { .. }),
-        ) if journal.cancel_requested => Decision::Finish(Outcome::Cancelled { message: "cancelled by request".into() }),
-        (Phase::Submitted { submission, .. }, Observed::Status(JobStatus::Failed { class, message })) => {
+            Observed::Status(
+                JobStatus::Failed { .. } | JobStatus::NotFound { .. } | JobStatus::Mismatch { .. },
+            ),
+        ) if journal.cancel_requested => cancelled("cancelled by request"),
+        (
+            Phase::Submitted { submission, .. },
+            Observed::Status(JobStatus::Failed { class, message }),
+        ) => {
             let shape = if *class == FailureClass::Oom && policy.recovery {
                 Shape::Recovery
             } else {
                 submission.shape
             };
-            next_generation(journal, submission, shape, SubmitReason::AfterFailure(*class), policy, || Outcome::Failed {
-                class: *class,
-                message: message.clone(),
-            })
+            next_generation(
+                journal,
+                submission,
+                shape,
+                SubmitReason::AfterFailure(*class),
+                policy,
+                || Outcome::Failed {
+                    class: *class,
+                    message: message.clone(),
+                },
+            )
         }
         (
-            Phase::Submitted { submission, external_id },
+            Phase::Submitted {
+                submission,
+                external_id,
+            },
             Observed::Status(status @ (JobStatus::NotFound { .. } | JobStatus::Mismatch { .. })),
         ) => {
             let message = match status {
                 JobStatus::Mismatch { found } => {
-                    format!("job {external_id} is no longer ours (it carries {found}, not {})", submission.tag)
+                    format!(
+                        "job {external_id} is no longer ours (it carries {found}, not {})",
+                        submission.tag
+                    )
                 }
                 _ => format!("the backend no longer knows job {external_id}"),
             };
             match policy.on_lost {
-                LostPolicy::Fail => Decision::Finish(Outcome::Failed { class: FailureClass::Lost, message }),
-                LostPolicy::Resubmit => {
-                    next_generation(journal, submission, submission.shape, SubmitReason::AfterLost, policy, || {
-                        Outcome::Failed { class: FailureClass::Lost, message: message.clone() }
-                    })
-                }
+                LostPolicy::Fail => Decision::Finish(Outcome::Failed {
+                    class: FailureClass::Lost,
+                    message,
+                }),
+                LostPolicy::Resubmit => next_generation(
+                    journal,
+                    submission,
+                    submission.shape,
+                    SubmitReason::AfterLost,
+                    policy,
+                    || Outcome::Failed {
+                        class: FailureClass::Lost,
+                        message: message.clone(),
+                    },
+                ),
             }
         }
         (Phase::Submitted { .. }, Observed::Status(JobStatus::Unknown { reason })) => {
@@ -255,6 +294,25 @@ fn unknown(reason: &str, unknown_for: Duration, policy: &Policy) -> Decision {
     Decision::AskAgain {
         after,
         reason: reason.to_string(),
+    }
+}
+
+fn cancelled(message: &str) -> Decision {
+    Decision::Finish(Outcome::Cancelled {
+        message: message.into(),
+    })
+}
+
+/// Why a run fails when an intent has no id and the connector cannot search by tag.
+fn unverifiable(submission: &Submission) -> Outcome {
+    Outcome::Failed {
+        class: FailureClass::Unverifiable,
+        message: format!(
+            "a previous owner crashed between recording the intent and the job id of \
+             generation {}, and this connector cannot search by tag {}: check the backend by \
+             hand, then rerun with a new key (or set on_unverifiable_intent = \"resubmit\")",
+            submission.generation, submission.tag
+        ),
     }
 }
 
