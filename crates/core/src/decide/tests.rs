@@ -1,0 +1,515 @@
+//! One test per row of the table in the module docs (and per cancel variant).
+use serde_json::json;
+
+use super::*;
+use crate::ids::{RunKey, StoreId};
+
+fn key() -> RunKey {
+    RunKey::new("k").unwrap()
+}
+fn store() -> StoreId {
+    StoreId::new("testst0r").unwrap()
+}
+fn sub(g: u32, shape: Shape) -> Submission {
+    Submission {
+        generation: Generation(g),
+        tag: Tag::derive(&store(), &key(), Generation(g)),
+        shape,
+    }
+}
+fn j(phase: Phase) -> Journal {
+    Journal {
+        store: store(),
+        key: key(),
+        phase,
+        cancel_requested: false,
+        after_generation: None,
+    }
+}
+fn cancelled(phase: Phase) -> Journal {
+    Journal {
+        store: store(),
+        key: key(),
+        phase,
+        cancel_requested: true,
+        after_generation: None,
+    }
+}
+fn intent(g: u32) -> Phase {
+    Phase::Intent {
+        submission: sub(g, Shape::Normal),
+    }
+}
+fn submitted(g: u32, shape: Shape, id: &str) -> Phase {
+    Phase::Submitted {
+        submission: sub(g, shape),
+        external_id: ExternalId(id.into()),
+    }
+}
+fn status(s: JobStatus) -> Observed {
+    Observed::Status(s)
+}
+fn failed(class: FailureClass) -> Observed {
+    status(JobStatus::Failed {
+        class,
+        message: "boom".into(),
+    })
+}
+fn p() -> Policy {
+    Policy::default()
+}
+
+#[test]
+fn empty_journal_submits_generation_one() {
+    let d = decide(&j(Phase::Empty), &Observed::Nothing, &p());
+    assert_eq!(
+        d,
+        Decision::Submit {
+            submission: sub(1, Shape::Normal),
+            reason: SubmitReason::Fresh,
+            delay: Duration::ZERO
+        }
+    );
+}
+
+#[test]
+fn empty_journal_after_a_rerun_submits_the_generation_after_the_last() {
+    let mut journal = j(Phase::Empty);
+    journal.after_generation = Some(Generation(3));
+    let d = decide(&journal, &Observed::Nothing, &p());
+    assert_eq!(
+        d,
+        Decision::Submit {
+            submission: sub(4, Shape::Normal),
+            reason: SubmitReason::Fresh,
+            delay: Duration::ZERO
+        }
+    );
+}
+
+#[test]
+fn a_rerun_instance_has_its_own_submission_budget() {
+    // Generations 1-3 belonged to the first instance; the rerun's first failed.
+    let mut journal = j(submitted(4, Shape::Normal, "x"));
+    journal.after_generation = Some(Generation(3));
+    let failed = Observed::Status(JobStatus::Failed {
+        class: FailureClass::Other,
+        message: "exit 1".into(),
+    });
+    match decide(&journal, &failed, &p()) {
+        Decision::Submit { submission, .. } => assert_eq!(submission.generation, Generation(5)),
+        d => panic!("the rerun instance must retry within its own budget: {d:?}"),
+    }
+    // Its third submission failing ends it, as for a first instance.
+    journal.phase = submitted(6, Shape::Normal, "x");
+    assert!(matches!(
+        decide(&journal, &failed, &p()),
+        Decision::Finish(_)
+    ));
+}
+
+#[test]
+fn intent_without_id_looks_the_tag_up_first() {
+    let d = decide(&j(intent(2)), &Observed::Nothing, &p());
+    assert_eq!(
+        d,
+        Decision::LookUp {
+            tag: Tag::derive(&store(), &key(), Generation(2))
+        }
+    );
+}
+
+#[test]
+fn intent_with_job_found_by_tag_adopts_it() {
+    let found = Observed::Lookup(Lookup::Found {
+        external_id: ExternalId("0".into()),
+    });
+    assert_eq!(
+        decide(&j(intent(1)), &found, &p()),
+        Decision::Adopt {
+            external_id: ExternalId("0".into())
+        }
+    );
+}
+
+#[test]
+fn intent_without_job_resubmits_same_generation_and_tag() {
+    let d = decide(&j(intent(2)), &Observed::Lookup(Lookup::Absent), &p());
+    assert_eq!(
+        d,
+        Decision::Submit {
+            submission: sub(2, Shape::Normal),
+            reason: SubmitReason::IntentNotFound,
+            delay: Duration::ZERO
+        }
+    );
+}
+
+#[test]
+fn intent_with_unsearchable_connector_follows_policy() {
+    let obs = Observed::Lookup(Lookup::Unsupported);
+    let d = decide(&j(intent(1)), &obs, &p());
+    assert!(
+        matches!(
+            d,
+            Decision::Finish(Outcome::Failed {
+                class: FailureClass::Unverifiable,
+                ..
+            })
+        ),
+        "{d:?}"
+    );
+    let pol = Policy {
+        on_unverifiable_intent: IntentPolicy::Resubmit,
+        ..p()
+    };
+    assert!(matches!(
+        decide(&j(intent(1)), &obs, &pol),
+        Decision::Submit {
+            reason: SubmitReason::IntentUnverifiable,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn intent_with_unknown_lookup_asks_again() {
+    let d = decide(
+        &j(intent(1)),
+        &Observed::Lookup(Lookup::Unknown {
+            reason: "down".into(),
+        }),
+        &p(),
+    );
+    assert!(matches!(d, Decision::AskAgain { .. }), "{d:?}");
+}
+
+#[test]
+fn recorded_id_is_observed_first() {
+    assert_eq!(
+        decide(
+            &j(submitted(1, Shape::Normal, "7")),
+            &Observed::Nothing,
+            &p()
+        ),
+        Decision::Observe
+    );
+}
+
+#[test]
+fn active_job_is_reconnected_and_polled() {
+    let d = decide(
+        &j(submitted(1, Shape::Normal, "0")),
+        &status(JobStatus::Active {
+            detail: "RUNNING".into(),
+        }),
+        &p(),
+    );
+    assert_eq!(
+        d,
+        Decision::Poll {
+            detail: "RUNNING".into()
+        }
+    );
+}
+
+#[test]
+fn succeeded_job_returns_its_result() {
+    let d = decide(
+        &j(submitted(1, Shape::Normal, "0")),
+        &status(JobStatus::Succeeded {
+            result: json!({"exit": 0}),
+        }),
+        &p(),
+    );
+    assert_eq!(
+        d,
+        Decision::Finish(Outcome::Succeeded {
+            result: json!({"exit": 0})
+        })
+    );
+}
+
+#[test]
+fn oom_failure_resubmits_next_generation_in_recovery_shape() {
+    let d = decide(
+        &j(submitted(1, Shape::Normal, "a")),
+        &failed(FailureClass::Oom),
+        &p(),
+    );
+    match d {
+        Decision::Submit {
+            submission,
+            reason,
+            delay,
+        } => {
+            assert_eq!(submission, sub(2, Shape::Recovery));
+            assert_eq!(reason, SubmitReason::AfterFailure(FailureClass::Oom));
+            assert_eq!(delay, p().backoff);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without a recovery shape the next generation keeps the normal shape.
+    let pol = Policy {
+        recovery: false,
+        ..p()
+    };
+    let d = decide(
+        &j(submitted(1, Shape::Normal, "a")),
+        &failed(FailureClass::Oom),
+        &pol,
+    );
+    assert!(matches!(d, Decision::Submit { submission, .. } if submission.shape == Shape::Normal));
+}
+
+#[test]
+fn oom_failure_with_exhausted_budget_fails() {
+    let d = decide(
+        &j(submitted(3, Shape::Recovery, "a")),
+        &failed(FailureClass::Oom),
+        &p(),
+    );
+    assert!(
+        matches!(
+            d,
+            Decision::Finish(Outcome::Failed {
+                class: FailureClass::Oom,
+                ..
+            })
+        ),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn other_failure_resubmits_within_budget_keeping_shape() {
+    let d = decide(
+        &j(submitted(2, Shape::Recovery, "a")),
+        &failed(FailureClass::Other),
+        &p(),
+    );
+    match d {
+        Decision::Submit {
+            submission, delay, ..
+        } => {
+            assert_eq!(
+                submission,
+                sub(3, Shape::Recovery),
+                "recovery mode never reverts"
+            );
+            assert_eq!(delay, p().backoff * 2);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn other_failure_with_exhausted_budget_fails() {
+    let pol = Policy {
+        max_submissions: 1,
+        ..p()
+    };
+    let d = decide(
+        &j(submitted(1, Shape::Normal, "a")),
+        &failed(FailureClass::Other),
+        &pol,
+    );
+    assert_eq!(
+        d,
+        Decision::Finish(Outcome::Failed {
+            class: FailureClass::Other,
+            message: "boom".into()
+        })
+    );
+}
+
+#[test]
+fn lost_job_resubmits_or_fails_by_policy() {
+    for s in [
+        JobStatus::NotFound {
+            detail: "gone".into(),
+        },
+        JobStatus::Mismatch {
+            found: "other".into(),
+        },
+    ] {
+        let d = decide(
+            &j(submitted(1, Shape::Normal, "a")),
+            &status(s.clone()),
+            &p(),
+        );
+        assert!(
+            matches!(&d, Decision::Submit { submission, reason: SubmitReason::AfterLost, .. } if submission.generation == Generation(2)),
+            "{d:?}"
+        );
+        let pol = Policy {
+            on_lost: LostPolicy::Fail,
+            ..p()
+        };
+        let d = decide(
+            &j(submitted(1, Shape::Normal, "a")),
+            &status(s.clone()),
+            &pol,
+        );
+        assert!(
+            matches!(
+                d,
+                Decision::Finish(Outcome::Failed {
+                    class: FailureClass::Lost,
+                    ..
+                })
+            ),
+            "{d:?}"
+        );
+        let pol = Policy {
+            max_submissions: 1,
+            ..p()
+        };
+        let d = decide(&j(submitted(1, Shape::Normal, "a")), &status(s), &pol);
+        assert!(
+            matches!(
+                d,
+                Decision::Finish(Outcome::Failed {
+                    class: FailureClass::Lost,
+                    ..
+                })
+            ),
+            "{d:?}"
+        );
+    }
+}
+
+#[test]
+fn unknown_status_asks_again_and_never_resubmits() {
+    let obs = status(JobStatus::Unknown {
+        reason: "connection refused".into(),
+    });
+    let d = decide(&j(submitted(1, Shape::Normal, "a")), &obs, &p());
+    assert_eq!(
+        d,
+        Decision::AskAgain {
+            after: p().backoff,
+            reason: "connection refused".into()
+        }
+    );
+    for phase in [Phase::Empty, intent(1), submitted(1, Shape::Normal, "a")] {
+        for for_secs in [0, 30, 599] {
+            let obs = Observed::Unknown {
+                reason: "503".into(),
+                unknown_for: Duration::from_secs(for_secs),
+            };
+            let d = decide(&j(phase.clone()), &obs, &p());
+            match d {
+                Decision::AskAgain { after, .. } => {
+                    assert!(after >= p().backoff && after <= p().backoff_max)
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_beyond_status_timeout_gives_up_without_resubmitting() {
+    let obs = Observed::Unknown {
+        reason: "timeout".into(),
+        unknown_for: Duration::from_secs(600),
+    };
+    let d = decide(&j(submitted(1, Shape::Normal, "a")), &obs, &p());
+    assert!(matches!(d, Decision::GiveUp { .. }), "{d:?}");
+}
+
+#[test]
+fn finished_journal_returns_recorded_outcome() {
+    let outcome = Outcome::Failed {
+        class: FailureClass::Oom,
+        message: "x".into(),
+    };
+    for obs in [
+        Observed::Nothing,
+        Observed::Unknown {
+            reason: "r".into(),
+            unknown_for: Duration::from_secs(9999),
+        },
+    ] {
+        let d = decide(
+            &j(Phase::Finished {
+                outcome: outcome.clone(),
+            }),
+            &obs,
+            &p(),
+        );
+        assert_eq!(d, Decision::Return(outcome.clone()));
+    }
+}
+
+#[test]
+fn cancel_before_submission_finishes_cancelled() {
+    let d = decide(&cancelled(Phase::Empty), &Observed::Nothing, &p());
+    assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
+    let d = decide(
+        &cancelled(intent(1)),
+        &Observed::Lookup(Lookup::Absent),
+        &p(),
+    );
+    assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
+    let d = decide(
+        &cancelled(intent(1)),
+        &Observed::Lookup(Lookup::Unsupported),
+        &p(),
+    );
+    assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
+}
+
+#[test]
+fn cancel_of_found_or_active_job_kills_it() {
+    let d = decide(
+        &cancelled(intent(1)),
+        &Observed::Lookup(Lookup::Found {
+            external_id: ExternalId("5".into()),
+        }),
+        &p(),
+    );
+    assert_eq!(
+        d,
+        Decision::Adopt {
+            external_id: ExternalId("5".into())
+        }
+    );
+    let d = decide(
+        &cancelled(submitted(1, Shape::Normal, "5")),
+        &status(JobStatus::Active { detail: "r".into() }),
+        &p(),
+    );
+    assert_eq!(
+        d,
+        Decision::Cancel {
+            external_id: ExternalId("5".into())
+        }
+    );
+}
+
+#[test]
+fn cancel_after_the_job_ended_reports_what_happened() {
+    let ph = submitted(1, Shape::Normal, "5");
+    let d = decide(&cancelled(ph.clone()), &failed(FailureClass::Killed), &p());
+    assert!(
+        matches!(d, Decision::Finish(Outcome::Cancelled { .. })),
+        "no resubmit after cancel: {d:?}"
+    );
+    let d = decide(
+        &cancelled(ph.clone()),
+        &status(JobStatus::NotFound { detail: "".into() }),
+        &p(),
+    );
+    assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
+    let d = decide(
+        &cancelled(ph),
+        &status(JobStatus::Succeeded { result: json!(1) }),
+        &p(),
+    );
+    assert!(
+        matches!(d, Decision::Finish(Outcome::Succeeded { .. })),
+        "a success is reported honestly"
+    );
+}
