@@ -21,6 +21,9 @@
 //! - `record_submitted` for a generation that is not the current one, while the lease is
 //!   still valid, returns [`StoreError::Query`] wrapping [`crate::StaleGeneration`].
 mod busy;
+mod fenced;
+mod journal;
+mod leases;
 mod open;
 pub(crate) mod rerun;
 mod rows;
@@ -33,7 +36,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use tether_core::{
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey, StoreId},
     journal::{Outcome, Submission},
@@ -47,12 +50,11 @@ use tether_core::{
 pub use self::busy::{BusyNotifier, SqliteOptions, BUSY_SLICE};
 use self::{
     busy::retry_busy,
+    fenced::{entry, insert_history, must_get_run},
     open::{map_err, now_ms},
-    rows::{get_run, read_run, scan, Decoded},
+    rows::{get_run, scan, Decoded},
 };
-use crate::record::{
-    self, encode_outcome, encode_placement, takeover_reason, ttl_ms, SubmissionRow,
-};
+use crate::record::{self, SubmissionRow};
 
 /// A tether state store in one SQLite file.
 #[derive(Clone)]
@@ -198,143 +200,6 @@ impl SqliteStore {
     }
 }
 
-fn must_get_run(
-    conn: &Connection,
-    op: &'static str,
-    loc: &str,
-    key: &RunKey,
-) -> Result<RunRecord, StoreError> {
-    get_run(conn, op, loc, key.as_str())?.ok_or_else(|| StoreError::NotFound { key: key.clone() })
-}
-
-fn insert_history(
-    tx: &Connection,
-    op: &'static str,
-    loc: &str,
-    key: &str,
-    entry: &HistoryEntry,
-) -> Result<(), StoreError> {
-    let at = if entry.at_ms == 0 {
-        now_ms()
-    } else {
-        entry.at_ms
-    };
-    tx.prepare_cached(sql::INSERT_HISTORY)
-        .and_then(|mut s| {
-            s.execute(params![
-                key,
-                at,
-                entry.epoch.0,
-                entry.generation.map(|g| i64::from(g.0)),
-                entry.decision,
-                entry.reason
-            ])
-        })
-        .map_err(|e| map_err(op, loc, e))?;
-    Ok(())
-}
-
-/// Executes a fenced statement; zero rows means the lease is gone.
-fn fenced_execute(
-    tx: &Connection,
-    op: &'static str,
-    loc: &str,
-    lease: &Lease,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<(), StoreError> {
-    let n = tx
-        .prepare_cached(sql)
-        .and_then(|mut s| s.execute(params))
-        .map_err(|e| map_err(op, loc, e))?;
-    if n == 0 {
-        return Err(lease_lost(lease));
-    }
-    Ok(())
-}
-
-fn lease_lost(lease: &Lease) -> StoreError {
-    StoreError::LeaseLost {
-        key: lease.key.clone(),
-        epoch: lease.epoch,
-    }
-}
-
-/// Fenced update returning the run's generation (`None` row → lease lost).
-fn fenced_generation(
-    tx: &Connection,
-    op: &'static str,
-    loc: &str,
-    lease: &Lease,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Option<i64>, StoreError> {
-    let row: Option<Option<i64>> = tx
-        .prepare_cached(sql)
-        .and_then(|mut s| s.query_row(params, |r| r.get(0)).optional())
-        .map_err(|e| map_err(op, loc, e))?;
-    row.ok_or_else(|| lease_lost(lease))
-}
-
-fn entry(epoch: Epoch, generation: Option<i64>, decision: &str, reason: String) -> HistoryEntry {
-    HistoryEntry {
-        at_ms: 0,
-        epoch,
-        generation: generation
-            .and_then(|g| u32::try_from(g).ok())
-            .map(Generation),
-        decision: decision.to_string(),
-        reason,
-    }
-}
-
-/// Takes the lease of one run (inside the caller's write transaction) and logs it.
-#[allow(clippy::too_many_arguments)]
-fn take_lease(
-    tx: &Connection,
-    op: &'static str,
-    loc: &str,
-    key: &str,
-    old_epoch: i64,
-    prev_owner: Option<&str>,
-    prev_exp: Option<i64>,
-    generation: Option<i64>,
-    owner: &OwnerId,
-    ttl: Duration,
-    decision: &str,
-) -> Result<Epoch, StoreError> {
-    let now = now_ms();
-    let n = tx
-        .prepare_cached(sql::TAKE_LEASE)
-        .and_then(|mut s| {
-            s.execute(params![
-                key,
-                old_epoch,
-                owner.0,
-                now.saturating_add(ttl_ms(ttl)),
-                now
-            ])
-        })
-        .map_err(|e| map_err(op, loc, e))?;
-    if n != 1 {
-        // Cannot happen under the write lock; refuse rather than hand out a phantom lease.
-        return Err(StoreError::Query {
-            op,
-            source: "lease changed under the write lock".into(),
-        });
-    }
-    let epoch = Epoch(old_epoch + 1);
-    let reason = takeover_reason(&owner.0, prev_owner, prev_exp, now);
-    insert_history(
-        tx,
-        op,
-        loc,
-        key,
-        &entry(epoch, generation, decision, reason),
-    )?;
-    Ok(epoch)
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_run(&self, new: &NewRun) -> Result<Created, StoreError> {
@@ -458,113 +323,19 @@ impl Store for SqliteStore {
         owner: &OwnerId,
         ttl: Duration,
     ) -> Result<Acquire, StoreError> {
-        let (key, owner) = (key.clone(), owner.clone());
-        self.write("acquire", move |tx, loc| {
-            type State = (Option<String>, Option<i64>, String, i64, Option<i64>);
-            let state: Option<State> = tx
-                .prepare_cached(sql::LEASE_STATE)
-                .and_then(|mut s| {
-                    s.query_row([key.as_str()], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                    })
-                    .optional()
-                })
-                .map_err(|e| map_err("acquire", loc, e))?;
-            let (prev_owner, prev_exp, phase, epoch, generation) =
-                state.ok_or_else(|| StoreError::NotFound { key: key.clone() })?;
-            let free = prev_owner.is_none() || prev_exp.is_none_or(|e| e <= now_ms());
-            if phase == record::PHASE_FINISHED || !free {
-                return Ok(Acquire::Held(must_get_run(tx, "acquire", loc, &key)?));
-            }
-            let epoch = take_lease(
-                tx,
-                "acquire",
-                loc,
-                key.as_str(),
-                epoch,
-                prev_owner.as_deref(),
-                prev_exp,
-                generation,
-                &owner,
-                ttl,
-                "lease-acquired",
-            )?;
-            let rec = must_get_run(tx, "acquire", loc, &key)?;
-            Ok(Acquire::Acquired(
-                Lease {
-                    key: key.clone(),
-                    owner: owner.clone(),
-                    epoch,
-                },
-                rec,
-            ))
-        })
-        .await
+        self.acquire_impl(key, owner, ttl).await
     }
 
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<(), StoreError> {
-        let lease = lease.clone();
-        self.write("renew", move |tx, loc| {
-            let exp = now_ms().saturating_add(ttl_ms(ttl));
-            fenced_execute(
-                tx,
-                "renew",
-                loc,
-                &lease,
-                sql::RENEW,
-                params![lease.key.as_str(), lease.epoch.0, lease.owner.0, exp],
-            )
-        })
-        .await
+        self.renew_impl(lease, ttl).await
     }
 
     async fn renew_all(&self, owner: &OwnerId, ttl: Duration) -> Result<Vec<Renewed>, StoreError> {
-        let owner = owner.clone();
-        self.write("renew_all", move |tx, loc| {
-            let exp = now_ms().saturating_add(ttl_ms(ttl));
-            let rows: Vec<(String, i64, bool)> = tx
-                .prepare_cached(sql::RENEW_ALL)
-                .and_then(|mut s| {
-                    s.query_map(params![owner.0, exp], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })?
-                    .collect()
-                })
-                .map_err(|e| map_err("renew_all", loc, e))?;
-            rows.into_iter()
-                .map(|(k, e, c)| {
-                    Ok(Renewed {
-                        key: record::parse_key(loc, k)?,
-                        epoch: Epoch(e),
-                        cancel_requested: c,
-                    })
-                })
-                .collect()
-        })
-        .await
+        self.renew_all_impl(owner, ttl).await
     }
 
     async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
-        let lease = lease.clone();
-        self.write("release", move |tx, loc| {
-            let generation = fenced_generation(
-                tx,
-                "release",
-                loc,
-                &lease,
-                sql::RELEASE,
-                params![lease.key.as_str(), lease.epoch.0, lease.owner.0, now_ms()],
-            )?;
-            let reason = format!("lease released by {}", lease.owner);
-            insert_history(
-                tx,
-                "release",
-                loc,
-                lease.key.as_str(),
-                &entry(lease.epoch, generation, "released", reason),
-            )
-        })
-        .await
+        self.release_impl(lease).await
     }
 
     async fn claim(
@@ -574,64 +345,7 @@ impl Store for SqliteStore {
         limit: usize,
         filter: &ClaimFilter,
     ) -> Result<Vec<(Lease, RunRecord)>, StoreError> {
-        let owner = owner.clone();
-        let host = filter.host.clone();
-        let kinds = filter
-            .kinds
-            .as_ref()
-            .map(|k| serde_json::Value::from(k.clone()).to_string());
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        self.write("claim", move |tx, loc| {
-            type Cand = (String, Option<String>, Option<i64>, i64, Option<i64>);
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let cands: Vec<Cand> = tx
-                .prepare_cached(sql::CLAIM_CANDIDATES)
-                .and_then(|mut s| {
-                    s.query_map(params![now_ms(), limit, host, kinds], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                    })?
-                    .collect()
-                })
-                .map_err(|e| map_err("claim", loc, e))?;
-            let mut out = Vec::with_capacity(cands.len());
-            for (key, prev_owner, prev_exp, epoch, generation) in cands {
-                // Decode before taking: a row this build cannot read is set aside (and
-                // committed with this claim) instead of failing the claim for every run.
-                if let Some(Decoded::Quarantined(q)) = read_run(tx, "claim", loc, &key)? {
-                    tx.prepare_cached(sql::QUARANTINE)
-                        .and_then(|mut s| s.execute(params![key, q.reason, now_ms()]))
-                        .map_err(|e| map_err("claim", loc, e))?;
-                    continue;
-                }
-                let epoch = take_lease(
-                    tx,
-                    "claim",
-                    loc,
-                    &key,
-                    epoch,
-                    prev_owner.as_deref(),
-                    prev_exp,
-                    generation,
-                    &owner,
-                    ttl,
-                    "claimed",
-                )?;
-                let key = record::parse_key(loc, key)?;
-                let rec = must_get_run(tx, "claim", loc, &key)?;
-                out.push((
-                    Lease {
-                        key,
-                        owner: owner.clone(),
-                        epoch,
-                    },
-                    rec,
-                ));
-            }
-            Ok(out)
-        })
-        .await
+        self.claim_impl(owner, ttl, limit, filter).await
     }
 
     async fn record_intent(
@@ -642,50 +356,8 @@ impl Store for SqliteStore {
         placement: Option<&Placement>,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
-        let (lease, sub, entry) = (lease.clone(), submission.clone(), entry.clone());
-        let previous = previous
-            .map(|o| encode_outcome("record_intent", o))
-            .transpose()?;
-        let host = placement.map(|p| p.host.clone());
-        let placement = placement
-            .map(|p| encode_placement("record_intent", p))
-            .transpose()?;
-        self.write("record_intent", move |tx, loc| {
-            let op = "record_intent";
-            let now = now_ms();
-            let k = lease.key.as_str();
-            let g = i64::from(sub.generation.0);
-            fenced_execute(
-                tx,
-                op,
-                loc,
-                &lease,
-                sql::RECORD_INTENT,
-                params![
-                    k,
-                    lease.epoch.0,
-                    lease.owner.0,
-                    g,
-                    sub.tag.as_str(),
-                    sub.shape.as_str(),
-                    now,
-                    placement,
-                    host
-                ],
-            )?;
-            tx.prepare_cached(sql::UPSERT_SUBMISSION)
-                .and_then(|mut s| {
-                    s.execute(params![k, g, sub.tag.as_str(), sub.shape.as_str(), now])
-                })
-                .map_err(|e| map_err(op, loc, e))?;
-            if let Some(previous) = &previous {
-                tx.prepare_cached(sql::PREVIOUS_OUTCOME)
-                    .and_then(|mut s| s.execute(params![k, g, previous, now]))
-                    .map_err(|e| map_err(op, loc, e))?;
-            }
-            insert_history(tx, op, loc, k, &entry)
-        })
-        .await
+        self.record_intent_impl(lease, submission, previous, placement, entry)
+            .await
     }
 
     async fn record_submitted(
@@ -695,38 +367,8 @@ impl Store for SqliteStore {
         external_id: &ExternalId,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
-        let (lease, id, entry) = (lease.clone(), external_id.clone(), entry.clone());
-        self.write("record_submitted", move |tx, loc| {
-            let op = "record_submitted";
-            let now = now_ms();
-            let k = lease.key.as_str();
-            let g = i64::from(generation.0);
-            let n = tx
-                .prepare_cached(sql::RECORD_SUBMITTED)
-                .and_then(|mut s| s.execute(params![k, lease.epoch.0, lease.owner.0, g, id.0, now]))
-                .map_err(|e| map_err(op, loc, e))?;
-            if n == 0 {
-                // Tell a lost lease (stand down) from a stale generation (a bug in the caller).
-                let current: Option<Option<i64>> = tx
-                    .prepare_cached(sql::FENCE)
-                    .and_then(|mut s| {
-                        s.query_row(params![k, lease.epoch.0, lease.owner.0], |r| r.get(0))
-                            .optional()
-                    })
-                    .map_err(|e| map_err(op, loc, e))?;
-                return Err(match current {
-                    None => lease_lost(&lease),
-                    Some(current) => {
-                        crate::StaleGeneration::error(op, &lease.key, generation, current)
-                    }
-                });
-            }
-            tx.prepare_cached(sql::SUBMISSION_SUBMITTED)
-                .and_then(|mut s| s.execute(params![k, g, id.0, now]))
-                .map_err(|e| map_err(op, loc, e))?;
-            insert_history(tx, op, loc, k, &entry)
-        })
-        .await
+        self.record_submitted_impl(lease, generation, external_id, entry)
+            .await
     }
 
     async fn record_finished(
@@ -735,46 +377,11 @@ impl Store for SqliteStore {
         outcome: &Outcome,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
-        let (lease, entry) = (lease.clone(), entry.clone());
-        let outcome = encode_outcome("record_finished", outcome)?;
-        self.write("record_finished", move |tx, loc| {
-            let op = "record_finished";
-            let now = now_ms();
-            let k = lease.key.as_str();
-            let generation = fenced_generation(
-                tx,
-                op,
-                loc,
-                &lease,
-                sql::RECORD_FINISHED,
-                params![k, lease.epoch.0, lease.owner.0, outcome, now],
-            )?;
-            if let Some(g) = generation {
-                tx.prepare_cached(sql::SUBMISSION_FINISHED)
-                    .and_then(|mut s| s.execute(params![k, g, outcome, now]))
-                    .map_err(|e| map_err(op, loc, e))?;
-            }
-            insert_history(tx, op, loc, k, &entry)
-        })
-        .await
+        self.record_finished_impl(lease, outcome, entry).await
     }
 
     async fn append_history(&self, lease: &Lease, entry: &HistoryEntry) -> Result<(), StoreError> {
-        let (lease, entry) = (lease.clone(), entry.clone());
-        self.write("append_history", move |tx, loc| {
-            let op = "append_history";
-            let k = lease.key.as_str();
-            fenced_generation(
-                tx,
-                op,
-                loc,
-                &lease,
-                sql::FENCE,
-                params![k, lease.epoch.0, lease.owner.0],
-            )?;
-            insert_history(tx, op, loc, k, &entry)
-        })
-        .await
+        self.append_history_impl(lease, entry).await
     }
 
     async fn request_cancel(&self, key: &RunKey) -> Result<bool, StoreError> {
