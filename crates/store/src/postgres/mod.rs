@@ -20,6 +20,8 @@
 //! - A statement cut off by an outage may or may not have committed; see the crate docs.
 //! - `request_cancel` on an absent key returns [`StoreError::NotFound`]; on a finished run
 //!   `Ok(false)`. A stale generation in `record_submitted` yields [`crate::StaleGeneration`].
+mod journal;
+mod leases;
 mod migrate;
 mod pool;
 pub mod scratch;
@@ -46,7 +48,7 @@ use tether_core::{
 use tokio_postgres::Row;
 
 use crate::{
-    record::{self, encode_outcome, encode_placement, ttl_ms, RunRow, SubmissionRow},
+    record::{self, RunRow, SubmissionRow},
     redact,
 };
 
@@ -338,82 +340,19 @@ impl Store for PgStore {
         owner: &OwnerId,
         ttl: Duration,
     ) -> Result<Acquire, StoreError> {
-        let op = "acquire";
-        let row = self
-            .pool
-            .query_opt(op, sql::ACQUIRE, &[&key.as_str(), &owner.0, &ttl_ms(ttl)])
-            .await?;
-        match row {
-            Some(r) => {
-                let rec = self.run(&r)?;
-                Ok(Acquire::Acquired(
-                    Lease {
-                        key: key.clone(),
-                        owner: owner.clone(),
-                        epoch: rec.epoch,
-                    },
-                    rec,
-                ))
-            }
-            None => Ok(Acquire::Held(self.must_get(op, key).await?)),
-        }
+        self.acquire_impl(key, owner, ttl).await
     }
 
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<(), StoreError> {
-        let n = self
-            .pool
-            .query_within(
-                "renew",
-                sql::RENEW,
-                &[
-                    &lease.key.as_str(),
-                    &lease.epoch.0,
-                    &lease.owner.0,
-                    &ttl_ms(ttl),
-                ],
-                renewal_timeout(ttl),
-            )
-            .await?
-            .len();
-        if n == 0 {
-            return Err(lease_lost(lease));
-        }
-        Ok(())
+        self.renew_impl(lease, ttl).await
     }
 
     async fn renew_all(&self, owner: &OwnerId, ttl: Duration) -> Result<Vec<Renewed>, StoreError> {
-        let op = "renew_all";
-        let rows = self
-            .pool
-            .query_within(
-                op,
-                sql::RENEW_ALL,
-                &[&owner.0, &ttl_ms(ttl)],
-                renewal_timeout(ttl),
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let key: String = r.try_get(0).map_err(|e| decode_err(op, e))?;
-                let epoch: i64 = r.try_get(1).map_err(|e| decode_err(op, e))?;
-                let cancel_requested: bool = r.try_get(2).map_err(|e| decode_err(op, e))?;
-                Ok(Renewed {
-                    key: record::parse_key(self.loc(), key)?,
-                    epoch: Epoch(epoch),
-                    cancel_requested,
-                })
-            })
-            .collect()
+        self.renew_all_impl(owner, ttl).await
     }
 
     async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
-        self.fenced(
-            lease,
-            "release",
-            sql::RELEASE,
-            &[&lease.key.as_str(), &lease.epoch.0, &lease.owner.0],
-        )
-        .await
+        self.release_impl(lease).await
     }
 
     async fn claim(
@@ -423,40 +362,7 @@ impl Store for PgStore {
         limit: usize,
         filter: &ClaimFilter,
     ) -> Result<Vec<(Lease, RunRecord)>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let op = "claim";
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self
-            .pool
-            .query(
-                op,
-                sql::CLAIM,
-                &[&limit, &owner.0, &ttl_ms(ttl), &filter.host, &filter.kinds],
-            )
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            match self.decode(r) {
-                Ok(rec) => out.push((
-                    Lease {
-                        key: rec.key.clone(),
-                        owner: owner.clone(),
-                        epoch: rec.epoch,
-                    },
-                    rec,
-                )),
-                // Set aside (and give the lease back) so no claim takes it again: one row this
-                // build cannot read must not stall the fleet or churn epochs forever.
-                Err(q) => {
-                    self.pool
-                        .execute(op, sql::QUARANTINE, &[&q.key, &q.reason, &owner.0])
-                        .await?;
-                }
-            }
-        }
-        Ok(out)
+        self.claim_impl(owner, ttl, limit, filter).await
     }
 
     async fn record_intent(
@@ -467,35 +373,8 @@ impl Store for PgStore {
         placement: Option<&Placement>,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
-        let host = placement.map(|p| p.host.clone());
-        let placement = placement
-            .map(|p| encode_placement("record_intent", p))
-            .transpose()?;
-        let previous = previous
-            .map(|o| encode_outcome("record_intent", o))
-            .transpose()?;
-        self.fenced(
-            lease,
-            "record_intent",
-            sql::RECORD_INTENT,
-            &[
-                &lease.key.as_str(),
-                &lease.epoch.0,
-                &lease.owner.0,
-                &i64::from(submission.generation.0),
-                &submission.tag.as_str(),
-                &submission.shape.as_str(),
-                &entry.at_ms,
-                &entry.epoch.0,
-                &generation_param(entry),
-                &entry.decision,
-                &entry.reason,
-                &previous,
-                &placement,
-                &host,
-            ],
-        )
-        .await
+        self.record_intent_impl(lease, submission, previous, placement, entry)
+            .await
     }
 
     async fn record_submitted(
@@ -505,47 +384,8 @@ impl Store for PgStore {
         external_id: &ExternalId,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
-        let op = "record_submitted";
-        let n = self
-            .pool
-            .count(
-                op,
-                sql::RECORD_SUBMITTED,
-                &[
-                    &lease.key.as_str(),
-                    &lease.epoch.0,
-                    &lease.owner.0,
-                    &i64::from(generation.0),
-                    &external_id.0,
-                    &entry.at_ms,
-                    &entry.epoch.0,
-                    &generation_param(entry),
-                    &entry.decision,
-                    &entry.reason,
-                ],
-            )
-            .await?;
-        if n > 0 {
-            return Ok(());
-        }
-        // Tell a lost lease (stand down) from a stale generation (a bug in the caller).
-        let fence = self
-            .pool
-            .query_opt(
-                op,
-                sql::FENCE,
-                &[&lease.key.as_str(), &lease.epoch.0, &lease.owner.0],
-            )
-            .await?;
-        match fence {
-            None => Err(lease_lost(lease)),
-            Some(r) => {
-                let current: Option<i64> = r.try_get(0).map_err(|e| decode_err(op, e))?;
-                Err(crate::StaleGeneration::error(
-                    op, &lease.key, generation, current,
-                ))
-            }
-        }
+        self.record_submitted_impl(lease, generation, external_id, entry)
+            .await
     }
 
     async fn record_finished(
@@ -554,43 +394,11 @@ impl Store for PgStore {
         outcome: &Outcome,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
-        let outcome = encode_outcome("record_finished", outcome)?;
-        self.fenced(
-            lease,
-            "record_finished",
-            sql::RECORD_FINISHED,
-            &[
-                &lease.key.as_str(),
-                &lease.epoch.0,
-                &lease.owner.0,
-                &outcome,
-                &entry.at_ms,
-                &entry.epoch.0,
-                &generation_param(entry),
-                &entry.decision,
-                &entry.reason,
-            ],
-        )
-        .await
+        self.record_finished_impl(lease, outcome, entry).await
     }
 
     async fn append_history(&self, lease: &Lease, entry: &HistoryEntry) -> Result<(), StoreError> {
-        self.fenced(
-            lease,
-            "append_history",
-            sql::APPEND_HISTORY,
-            &[
-                &lease.key.as_str(),
-                &lease.epoch.0,
-                &lease.owner.0,
-                &entry.at_ms,
-                &entry.epoch.0,
-                &generation_param(entry),
-                &entry.decision,
-                &entry.reason,
-            ],
-        )
-        .await
+        self.append_history_impl(lease, entry).await
     }
 
     async fn request_cancel(&self, key: &RunKey) -> Result<bool, StoreError> {
