@@ -354,3 +354,94 @@ async fn a_flapping_backend_does_not_grow_the_history_by_a_row_per_poll() {
     assert_eq!(count("ask-again"), 1, "{history:#?}");
     assert!(history.len() < 12, "{} rows: {history:#?}", history.len());
 }
+
+/// A fake backend that cannot search by tag but submits idempotently: a repeated tag gets the
+/// job it already started (like a Databricks `idempotency_token` or a K8s driver pod name).
+struct IdempotentBackend {
+    idempotent: bool,
+    jobs: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Connector for IdempotentBackend {
+    fn kind(&self) -> &str {
+        "idempotent"
+    }
+    async fn submit(&self, req: &SubmitRequest) -> Result<ExternalId, SubmitError> {
+        req.fence.confirm().await?;
+        let mut jobs = self.jobs.lock().unwrap();
+        let tag = req.submission.tag.to_string();
+        if !jobs.contains(&tag) {
+            jobs.push(tag.clone());
+        }
+        Ok(ExternalId(format!("job-{tag}")))
+    }
+    async fn status(&self, _job: &JobRef) -> JobStatus {
+        JobStatus::Succeeded {
+            result: serde_json::json!({}),
+        }
+    }
+    async fn cancel(&self, _job: &JobRef) -> Result<(), CancelError> {
+        Ok(())
+    }
+    fn idempotent_submit(&self) -> bool {
+        self.idempotent
+    }
+}
+
+/// An intent left without id by a crashed owner: an idempotent backend gets the same tag again
+/// (one job in all); a backend that can neither search nor dedupe fails the run unverifiable.
+#[tokio::test]
+async fn an_intent_without_id_is_resubmitted_with_its_tag_only_on_an_idempotent_backend() {
+    for idempotent in [true, false] {
+        let (_d, store, key) = setup("idem").await;
+        let owner = OwnerId("crashed".into());
+        let lease = match store
+            .acquire(&key, &owner, Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            tether_core::store::Acquire::Acquired(l, _) => l,
+            other => panic!("{other:?}"),
+        };
+        let tag = Tag::derive(store.store_id(), &key, tether_core::ids::Generation(1));
+        let sub = tether_core::journal::Submission {
+            generation: tether_core::ids::Generation(1),
+            tag: tag.clone(),
+            shape: tether_core::journal::Shape::Normal,
+        };
+        let entry = tether_core::store::HistoryEntry {
+            at_ms: 0,
+            epoch: lease.epoch,
+            generation: None,
+            decision: "submit".into(),
+            reason: "test".into(),
+        };
+        store
+            .record_intent(&lease, &sub, None, None, &entry)
+            .await
+            .unwrap();
+        // The crashed owner had reached the backend: its job exists.
+        let fake = Arc::new(IdempotentBackend {
+            idempotent,
+            jobs: Mutex::new(vec![tag.to_string()]),
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let engine = Engine::new(
+            store.clone(),
+            fake.clone(),
+            policy(Duration::from_secs(5)),
+            LeaseSettings::default(),
+            Arc::new(Quiet),
+        );
+        let finish = engine.run(&key, &OwnerId("heir".into())).await.unwrap();
+        assert_eq!(fake.jobs.lock().unwrap().len(), 1, "one job in all");
+        match (idempotent, finish) {
+            (true, Finish::Outcome(Outcome::Succeeded { .. })) => {}
+            (false, Finish::Outcome(Outcome::Failed { class, .. })) => {
+                assert_eq!(class, tether_core::observe::FailureClass::Unverifiable)
+            }
+            (i, f) => panic!("idempotent={i}: {f:?}"),
+        }
+    }
+}

@@ -195,6 +195,13 @@ pub trait Connector: Send + Sync + 'static {
     fn recovery(&self) -> Option<&dyn RecoveryShape> {
         None
     }
+    /// Capability: the backend itself refuses or returns the existing job for a repeated tag
+    /// (Databricks `idempotency_token`, a K8s driver pod name, a YARN application id reserved
+    /// before submit), so an intent without id may be submitted again with the same tag even
+    /// when the connector cannot search by tag.
+    fn idempotent_submit(&self) -> bool {
+        false
+    }
     /// Capability: the jobs live on the machine that submitted them (see [`crate::placement`]).
     fn host_bound(&self) -> Option<&dyn HostBound> {
         None

@@ -7,6 +7,7 @@
 //! | intent, no id | job with this tag found | adopt it: record its id, poll |
 //! | intent, no id | no job with this tag | submit the same generation again (same tag) |
 //! | intent, no id | connector cannot search | policy: fail (default) or submit again |
+//! | intent, no id | connector submits idempotently | submit again with the same tag |
 //! | id | (not asked) | ask for the status |
 //! | id | active | (re)connect and poll |
 //! | id | succeeded | finish with its result |
@@ -41,6 +42,9 @@ pub enum SubmitReason {
     IntentNotFound,
     /// An intent was recorded and the connector cannot search; the policy allows resubmitting.
     IntentUnverifiable,
+    /// An intent was recorded and the backend submits idempotently: the same tag again returns
+    /// the job the intent may have started, never a second one.
+    IntentIdempotent,
     /// The previous generation failed.
     AfterFailure(FailureClass),
     /// The previous generation's job was lost.
@@ -108,7 +112,10 @@ impl Decision {
                 ..
             } => "submit",
             Decision::Submit {
-                reason: SubmitReason::IntentNotFound | SubmitReason::IntentUnverifiable,
+                reason:
+                    SubmitReason::IntentNotFound
+                    | SubmitReason::IntentUnverifiable
+                    | SubmitReason::IntentIdempotent,
                 ..
             } => "resubmit-same-generation",
             Decision::Submit { .. } => "resubmit",
@@ -178,6 +185,13 @@ pub fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decisi
         (Phase::Intent { .. }, Observed::Lookup(Lookup::Unknown { reason })) => {
             unknown(reason, Duration::ZERO, policy)
         }
+        // Even with a cancel request: submitting again yields the id of the job the intent may
+        // have started (or a job that is then cancelled), never a second one.
+        (Phase::Intent { submission }, Observed::Lookup(Lookup::Idempotent)) => Decision::Submit {
+            submission: submission.clone(),
+            reason: SubmitReason::IntentIdempotent,
+            delay: Duration::ZERO,
+        },
         (Phase::Intent { .. }, Observed::Lookup(Lookup::Unsupported))
             if journal.cancel_requested =>
         {

@@ -99,6 +99,7 @@ impl JobStatus {
 /// A connector's answer to "is there a job carrying this tag?".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "lookup", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Lookup {
     /// Yes, under this id.
     Found {
@@ -114,6 +115,10 @@ pub enum Lookup {
     },
     /// The connector cannot search by tag at all.
     Unsupported,
+    /// The connector cannot search, but its backend submits idempotently: a repeated submit
+    /// with the same tag returns the existing job (a Databricks `idempotency_token`, a K8s
+    /// driver pod name) or is refused, never starts a second one. Submitting again is safe.
+    Idempotent,
 }
 
 /// The input of [`crate::decide`] besides the journal and the policy.

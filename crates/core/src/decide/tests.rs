@@ -513,3 +513,19 @@ fn cancel_after_the_job_ended_reports_what_happened() {
         "a success is reported honestly"
     );
 }
+
+#[test]
+fn intent_without_id_on_an_idempotent_backend_submits_the_same_tag_again() {
+    for journal in [j(intent(2)), cancelled(intent(2))] {
+        let d = decide(&journal, &Observed::Lookup(Lookup::Idempotent), &p());
+        assert_eq!(
+            d,
+            Decision::Submit {
+                submission: sub(2, Shape::Normal),
+                reason: SubmitReason::IntentIdempotent,
+                delay: Duration::ZERO
+            },
+            "same generation, same tag, whatever the cancel flag (it is applied once the id is known)"
+        );
+    }
+}

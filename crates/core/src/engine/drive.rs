@@ -140,6 +140,9 @@ impl<'a> Driver<'a> {
                 Decision::LookUp { tag } => {
                     self.note("look-up-tag", self.generation(), &reason).await?;
                     self.observed = match self.connector.find_by_tag() {
+                        None if self.connector.idempotent_submit() => {
+                            Observed::Lookup(Lookup::Idempotent)
+                        }
                         None => Observed::Lookup(Lookup::Unsupported),
                         Some(finder) => match finder.find_by_tag(&tag).await {
                             Lookup::Unknown { reason } => self.unknown(reason),

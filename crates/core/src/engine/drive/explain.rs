@@ -21,6 +21,9 @@ impl Driver<'_> {
                     SubmitReason::IntentUnverifiable => {
                         "the intent had no recorded id and the connector cannot search (policy: resubmit)".into()
                     }
+                    SubmitReason::IntentIdempotent => {
+                        "the intent had no recorded id; the backend submits idempotently, so the same tag again returns its job".into()
+                    }
                     SubmitReason::AfterFailure(class) => format!("generation {id} failed ({})", class.as_str()),
                     SubmitReason::AfterLost => format!("job {id} was lost"),
                 };
