@@ -13,7 +13,16 @@ use tether_core::{
 
 #[test]
 fn a_worker_never_claims_a_run_of_a_kind_it_cannot_build() {
-    let env = Env::new();
+    never_claims_an_unknown_kind(&Env::new());
+}
+
+#[test]
+fn a_worker_never_claims_a_run_of_a_kind_it_cannot_build_on_postgres() {
+    let db = PgScratch::create();
+    never_claims_an_unknown_kind(&Env::with_state(&db.url));
+}
+
+fn never_claims_an_unknown_kind(env: &Env) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
