@@ -1,6 +1,8 @@
 //! Bring your own backend: implement [`Connector`] (and [`FindByTag`]) and the engine gives it
 //! the same guarantees as the built-in connectors: intent before submit, id before poll, tag
-//! lookup after a crash, fencing, unknown-never-resubmits.
+//! lookup after a crash, fencing, unknown-never-resubmits. A [`ConnectorFactory`] with its own
+//! spec type, registered in a [`Registry`] with one line, turns spec files of the new kind into
+//! connectors like the built-in kinds.
 //!
 //! The "backend" here is a toy batch service: a directory in which a job is a file named after
 //! its tag, whose content becomes `done` after a few seconds (a thread plays the service).
@@ -12,15 +14,53 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
+use serde::Deserialize;
+use tether_connectors::registry::{BuildContext, Built, ConnectorFactory, Registry};
 use tether_core::{
     connector::{CancelError, FindByTag, JobRef, SubmitError, SubmitRequest},
     engine::{Engine, Finish, LeaseSettings, Quiet},
     ids::{ExternalId, OwnerId, RunKey, Tag},
     observe::{FailureClass, JobStatus, Lookup},
-    spec::Policy,
+    spec::{parse_spec, SpecError},
     store::NewRun,
     Connector,
 };
+
+/// The `[job]` table of a `kind = "toy-batch"` spec. `deny_unknown_fields`: a typo is a spec
+/// error with its line and column, as for the built-in kinds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToyJob {
+    #[allow(dead_code)]
+    kind: String,
+    /// The service's directory.
+    dir: PathBuf,
+}
+
+/// This kind has no recovery shape: a `[recovery]` table may hold nothing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoRecovery {}
+
+/// Builds [`ToyBatch`] connectors from `kind = "toy-batch"` specs.
+struct ToyFactory;
+
+impl ConnectorFactory for ToyFactory {
+    fn kind(&self) -> &str {
+        "toy-batch"
+    }
+
+    fn build(&self, file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
+        let spec = parse_spec::<ToyJob, NoRecovery>(file, text)?;
+        // Relative paths are the submitter's, as for the built-in kinds.
+        let dir = ctx.base_dir().join(&spec.job.dir);
+        Ok(Built {
+            connector: Arc::new(ToyBatch { dir }),
+            policy: spec.policy(Duration::from_millis(500), false),
+            durable: spec.durable,
+        })
+    }
+}
 
 /// Connector for the toy batch service in `dir`.
 struct ToyBatch {
@@ -123,27 +163,31 @@ async fn main() -> anyhow::Result<()> {
     let state = args.next().unwrap_or_else(|| "/tmp/toy-state.db".into());
     std::fs::create_dir_all(&dir)?;
 
+    // One line adds the kind to the built-in ones; specs of it then build like any other.
+    let registry = Registry::builtin().with(ToyFactory);
+    let text = format!(
+        "[job]\nkind = \"toy-batch\"\ndir = {:?}\n",
+        dir.display().to_string()
+    );
+    let built = registry.build("toy.toml", &text, &BuildContext::default())?;
+
     let store = tether_store::open(&state).await?;
     let key = RunKey::new("toy-example")?;
     store
         .create_run(&NewRun {
             key: key.clone(),
             kind: "toy-batch".into(),
-            spec: String::new(),
-            spec_name: "custom_connector.rs".into(),
+            spec: text.clone(),
+            spec_name: "toy.toml".into(),
             spec_hash: "toy".into(),
             queued: false,
             base_dir: None,
         })
         .await?;
-    let policy = Policy {
-        poll_interval: Duration::from_millis(500),
-        ..Policy::default()
-    };
     let engine = Engine::new(
         store.clone(),
-        Arc::new(ToyBatch { dir }),
-        policy,
+        built.connector,
+        built.policy,
         LeaseSettings::default(),
         Arc::new(Quiet),
     );

@@ -114,7 +114,8 @@ pub struct WorkerArgs {
     /// Exit once no run is left to claim (for batch use and tests).
     #[arg(long)]
     pub exit_when_idle: bool,
-    /// Only claim runs of these kinds (comma-separated, e.g. `spark-standalone`); default: all.
+    /// Only claim runs of these kinds (comma-separated, e.g. `spark-standalone`); default: every
+    /// kind this binary can build (runs of other kinds are never claimed).
     /// Leave `local` out on workers that must not run commands from the specs in the store.
     #[arg(long, value_delimiter = ',')]
     pub kinds: Option<Vec<String>>,

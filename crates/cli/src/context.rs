@@ -4,7 +4,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tether_connectors::registry::{self, BuildContext, Built};
+use tether_connectors::{
+    local::LocalFactory,
+    registry::{BuildContext, Built, Registry},
+};
 use tether_core::{ids::OwnerId, Store};
 use tether_store::{Access, OpenOptions};
 
@@ -14,6 +17,8 @@ use crate::{commands::CliError, config::Config};
 pub struct Ctx {
     pub config: Config,
     pub build: BuildContext,
+    /// The kinds this binary builds: the built-in ones, local with this config's jobs dir.
+    pub registry: Registry,
 }
 
 impl Ctx {
@@ -24,12 +29,17 @@ impl Ctx {
             ))
         })?;
         let build = BuildContext {
-            jobs_dir: config.jobs_dir.clone(),
-            supervisor: vec![exe.display().to_string(), "__supervise".into()],
             token_env_allow: config.token_env_allow.clone(),
             base_dir: None,
         };
-        Ok(Ctx { config, build })
+        let supervisor = vec![exe.display().to_string(), "__supervise".into()];
+        let registry =
+            Registry::builtin().with(LocalFactory::new(config.jobs_dir.clone(), supervisor));
+        Ok(Ctx {
+            config,
+            build,
+            registry,
+        })
     }
 
     /// Opens the state store for a write command (creating and migrating it if needed).
@@ -82,13 +92,16 @@ impl Ctx {
     /// Builds the connector of a spec being submitted, with the checks only a new submission
     /// needs (a local program and workdir exist here).
     pub fn connector_to_submit(&self, file: &str, text: &str) -> Result<Built, CliError> {
-        registry::build_to_submit(file, text, &self.build)
+        self.registry
+            .build_to_submit(file, text, &self.build)
             .map_err(|e| CliError::usage(e.to_string()))
     }
 
     /// Builds the connector of a spec (file name for messages, and its text).
     pub fn connector(&self, file: &str, text: &str) -> Result<Built, CliError> {
-        registry::build(file, text, &self.build).map_err(|e| CliError::usage(e.to_string()))
+        self.registry
+            .build(file, text, &self.build)
+            .map_err(|e| CliError::usage(e.to_string()))
     }
 
     /// Builds the connector of a stored run, resolving its spec's relative paths against the
@@ -98,7 +111,8 @@ impl Ctx {
         if let Some(dir) = &run.base_dir {
             build.base_dir = Some(dir.into());
         }
-        registry::build(&run.spec_name, &run.spec, &build)
+        self.registry
+            .build(&run.spec_name, &run.spec, &build)
             .map_err(|e| CliError::usage(e.to_string()))
     }
 }

@@ -7,13 +7,15 @@
 //! - `spark_standalone` (feature `spark-standalone`): Spark standalone masters through the REST
 //!   submission server.
 //!
-//! [`registry::build`] turns a spec file into a ready connector and policy; the CLI uses it, and
-//! so can any program that wants the built-in backends.
+//! [`registry::Registry`] turns a spec file into a ready connector and policy through the
+//! [`registry::ConnectorFactory`] of its kind; the CLI uses it, and so can any program that
+//! wants the built-in backends or adds its own (`Registry::register`).
 #![deny(unsafe_code)]
 
 pub mod conformance;
 #[cfg(feature = "local")]
 pub mod local;
+pub mod pool;
 pub mod registry;
 #[cfg(feature = "spark-standalone")]
 pub mod spark_standalone;

@@ -14,7 +14,6 @@ use tether_connectors::{
         identity::{boot_id, Identity, ProcStat},
         layout::{JobProcess, SupervisorRecord, FORMAT_VERSION},
     },
-    registry::build,
 };
 use tether_core::{
     connector::{JobRef, LogStream, SubmitError},

@@ -11,7 +11,7 @@ use std::{
 
 use serde_json::json;
 use spark_http_support::*;
-use tether_connectors::registry::{build, BuildContext};
+use tether_connectors::registry::{BuildContext, Built, Registry};
 use tether_core::{
     connector::{
         CancelError, FenceHandle, JobRef, LogError, LogStream, NoFence, SubmitError, SubmitRequest,
@@ -28,6 +28,14 @@ fn spec(rest: &str, extra: &str) -> String {
          app_resource = \"file:/jobs/etl.jar\"\nmain_class = \"com.example.Etl\"\n\
          args = [\"--date\", \"2026-11-22\"]\nrequest_timeout = \"20s\"\n{extra}"
     )
+}
+
+fn build(
+    file: &str,
+    text: &str,
+    ctx: &BuildContext,
+) -> Result<Built, tether_core::spec::SpecError> {
+    Registry::builtin().build(file, text, ctx)
 }
 
 fn connector_with(text: &str, ctx: &BuildContext) -> std::sync::Arc<dyn Connector> {

@@ -12,7 +12,7 @@ use std::{
 use spark_support::*;
 use tether_connectors::{
     conformance::{self, Fixture},
-    registry::{build, BuildContext, Built},
+    registry::{BuildContext, Built, Registry},
     spark_standalone::{rest::Secret, Classification, SparkStandalone},
 };
 use tether_core::{
@@ -30,11 +30,17 @@ use tokio::{
 
 fn ctx() -> BuildContext {
     BuildContext {
-        jobs_dir: std::env::temp_dir(),
-        supervisor: vec![],
         token_env_allow: Vec::new(),
         base_dir: None,
     }
+}
+
+fn build(
+    file: &str,
+    text: &str,
+    ctx: &BuildContext,
+) -> Result<Built, tether_core::spec::SpecError> {
+    Registry::builtin().build(file, text, ctx)
 }
 
 fn built(text: &str) -> Built {

@@ -42,35 +42,13 @@ use crate::{
     context::{owner_id, Ctx},
 };
 
+mod cache;
 mod slots;
+
+use cache::ConnectorCache;
 
 /// Most runs a worker claims in one statement.
 const CLAIM_BATCH: usize = 64;
-
-type Shared = (Arc<dyn tether_core::Connector>, tether_core::spec::Policy);
-
-/// Connectors built from specs, shared by every run with the same spec text: ten thousand runs
-/// of one spec share one HTTP client and its connection pool instead of holding one each.
-#[derive(Default)]
-struct ConnectorCache(HashMap<String, Shared>);
-
-impl ConnectorCache {
-    fn get(&mut self, ctx: &Ctx, record: &RunRecord) -> Result<Shared, CliError> {
-        // The same spec text resolves its relative paths against its submitter's directory.
-        let id = format!(
-            "{}\0{}",
-            record.base_dir.as_deref().unwrap_or(""),
-            record.spec
-        );
-        if let Some(hit) = self.0.get(&id) {
-            return Ok(hit.clone());
-        }
-        let built = ctx.connector_for(record)?;
-        let entry = (built.connector, built.policy);
-        self.0.insert(id, entry.clone());
-        Ok(entry)
-    }
-}
 
 /// A run this worker drives.
 struct InFlight {
@@ -108,7 +86,7 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<Exit, CliError> {
         ttl.as_millis()
     );
     let table: Table = Arc::default();
-    let filter = claim_filter(&args)?;
+    let filter = claim_filter(ctx, &args)?;
     let slots = Arc::new(Semaphore::new(args.local_slots));
     let mut tasks = Tasks::default();
     let heart = tokio::spawn(heartbeat(store.clone(), owner.clone(), ttl, table.clone()));
@@ -228,10 +206,14 @@ fn start_run(
     record: RunRecord,
 ) {
     let key = lease.key.clone();
-    let (connector, policy) = match connectors.get(ctx, &record) {
+    let (connector, policy) = match connectors.get(&record, || {
+        let built = ctx.connector_for(&record)?;
+        Ok((built.connector, built.policy))
+    }) {
         Ok(b) => b,
         Err(e) => {
-            // A spec this worker cannot build (e.g. a backend compiled out): leave it to others.
+            // A spec this worker cannot build (a bad spec: runs of kinds it does not know are
+            // never claimed, see `claim_filter`): leave it to others.
             diag!("tether worker: {key}: cannot build its connector here: {e}; releasing it");
             let store = store.clone();
             tokio::spawn(async move {
@@ -359,20 +341,26 @@ async fn nothing_left(store: &dyn Store) -> bool {
     }
 }
 
-/// Runs this worker may claim: those not placed on another host, of the kinds it allows.
-fn claim_filter(args: &WorkerArgs) -> Result<ClaimFilter, CliError> {
-    let known = tether_connectors::registry::known_kinds();
-    if let Some(kinds) = &args.kinds {
-        if let Some(bad) = kinds.iter().find(|k| !known.contains(&k.as_str())) {
-            return Err(CliError::usage(format!(
-                "--kinds: unknown kind {bad:?}; this build knows {}",
-                known.join(", ")
-            )));
+/// Runs this worker may claim: those not placed on another host, of the kinds it can build
+/// (its registry's, narrowed by `--kinds`). A kind it cannot build is never claimed: claiming it
+/// would only bump its epoch and release it, again at every tick.
+fn claim_filter(ctx: &Ctx, args: &WorkerArgs) -> Result<ClaimFilter, CliError> {
+    let known = ctx.registry.kinds();
+    let kinds: Vec<String> = match &args.kinds {
+        None => known.iter().map(|k| k.to_string()).collect(),
+        Some(kinds) => {
+            if let Some(bad) = kinds.iter().find(|k| !known.contains(&k.as_str())) {
+                return Err(CliError::usage(format!(
+                    "--kinds: unknown kind {bad:?}; this build knows {}",
+                    known.join(", ")
+                )));
+            }
+            kinds.clone()
         }
-    }
+    };
     Ok(ClaimFilter {
         host: Some(tether_connectors::local::placement::this_host().host),
-        kinds: args.kinds.clone(),
+        kinds: Some(kinds),
     })
 }
 

@@ -32,7 +32,7 @@
 //! - Linux (`/proc`, `flock`, `setsid`), and a `jobs_dir` on a local file system that every
 //!   tether process of this state store shares, all running as the same user (the owner of
 //!   the jobs directory).
-//! - `BuildContext::supervisor` starts [`supervisor::supervise_main`] (the CLI's hidden
+//! - [`LocalFactory`]'s supervisor program starts [`supervisor::supervise_main`] (the CLI's hidden
 //!   `__supervise` subcommand, or the `tether-supervisor` binary).
 //!
 //! ## Caveats
@@ -45,6 +45,7 @@
 //!   can read whatever that user can.
 //! - Job directories are never deleted by the backend; prune old ones yourself.
 pub mod env;
+mod factory;
 pub mod files;
 pub mod identity;
 mod launch;
@@ -62,7 +63,6 @@ use std::{
     fs::File,
     io,
     path::{Path, PathBuf},
-    sync::Arc,
     time::Duration,
 };
 
@@ -72,11 +72,10 @@ use tether_core::{
     connector::{CancelError, FindByTag, JobRef, Logs, RecoveryShape, SubmitError, SubmitRequest},
     ids::{ExternalId, Tag},
     observe::{FailureClass, JobStatus, Lookup},
-    spec::{parse_spec, SpecError},
     Connector,
 };
 
-use crate::registry::{BuildContext, Built};
+pub use factory::LocalFactory;
 use identity::{now_ms, read_json, write_atomic, Identity, Liveness, ProcStat};
 use layout::{
     slot_lock, EndReason, JobDir, RecordError, StatusRecord, SupervisorRecord, FORMAT_VERSION,
@@ -90,45 +89,6 @@ pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
 pub const GRACE: Duration = Duration::from_secs(5);
 /// How long `submit` waits for the supervisor to record its identity.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn local_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<LocalSpec, SpecError> {
-    let spec = parse_spec::<LocalJob, LocalRecovery>(file, text)?;
-    LocalSpec::new(file, spec.job, spec.recovery, &ctx.base_dir())
-}
-
-/// Checks on this machine that the local spec `text` can start (see
-/// [`LocalSpec::check_startable`]); for new submissions (`registry::build_to_submit`).
-pub fn check_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<(), SpecError> {
-    local_spec(file, text, ctx)?.check_startable(file)
-}
-
-/// Builds the local connector and policy from a spec file's text.
-pub fn from_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
-    let spec = parse_spec::<LocalJob, LocalRecovery>(file, text)?;
-    if spec.job.kind != "local" {
-        return Err(SpecError::Value {
-            file: file.into(),
-            field: "job.kind".into(),
-            message: format!(
-                "is {:?}, but this is the local backend: write kind = \"local\"",
-                spec.job.kind
-            ),
-        });
-    }
-    let local = LocalSpec::new(
-        file,
-        spec.job.clone(),
-        spec.recovery.clone(),
-        &ctx.base_dir(),
-    )?;
-    let policy = spec.policy(DEFAULT_POLL, local.recovery.is_some());
-    let connector = LocalConnector::new(ctx.jobs_dir.clone(), ctx.supervisor.clone(), local);
-    Ok(Built {
-        connector: Arc::new(connector),
-        policy,
-        durable: spec.durable,
-    })
-}
 
 /// The local connector. Cheap to build; holds no process or file open between calls.
 #[derive(Debug, Clone)]

@@ -1,14 +1,43 @@
-//! From a spec to a [`SparkStandalone`]: the token variable's rule, the token, the CA file.
+//! From a spec to a [`SparkStandalone`]: the token variable's rule, the token, the CA file,
+//! and the HTTP client, shared by every spec naming the same master ([`SparkFactory`]).
 use std::{sync::Arc, time::Duration};
 
 use tether_core::spec::{parse_spec, SpecError};
 
 use super::{
-    rest::Secret,
+    http,
+    rest::{Rest, Secret},
     spec::{SparkJob, SparkRecovery},
     SparkStandalone,
 };
-use crate::registry::{BuildContext, Built};
+use crate::{
+    pool::{ClientPool, Endpoint},
+    registry::{BuildContext, Built, ConnectorFactory},
+};
+
+/// The factory of the `spark-standalone` kind. Its clients are shared by endpoint: two specs
+/// for the same master (same CA, same timeout) use one HTTP client and its connections.
+#[derive(Debug, Clone, Default)]
+pub struct SparkFactory {
+    clients: ClientPool<reqwest::Client>,
+}
+
+impl SparkFactory {
+    /// A factory taking its clients from `clients` (a pool other HTTP kinds may share).
+    pub fn with_pool(clients: ClientPool<reqwest::Client>) -> Self {
+        SparkFactory { clients }
+    }
+}
+
+impl ConnectorFactory for SparkFactory {
+    fn kind(&self) -> &str {
+        "spark-standalone"
+    }
+
+    fn build(&self, file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
+        build(file, text, ctx, &self.clients)
+    }
+}
 
 /// `token_env` may name `TETHER_TOKEN_<NAME>` variables, or names the caller allows: a spec
 /// must not make a worker send any of its other secrets (a database password) to a URL of the
@@ -23,8 +52,18 @@ fn token_env_allowed(var: &str, allow: &[String]) -> bool {
 /// Prefix of the environment variables `token_env` may name without an allowlist.
 pub const TOKEN_ENV_PREFIX: &str = "TETHER_TOKEN_";
 
-/// Builds the connector and policy of a `kind = "spark-standalone"` spec.
+/// Builds the connector and policy of a `kind = "spark-standalone"` spec, with a client of its
+/// own ([`SparkFactory`] shares them).
 pub fn from_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
+    build(file, text, ctx, &ClientPool::default())
+}
+
+fn build(
+    file: &str,
+    text: &str,
+    ctx: &BuildContext,
+    clients: &ClientPool<reqwest::Client>,
+) -> Result<Built, SpecError> {
     let spec = parse_spec::<SparkJob, SparkRecovery>(file, text)?;
     let value_err = |field: &str, message: String| SpecError::Value {
         file: file.into(),
@@ -67,21 +106,41 @@ pub fn from_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, Sp
     let ca_pem = read_ca(&job).map_err(|m| value_err("job.ca_file", m))?;
     let recovery = spec.recovery.clone().unwrap_or_default();
     let enabled = recovery.enabled;
-    let connector =
-        SparkStandalone::with_ca(job, &recovery, token, ca_pem.as_deref()).map_err(|m| {
-            value_err(
-                if ca_pem.is_some() {
-                    "job.ca_file"
-                } else {
-                    "job"
-                },
-                m,
-            )
+    let timeout = job.request_timeout.0;
+    let endpoint = endpoint(&job.master_rest, ca_pem.clone(), timeout)
+        .map_err(|m| value_err("job.master_rest", m))?;
+    let client = clients
+        .get_or_try_make(endpoint, || http::client(timeout, ca_pem.as_deref()))
+        .map_err(|m| match (&job.ca_file, &ca_pem) {
+            (Some(path), Some(_)) => {
+                value_err("job.ca_file", format!("CA file {}: {m}", path.display()))
+            }
+            _ => value_err("job", m),
         })?;
+    let rest = Rest::with_client(
+        client,
+        &job.master_rest,
+        &job.master_ui(),
+        token.clone(),
+        timeout,
+    );
+    let connector = SparkStandalone::with_rest(job, &recovery, token, rest);
     Ok(Built {
         connector: Arc::new(connector),
         policy: spec.policy(Duration::from_secs(2), enabled),
         durable: spec.durable,
+    })
+}
+
+/// The pool key of the master's REST address (already validated by the spec).
+fn endpoint(url: &str, ca_pem: Option<Vec<u8>>, timeout: Duration) -> Result<Endpoint, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("is not a URL: {e}"))?;
+    Ok(Endpoint {
+        scheme: parsed.scheme().into(),
+        host: parsed.host_str().unwrap_or_default().into(),
+        port: parsed.port_or_known_default().unwrap_or(0),
+        ca_pem,
+        timeout,
     })
 }
 
@@ -100,7 +159,32 @@ pub(super) fn read_ca(job: &SparkJob) -> Result<Option<Vec<u8>>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::token_env_allowed;
+    use super::{token_env_allowed, SparkFactory};
+    use crate::registry::{BuildContext, ConnectorFactory};
+
+    #[test]
+    fn specs_for_one_master_share_one_client() {
+        let factory = SparkFactory::default();
+        let build = |master: &str, main: &str| {
+            let text = format!(
+                "[job]\nkind = \"spark-standalone\"\nmaster_rest = \"{master}\"\n\
+                 app_resource = \"file:/jobs/etl.jar\"\nmain_class = \"{main}\"\n"
+            );
+            if let Err(e) = factory.build("s.toml", &text, &BuildContext::default()) {
+                panic!("{e}\n{text}")
+            }
+        };
+        build("http://spark-a:6066", "com.example.One");
+        build("http://spark-a:6066/", "com.example.Two");
+        assert_eq!(factory.clients.len(), 1, "same master: one client");
+        build("http://spark-a:7077", "com.example.One");
+        build("http://spark-b:6066", "com.example.One");
+        assert_eq!(
+            factory.clients.len(),
+            3,
+            "another port or host: another client"
+        );
+    }
 
     #[test]
     fn token_env_names_follow_the_rule_or_the_allowlist() {

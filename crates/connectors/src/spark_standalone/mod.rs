@@ -118,7 +118,7 @@ use tether_core::{
 
 use crate::text;
 use build::read_ca;
-pub use build::{from_spec, TOKEN_ENV_PREFIX};
+pub use build::{from_spec, SparkFactory, TOKEN_ENV_PREFIX};
 use classify::{classify_log, Verdict};
 use logs::{app_differs, DriverLogs, LogReadError};
 use rest::{Rest, Secret};
@@ -210,8 +210,18 @@ impl SparkStandalone {
             Some(path) if ca_pem.is_some() => format!("CA file {}: {m}", path.display()),
             _ => m,
         })?;
+        Ok(Self::with_rest(job, recovery, token, rest))
+    }
+
+    /// A connector for `job` talking through `rest` (whose client may be shared).
+    fn with_rest(
+        job: SparkJob,
+        recovery: &SparkRecovery,
+        token: Option<Secret>,
+        rest: Rest,
+    ) -> Self {
         let plan = recovery.enabled.then(|| recovery_plan(&job, recovery));
-        Ok(SparkStandalone {
+        SparkStandalone {
             logs: DriverLogs::new(rest.clone()),
             job,
             recovery: plan,
@@ -219,7 +229,7 @@ impl SparkStandalone {
             tags: Mutex::new(HashMap::new()),
             finals: Mutex::new(HashMap::new()),
             token,
-        })
+        }
     }
 
     /// Backend text made safe to return: the token scrubbed, control characters escaped.

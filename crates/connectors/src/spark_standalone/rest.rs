@@ -178,13 +178,25 @@ impl Rest {
         ca_pem: Option<&[u8]>,
     ) -> Result<Self, String> {
         let http = http::client(timeout, ca_pem)?;
-        Ok(Rest {
+        Ok(Self::with_client(http, rest, ui, token, timeout))
+    }
+
+    /// [`Rest::new`] on an existing client (one of a [`crate::pool::ClientPool`]), made by
+    /// [`http::client`] with the same `timeout`.
+    pub fn with_client(
+        http: reqwest::Client,
+        rest: &str,
+        ui: &str,
+        token: Option<Secret>,
+        timeout: Duration,
+    ) -> Self {
+        Rest {
             http,
             rest: rest.trim_end_matches('/').into(),
             ui: ui.trim_end_matches('/').into(),
             token,
             timeout,
-        })
+        }
     }
 
     /// The REST server's address.

@@ -1,12 +1,15 @@
 //! Helpers shared by the local backend's integration tests (included with `mod`).
 #![allow(dead_code)]
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use tether_connectors::registry::{build, BuildContext, Built};
+use tether_connectors::{
+    local::LocalFactory,
+    registry::{BuildContext, Built, Registry},
+};
 use tether_core::{
     connector::{JobRef, SubmitRequest},
     ids::{Generation, RunKey, Tag},
@@ -18,19 +21,35 @@ use tether_core::{
 /// Generous bound for anything a test waits for (the machine may be busy compiling).
 pub const PATIENCE: Duration = Duration::from_secs(120);
 
-/// A build context keeping jobs under `root/jobs`, with this crate's supervisor binary.
-pub fn ctx(root: &Path) -> BuildContext {
-    BuildContext {
-        jobs_dir: root.join("jobs"),
-        supervisor: vec![env!("CARGO_BIN_EXE_tether-supervisor").to_string()],
-        token_env_allow: Vec::new(),
-        base_dir: Some(root.to_path_buf()),
+/// A registry whose local factory keeps jobs in `jobs_dir`, and the context it builds with.
+pub struct Ctx {
+    pub jobs_dir: PathBuf,
+    pub registry: Registry,
+    pub build: BuildContext,
+}
+
+/// A context keeping jobs under `root/jobs`, with this crate's supervisor binary.
+pub fn ctx(root: &Path) -> Ctx {
+    let jobs_dir = root.join("jobs");
+    let supervisor = vec![env!("CARGO_BIN_EXE_tether-supervisor").to_string()];
+    Ctx {
+        registry: Registry::builtin().with(LocalFactory::new(jobs_dir.clone(), supervisor)),
+        jobs_dir,
+        build: BuildContext {
+            token_env_allow: Vec::new(),
+            base_dir: Some(root.to_path_buf()),
+        },
     }
+}
+
+/// Builds the spec `text` (file name `file`) with `ctx`'s registry.
+pub fn build(file: &str, text: &str, ctx: &Ctx) -> Result<Built, tether_core::spec::SpecError> {
+    ctx.registry.build(file, text, &ctx.build)
 }
 
 /// Builds a local spec whose `[job]` table has `kind = "local"` plus `job` (TOML lines), and
 /// `extra` after it (e.g. a `[recovery]` table).
-pub fn built(ctx: &BuildContext, job: &str, extra: &str) -> Built {
+pub fn built(ctx: &Ctx, job: &str, extra: &str) -> Built {
     let text = format!("[job]\nkind = \"local\"\n{job}\n{extra}\n");
     match build("test.toml", &text, ctx) {
         Ok(b) => b,
@@ -39,7 +58,7 @@ pub fn built(ctx: &BuildContext, job: &str, extra: &str) -> Built {
 }
 
 /// The connector of [`built`].
-pub fn connector(ctx: &BuildContext, job: &str) -> Arc<dyn Connector> {
+pub fn connector(ctx: &Ctx, job: &str) -> Arc<dyn Connector> {
     built(ctx, job, "").connector
 }
 
