@@ -329,19 +329,23 @@ fn a_cancel_ends_the_wait_for_a_local_slot_and_nothing_starts() {
     let env = Env::new();
     let long = job_spec(&env, "long", 30_000);
     let queued = job_spec(&env, "queued", 100);
-    for (spec, key) in [(&long, "long"), (&queued, "queued")] {
+    let submit = |spec: &std::path::Path, key: &str| {
         assert!(env
             .run(&["submit", spec.to_str().unwrap(), "--key", key])
             .status
             .success());
-    }
+    };
+    // The long job first holds the only slot; only then is the second run queued.
+    submit(&long, "long");
     let mut worker = env.spawn(&["worker", "--local-slots", "1"], &[]);
     let counter = env.path("counter");
     assert!(wait_until(Duration::from_secs(60), || {
         std::fs::read_to_string(&counter).is_ok_and(|c| c.contains("long"))
-            && env
-                .status("queued")
-                .is_some_and(|s| s["phase"]["phase"] == "intent")
+    }));
+    submit(&queued, "queued");
+    assert!(wait_until(Duration::from_secs(60), || {
+        env.status("queued")
+            .is_some_and(|s| s["phase"]["phase"] == "intent")
     }));
     let started = Instant::now();
     let out = env.run(&["cancel", "queued"]);
