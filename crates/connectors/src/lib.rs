@@ -7,11 +7,16 @@
 //! - `spark_standalone` (feature `spark-standalone`): Spark standalone masters through the REST
 //!   submission server.
 //!
+//! - `http` (feature `http`, enabled by every HTTP backend): the shared HTTP client, retry,
+//!   auth and error classification.
+//!
 //! [`registry::build`] turns a spec file into a ready connector and policy; the CLI uses it, and
 //! so can any program that wants the built-in backends.
 #![deny(unsafe_code)]
 
 pub mod conformance;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod registry;

@@ -1,27 +1,19 @@
-//! From a spec to a [`SparkStandalone`]: the token variable's rule, the token, the CA file.
+//! From a spec to a [`SparkStandalone`]: the token (its variable's rule is
+//! [`crate::http::env_var_allowed`]), the CA file.
 use std::{sync::Arc, time::Duration};
 
 use tether_core::spec::{parse_spec, SpecError};
 
 use super::{
-    rest::Secret,
     spec::{SparkJob, SparkRecovery},
     SparkStandalone,
 };
-use crate::registry::{BuildContext, Built};
+use crate::{
+    http::{env_var_allowed, Secret},
+    registry::{BuildContext, Built},
+};
 
-/// `token_env` may name `TETHER_TOKEN_<NAME>` variables, or names the caller allows: a spec
-/// must not make a worker send any of its other secrets (a database password) to a URL of the
-/// spec's choosing.
-fn token_env_allowed(var: &str, allow: &[String]) -> bool {
-    let rule = var.strip_prefix(TOKEN_ENV_PREFIX).is_some_and(|rest| {
-        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    });
-    rule || allow.iter().any(|a| a == var)
-}
-
-/// Prefix of the environment variables `token_env` may name without an allowlist.
-pub const TOKEN_ENV_PREFIX: &str = "TETHER_TOKEN_";
+pub use crate::http::TOKEN_ENV_PREFIX;
 
 /// Builds the connector and policy of a `kind = "spark-standalone"` spec.
 pub fn from_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
@@ -36,7 +28,7 @@ pub fn from_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, Sp
         .map_err(|(field, message)| value_err(&field, message))?;
     let token = match &spec.job.token_env {
         None => None,
-        Some(var) if !token_env_allowed(var, &ctx.token_env_allow) => {
+        Some(var) if !env_var_allowed(var, &ctx.token_env_allow) => {
             return Err(value_err(
                 "job.token_env",
                 format!(
@@ -95,31 +87,5 @@ pub(super) fn read_ca(job: &SparkJob) -> Result<Option<Vec<u8>>, String> {
                 path.display()
             )
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::token_env_allowed;
-
-    #[test]
-    fn token_env_names_follow_the_rule_or_the_allowlist() {
-        let none: Vec<String> = vec![];
-        for ok in ["TETHER_TOKEN_SPARK", "TETHER_TOKEN_prod_2"] {
-            assert!(token_env_allowed(ok, &none), "{ok}");
-        }
-        for bad in [
-            "PGPASSWORD",
-            "TETHER_TOKEN_",
-            "TETHER_STATE",
-            "tether_token_x",
-            "TETHER_TOKEN_A-B",
-        ] {
-            assert!(!token_env_allowed(bad, &none), "{bad}");
-        }
-        assert!(token_env_allowed(
-            "SPARK_REST_TOKEN",
-            &["SPARK_REST_TOKEN".to_string()]
-        ));
     }
 }
