@@ -7,24 +7,9 @@
 //! - A spec may only name environment variables `TETHER_TOKEN_<NAME>` (letters, digits, `_`)
 //!   or ones the worker's configuration allows ([`env_var_allowed`]): a spec cannot make a
 //!   worker send its other secrets (a database password) to a URL of the spec's choosing.
-//! - [`OAuth2`] fetches a token once and reuses it until a fifth of its lifetime (at most a
-//!   minute) is left; then exactly one caller refreshes it while the others wait for that
-//!   token (one lock around check-and-fetch). A 401 from the backend drops the cached token.
-//!
-//! ## Assumptions
-//! - The token endpoint speaks RFC 6749 §4.4: `grant_type=client_credentials`, the client id
-//!   and secret as HTTP basic credentials, a JSON answer with `access_token` and optionally
-//!   `expires_in` (5 minutes assumed without it).
-use std::{
-    fmt,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{fmt, sync::Arc};
 
-use reqwest::Url;
-
-use super::{error::HttpError, read_capped, BodyError};
-use crate::text;
+use super::OAuth2;
 
 /// A credential. `Debug` never shows it.
 #[derive(Clone)]
@@ -111,147 +96,10 @@ impl Auth {
             Auth::Bearer(t) => vec![t.0.clone()],
             Auth::Basic { password, .. } => vec![password.0.clone()],
             Auth::OAuth2(o) => {
-                let mut v = vec![o.client_secret.0.clone()];
-                if let Ok(c) = o.cache.try_lock() {
-                    v.extend(c.as_ref().map(|(t, _)| t.0.clone()));
-                }
+                let mut v = vec![o.client_secret().to_string()];
+                v.extend(o.cached_token());
                 v
             }
-        }
-    }
-}
-
-/// OAuth2 client credentials, with the current token.
-pub struct OAuth2 {
-    token_url: Url,
-    client_id: String,
-    client_secret: Secret,
-    scope: Option<String>,
-    cache: tokio::sync::Mutex<Option<(Secret, Instant)>>,
-}
-
-impl fmt::Debug for OAuth2 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OAuth2")
-            .field("token_url", &self.token_url.as_str())
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Token endpoint answers are small; anything bigger is not one.
-const TOKEN_CAP: usize = 64 << 10;
-/// Lifetime assumed when the endpoint does not say.
-const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
-
-#[derive(serde::Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    expires_in: Option<u64>,
-}
-
-impl OAuth2 {
-    /// Client credentials for `token_url` (checked: http(s), no userinfo). `Err`: why the
-    /// address is refused.
-    pub fn new(
-        token_url: &str,
-        client_id: String,
-        client_secret: Secret,
-        scope: Option<String>,
-    ) -> Result<OAuth2, String> {
-        let token_url = super::web_url(token_url)
-            .map_err(|e| format!("token endpoint {} {e}", super::shown(token_url)))?;
-        Ok(OAuth2 {
-            token_url,
-            client_id,
-            client_secret,
-            scope,
-            cache: tokio::sync::Mutex::new(None),
-        })
-    }
-
-    /// The current token, fetched or refreshed through `http` if needed.
-    pub async fn token(
-        &self,
-        http: &reqwest::Client,
-        timeout: Duration,
-    ) -> Result<Secret, HttpError> {
-        // Held across the fetch: concurrent callers wait for one refresh instead of each
-        // asking the endpoint.
-        let mut cache = self.cache.lock().await;
-        if let Some((token, refresh_at)) = cache.as_ref() {
-            if Instant::now() < *refresh_at {
-                return Ok(token.clone());
-            }
-        }
-        let (token, lifetime) = self.fetch(http, timeout).await?;
-        let margin = (lifetime / 5).min(Duration::from_secs(60));
-        *cache = Some((token.clone(), Instant::now() + lifetime - margin));
-        Ok(token)
-    }
-
-    /// Drops the cached token (the backend refused it).
-    pub async fn forget(&self) {
-        *self.cache.lock().await = None;
-    }
-
-    async fn fetch(
-        &self,
-        http: &reqwest::Client,
-        timeout: Duration,
-    ) -> Result<(Secret, Duration), HttpError> {
-        let url = self.token_url.to_string();
-        let mut form = vec![("grant_type", "client_credentials")];
-        if let Some(s) = &self.scope {
-            form.push(("scope", s));
-        }
-        let req = http
-            .post(self.token_url.clone())
-            .basic_auth(&self.client_id, Some(self.client_secret.expose()))
-            .form(&form);
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| super::error::transport(&url, timeout, e))?;
-        let status = resp.status().as_u16();
-        let body = match read_capped(resp, TOKEN_CAP).await {
-            Ok(b) => b,
-            Err(BodyError::TooLarge) => {
-                return Err(HttpError::TooLarge {
-                    url,
-                    limit: TOKEN_CAP,
-                })
-            }
-            Err(BodyError::Transport(e)) => return Err(super::error::transport(&url, timeout, e)),
-        };
-        let body = String::from_utf8_lossy(&body);
-        let clean = |s: &str| text::clean(&super::snippet(s), &[self.client_secret.expose()]);
-        if !(200..300).contains(&status) {
-            return Err(HttpError::Status {
-                url,
-                status,
-                message: format!(
-                    "token endpoint refused client {:?}: {}",
-                    self.client_id,
-                    clean(&body)
-                ),
-            });
-        }
-        match serde_json::from_str::<TokenAnswer>(&body) {
-            Ok(t) if !t.access_token.trim().is_empty() => Ok((
-                Secret::new(t.access_token.trim().to_string()),
-                t.expires_in.map_or(DEFAULT_LIFETIME, Duration::from_secs),
-            )),
-            // The body may be a token in another shape: never print it.
-            _ => Err(HttpError::Unexpected {
-                url,
-                what: "OAuth2 token endpoint",
-                detail: format!(
-                    "HTTP {status}, no access_token in a {} byte answer",
-                    body.len()
-                ),
-            }),
         }
     }
 }

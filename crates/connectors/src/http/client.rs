@@ -18,7 +18,7 @@ use super::{
     error::{transport, HttpError},
     read_capped, retry_after, retryable, Auth, BodyError, Retry, Safety, Secret,
 };
-use crate::text::escape_controls;
+use crate::text::{self, escape_controls};
 
 /// How to build a [`Client`].
 #[derive(Clone)]
@@ -164,6 +164,22 @@ impl Client {
             }
             return Ok(answer);
         }
+    }
+
+    /// `answer` if its status is 2xx; otherwise [`HttpError::Status`] with the first line of
+    /// the body, escaped and scrubbed of this client's secrets (a server may echo them).
+    pub fn success(&self, url: &str, answer: Answer) -> Result<Answer, HttpError> {
+        if (200..300).contains(&answer.status) {
+            return Ok(answer);
+        }
+        let secrets = self.auth.secrets();
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        let body = String::from_utf8_lossy(&answer.body);
+        Err(HttpError::Status {
+            url: url.into(),
+            status: answer.status,
+            message: text::clean(&super::snippet(&super::first_line(&body)), &secrets),
+        })
     }
 
     async fn once(

@@ -15,14 +15,14 @@ mod auth;
 mod body;
 mod client;
 mod error;
+mod oauth2;
 mod retry;
 mod url;
 
-pub use auth::{
-    env_var_allowed, secret_from_env, Auth, EnvSecretError, OAuth2, Secret, TOKEN_ENV_PREFIX,
-};
+pub use auth::{env_var_allowed, secret_from_env, Auth, EnvSecretError, Secret, TOKEN_ENV_PREFIX};
 pub use body::{read_capped, BodyError};
 pub use client::{Answer, Client, ClientConfig};
 pub use error::{HttpError, Outcome};
+pub use oauth2::OAuth2;
 pub use retry::{retry_after, retryable, Retry, Safety};
 pub use url::{first_line, hide_userinfo, path_segment, root_cause, shown, snippet, web_url};
