@@ -9,7 +9,7 @@ use super::{
     SparkStandalone,
 };
 use crate::{
-    http::{env_var_allowed, Secret},
+    http::{secret_from_env, EnvSecretError},
     registry::{BuildContext, Built},
 };
 
@@ -28,19 +28,19 @@ pub fn from_spec(file: &str, text: &str, ctx: &BuildContext) -> Result<Built, Sp
         .map_err(|(field, message)| value_err(&field, message))?;
     let token = match &spec.job.token_env {
         None => None,
-        Some(var) if !env_var_allowed(var, &ctx.token_env_allow) => {
-            return Err(value_err(
-                "job.token_env",
-                format!(
-                    "{var:?} may not be read: token_env must name a variable starting with {TOKEN_ENV_PREFIX} (e.g. \
-                     {TOKEN_ENV_PREFIX}SPARK) or one the worker's configuration allows, so that a spec cannot send \
-                     the worker's other secrets to a server of its choosing"
-                ),
-            ))
-        }
-        Some(var) => match std::env::var(var) {
-            Ok(t) if !t.trim().is_empty() => Some(Secret::new(t.trim().to_string())),
-            _ => {
+        Some(var) => match secret_from_env(var, &ctx.token_env_allow) {
+            Ok(t) => Some(t),
+            Err(EnvSecretError::NotAllowed(_)) => {
+                return Err(value_err(
+                    "job.token_env",
+                    format!(
+                        "{var:?} may not be read: token_env must name a variable starting with {TOKEN_ENV_PREFIX} (e.g. \
+                         {TOKEN_ENV_PREFIX}SPARK) or one the worker's configuration allows, so that a spec cannot send \
+                         the worker's other secrets to a server of its choosing"
+                    ),
+                ))
+            }
+            Err(_) => {
                 return Err(value_err(
                     "job.token_env",
                     format!(

@@ -3,9 +3,9 @@
 //! (`/log/?driverId=...`).
 //!
 //! ## Guarantees
-//! - Built on [`crate::http`]: errors are its [`HttpError`] (which says whether the request may
-//!   have been received), the bearer token is never part of an error or of `Debug` output
-//!   ([`Secret`]). No request is retried here: the engine's polling is the Spark retry loop.
+//! - Built on [`crate::http`]: errors are its [`HttpError`](crate::http::HttpError) (which
+//!   says whether the request may have been received), the bearer token is never part of an
+//!   error or of `Debug` output ([`Secret`]). No request is retried here: the engine's polling is the Spark retry loop.
 //! - An answer that is not a Spark REST message (no `action` field) is reported as
 //!   [`RestError::Unexpected`], so a wrong port gives a clear message instead of a parse error.
 //! - Bodies are read with a hard cap ([`JSON_CAP`] for JSON, the asked length plus
