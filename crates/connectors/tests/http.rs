@@ -131,9 +131,13 @@ async fn outcomes_are_refused_ambiguous_or_definite_and_never_show_secrets() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let url = format!("http://127.0.0.1:{closed}/x");
+    let url = format!("http://user:pw-s3cr3t@127.0.0.1:{closed}/x");
     let e = get(&c, &url, Safety::Once).await.unwrap_err();
     assert!(matches!(e, HttpError::Connect { .. }), "{e}");
+    assert!(
+        !e.to_string().contains("pw-s3cr3t") && e.to_string().contains("***@"),
+        "{e}"
+    );
     assert_eq!(e.outcome(), Outcome::Refused);
     assert!(!e.may_have_arrived());
     assert!(matches!(e.submit_error(), SubmitError::Unavailable { .. }));

@@ -139,8 +139,8 @@ impl Client {
         &self.auth
     }
 
-    /// Sends the request `make` builds (once per attempt) to `url` (a checked address, used in
-    /// errors), with credentials, and reads at most `cap` bytes of the answer. A redirect (when
+    /// Sends the request `make` builds (once per attempt) to `url` (the address errors name,
+    /// its userinfo hidden), with credentials, and reads at most `cap` bytes of the answer. A redirect (when
     /// not followed) is an error; any other status is the caller's to read. 429/502/503/504 are
     /// retried if `safety` allows; when attempts run out the last one is returned as an answer.
     pub async fn exchange(
@@ -150,6 +150,7 @@ impl Client {
         cap: usize,
         make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Answer, HttpError> {
+        let url = &super::hide_userinfo(url);
         let start = Instant::now();
         let mut attempt = 1;
         loop {
@@ -172,6 +173,7 @@ impl Client {
         if (200..300).contains(&answer.status) {
             return Ok(answer);
         }
+        let url = &super::hide_userinfo(url);
         let secrets = self.auth.secrets();
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let body = String::from_utf8_lossy(&answer.body);
