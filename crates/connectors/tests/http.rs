@@ -342,3 +342,29 @@ async fn bodies_are_capped() {
     );
     assert!(sent < (64 << 20), "{sent}");
 }
+
+#[tokio::test]
+async fn basic_auth_is_sent_and_never_shown() {
+    let srv = serve(None, |_, _| Reply::with("403 Forbidden", &[], "no")).await;
+    let auth = Auth::Basic {
+        user: "tether".into(),
+        password: Secret::new("pw-s3cr3t".into()),
+    };
+    assert!(!format!("{auth:?}").contains("pw-s3cr3t"));
+    let c = client(
+        ClientConfig::new(Duration::from_secs(5)),
+        auth,
+        Retry::never(),
+    );
+    let a = c
+        .exchange(Safety::Once, &srv.url, CAP, |r| r.get(&srv.url))
+        .await
+        .unwrap();
+    let e = c.success(&srv.url, a).unwrap_err();
+    assert_eq!(e.outcome(), Outcome::Definite);
+    // "tether:pw-s3cr3t" in base64.
+    assert_eq!(
+        srv.requests()[0].header("authorization").as_deref(),
+        Some("Basic dGV0aGVyOnB3LXMzY3IzdA==")
+    );
+}
