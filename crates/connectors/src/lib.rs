@@ -6,6 +6,8 @@
 //! - `local` (feature `local`): processes on this machine, under a supervisor of ours.
 //! - `spark_standalone` (feature `spark-standalone`): Spark standalone masters through the REST
 //!   submission server.
+//! - `http` (feature `http`, enabled by every HTTP backend): the shared HTTP client, retry,
+//!   auth and error classification.
 //!
 //! [`registry::Registry`] turns a spec file into a ready connector and policy through the
 //! [`registry::ConnectorFactory`] of its kind; the CLI uses it, and so can any program that
@@ -13,6 +15,8 @@
 #![deny(unsafe_code)]
 
 pub mod conformance;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod pool;

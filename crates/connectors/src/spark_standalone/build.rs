@@ -1,16 +1,17 @@
-//! From a spec to a [`SparkStandalone`]: the token variable's rule, the token, the CA file,
-//! and the HTTP client, shared by every spec naming the same master ([`SparkFactory`]).
+//! From a spec to a [`SparkStandalone`]: the token (its variable's rule is
+//! [`crate::http::env_var_allowed`]), the CA file, and the HTTP client, shared by every spec
+//! naming the same master ([`SparkFactory`]).
 use std::{sync::Arc, time::Duration};
 
 use tether_core::spec::{parse_spec, SpecError};
 
 use super::{
-    http,
-    rest::{Rest, Secret},
+    rest::Rest,
     spec::{SparkJob, SparkRecovery},
     SparkStandalone,
 };
 use crate::{
+    http::{secret_from_env, ClientConfig, EnvSecretError},
     pool::{ClientPool, Endpoint},
     registry::{BuildContext, Built, ConnectorFactory},
 };
@@ -39,18 +40,7 @@ impl ConnectorFactory for SparkFactory {
     }
 }
 
-/// `token_env` may name `TETHER_TOKEN_<NAME>` variables, or names the caller allows: a spec
-/// must not make a worker send any of its other secrets (a database password) to a URL of the
-/// spec's choosing.
-fn token_env_allowed(var: &str, allow: &[String]) -> bool {
-    let rule = var.strip_prefix(TOKEN_ENV_PREFIX).is_some_and(|rest| {
-        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    });
-    rule || allow.iter().any(|a| a == var)
-}
-
-/// Prefix of the environment variables `token_env` may name without an allowlist.
-pub const TOKEN_ENV_PREFIX: &str = "TETHER_TOKEN_";
+pub use crate::http::TOKEN_ENV_PREFIX;
 
 /// Builds the connector and policy of a `kind = "spark-standalone"` spec, with a client of its
 /// own ([`SparkFactory`] shares them).
@@ -75,19 +65,19 @@ fn build(
         .map_err(|(field, message)| value_err(&field, message))?;
     let token = match &spec.job.token_env {
         None => None,
-        Some(var) if !token_env_allowed(var, &ctx.token_env_allow) => {
-            return Err(value_err(
-                "job.token_env",
-                format!(
-                    "{var:?} may not be read: token_env must name a variable starting with {TOKEN_ENV_PREFIX} (e.g. \
-                     {TOKEN_ENV_PREFIX}SPARK) or one the worker's configuration allows, so that a spec cannot send \
-                     the worker's other secrets to a server of its choosing"
-                ),
-            ))
-        }
-        Some(var) => match std::env::var(var) {
-            Ok(t) if !t.trim().is_empty() => Some(Secret::new(t.trim().to_string())),
-            _ => {
+        Some(var) => match secret_from_env(var, &ctx.token_env_allow) {
+            Ok(t) => Some(t),
+            Err(EnvSecretError::NotAllowed(_)) => {
+                return Err(value_err(
+                    "job.token_env",
+                    format!(
+                        "{var:?} may not be read: token_env must name a variable starting with {TOKEN_ENV_PREFIX} (e.g. \
+                         {TOKEN_ENV_PREFIX}SPARK) or one the worker's configuration allows, so that a spec cannot send \
+                         the worker's other secrets to a server of its choosing"
+                    ),
+                ))
+            }
+            Err(_) => {
                 return Err(value_err(
                     "job.token_env",
                     format!(
@@ -110,7 +100,13 @@ fn build(
     let endpoint = endpoint(&job.master_rest, ca_pem.clone(), timeout)
         .map_err(|m| value_err("job.master_rest", m))?;
     let client = clients
-        .get_or_try_make(endpoint, || http::client(timeout, ca_pem.as_deref()))
+        .get_or_try_make(endpoint, || {
+            ClientConfig {
+                ca_pem: ca_pem.clone(),
+                ..ClientConfig::new(timeout)
+            }
+            .build()
+        })
         .map_err(|m| match (&job.ca_file, &ca_pem) {
             (Some(path), Some(_)) => {
                 value_err("job.ca_file", format!("CA file {}: {m}", path.display()))
@@ -159,7 +155,7 @@ pub(super) fn read_ca(job: &SparkJob) -> Result<Option<Vec<u8>>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{token_env_allowed, SparkFactory};
+    use super::SparkFactory;
     use crate::registry::{BuildContext, ConnectorFactory};
 
     #[test]
@@ -184,26 +180,5 @@ mod tests {
             3,
             "another port or host: another client"
         );
-    }
-
-    #[test]
-    fn token_env_names_follow_the_rule_or_the_allowlist() {
-        let none: Vec<String> = vec![];
-        for ok in ["TETHER_TOKEN_SPARK", "TETHER_TOKEN_prod_2"] {
-            assert!(token_env_allowed(ok, &none), "{ok}");
-        }
-        for bad in [
-            "PGPASSWORD",
-            "TETHER_TOKEN_",
-            "TETHER_STATE",
-            "tether_token_x",
-            "TETHER_TOKEN_A-B",
-        ] {
-            assert!(!token_env_allowed(bad, &none), "{bad}");
-        }
-        assert!(token_env_allowed(
-            "SPARK_REST_TOKEN",
-            &["SPARK_REST_TOKEN".to_string()]
-        ));
     }
 }

@@ -38,8 +38,10 @@ pub enum LogReadError {
 impl From<RestError> for LogReadError {
     fn from(e: RestError) -> Self {
         match e {
-            RestError::NotSpark { .. } => LogReadError::Missing(e.to_string()),
-            RestError::Http { status, .. } if status < 500 => LogReadError::Missing(e.to_string()),
+            RestError::Unexpected { .. } => LogReadError::Missing(e.to_string()),
+            RestError::Status { status, .. } if status < 500 => {
+                LogReadError::Missing(e.to_string())
+            }
             _ => LogReadError::Unreachable(e.to_string()),
         }
     }

@@ -95,7 +95,7 @@
 mod build;
 pub mod classify;
 mod find;
-pub mod http;
+pub use crate::http;
 pub mod logs;
 mod ops;
 pub mod rest;

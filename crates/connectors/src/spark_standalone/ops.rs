@@ -73,14 +73,9 @@ impl SparkStandalone {
                     "{e} (is the master running, and is master_rest its REST port with spark.master.rest.enabled=true?)"
                 ),
             }),
-            Err(e @ RestError::Http { status, .. }) if status >= 500 => {
-                Err(SubmitError::Ambiguous { reason: e.to_string() })
-            }
-            // A redirect came from something in front of Spark: nothing was created.
-            Err(e @ (RestError::Http { .. } | RestError::NotSpark { .. } | RestError::Redirect { .. })) => {
-                Err(SubmitError::Rejected { message: e.to_string() })
-            }
-            Err(e) => Err(SubmitError::Ambiguous { reason: e.to_string() }),
+            // 4xx, not Spark, a redirect from something in front of Spark: rejected; 5xx,
+            // timeouts, resets: ambiguous (the shared classification, `http::Outcome`).
+            Err(e) => Err(e.submit_error()),
         }
     }
 
@@ -153,10 +148,10 @@ impl SparkStandalone {
                     .unwrap_or_else(|| "kill refused".into()),
             }),
             Err(
-                e @ (RestError::NotSpark { .. }
+                e @ (RestError::Unexpected { .. }
                 | RestError::BadAddress { .. }
                 | RestError::Redirect { .. }
-                | RestError::Http {
+                | RestError::Status {
                     status: 400..=499, ..
                 }),
             ) => Err(CancelError::Refused {

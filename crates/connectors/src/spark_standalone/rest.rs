@@ -3,13 +3,13 @@
 //! (`/log/?driverId=...`).
 //!
 //! ## Guarantees
-//! - Errors say which address failed and how, and whether the request may have been received
-//!   ([`RestError::may_have_arrived`]); the bearer token is never part of an error or of
-//!   `Debug` output ([`Secret`]).
+//! - Built on [`crate::http`]: errors are its [`HttpError`](crate::http::HttpError) (which
+//!   says whether the request may have been received), the bearer token is never part of an
+//!   error or of `Debug` output ([`Secret`]). No request is retried here: the engine's polling is the Spark retry loop.
 //! - An answer that is not a Spark REST message (no `action` field) is reported as
-//!   [`RestError::NotSpark`], so a wrong port gives a clear message instead of a parse error.
-//! - Bodies are read with a hard cap ([`http::JSON_CAP`] for JSON, the asked length plus
-//!   [`http::LOG_PAGE_SLACK`] for log pages); redirects are reported ([`RestError::Redirect`]),
+//!   [`RestError::Unexpected`], so a wrong port gives a clear message instead of a parse error.
+//! - Bodies are read with a hard cap ([`JSON_CAP`] for JSON, the asked length plus
+//!   [`LOG_PAGE_SLACK`] for log pages); redirects are reported ([`RestError::Redirect`]),
 //!   never followed; ids are percent-encoded into paths; worker UI addresses reported by the
 //!   master are checked ([`http::web_url`]) before anything is sent to them.
 //! - Server text in errors has its control characters escaped ([`crate::text`]).
@@ -23,130 +23,23 @@ use std::{fmt, time::Duration};
 
 use reqwest::Url;
 
-use super::http::{self, read_capped, BodyError};
-pub use super::http::{first_line, snippet};
 pub use super::wire::{parse_log_page, DriverInfo, LogSlice, MasterState, RestMessage, WorkerInfo};
-use crate::text::escape_controls;
+pub use crate::http::{first_line, snippet, HttpError as RestError, Secret};
+use crate::{
+    http::{self, Answer, Auth, Client, ClientConfig, Retry, Safety},
+    text::escape_controls,
+};
 
-/// A bearer token. `Debug` and `Display` never show it.
-#[derive(Clone)]
-pub struct Secret(String);
+/// Cap of a JSON answer (REST messages, the master's `/json/`): Spark's are kilobytes.
+pub const JSON_CAP: usize = 8 << 20;
 
-impl Secret {
-    /// Wraps a token.
-    pub fn new(s: String) -> Self {
-        Secret(s)
-    }
-    /// The token itself: for the `Authorization` header and for scrubbing it out of text.
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-/// A failed HTTP exchange.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RestError {
-    /// No connection could be made: nothing was sent.
-    #[error("cannot connect to {url}: {reason}")]
-    Connect {
-        /// Address.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// Connected, but no complete answer in time: the request may have been received.
-    #[error("no answer from {url} within {timeout:?}: {reason}")]
-    Timeout {
-        /// Address.
-        url: String,
-        /// The request timeout.
-        timeout: Duration,
-        /// Why.
-        reason: String,
-    },
-    /// Any other transport failure after connecting (reset, broken body).
-    #[error("talking to {url} failed: {reason}")]
-    Transport {
-        /// Address.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// The server answered with an HTTP error carrying a Spark message (or a 5xx).
-    #[error("{url} answered HTTP {status}: {message}")]
-    Http {
-        /// Address.
-        url: String,
-        /// HTTP status.
-        status: u16,
-        /// Server's words (first line).
-        message: String,
-    },
-    /// Something answered, but not a Spark server.
-    #[error("{url} answered but is not a {what} ({detail})")]
-    NotSpark {
-        /// Address.
-        url: String,
-        /// What we expected (e.g. "Spark REST submission server").
-        what: &'static str,
-        /// HTTP status and the start of the body.
-        detail: String,
-    },
-    /// The server answered with a redirect, which tether never follows.
-    #[error(
-        "{url} answered HTTP {status} redirecting to {location:?}: tether never follows redirects \
-         (they could carry the token elsewhere); put the final address in the spec"
-    )]
-    Redirect {
-        /// Address.
-        url: String,
-        /// HTTP status (3xx).
-        status: u16,
-        /// Where it pointed (escaped, shortened).
-        location: String,
-    },
-    /// The body was longer than tether reads from this kind of answer.
-    #[error(
-        "{url} sent more than {limit} bytes; tether stopped reading (a Spark answer is far smaller: is \
-         something else answering there?)"
-    )]
-    TooLarge {
-        /// Address.
-        url: String,
-        /// The cap, in bytes.
-        limit: usize,
-    },
-    /// An address we refuse to contact (e.g. a worker UI with userinfo or a `file:` scheme), or
-    /// an id that cannot be put into a URL.
-    #[error("refusing to request {url}: {reason}")]
-    BadAddress {
-        /// The address or id as given (escaped).
-        url: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-impl RestError {
-    /// True unless the request certainly never reached the server.
-    pub fn may_have_arrived(&self) -> bool {
-        !matches!(
-            self,
-            RestError::Connect { .. } | RestError::BadAddress { .. }
-        )
-    }
-}
+/// Room for the header line of a worker's log page, on top of the bytes asked for.
+pub const LOG_PAGE_SLACK: usize = 64 << 10;
 
 /// The client. Cheap to clone.
 #[derive(Clone)]
 pub struct Rest {
-    http: reqwest::Client,
+    http: Client,
     rest: String,
     ui: String,
     token: Option<Secret>,
@@ -177,12 +70,15 @@ impl Rest {
         timeout: Duration,
         ca_pem: Option<&[u8]>,
     ) -> Result<Self, String> {
-        let http = http::client(timeout, ca_pem)?;
-        Ok(Self::with_client(http, rest, ui, token, timeout))
+        let config = ClientConfig {
+            ca_pem: ca_pem.map(<[u8]>::to_vec),
+            ..ClientConfig::new(timeout)
+        };
+        Ok(Self::with_client(config.build()?, rest, ui, token, timeout))
     }
 
-    /// [`Rest::new`] on an existing client (one of a [`crate::pool::ClientPool`]), made by
-    /// [`http::client`] with the same `timeout`.
+    /// [`Rest::new`] on an existing reqwest client (one of a [`crate::pool::ClientPool`]),
+    /// built by [`ClientConfig::build`] with the same `timeout`.
     pub fn with_client(
         http: reqwest::Client,
         rest: &str,
@@ -190,6 +86,8 @@ impl Rest {
         token: Option<Secret>,
         timeout: Duration,
     ) -> Self {
+        let auth = token.clone().map_or(Auth::None, Auth::Bearer);
+        let http = Client::from_reqwest(http, timeout, auth, Retry::never());
         Rest {
             http,
             rest: rest.trim_end_matches('/').into(),
@@ -204,82 +102,32 @@ impl Rest {
         &self.rest
     }
 
-    fn transport(&self, url: &str, e: reqwest::Error) -> RestError {
-        // reqwest's Display names the URL, never the headers, so no token can leak here.
-        let mut reason = http::root_cause(&e);
-        if url.starts_with("https:") && reason.contains("certificate") {
-            reason.push_str(
-                " (if the server's certificate is signed by a private CA, set ca_file in [job] to that CA's PEM \
-                 file)",
-            );
-        }
-        if e.is_connect() {
-            RestError::Connect {
-                url: url.into(),
-                reason,
-            }
-        } else if e.is_timeout() {
-            RestError::Timeout {
-                url: url.into(),
-                timeout: self.timeout,
-                reason,
-            }
-        } else {
-            RestError::Transport {
-                url: url.into(),
-                reason,
-            }
-        }
-    }
-
-    /// Sends `req` and reads at most `cap` bytes of its answer. A redirect is an error.
+    /// Sends what `make` builds and reads at most `cap` bytes of the answer.
     async fn exchange(
         &self,
-        req: reqwest::RequestBuilder,
+        safety: Safety,
         url: &str,
         cap: usize,
+        make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<(u16, Vec<u8>), RestError> {
-        let resp = req.send().await.map_err(|e| self.transport(url, e))?;
-        let status = resp.status().as_u16();
-        if resp.status().is_redirection() {
-            let location = resp
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .unwrap_or_default();
-            return Err(RestError::Redirect {
-                url: url.into(),
-                status,
-                location: escape_controls(&snippet(&location)),
-            });
-        }
-        match read_capped(resp, cap).await {
-            Ok(body) => Ok((status, body)),
-            Err(BodyError::TooLarge) => Err(RestError::TooLarge {
-                url: url.into(),
-                limit: cap,
-            }),
-            Err(BodyError::Transport(e)) => Err(self.transport(url, e)),
-        }
+        let Answer { status, body, .. } = self.http.exchange(safety, url, cap, make).await?;
+        Ok((status, body))
     }
 
     async fn rest_call(
         &self,
-        req: reqwest::RequestBuilder,
+        safety: Safety,
         url: &str,
+        make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<RestMessage, RestError> {
-        let req = match &self.token {
-            Some(t) => req.bearer_auth(t.expose()),
-            None => req,
-        };
-        let (status, body) = self.exchange(req, url, http::JSON_CAP).await?;
+        let (status, body) = self.exchange(safety, url, JSON_CAP, make).await?;
         let body = String::from_utf8_lossy(&body);
         let msg = serde_json::from_str::<RestMessage>(&body)
             .ok()
             .filter(|m| !m.action.is_empty());
         match msg {
             Some(m) if (200..300).contains(&status) => Ok(m),
-            Some(m) => Err(RestError::Http {
+            Some(m) => Err(RestError::Status {
                 url: url.into(),
                 status,
                 message: escape_controls(
@@ -287,19 +135,19 @@ impl Rest {
                 ),
             }),
             // A 5xx from a proxy in front of Spark is not proof that nothing is there.
-            None if status >= 500 => Err(RestError::Http {
+            None if status >= 500 => Err(RestError::Status {
                 url: url.into(),
                 status,
                 message: escape_controls(&snippet(&body)),
             }),
-            None if status == 401 || status == 403 => Err(RestError::Http {
+            None if status == 401 || status == 403 => Err(RestError::Status {
                 url: url.into(),
                 status,
                 message: "unauthorized: the master requires a bearer token (set token_env in [job] to the name of \
                           an environment variable holding it) or refused the one given"
                     .into(),
             }),
-            None => Err(RestError::NotSpark {
+            None => Err(RestError::Unexpected {
                 url: self.rest.clone(),
                 what: REST_SERVER,
                 detail: format!("HTTP {status}, body starts with {:?}", snippet(&body)),
@@ -309,9 +157,9 @@ impl Rest {
 
     /// `<rest>/v1/submissions/<verb>/<id>`, the id percent-encoded.
     fn submission_url(&self, verb: &str, driver_id: &str) -> Result<String, RestError> {
-        let id = http::path_segment(driver_id).map_err(|reason| RestError::BadAddress {
+        let id = http::path_segment(driver_id).map_err(|_| RestError::BadAddress {
             url: format!("driver id {}", escape_controls(&format!("{driver_id:?}"))),
-            reason,
+            reason: format!("{driver_id:?} is not a valid driver id"),
         })?;
         Ok(format!("{}/v1/submissions/{verb}/{id}", self.rest))
     }
@@ -319,30 +167,32 @@ impl Rest {
     /// `POST /v1/submissions/create`.
     pub async fn create(&self, body: &serde_json::Value) -> Result<RestMessage, RestError> {
         let url = format!("{}/v1/submissions/create", self.rest);
-        self.rest_call(self.http.post(&url).json(body), &url).await
+        self.rest_call(Safety::Once, &url, |c| c.post(&url).json(body))
+            .await
     }
 
     /// `GET /v1/submissions/status/<id>`.
     pub async fn status(&self, driver_id: &str) -> Result<RestMessage, RestError> {
         let url = self.submission_url("status", driver_id)?;
-        self.rest_call(self.http.get(&url), &url).await
+        self.rest_call(Safety::Idempotent, &url, |c| c.get(&url))
+            .await
     }
 
     /// `POST /v1/submissions/kill/<id>`.
     pub async fn kill(&self, driver_id: &str) -> Result<RestMessage, RestError> {
         let url = self.submission_url("kill", driver_id)?;
-        self.rest_call(self.http.post(&url), &url).await
+        self.rest_call(Safety::Once, &url, |c| c.post(&url)).await
     }
 
     /// The master's `/json/`.
     pub async fn master_state(&self) -> Result<MasterState, RestError> {
         let url = format!("{}/json/", self.ui);
         let (status, body) = self
-            .exchange(self.http.get(&url), &url, http::JSON_CAP)
+            .exchange(Safety::Idempotent, &url, JSON_CAP, |c| c.get(&url))
             .await?;
         let body = String::from_utf8_lossy(&body);
         if !(200..300).contains(&status) {
-            return Err(RestError::Http {
+            return Err(RestError::Status {
                 url,
                 status,
                 message: escape_controls(&snippet(&body)),
@@ -350,7 +200,7 @@ impl Rest {
         }
         match serde_json::from_str::<MasterState>(&body) {
             Ok(s) if !s.url.is_empty() || !s.status.is_empty() => Ok(s),
-            _ => Err(RestError::NotSpark {
+            _ => Err(RestError::Unexpected {
                 url,
                 what: "Spark master web UI",
                 detail: format!("HTTP {status}, body starts with {:?}", snippet(&body)),
@@ -386,16 +236,18 @@ impl Rest {
         let url = url.to_string();
         let cap = usize::try_from(len)
             .unwrap_or(usize::MAX)
-            .saturating_add(http::LOG_PAGE_SLACK);
-        let (status, body) = self.exchange(self.http.get(&url), &url, cap).await?;
+            .saturating_add(LOG_PAGE_SLACK);
+        let (status, body) = self
+            .exchange(Safety::Idempotent, &url, cap, |c| c.get(&url))
+            .await?;
         if !(200..300).contains(&status) {
-            return Err(RestError::Http {
+            return Err(RestError::Status {
                 url,
                 status,
                 message: escape_controls(&snippet(&String::from_utf8_lossy(&body))),
             });
         }
-        parse_log_page(&body).map_err(|detail| RestError::NotSpark {
+        parse_log_page(&body).map_err(|detail| RestError::Unexpected {
             url,
             what: "Spark worker log page",
             detail,

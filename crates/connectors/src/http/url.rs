@@ -1,75 +1,15 @@
-//! HTTP plumbing of the Spark connector: the client, bounded body reading, address checks and
-//! path encoding. (A later issue moves this into a module shared by all HTTP backends.)
+//! Addresses: checked web URLs, ids as path segments, addresses shown without userinfo, and
+//! short forms of server text for messages.
 //!
 //! ## Guarantees
-//! - Redirects are never followed: a 3xx is an answer, reported as such by the caller.
-//! - `https://` is verified against the system's trust store plus the spec's `ca_file`.
-//! - [`read_capped`] reads a body chunk by chunk and stops at the cap: memory never holds more
-//!   than the cap plus one chunk, whatever the server sends (or keeps sending).
 //! - [`path_segment`] percent-encodes an id for a URL path and refuses `.`, `..` and the empty
 //!   id: an id cannot change which resource is asked for.
 //! - [`web_url`] accepts only `http`/`https` with a host and no userinfo (`user:pass@`): such
-//!   addresses (in a spec, or worker UIs reported by the master) are refused, never stripped, so
-//!   no credential is ever printed, stored or sent to a host the spec did not name.
-use std::time::Duration;
-
+//!   addresses (in a spec, or reported by a server) are refused, never stripped, so no
+//!   credential is ever printed, stored or sent to a host the spec did not name.
+//! - [`shown`] hides the userinfo of any address it prints.
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::Url;
-
-/// Cap of a JSON answer (REST messages, the master's `/json/`): Spark's are kilobytes.
-pub const JSON_CAP: usize = 8 << 20;
-
-/// Room for the header line of a worker's log page, on top of the bytes asked for.
-pub const LOG_PAGE_SLACK: usize = 64 << 10;
-
-/// An HTTP client: rustls, no redirects, `timeout` per request, extra roots from `ca_pem`.
-pub fn client(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .connect_timeout(timeout.min(Duration::from_secs(5)))
-        .timeout(timeout)
-        // Spark never redirects API calls; a redirect means something else answers, and
-        // following it would send the bearer token (or our requests) where the spec never said.
-        .redirect(reqwest::redirect::Policy::none());
-    if let Some(pem) = ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| format!("is not a PEM certificate file: {e}"))?;
-        if certs.is_empty() {
-            return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
-        }
-        for c in certs {
-            builder = builder.add_root_certificate(c);
-        }
-    }
-    builder
-        .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))
-}
-
-/// Why a body could not be read.
-#[derive(Debug)]
-pub enum BodyError {
-    /// Longer than the cap (announced or sent).
-    TooLarge,
-    /// The transport failed while reading.
-    Transport(reqwest::Error),
-}
-
-/// The body of `resp`, at most `cap` bytes; more is [`BodyError::TooLarge`] and the rest is
-/// never read (the connection is dropped).
-pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
-    if resp.content_length().is_some_and(|n| n > cap as u64) {
-        return Err(BodyError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
-        if body.len() + chunk.len() > cap {
-            return Err(BodyError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
 
 /// Everything but unreserved characters (RFC 3986) is encoded.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -81,7 +21,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// `id` as one URL path segment. `Err`: an id that would name another path.
 pub fn path_segment(id: &str) -> Result<String, String> {
     if matches!(id, "" | "." | "..") {
-        return Err(format!("{id:?} is not a valid driver id"));
+        return Err(format!("{id:?} is not a valid id"));
     }
     Ok(utf8_percent_encode(id, SEGMENT).to_string())
 }
@@ -107,17 +47,22 @@ pub fn web_url(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// A URL for a message: quoted, with any userinfo replaced by `***`.
+/// A URL for a message: quoted and escaped, with any userinfo replaced by `***`.
 pub fn shown(text: &str) -> String {
+    format!("{:?}", hide_userinfo(text))
+}
+
+/// `text` with the userinfo of a URL (`user:pass@`) replaced by `***`.
+pub fn hide_userinfo(text: &str) -> String {
     match text.split_once("://") {
         Some((scheme, rest)) => {
             let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
             match rest[..authority_end].rfind('@') {
-                Some(at) => format!("\"{scheme}://***@{}\"", &rest[at + 1..]),
-                None => format!("{text:?}"),
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => text.to_string(),
             }
         }
-        None => format!("{text:?}"),
+        None => text.to_string(),
     }
 }
 
@@ -172,6 +117,13 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(url.path(), "/v1/submissions/status/..%2F..%2F..%2Fjson%2F");
+    }
+
+    #[test]
+    fn userinfo_is_never_shown() {
+        assert_eq!(shown("https://u:pw@h:1/p?q"), "\"https://***@h:1/p?q\"");
+        assert_eq!(hide_userinfo("http://h/a@b"), "http://h/a@b");
+        assert_eq!(shown("x\ny"), "\"x\\ny\"");
     }
 
     #[test]
