@@ -70,8 +70,12 @@ async fn the_keeper_raises_a_cancel_requested_in_the_store() {
 
 #[tokio::test(start_paused = true)]
 async fn signals_wake_waiters_and_sleepers() {
-    // A waiter wakes on the first cancel request.
+    // Nothing raised: a waiter waits.
     let s = RunSignals::new();
+    assert!(timeout(Duration::from_secs(60), s.interrupted())
+        .await
+        .is_err());
+    // A waiter wakes on the first cancel request.
     let waiter = tokio::spawn({
         let s = s.clone();
         async move { s.interrupted().await }
