@@ -288,6 +288,18 @@ mod tests {
     }
 
     #[test]
+    fn separators_collapse_in_the_tag_slug() {
+        // Pinned: runs of separators become one dash, none leads or trails. Changing this
+        // would give in-flight runs with such keys new tags (and orphan their jobs).
+        let st = store("abcdefgh");
+        let tag = |k: &str| Tag::derive(&st, &RunKey::new(k).unwrap(), Generation(1));
+        assert!(tag("__a..__b--")
+            .as_str()
+            .starts_with("tether-a-b-abcdefgh-"));
+        assert!(tag("--").as_str().starts_with("tether-abcdefgh-"));
+    }
+
+    #[test]
     fn two_stores_never_share_a_tag_for_the_same_key() {
         let k = RunKey::new("nightly-2026-11-22").unwrap();
         let (a, b) = (store("stagingx"), store("prod0001"));
