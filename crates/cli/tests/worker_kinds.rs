@@ -70,3 +70,37 @@ fn never_claims_an_unknown_kind(env: &Env) {
     assert_eq!(record.epoch, Epoch(0), "claimed: {record:?}");
     assert_eq!(record.owner, None);
 }
+
+/// `--exit-when-idle` waits only for runs this worker could claim: a run of a kind it does not
+/// build (left for another worker) does not keep it running forever.
+#[test]
+fn exit_when_idle_ignores_runs_the_worker_cannot_claim() {
+    let env = Env::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let spec = env.spec("known.toml", "[job]\nkind = 'local'\ncommand = ['true']\n");
+    let out = env.run(&["submit", spec.to_str().unwrap(), "--key", "known"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    rt.block_on(async {
+        let store = tether_store::open(&env.state).await.unwrap();
+        store
+            .create_run(&NewRun {
+                key: RunKey::new("alien").unwrap(),
+                kind: "yarn".into(),
+                spec: "[job]\nkind = \"yarn\"\n".into(),
+                spec_name: "alien.toml".into(),
+                spec_hash: "alien".into(),
+                queued: true,
+                base_dir: None,
+            })
+            .await
+            .unwrap();
+    });
+    let mut worker = env.spawn(&["worker", "--exit-when-idle"], &[]);
+    let status = wait_child(&mut worker, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(env.status("known").unwrap()["state"], "succeeded");
+    assert_eq!(env.status("alien").unwrap()["epoch"], 0);
+}

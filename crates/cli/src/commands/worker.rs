@@ -156,7 +156,7 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<Exit, CliError> {
             }
         }
         if args.exit_when_idle {
-            if tasks.set.is_empty() && nothing_left(store.as_ref()).await {
+            if tasks.set.is_empty() && nothing_left(store.as_ref(), &filter).await {
                 let since = *idle_since.get_or_insert_with(Instant::now);
                 // Runs of dead owners become claimable only when their lease expires.
                 if since.elapsed() > ttl {
@@ -329,13 +329,28 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
     }
 }
 
-async fn nothing_left(store: &dyn Store) -> bool {
+/// No run is left that this worker could ever claim: every run is finished, of a kind it does
+/// not build, or bound to another host (those wait for other workers; waiting for them here
+/// would keep `--exit-when-idle` from ever exiting).
+async fn nothing_left(store: &dyn Store, filter: &ClaimFilter) -> bool {
+    let ours = |r: &RunRecord| {
+        let kind_ok = filter
+            .kinds
+            .as_ref()
+            .is_none_or(|ks| ks.iter().any(|k| *k == r.kind));
+        let host_ok = r
+            .placement
+            .as_ref()
+            .is_none_or(|p| filter.host.as_deref() == Some(p.host.as_str()));
+        kind_ok && host_ok
+    };
     match store.list_runs().await {
         Ok(runs) => runs.iter().all(|r| {
-            matches!(
-                r.journal.phase,
-                tether_core::journal::Phase::Finished { .. }
-            )
+            !ours(r)
+                || matches!(
+                    r.journal.phase,
+                    tether_core::journal::Phase::Finished { .. }
+                )
         }),
         Err(_) => false,
     }
