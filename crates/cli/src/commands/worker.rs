@@ -334,10 +334,7 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
 /// would keep `--exit-when-idle` from ever exiting).
 async fn nothing_left(store: &dyn Store, filter: &ClaimFilter) -> bool {
     let ours = |r: &RunRecord| {
-        let kind_ok = filter
-            .kinds
-            .as_ref()
-            .is_none_or(|ks| ks.iter().any(|k| *k == r.kind));
+        let kind_ok = filter.kinds.as_ref().is_none_or(|ks| ks.contains(&r.kind));
         let host_ok = r
             .placement
             .as_ref()
