@@ -1,7 +1,8 @@
 //! # tether-connectors
 //!
 //! One module (and Cargo feature) per backend, all implementing
-//! [`tether_core::connector::Connector`], plus [`conformance`]: the suite every connector runs.
+//! [`tether_core::connector::Connector`], plus `conformance` (feature `conformance`, for tests
+//! only): the suite every connector runs.
 //!
 //! - `local` (feature `local`): processes on this machine, under a supervisor of ours.
 //! - `spark_standalone` (feature `spark-standalone`): Spark standalone masters through the REST
@@ -14,6 +15,7 @@
 //! wants the built-in backends or adds its own (`Registry::register`).
 #![deny(unsafe_code)]
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "http")]
 pub mod http;
