@@ -130,6 +130,19 @@ pub struct ClaimFilter {
     pub kinds: Option<Vec<String>>,
 }
 
+impl ClaimFilter {
+    /// Whether a run of `kind`, placed at `placement`, may be claimed under this filter. The
+    /// stores say the same in their claim SQL; the worker and the in-memory store use this.
+    pub fn admits(&self, kind: &str, placement: Option<&Placement>) -> bool {
+        let host_ok = placement.is_none_or(|p| self.host.as_deref() == Some(p.host.as_str()));
+        let kind_ok = self
+            .kinds
+            .as_ref()
+            .is_none_or(|ks| ks.iter().any(|k| k == kind));
+        host_ok && kind_ok
+    }
+}
+
 /// The right to act on a run, valid while its epoch is the run's current epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Lease {
@@ -383,4 +396,29 @@ pub trait Store: Send + Sync + 'static {
     /// the earlier instance are kept. An unfinished run is left as it is (`NotFinished`);
     /// an absent key is [`StoreError::NotFound`].
     async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_filter_admits_unplaced_runs_and_its_own_host_of_its_kinds() {
+        let on = |host: &str| Placement {
+            host: host.into(),
+            boot_id: "b".into(),
+            location: "/jobs".into(),
+        };
+        let f = ClaimFilter {
+            host: Some("a".into()),
+            kinds: Some(vec!["local".into()]),
+        };
+        assert!(f.admits("local", None));
+        assert!(f.admits("local", Some(&on("a"))));
+        assert!(!f.admits("local", Some(&on("b"))), "another host's run");
+        assert!(!f.admits("yarn", None), "a kind the worker does not build");
+        let any = ClaimFilter::default();
+        assert!(any.admits("yarn", None));
+        assert!(!any.admits("local", Some(&on("a"))), "no host: only unplaced runs");
+    }
 }

@@ -333,17 +333,9 @@ async fn heartbeat(store: Arc<dyn Store>, owner: OwnerId, ttl: Duration, table: 
 /// not build, or bound to another host (those wait for other workers; waiting for them here
 /// would keep `--exit-when-idle` from ever exiting).
 async fn nothing_left(store: &dyn Store, filter: &ClaimFilter) -> bool {
-    let ours = |r: &RunRecord| {
-        let kind_ok = filter.kinds.as_ref().is_none_or(|ks| ks.contains(&r.kind));
-        let host_ok = r
-            .placement
-            .as_ref()
-            .is_none_or(|p| filter.host.as_deref() == Some(p.host.as_str()));
-        kind_ok && host_ok
-    };
     match store.list_runs().await {
         Ok(runs) => runs.iter().all(|r| {
-            !ours(r)
+            !filter.admits(&r.kind, r.placement.as_ref())
                 || matches!(
                     r.journal.phase,
                     tether_core::journal::Phase::Finished { .. }

@@ -204,16 +204,7 @@ impl Store for MemoryStore {
                 .runs
                 .values_mut()
                 .filter(|r| !r.finished() && r.free(now))
-                .filter(|r| match &r.rec.placement {
-                    None => true,
-                    Some(p) => filter.host.as_deref() == Some(p.host.as_str()),
-                })
-                .filter(|r| {
-                    filter
-                        .kinds
-                        .as_ref()
-                        .is_none_or(|k| k.contains(&r.rec.kind))
-                })
+                .filter(|r| filter.admits(&r.rec.kind, r.rec.placement.as_ref()))
                 .collect();
             candidates.sort_by_key(|r| (!r.rec.queued, r.rec.created_at_ms, r.seq));
             Ok(candidates
