@@ -103,6 +103,39 @@ async fn setup(key: &str) -> (tempfile::TempDir, Arc<dyn Store>, RunKey) {
     (dir, store, key)
 }
 
+/// An owner that recorded the intent of generation 1 and died before recording the job id;
+/// returns once its lease has expired, with the intent's tag.
+async fn crashed_after_intent(store: &Arc<dyn Store>, key: &RunKey) -> Tag {
+    let owner = OwnerId("crashed".into());
+    let lease = match store
+        .acquire(key, &owner, Duration::from_millis(200))
+        .await
+        .unwrap()
+    {
+        tether_core::store::Acquire::Acquired(l, _) => l,
+        other => panic!("{other:?}"),
+    };
+    let tag = Tag::derive(store.store_id(), key, tether_core::ids::Generation(1));
+    let sub = tether_core::journal::Submission {
+        generation: tether_core::ids::Generation(1),
+        tag: tag.clone(),
+        shape: tether_core::journal::Shape::Normal,
+    };
+    let entry = tether_core::store::HistoryEntry {
+        at_ms: 0,
+        epoch: lease.epoch,
+        generation: None,
+        decision: "submit".into(),
+        reason: "test".into(),
+    };
+    store
+        .record_intent(&lease, &sub, None, None, &entry)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await; // its lease expires
+    tag
+}
+
 fn policy(status_timeout: Duration) -> Policy {
     Policy {
         poll_interval: Duration::from_millis(20),
@@ -206,33 +239,7 @@ async fn unknown_beyond_status_timeout_gives_up_resumably_then_resumes_without_r
 #[tokio::test]
 async fn unknown_lookup_after_an_intent_never_submits() {
     let (_d, store, key) = setup("u3").await;
-    // Crash after the intent: simulate by recording an intent with a lease, then dropping it.
-    let owner = OwnerId("crashed".into());
-    let lease = match store
-        .acquire(&key, &owner, Duration::from_millis(200))
-        .await
-        .unwrap()
-    {
-        tether_core::store::Acquire::Acquired(l, _) => l,
-        other => panic!("{other:?}"),
-    };
-    let sub = tether_core::journal::Submission {
-        generation: tether_core::ids::Generation(1),
-        tag: Tag::derive(store.store_id(), &key, tether_core::ids::Generation(1)),
-        shape: tether_core::journal::Shape::Normal,
-    };
-    let entry = tether_core::store::HistoryEntry {
-        at_ms: 0,
-        epoch: lease.epoch,
-        generation: None,
-        decision: "submit".into(),
-        reason: "test".into(),
-    };
-    store
-        .record_intent(&lease, &sub, None, None, &entry)
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await; // the crashed owner's lease expires
+    crashed_after_intent(&store, &key).await;
     let fake = Scripted::new(vec![]);
     let engine = Engine::new(
         store.clone(),
@@ -395,38 +402,12 @@ impl Connector for IdempotentBackend {
 async fn an_intent_without_id_is_resubmitted_with_its_tag_only_on_an_idempotent_backend() {
     for idempotent in [true, false] {
         let (_d, store, key) = setup("idem").await;
-        let owner = OwnerId("crashed".into());
-        let lease = match store
-            .acquire(&key, &owner, Duration::from_millis(200))
-            .await
-            .unwrap()
-        {
-            tether_core::store::Acquire::Acquired(l, _) => l,
-            other => panic!("{other:?}"),
-        };
-        let tag = Tag::derive(store.store_id(), &key, tether_core::ids::Generation(1));
-        let sub = tether_core::journal::Submission {
-            generation: tether_core::ids::Generation(1),
-            tag: tag.clone(),
-            shape: tether_core::journal::Shape::Normal,
-        };
-        let entry = tether_core::store::HistoryEntry {
-            at_ms: 0,
-            epoch: lease.epoch,
-            generation: None,
-            decision: "submit".into(),
-            reason: "test".into(),
-        };
-        store
-            .record_intent(&lease, &sub, None, None, &entry)
-            .await
-            .unwrap();
+        let tag = crashed_after_intent(&store, &key).await;
         // The crashed owner had reached the backend: its job exists.
         let fake = Arc::new(IdempotentBackend {
             idempotent,
             jobs: Mutex::new(vec![tag.to_string()]),
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
         let engine = Engine::new(
             store.clone(),
             fake.clone(),

@@ -419,6 +419,9 @@ mod tests {
         assert!(!f.admits("yarn", None), "a kind the worker does not build");
         let any = ClaimFilter::default();
         assert!(any.admits("yarn", None));
-        assert!(!any.admits("local", Some(&on("a"))), "no host: only unplaced runs");
+        assert!(
+            !any.admits("local", Some(&on("a"))),
+            "no host: only unplaced runs"
+        );
     }
 }
