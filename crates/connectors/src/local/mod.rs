@@ -58,6 +58,7 @@ pub mod spec;
 pub mod startable;
 pub mod supervisor;
 mod sys;
+mod watch;
 
 use std::{
     fs::File,
