@@ -129,6 +129,8 @@ pub const INSERT_SCHEMA_VERSION: &str =
     "INSERT INTO schema_version (version) VALUES ($1::int) ON CONFLICT DO NOTHING";
 
 /// The run columns in the order `row_to_run` reads them; `lease_alive` by the server clock.
+/// The store id comes from `tether_meta` by an uncorrelated subquery, which the engine evaluates
+/// once per statement (not per row): every record carries the id its tags were made with.
 macro_rules! run_columns {
     () => {
         "key, kind, spec, spec_name, spec_hash, phase, generation, tag, shape, external_id, \

@@ -108,6 +108,8 @@ pub const INSERT_SCHEMA_VERSION: &str =
 pub const TABLE_NAMES: &str = "SELECT name FROM sqlite_master WHERE type = 'table'";
 
 /// The `runs` columns in the order `row_to_run` reads them.
+/// The store id comes from `tether_meta` by an uncorrelated subquery, which the engine evaluates
+/// once per statement (not per row): every record carries the id its tags were made with.
 macro_rules! run_columns {
     () => {
         "key, kind, spec, spec_name, spec_hash, phase, generation, tag, shape, external_id, \
