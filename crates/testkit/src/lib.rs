@@ -10,6 +10,9 @@
 //! - [`ScriptedConnector`]: a [`tether_core::Connector`] answering status calls and tag
 //!   look-ups from a script, counting submits and cancels, confirming the [`Fence`] before it
 //!   "creates" a job like a real connector, and able to hold calls ([`ScriptedConnector::hold`]).
+//! - `http::FakeServer` (feature `http`; `tls` for HTTPS): a scripted fake HTTP server on a
+//!   loopback port (expectations in order, fallback routes, injected faults, recorded requests),
+//!   and `fakes::spark_standalone`, a stateful fake Spark master built on it.
 //!
 //! ## Guarantees
 //! - [`MemoryStore`] gives the promises of [`tether_core::store`] (leases with epochs, fenced
@@ -22,6 +25,10 @@
 //! [`Fence`]: tether_core::connector::Fence
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "http")]
+pub mod fakes;
+#[cfg(feature = "http")]
+pub mod http;
 mod memory;
 mod scripted;
 
