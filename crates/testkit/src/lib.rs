@@ -13,6 +13,8 @@
 //! - `http::FakeServer` (feature `http`; `tls` for HTTPS): a scripted fake HTTP server on a
 //!   loopback port (expectations in order, fallback routes, injected faults, recorded requests),
 //!   and `fakes::spark_standalone`, a stateful fake Spark master built on it.
+//! - `store_conformance` (feature `store-conformance`): the store conformance properties,
+//!   generic over a harness, run on SQLite, PostgreSQL and [`MemoryStore`].
 //!
 //! ## Guarantees
 //! - [`MemoryStore`] gives the promises of [`tether_core::store`] (leases with epochs, fenced
@@ -31,6 +33,8 @@ pub mod fakes;
 pub mod http;
 mod memory;
 mod scripted;
+#[cfg(feature = "store-conformance")]
+pub mod store_conformance;
 
 pub use memory::{Fault, MemoryStore, Op, OUTAGE_CALL_CAP};
 pub use scripted::{Call, ScriptedConnector};
