@@ -216,3 +216,50 @@ fn master_json(r: &Request, st: &Stats) -> Reply {
         "completeddrivers": [],
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get(url: String) -> (u16, serde_json::Value, String) {
+        let r = reqwest::get(url).await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_default(),
+            text,
+        )
+    }
+
+    #[tokio::test]
+    async fn drivers_it_created_run_with_their_tag_and_others_are_unknown() {
+        let fake = FakeSpark::start().await.unwrap();
+        let create = json!({"action": "CreateSubmissionRequest",
+            "sparkProperties": {"spark.tether.tag": "tag-1"}});
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/submissions/create", fake.url()))
+            .body(create.to_string())
+            .send()
+            .await
+            .unwrap();
+        let created: serde_json::Value = r.json().await.unwrap();
+        let id = created["submissionId"].as_str().unwrap().to_string();
+        let (_, st, _) = get(format!("{}/v1/submissions/status/{id}", fake.url())).await;
+        assert_eq!(
+            (st["success"].as_bool(), st["driverState"].as_str()),
+            (Some(true), Some("RUNNING"))
+        );
+        let (_, st, _) = get(format!("{}/v1/submissions/status/driver-x", fake.url())).await;
+        assert_eq!(st["success"], false);
+        let (_, master, _) = get(format!("{}/json/", fake.url())).await;
+        assert_eq!(master["workers"][0]["webuiaddress"], fake.url());
+        let (_, _, log) = get(format!("{}/log/?driverId={id}&logType=stderr", fake.url())).await;
+        assert!(log.contains("-Dspark.tether.tag=tag-1"), "{log}");
+        assert_eq!(fake.stats.creates.load(Ordering::Relaxed), 1);
+        assert_eq!(fake.stats.polled_count(), 2);
+        fake.stats.json_unavailable.store(true, Ordering::Relaxed);
+        assert_eq!(get(format!("{}/json/", fake.url())).await.0, 503);
+        assert_eq!(fake.stats.json_received.load(Ordering::Relaxed), 2);
+    }
+}
