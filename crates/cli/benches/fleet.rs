@@ -16,12 +16,13 @@
 //! scratch databases, temporary directories) is stopped or removed by guards, also on panic.
 #[path = "fleet/capacity.rs"]
 mod capacity;
-#[path = "fleet/fake_spark.rs"]
-mod fake_spark;
 #[path = "fleet/procs.rs"]
 mod procs;
 #[path = "fleet/takeover.rs"]
 mod takeover;
+
+/// The fake Spark master of the capacity section.
+use tether_testkit::fakes::spark_standalone as fake_spark;
 
 use std::time::Duration;
 

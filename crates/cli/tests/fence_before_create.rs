@@ -1,12 +1,11 @@
 //! The fence sits right before the create: an owner frozen (SIGSTOP) inside Spark's find-by-tag,
-//! taken over meanwhile and then resumed, creates nothing. Against the fake Spark master of the
-//! fleet bench (a **fake**: it follows Spark's REST submission API but launches nothing), whose
-//! `/json/` answers slowly on demand so the owner can be frozen inside the look-up.
+//! taken over meanwhile and then resumed, creates nothing. Against the test kit's fake Spark
+//! master (`tether_testkit::fakes::spark_standalone`; a **fake**: it follows Spark's REST
+//! submission API but launches nothing), whose `/json/` answers slowly on demand so the owner
+//! can be frozen inside the look-up.
 mod common;
 
-#[path = "../benches/fleet/fake_spark.rs"]
-#[allow(dead_code)]
-mod fake_spark;
+use tether_testkit::fakes::spark_standalone as fake_spark;
 
 use std::{sync::atomic::Ordering, time::Duration};
 

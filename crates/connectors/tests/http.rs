@@ -233,8 +233,9 @@ async fn oauth2_token_is_fetched_once_cached_and_refreshed_after_expiry() {
     }
     assert_eq!(idp.count(), 1, "one token fetch for concurrent requests");
     let req = &idp.requests()[0];
-    assert!(req.line.starts_with("POST /token"), "{req:?}");
-    assert!(req.body.contains("grant_type=client_credentials") && req.body.contains("scope=jobs"));
+    assert!(req.line().starts_with("POST /token"), "{req:?}");
+    let body = req.body_text();
+    assert!(body.contains("grant_type=client_credentials") && body.contains("scope=jobs"));
     assert!(req.header("authorization").unwrap().starts_with("Basic "));
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(get(&c, &api.url, Safety::Idempotent).await.unwrap(), 200);

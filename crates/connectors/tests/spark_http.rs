@@ -77,7 +77,7 @@ fn request() -> SubmitRequest {
 
 #[tokio::test]
 async fn https_with_the_spec_ca_works_and_without_it_is_a_clear_unknown() {
-    let ca = TestCa::new();
+    let ca = TestCa::new(false);
     let master = serve(Some(&ca), queued_master).await;
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
@@ -94,11 +94,9 @@ async fn https_with_the_spec_ca_works_and_without_it_is_a_clear_unknown() {
     assert!(matches!(st, JobStatus::Active { .. }), "{st:?}");
     // The token travels over https without any opt-in.
     let heads: Vec<String> = master
-        .seen
-        .lock()
-        .unwrap()
+        .requests()
         .iter()
-        .map(|s| s.head.clone())
+        .map(|s| format!("{:?}", s.headers))
         .collect();
     assert!(
         heads.iter().any(|h| h.contains("Bearer tls-token-value")),
@@ -221,20 +219,20 @@ async fn redirects_are_not_followed() {
     let target = elsewhere.url.clone();
     // The master's UI answers (no drivers, so the create is tried); its REST port redirects.
     let master = serve(None, move |s| {
-        if s.line.contains("/json/") {
+        if s.line().contains("/json/") {
             return Reply::json(
                 json!({"url": "spark://m:7077", "status": "ALIVE", "workers": [],
                                       "activedrivers": [], "completeddrivers": []}),
             );
         }
-        Reply::Full {
-            status: "302 Found",
-            headers: vec![format!(
+        Reply::Full(
+            "302 Found",
+            vec![format!(
                 "Location: {target}{}",
-                s.line.split(' ').nth(1).unwrap_or("/")
+                s.line().split(' ').nth(1).unwrap_or("/")
             )],
-            body: vec![],
-        }
+            vec![],
+        )
     })
     .await;
     let c = connector(&spec(&master.url, ""));
@@ -286,12 +284,7 @@ async fn bodies_are_capped() {
     assert!(sent < 64 << 20, "{sent} bytes were read");
 
     // An announced length over the cap is refused before reading.
-    let master = serve(None, |_| Reply::Full {
-        status: "200 OK",
-        headers: vec![],
-        body: vec![b' '; 9 << 20],
-    })
-    .await;
+    let master = serve(None, |_| Reply::Full("200 OK", vec![], vec![b' '; 9 << 20])).await;
     let st = connector(&spec(&master.url, ""))
         .status(&job("driver-1"))
         .await;

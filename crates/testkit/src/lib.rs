@@ -10,6 +10,11 @@
 //! - [`ScriptedConnector`]: a [`tether_core::Connector`] answering status calls and tag
 //!   look-ups from a script, counting submits and cancels, confirming the [`Fence`] before it
 //!   "creates" a job like a real connector, and able to hold calls ([`ScriptedConnector::hold`]).
+//! - `http::FakeServer` (feature `http`; `tls` for HTTPS): a scripted fake HTTP server on a
+//!   loopback port (expectations in order, fallback routes, injected faults, recorded requests),
+//!   and `fakes::spark_standalone`, a stateful fake Spark master built on it.
+//! - `store_conformance` (feature `store-conformance`): the store conformance properties,
+//!   generic over a harness, run on SQLite, PostgreSQL and [`MemoryStore`].
 //!
 //! ## Guarantees
 //! - [`MemoryStore`] gives the promises of [`tether_core::store`] (leases with epochs, fenced
@@ -22,8 +27,14 @@
 //! [`Fence`]: tether_core::connector::Fence
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "http")]
+pub mod fakes;
+#[cfg(feature = "http")]
+pub mod http;
 mod memory;
 mod scripted;
+#[cfg(feature = "store-conformance")]
+pub mod store_conformance;
 
 pub use memory::{Fault, MemoryStore, Op, OUTAGE_CALL_CAP};
 pub use scripted::{Call, ScriptedConnector};

@@ -186,6 +186,7 @@ pub async fn measure(
     let (_, sockets) = fds(pid);
     let in_flight = count_submitted(store.as_ref()).await?;
     let s = &fake.stats;
+    let (open, total) = fake.server.connections();
     let lost = std::fs::read_to_string(scratch.dir.path().join("worker.log"))
         .unwrap_or_default()
         .matches("lease lost")
@@ -197,8 +198,8 @@ pub async fn measure(
         s.master_json.load(Ordering::Relaxed),
         s.logs.load(Ordering::Relaxed),
         s.other.load(Ordering::Relaxed),
-        s.connections_total.load(Ordering::Relaxed),
-        s.connections_open.load(Ordering::Relaxed),
+        total,
+        open,
     );
     let result = CapacityResult {
         store: kind,
@@ -214,7 +215,7 @@ pub async fn measure(
         polls_per_sec: polls as f64 / secs,
         cpu_pct: 100.0 * cpu / secs,
         window_secs: secs,
-        server_conns: s.connections_open.load(Ordering::Relaxed),
+        server_conns: open,
         lost,
     };
     worker.stop(Duration::from_secs(30));

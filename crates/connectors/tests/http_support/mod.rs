@@ -1,26 +1,14 @@
-//! Test servers for the shared HTTP layer: a minimal HTTP/1.1 server on a loopback port, plain
-//! or TLS (a CA, a server certificate and optionally a required client certificate, all made
-//! here with rcgen), answering the n-th request through a closure. They stand in for backends
-//! and token endpoints that must misbehave on demand (429/5xx, hangs, resets, huge bodies).
+//! Test servers for the shared HTTP layer: the test kit's fake HTTP server
+//! ([`tether_testkit::http::FakeServer`]) on a loopback port, plain or TLS (a CA, a server
+//! certificate and optionally a required client certificate made in the test), answering the n-th
+//! request through a closure. They stand in for backends and token endpoints that must misbehave
+//! on demand (429/5xx, hangs, resets, huge bodies). This file only keeps the tests' vocabulary.
 #![allow(dead_code)]
 
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc, Mutex,
-};
+use std::sync::{atomic::AtomicU64, Arc};
 
-use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
-    net::TcpListener,
-};
-use tokio_rustls::{
-    rustls::{
-        self,
-        pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
-        server::WebPkiClientVerifier,
-    },
-    TlsAcceptor,
-};
+use tether_testkit::http::{FakeServer, Reply as Kit};
+pub use tether_testkit::http::{Request as Seen, TestCa};
 
 /// What a test server does with a request.
 pub enum Reply {
@@ -43,51 +31,60 @@ impl Reply {
             body.as_bytes().to_vec(),
         )
     }
-}
+    /// 200 with a JSON body.
+    pub fn json(body: serde_json::Value) -> Reply {
+        Reply::with(
+            "200 OK",
+            &["Content-Type: application/json"],
+            &body.to_string(),
+        )
+    }
+    /// 200 with a text body.
+    pub fn text(body: impl Into<Vec<u8>>) -> Reply {
+        Reply::Full("200 OK", vec![], body.into())
+    }
 
-/// A received request: request line, header block, body.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    /// `GET /path`.
-    pub line: String,
-    /// Raw header block.
-    pub head: String,
-    /// Body.
-    pub body: String,
-}
-
-impl Seen {
-    /// The value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
+    fn into_kit(self) -> Kit {
+        match self {
+            Reply::Full(status, headers, body) => {
+                let code = status.split(' ').next().and_then(|c| c.parse().ok());
+                let mut r = Kit::text(code.expect("a status line like `200 OK`"), body);
+                for h in headers {
+                    let (k, v) = h.split_once(':').expect("a header line `Name: value`");
+                    r = r.header(k.trim(), v.trim());
+                }
+                r
+            }
+            Reply::Hang => Kit::Hang,
+            Reply::Close => Kit::Drop,
+            Reply::Endless => Kit::Endless,
+        }
     }
 }
 
-/// A running test server.
+/// A running test server (stopped when dropped).
 pub struct TestServer {
     /// `http://127.0.0.1:<port>` or `https://...`.
     pub url: String,
-    /// Every request received.
-    pub seen: Arc<Mutex<Vec<Seen>>>,
     /// Body bytes written by [`Reply::Endless`] answers.
     pub endless_sent: Arc<AtomicU64>,
+    server: FakeServer,
 }
 
 impl TestServer {
     /// Requests received so far.
     pub fn count(&self) -> usize {
-        self.seen.lock().unwrap().len()
+        self.server.count()
     }
     /// A copy of the requests received so far.
     pub fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        self.server.requests()
+    }
+    /// `METHOD /path?query` of the requests received so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.requests().iter().map(Seen::line).collect()
     }
 }
-
-type Handler = Arc<dyn Fn(usize, &Seen) -> Reply + Send + Sync>;
 
 /// Starts a test server; `tls` makes it speak HTTPS (requiring a client certificate if the
 /// [`TestCa`] says so). `handler` gets the request's index (0-based) and the request.
@@ -95,173 +92,19 @@ pub async fn serve(
     tls: Option<&TestCa>,
     handler: impl Fn(usize, &Seen) -> Reply + Send + Sync + 'static,
 ) -> TestServer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let acceptor = tls.map(TestCa::acceptor);
-    let handler: Handler = Arc::new(handler);
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let endless_sent = Arc::new(AtomicU64::new(0));
-    let (s, e) = (seen.clone(), endless_sent.clone());
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (handler, seen, sent, acceptor) =
-                (handler.clone(), s.clone(), e.clone(), acceptor.clone());
-            tokio::spawn(async move {
-                match acceptor {
-                    // A failed handshake (no client certificate) serves nothing.
-                    Some(a) => {
-                        if let Ok(tls) = a.accept(tcp).await {
-                            answer(tls, handler, seen, sent).await;
-                        }
-                    }
-                    None => answer(tcp, handler, seen, sent).await,
-                }
-            });
-        }
-    });
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut b = FakeServer::builder()
+        .keep_alive(false)
+        .fallback(move |r| handler(r.index, r).into_kit());
+    if let Some(ca) = tls {
+        b = b.tls(ca);
+    }
+    let server = b
+        .start()
+        .await
+        .expect("a loopback port for the test server");
     TestServer {
-        url: format!("{scheme}://127.0.0.1:{port}"),
-        seen,
-        endless_sent,
-    }
-}
-
-async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
-    mut io: S,
-    handler: Handler,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    sent: Arc<AtomicU64>,
-) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        match io.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut req = Seen {
-        line: String::new(),
-        head,
-        body: String::new(),
-    };
-    let length: usize = req
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + 4 + length {
-        match io.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    req.body = String::from_utf8_lossy(&buf[head_end + 4..]).into_owned();
-    let line = req.head.lines().next().unwrap_or_default();
-    req.line = line.rsplit_once(' ').map_or(line, |(l, _)| l).to_string();
-    let index = {
-        let mut s = seen.lock().unwrap();
-        s.push(req.clone());
-        s.len() - 1
-    };
-    match handler(index, &req) {
-        Reply::Full(status, headers, body) => {
-            let mut out = format!(
-                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
-                body.len()
-            );
-            for h in headers {
-                out.push_str(&h);
-                out.push_str("\r\n");
-            }
-            out.push_str("\r\n");
-            let mut bytes = out.into_bytes();
-            bytes.extend_from_slice(&body);
-            let _ = io.write_all(&bytes).await;
-            let _ = io.shutdown().await;
-        }
-        Reply::Hang => tokio::time::sleep(std::time::Duration::from_secs(60)).await,
-        Reply::Close => drop(io),
-        Reply::Endless => {
-            let _ = io
-                .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
-                .await;
-            let block = vec![b' '; 64 << 10];
-            while io.write_all(&block).await.is_ok() {
-                sent.fetch_add(block.len() as u64, Ordering::Relaxed);
-            }
-        }
-    }
-}
-
-/// A CA made for one test, a server certificate it signed for `127.0.0.1`, and a client
-/// certificate it signed (PEM certificate + key, as a client presents it).
-pub struct TestCa {
-    /// The CA certificate, PEM.
-    pub ca_pem: String,
-    /// A client certificate and its key signed by the CA, PEM.
-    pub client_pem: String,
-    /// Whether the server requires a client certificate signed by the CA.
-    pub require_client_cert: bool,
-    ca_der: CertificateDer<'static>,
-    server_der: CertificateDer<'static>,
-    server_key: Vec<u8>,
-}
-
-impl TestCa {
-    /// Makes a fresh CA, server and client certificate.
-    pub fn new(require_client_cert: bool) -> TestCa {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "tether test CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-        let client_key = KeyPair::generate().unwrap();
-        let client = CertificateParams::new(vec!["tether-client".to_string()])
-            .unwrap()
-            .signed_by(&client_key, &ca, &ca_key)
-            .unwrap();
-        TestCa {
-            ca_pem: ca.pem(),
-            client_pem: format!("{}{}", client.pem(), client_key.serialize_pem()),
-            require_client_cert,
-            ca_der: ca.der().clone(),
-            server_der: cert.der().clone(),
-            server_key: key.serialize_der(),
-        }
-    }
-
-    fn acceptor(&self) -> TlsAcceptor {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap();
-        let builder = if self.require_client_cert {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add(self.ca_der.clone()).unwrap();
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .unwrap();
-            builder.with_client_cert_verifier(verifier)
-        } else {
-            builder.with_no_client_auth()
-        };
-        let config = builder
-            .with_single_cert(
-                vec![self.server_der.clone()],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key.clone())),
-            )
-            .unwrap();
-        TlsAcceptor::from(Arc::new(config))
+        url: server.url().to_string(),
+        endless_sent: server.streamed(),
+        server,
     }
 }

@@ -15,7 +15,7 @@ pub fn status_json(id: &str, state: &str, worker: Option<&str>) -> serde_json::V
 
 /// A driver queued on a fake master: its status is `SUBMITTED`, so no log is read.
 pub fn queued_master(seen: &Seen) -> Reply {
-    let id = seen.line.rsplit('/').next().unwrap_or_default();
+    let id = seen.path.rsplit('/').next().unwrap_or_default();
     Reply::json(status_json(id, "SUBMITTED", None))
 }
 
@@ -31,7 +31,7 @@ pub async fn master_with_worker_over(
     message: &'static str,
 ) -> TestServer {
     serve(ca, move |s| {
-        if s.line.contains("/json/") {
+        if s.line().contains("/json/") {
             Reply::json(json!({"url": "spark://m:7077", "status": "ALIVE",
                 "workers": [{"id": "worker-1", "webuiaddress": worker_ui, "state": "ALIVE"}],
                 "activedrivers": [{"id": "driver-1", "starttime": "1", "state": "RUNNING",

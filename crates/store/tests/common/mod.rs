@@ -1,15 +1,10 @@
 //! Shared helpers of the store tests: a harness per backend, run builders, lease helpers.
 #![allow(dead_code, missing_docs)]
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use anyhow::{bail, Context};
-use tether_core::{
-    ids::{Epoch, ExternalId, Generation, OwnerId, RunKey, Tag},
-    journal::{Shape, Submission},
-    store::{Acquire, Created, HistoryEntry, Lease, NewRun, RunRecord},
-    Store,
-};
+use anyhow::Context;
+use tether_core::Store;
 
 /// A backend under test: opens any number of independent store instances on one database
 /// (each instance stands for a separate process) and cleans the database up afterwards.
@@ -89,92 +84,32 @@ impl Harness {
     }
 }
 
-pub fn key(s: &str) -> RunKey {
-    RunKey::new(s).expect("valid test key")
-}
+// The run builders and lease helpers are the conformance suite's (one copy, in the test kit).
+pub use tether_testkit::store_conformance::helpers::*;
 
-pub fn owner(s: &str) -> OwnerId {
-    OwnerId(s.to_string())
-}
-
-pub fn new_run(k: &str, queued: bool) -> NewRun {
-    NewRun {
-        key: key(k),
-        kind: "local".into(),
-        spec: format!("[job]\nkind = \"local\"\ncommand = [\"echo\", \"{k}\"]\n"),
-        spec_name: format!("{k}.toml"),
-        spec_hash: format!("hash-{k}"),
-        queued,
-        base_dir: None,
+#[async_trait::async_trait]
+impl tether_testkit::store_conformance::StoreHarness for Harness {
+    async fn store(&self) -> anyhow::Result<Arc<dyn Store>> {
+        Harness::store(self).await
+    }
+    fn is_stale_generation(
+        &self,
+        source: &(dyn std::error::Error + Send + Sync + 'static),
+    ) -> bool {
+        source.is::<tether_store::StaleGeneration>()
+    }
+    async fn finish(self) {
+        Harness::finish(self).await
     }
 }
 
-pub async fn create(store: &Arc<dyn Store>, k: &str) -> anyhow::Result<RunRecord> {
-    match store.create_run(&new_run(k, false)).await? {
-        Created::New(r) => Ok(r),
-        Created::Existing(_) => bail!("run {k} already existed"),
-    }
-}
-
-pub const LONG: Duration = Duration::from_secs(600);
-/// A lease that expires almost at once (tests sleep `SHORT * 2` to see it expired).
-#[allow(dead_code)]
-pub const SHORT: Duration = Duration::from_millis(300);
-
-pub async fn acquire(
-    store: &Arc<dyn Store>,
-    k: &str,
-    o: &str,
-    ttl: Duration,
-) -> anyhow::Result<Lease> {
-    match store.acquire(&key(k), &owner(o), ttl).await? {
-        Acquire::Acquired(lease, rec) => {
-            assert_eq!(
-                rec.epoch, lease.epoch,
-                "record returned with the lease shows the new epoch"
-            );
-            assert_eq!(rec.owner.as_ref(), Some(&lease.owner));
-            Ok(lease)
-        }
-        Acquire::Held(r) => bail!(
-            "expected to acquire {k}, held by {:?} (epoch {})",
-            r.owner,
-            r.epoch
-        ),
-    }
-}
-
-pub fn submission(k: &str, g: u32) -> Submission {
-    Submission {
-        generation: Generation(g),
-        tag: Tag::derive(
-            &tether_core::ids::StoreId::new("testst0r").unwrap(),
-            &key(k),
-            Generation(g),
-        ),
-        shape: Shape::Normal,
-    }
-}
-
-pub fn entry(epoch: Epoch, g: Option<u32>, decision: &str, reason: &str) -> HistoryEntry {
-    HistoryEntry {
-        at_ms: 0,
-        epoch,
-        generation: g.map(Generation),
-        decision: decision.into(),
-        reason: reason.into(),
-    }
-}
-
-pub fn ext(s: &str) -> ExternalId {
-    ExternalId(s.to_string())
-}
-
-/// Runs each property once on SQLite (`sqlite::*`) and once on PostgreSQL (`postgres::*`).
+/// Runs each property once on SQLite (`sqlite::*`) and once on PostgreSQL (`postgres::*`):
+/// the generic ones of the test kit's suite, then the SQL stores' own `$prop`s.
 #[allow(unused_macros)]
 macro_rules! conformance {
     ($($prop:ident),* $(,)?) => {
         mod sqlite {
+            tether_testkit::store_conformance_tests!(super::Harness::sqlite()?);
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $prop() -> anyhow::Result<()> {
@@ -184,6 +119,7 @@ macro_rules! conformance {
         }
         #[cfg(feature = "postgres")]
         mod postgres {
+            tether_testkit::store_conformance_tests!(super::Harness::postgres().await?);
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $prop() -> anyhow::Result<()> {

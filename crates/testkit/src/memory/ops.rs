@@ -17,9 +17,16 @@ use super::{entry, lease_lost, not_found, ttl_ms, MemoryStore, Op, Row, State};
 
 /// Takes the lease of a free row: new epoch, owner, expiry, and a history entry.
 fn take(row: &mut Row, owner: &OwnerId, ttl: Duration, now: i64, decision: &str) -> Lease {
-    let reason = match &row.rec.owner {
-        Some(prev) => format!("took over from {prev}; new owner {owner}"),
-        None => format!("lease was free; new owner {owner}"),
+    // The SQL stores' words (tether-store's `takeover_reason`), checked by the conformance suite.
+    let reason = match (&row.rec.owner, row.rec.lease_expires_at_ms) {
+        (Some(prev), Some(exp)) => {
+            let ago = (now - exp).max(0) as f64 / 1000.0;
+            format!("took over from {prev} (lease expired {ago:.1}s ago); new owner {owner}")
+        }
+        (Some(prev), None) => {
+            format!("took over from {prev} (lease had no expiry); new owner {owner}")
+        }
+        (None, _) => format!("lease was free; new owner {owner}"),
     };
     row.rec.epoch.0 += 1;
     row.rec.owner = Some(owner.clone());

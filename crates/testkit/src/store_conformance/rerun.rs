@@ -1,4 +1,4 @@
-//! Conformance property of `Store::rerun` (included by `conformance.rs`).
+//! `Store::rerun` (see the [module docs](super)).
 use anyhow::{ensure, Context};
 use tether_core::{
     decide,
@@ -10,7 +10,7 @@ use tether_core::{
     Decision,
 };
 
-use super::{common::*, R};
+use super::{helpers::*, StoreHarness, R};
 
 /// Drives generation `g` of `k` to `outcome` under a fresh lease of `o`.
 async fn one_generation(
@@ -48,7 +48,10 @@ async fn one_generation(
     Ok(())
 }
 
-pub async fn rerun_makes_a_fresh_instance_that_continues_the_generations(h: Harness) -> R {
+/// Property: rerun makes a fresh instance that continues the generations.
+pub async fn rerun_makes_a_fresh_instance_that_continues_the_generations<H: StoreHarness>(
+    h: H,
+) -> R {
     let s = h.store().await?;
     let ok = Outcome::Succeeded {
         result: serde_json::json!({"exit": 0}),

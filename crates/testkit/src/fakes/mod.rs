@@ -1,0 +1,2 @@
+//! Stateful fakes built on [`crate::http::FakeServer`].
+pub mod spark_standalone;

@@ -1,0 +1,85 @@
+//! The **store conformance suite**: the promises of [`tether_core::store`] as generic properties,
+//! one `async fn` each over a [`StoreHarness`], run against every `Store` implementation:
+//! SQLite and PostgreSQL (`tether-store`'s `tests/conformance.rs`) and [`crate::MemoryStore`]
+//! (this crate's `tests/store_conformance.rs`). [`store_conformance_tests!`] makes one test per
+//! property, so a property added here runs on every store.
+//!
+//! Expired leases are made with a zero TTL (expiry = now, and "expired" means `<= now`), so
+//! take-over properties need no sleeps.
+//!
+//! ## Assumptions
+//! - [`StoreHarness::store`] gives a new, independent instance on one shared database each time
+//!   (each instance stands for a separate process).
+//!
+//! ## Caveats
+//! - Properties that reach behind the store's back (raw SQL, schema versions) are the SQL
+//!   stores' own and stay in `tether-store`.
+use std::sync::Arc;
+
+use tether_core::{store::StoreError, Store};
+
+pub mod helpers;
+mod leases;
+mod records;
+mod rerun;
+
+pub use leases::*;
+pub use records::*;
+pub use rerun::*;
+
+/// What a property returns: an error says which promise broke, and how.
+pub type R = anyhow::Result<()>;
+
+/// A store under test.
+#[async_trait::async_trait]
+pub trait StoreHarness: Send + Sync + Sized {
+    /// A new, independent store instance on the harness's database.
+    async fn store(&self) -> anyhow::Result<Arc<dyn Store>>;
+    /// Whether `source` (of a `StoreError::Query`) is the store's "stale generation" refusal
+    /// (an id recorded for a generation that has no intent).
+    fn is_stale_generation(&self, source: &(dyn std::error::Error + Send + Sync + 'static))
+        -> bool;
+    /// Cleans up (drops a scratch database); called at the end of every property.
+    async fn finish(self) {}
+}
+
+fn lease_lost<T: std::fmt::Debug>(r: Result<T, StoreError>, what: &str) -> R {
+    match r {
+        Err(StoreError::LeaseLost { .. }) => Ok(()),
+        other => anyhow::bail!("{what}: expected LeaseLost, got {other:?}"),
+    }
+}
+
+/// One `#[tokio::test]` per generic property, each on the harness `$make` makes (an expression
+/// evaluated inside an `async fn -> anyhow::Result<()>`, so `?` and `.await` work).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@each $make;
+            create_is_idempotent,
+            full_lifecycle,
+            stale_epoch_writer_is_fenced,
+            takeover_after_expiry_bumps_epoch,
+            concurrent_claims_never_double_claim,
+            claim_order_and_eligibility,
+            renew_all_extends_only_what_is_still_held,
+            release_lets_another_acquire_at_once,
+            cancel_flag,
+            history_order_and_timestamps,
+            external_id_zero_is_an_id,
+            generations_and_reintent,
+            list_runs_newest_first,
+            failed_outcome_round_trips,
+            listings_carry_no_spec_bodies,
+            rerun_makes_a_fresh_instance_that_continues_the_generations,
+        );
+    };
+    (@each $make:expr; $($prop:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $prop() -> $crate::store_conformance::R {
+                $crate::store_conformance::$prop($make).await
+            }
+        )*
+    };
+}
