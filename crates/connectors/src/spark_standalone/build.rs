@@ -62,7 +62,7 @@ fn build(
     };
     spec.job
         .validate()
-        .map_err(|(field, message)| value_err(&field, message))?;
+        .map_err(|e| value_err(e.field(), e.to_string()))?;
     let token = match &spec.job.token_env {
         None => None,
         Some(var) => match secret_from_env(var, &ctx.token_env_allow) {

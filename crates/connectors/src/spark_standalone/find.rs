@@ -84,7 +84,7 @@ impl SparkStandalone {
         let mut unreadable: Option<String> = None;
         let mut queued: Option<String> = None;
         for d in candidates {
-            let terminal = matches!(d.state.as_str(), "FINISHED" | "FAILED" | "ERROR" | "KILLED");
+            let terminal = d.state.is_terminal();
             let cached = self.tags.lock().expect("cache lock").get(&d.id).cloned();
             let read = match cached {
                 Some(t) => Ok(t),

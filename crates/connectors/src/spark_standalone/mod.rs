@@ -53,7 +53,7 @@
 //!   returns that driver's id instead of starting a second one.
 //! - Failure classes: `FAILED` is `oom` or `other` according to the driver log (`unknown`,
 //!   asked again, while the log's worker cannot be reached; `other` if the log is gone)
-//!   ([`classify`]), `KILLED` is `killed`, `ERROR` is `rejected` when the jar cannot be found
+//!   ([`crate::spark::oom`]), `KILLED` is `killed`, `ERROR` is `rejected` when the jar cannot be found
 //!   and `other` otherwise (e.g. the worker died).
 //! - The bearer token is read from the environment variable named by `token_env` (only
 //!   `TETHER_TOKEN_*`, or names in
@@ -93,13 +93,13 @@
 //!   recovery shape may start more (smaller-core, same-memory) executors than the normal one;
 //!   cap it with `"spark.cores.max"` in `[recovery.conf]` if memory is tight.
 mod build;
-pub mod classify;
 mod find;
 pub use crate::http;
 pub mod logs;
 mod ops;
 pub mod rest;
 pub mod spec;
+pub mod state;
 pub mod wire;
 
 use std::{collections::HashMap, sync::Mutex};
@@ -116,10 +116,10 @@ use tether_core::{
     Connector,
 };
 
+use crate::spark::oom::{classify_log, Verdict};
 use crate::text;
 use build::read_ca;
 pub use build::{from_spec, SparkFactory, TOKEN_ENV_PREFIX};
-use classify::{classify_log, Verdict};
 use logs::{app_differs, DriverLogs, LogReadError};
 use rest::{Rest, Secret};
 use spec::{recovery_plan, spark_properties, RecoveryPlan, SparkJob, SparkRecovery};
@@ -220,7 +220,7 @@ impl SparkStandalone {
         token: Option<Secret>,
         rest: Rest,
     ) -> Self {
-        let plan = recovery.enabled.then(|| recovery_plan(&job, recovery));
+        let plan = recovery.enabled.then(|| recovery_plan(&job.conf, recovery));
         SparkStandalone {
             logs: DriverLogs::new(rest.clone()),
             job,
@@ -283,7 +283,7 @@ impl SparkStandalone {
             .await
         {
             Ok(text) => match classify_log(&text) {
-                Verdict::Oom { evidence } => Classification::Oom { evidence },
+                Verdict::Oom { evidence, .. } => Classification::Oom { evidence },
                 Verdict::Other { summary } => Classification::Other { summary },
             },
             Err(e) => log_error_to_classification(e),

@@ -2,7 +2,7 @@
 //! log pages (the fields tether uses), and their parsing.
 use serde::{Deserialize, Serialize};
 
-use super::http::snippet;
+use super::{http::snippet, state::DriverState};
 
 /// Any message of the REST submission protocol (the fields we use).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -18,7 +18,7 @@ pub struct RestMessage {
     pub submission_id: Option<String>,
     /// `SUBMITTED`, `RUNNING`, `FINISHED`, `FAILED`, `ERROR`, `KILLED`, `RELAUNCHING`, `UNKNOWN`.
     #[serde(default)]
-    pub driver_state: Option<String>,
+    pub driver_state: Option<DriverState>,
     /// Worker running the driver.
     #[serde(default)]
     pub worker_id: Option<String>,
@@ -42,7 +42,7 @@ pub struct DriverInfo {
     /// Epoch millis as text.
     pub starttime: String,
     /// Driver state.
-    pub state: String,
+    pub state: DriverState,
     /// Worker id (absent or `None` while queued).
     pub worker: String,
     /// User main class.
