@@ -176,7 +176,25 @@ impl SparkSubmit {
     /// Runs spark-submit and returns the application id (see the module's guarantees).
     pub async fn run(&self) -> Result<Submitted, SubmitError> {
         let secrets = self.secrets();
-        let scrub = |s: &str| text::clean(s, &secrets);
+        // Secrets out and control characters escaped in what reaches errors and history.
+        let clean = |s: &str| text::clean(s, &secrets);
+        self.run_raw(&secrets).await.map_err(|e| match e {
+            SubmitError::Rejected { message } => SubmitError::Rejected {
+                message: clean(&message),
+            },
+            SubmitError::Unavailable { reason } => SubmitError::Unavailable {
+                reason: clean(&reason),
+            },
+            SubmitError::Ambiguous { reason } => SubmitError::Ambiguous {
+                reason: clean(&reason),
+            },
+            other => other,
+        })
+    }
+
+    async fn run_raw(&self, secrets: &[&str]) -> Result<Submitted, SubmitError> {
+        // Lines kept (read line by line below), secrets out.
+        let scrub = |s: &str| text::scrub(s, secrets);
         let home = self.spark_home()?;
         let program = home.join("bin").join("spark-submit");
         let mut cmd = Command::new(&program);
