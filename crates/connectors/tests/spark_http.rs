@@ -474,3 +474,29 @@ async fn adoption_by_tag_checks_main_class_and_args() {
         st => panic!("expected mismatch, got {st:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_driver_killed_while_queued_does_not_block_find_by_tag() {
+    // Killed before any worker took it: it has no log and never will, so it cannot show a tag.
+    // It must not make every later look-up (and so every submit) answer `unknown`.
+    let master = serve(None, |s| {
+        if s.line.contains("/json/") {
+            Reply::json(
+                json!({"url": "spark://m:7077", "status": "ALIVE", "workers": [],
+                "activedrivers": [],
+                "completeddrivers": [{"id": "driver-0", "starttime": "1", "state": "KILLED",
+                                      "worker": "None", "mainclass": "com.example.Etl"}]}),
+            )
+        } else {
+            Reply::json(status_json("driver-0", "KILLED", None))
+        }
+    })
+    .await;
+    let c = connector(&spec(&master.url, ""));
+    let lookup = c
+        .find_by_tag()
+        .unwrap()
+        .find_by_tag(&Tag::from_stored(TAG))
+        .await;
+    assert_eq!(lookup, Lookup::Absent);
+}

@@ -79,7 +79,8 @@
 //! - Find-by-tag reads the launch command of every driver with our main class that the master
 //!   still lists (newest first). It waits a few seconds for drivers that are queued or not yet
 //!   launched by their worker, then answers `unknown` while one still is or its worker cannot be
-//!   reached, and skips ended drivers whose worker is gone (their logs are
+//!   reached, and skips ended drivers whose worker is gone or that never had one (killed while
+//!   queued; their logs are
 //!   gone too): a crash before the id was recorded whose driver also lost its worker may
 //!   therefore lead to the same generation being submitted again.
 //! - The master forgets ended drivers beyond `spark.deploy.retainedDrivers` (default 200): an
@@ -119,7 +120,7 @@ use tether_core::{
 use crate::spark::oom::{classify_log, Verdict};
 use crate::text;
 use build::read_ca;
-pub use build::{from_spec, SparkFactory, TOKEN_ENV_PREFIX};
+pub use build::{from_spec, NewError, SparkFactory, TOKEN_ENV_PREFIX};
 use logs::{app_differs, DriverLogs, LogReadError};
 use rest::{Rest, Secret};
 use spec::{recovery_plan, spark_properties, RecoveryPlan, SparkJob, SparkRecovery};
@@ -188,7 +189,7 @@ impl SparkStandalone {
         job: SparkJob,
         recovery: &SparkRecovery,
         token: Option<Secret>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, NewError> {
         let ca_pem = read_ca(&job)?;
         Self::with_ca(job, recovery, token, ca_pem.as_deref())
     }
@@ -198,7 +199,7 @@ impl SparkStandalone {
         recovery: &SparkRecovery,
         token: Option<Secret>,
         ca_pem: Option<&[u8]>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, NewError> {
         let rest = Rest::new(
             &job.master_rest,
             &job.master_ui(),
@@ -206,9 +207,12 @@ impl SparkStandalone {
             job.request_timeout.0,
             ca_pem,
         )
-        .map_err(|m| match &job.ca_file {
-            Some(path) if ca_pem.is_some() => format!("CA file {}: {m}", path.display()),
-            _ => m,
+        .map_err(|message| match &job.ca_file {
+            Some(path) if ca_pem.is_some() => NewError::BadCa {
+                path: path.clone(),
+                message,
+            },
+            _ => NewError::Client(message),
         })?;
         Ok(Self::with_rest(job, recovery, token, rest))
     }

@@ -103,8 +103,16 @@ pub struct LogSlice {
     pub length: u64,
 }
 
+/// A worker's `/log/` page that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unexpected log header {header}")]
+pub struct BadLogPage {
+    /// The first line, quoted and cut.
+    pub header: String,
+}
+
 /// Parses a worker's `/log/` answer.
-pub fn parse_log_page(body: &[u8]) -> Result<Option<LogSlice>, String> {
+pub fn parse_log_page(body: &[u8]) -> Result<Option<LogSlice>, BadLogPage> {
     let nl = body.iter().position(|b| *b == b'\n').unwrap_or(body.len());
     let header = String::from_utf8_lossy(&body[..nl]);
     let rest = body.get(nl + 1..).unwrap_or_default();
@@ -112,7 +120,9 @@ pub fn parse_log_page(body: &[u8]) -> Result<Option<LogSlice>, String> {
         return Ok(None);
     }
     // "==== Bytes 0-29799 of 29799 of /work/driver-.../stderr ===="
-    let bad = || format!("unexpected log header {:?}", snippet(&header));
+    let bad = || BadLogPage {
+        header: format!("{:?}", snippet(&header)),
+    };
     let h = header.strip_prefix("==== Bytes ").ok_or_else(bad)?;
     let (range, after) = h.split_once(" of ").ok_or_else(bad)?;
     let (_, end) = range.split_once('-').ok_or_else(bad)?;
