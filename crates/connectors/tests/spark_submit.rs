@@ -123,22 +123,29 @@ async fn a_listener_that_never_answers_times_out_ambiguous_and_leaves_no_process
     // Accepts and holds every connection, never answering: a stopped master.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
     std::thread::spawn(move || {
         let mut held = Vec::new();
         for s in listener.incoming().flatten() {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             held.push(s);
         }
     });
     let tag = marker("stopped");
     let mut submit = job(format!("spark://127.0.0.1:{port}"), &tag);
-    submit.timeout = Duration::from_secs(15);
+    submit.timeout = Duration::from_secs(25);
     let started = Instant::now();
     let e = submit.run().await.unwrap_err();
     assert!(matches!(e, SubmitError::Ambiguous { .. }), "{e:?}");
     assert!(e.to_string().contains("killed"), "{e}");
     assert!(
-        started.elapsed() < Duration::from_secs(30),
+        started.elapsed() < Duration::from_secs(45),
         "the timeout is hard"
+    );
+    assert!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "spark-submit reached the listener (the timeout hit a hanging request, not a slow start)"
     );
     assert_eq!(
         processes_with(&tag),
