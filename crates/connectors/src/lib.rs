@@ -7,6 +7,8 @@
 //! - `local` (feature `local`): processes on this machine, under a supervisor of ours.
 //! - `spark_standalone` (feature `spark-standalone`): Spark standalone masters through the REST
 //!   submission server.
+//! - `spark` (feature `spark`, enabled by every Spark backend): the shared Spark layer (OOM
+//!   classifier, conf, tag places, recovery shape, spark-submit runner).
 //! - `http` (feature `http`, enabled by every HTTP backend): the shared HTTP client, retry,
 //!   auth and error classification.
 //!
@@ -23,6 +25,8 @@ pub mod http;
 pub mod local;
 pub mod pool;
 pub mod registry;
+#[cfg(feature = "spark")]
+pub mod spark;
 #[cfg(feature = "spark-standalone")]
 pub mod spark_standalone;
 pub mod text;

@@ -432,11 +432,7 @@ async fn adoption_by_tag_checks_main_class_and_args() {
     // Same tag, same application: ours.
     let (master, _w) = cluster_with_launch("\"com.example.Etl\" \"--date\" \"2026-11-22\"").await;
     let c = connector(&spec(&master.url, ""));
-    let found = c
-        .find_by_tag()
-        .unwrap()
-        .find_by_tag(&Tag::from_stored(TAG))
-        .await;
+    let found = lookup_our_tag(c.as_ref()).await;
     assert_eq!(
         found,
         Lookup::Found {
@@ -451,11 +447,7 @@ async fn adoption_by_tag_checks_main_class_and_args() {
     // Same tag, other arguments (another store's run under the same key): not ours.
     let (master, _w) = cluster_with_launch("\"com.example.Etl\" \"--date\" \"2026-11-23\"").await;
     let c = connector(&spec(&master.url, ""));
-    let lookup = c
-        .find_by_tag()
-        .unwrap()
-        .find_by_tag(&Tag::from_stored(TAG))
-        .await;
+    let lookup = lookup_our_tag(c.as_ref()).await;
     assert_eq!(lookup, Lookup::Absent);
     match c.status(&job("driver-1")).await {
         JobStatus::Mismatch { found } => {
@@ -466,4 +458,34 @@ async fn adoption_by_tag_checks_main_class_and_args() {
         }
         st => panic!("expected mismatch, got {st:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_driver_killed_while_queued_does_not_block_find_by_tag() {
+    // Killed before any worker took it: it has no log and never will, so it cannot show a tag.
+    // It must not make every later look-up (and so every submit) answer `unknown`.
+    let master = serve(None, |s| {
+        if s.line.contains("/json/") {
+            Reply::json(
+                json!({"url": "spark://m:7077", "status": "ALIVE", "workers": [],
+                "activedrivers": [],
+                "completeddrivers": [{"id": "driver-0", "starttime": "1", "state": "KILLED",
+                                      "worker": "None", "mainclass": "com.example.Etl"}]}),
+            )
+        } else {
+            Reply::json(status_json("driver-0", "KILLED", None))
+        }
+    })
+    .await;
+    let c = connector(&spec(&master.url, ""));
+    let lookup = lookup_our_tag(c.as_ref()).await;
+    assert_eq!(lookup, Lookup::Absent);
+}
+
+/// Find-by-tag of [`TAG`] through `c`.
+async fn lookup_our_tag(c: &dyn Connector) -> Lookup {
+    c.find_by_tag()
+        .expect("spark-standalone can find by tag")
+        .find_by_tag(&Tag::from_stored(TAG))
+        .await
 }

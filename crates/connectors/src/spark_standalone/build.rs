@@ -1,7 +1,7 @@
 //! From a spec to a [`SparkStandalone`]: the token (its variable's rule is
 //! [`crate::http::env_var_allowed`]), the CA file, and the HTTP client, shared by every spec
 //! naming the same master ([`SparkFactory`]).
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use tether_core::spec::{parse_spec, SpecError};
 
@@ -62,7 +62,7 @@ fn build(
     };
     spec.job
         .validate()
-        .map_err(|(field, message)| value_err(&field, message))?;
+        .map_err(|e| value_err(e.field(), e.to_string()))?;
     let token = match &spec.job.token_env {
         None => None,
         Some(var) => match secret_from_env(var, &ctx.token_env_allow) {
@@ -93,7 +93,7 @@ fn build(
     if let Some(path) = job.ca_file.as_mut().filter(|p| p.is_relative()) {
         *path = ctx.base_dir().join(&*path);
     }
-    let ca_pem = read_ca(&job).map_err(|m| value_err("job.ca_file", m))?;
+    let ca_pem = read_ca(&job).map_err(|e| value_err("job.ca_file", e.to_string()))?;
     let recovery = spec.recovery.clone().unwrap_or_default();
     let enabled = recovery.enabled;
     let timeout = job.request_timeout.0;
@@ -140,16 +140,45 @@ fn endpoint(url: &str, ca_pem: Option<Vec<u8>>, timeout: Duration) -> Result<End
     })
 }
 
+/// Why a [`SparkStandalone`] could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NewError {
+    /// `ca_file` cannot be read.
+    #[error(
+        "cannot read CA file {}: {source} (give the PEM file of the CA that signed the master's certificate)",
+        path.display()
+    )]
+    ReadCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `ca_file` was read but is not usable PEM.
+    #[error("CA file {}: {message}", path.display())]
+    BadCa {
+        /// The file.
+        path: PathBuf,
+        /// The HTTP client's words.
+        message: String,
+    },
+    /// The HTTP client could not be made.
+    #[error("{0}")]
+    Client(String),
+}
+
 /// The PEM text of `job.ca_file`, if set.
-pub(super) fn read_ca(job: &SparkJob) -> Result<Option<Vec<u8>>, String> {
+pub(super) fn read_ca(job: &SparkJob) -> Result<Option<Vec<u8>>, NewError> {
     match &job.ca_file {
         None => Ok(None),
-        Some(path) => std::fs::read(path).map(Some).map_err(|e| {
-            format!(
-                "cannot read CA file {}: {e} (give the PEM file of the CA that signed the master's certificate)",
-                path.display()
-            )
-        }),
+        Some(path) => std::fs::read(path)
+            .map(Some)
+            .map_err(|source| NewError::ReadCa {
+                path: path.clone(),
+                source,
+            }),
     }
 }
 

@@ -84,7 +84,7 @@ impl SparkStandalone {
         let mut unreadable: Option<String> = None;
         let mut queued: Option<String> = None;
         for d in candidates {
-            let terminal = matches!(d.state.as_str(), "FINISHED" | "FAILED" | "ERROR" | "KILLED");
+            let terminal = d.state.is_terminal();
             let cached = self.tags.lock().expect("cache lock").get(&d.id).cloned();
             let read = match cached {
                 Some(t) => Ok(t),
@@ -107,8 +107,9 @@ impl SparkStandalone {
                     })
                 }
                 Ok(_) => {}
-                // An ended driver whose log is gone cannot be checked, and may stay so forever.
-                Err(LogReadError::Missing(_)) if terminal => {}
+                // An ended driver whose log is gone, or that never reached a worker (killed while
+                // queued), cannot be checked, and stays so forever.
+                Err(LogReadError::Missing(_) | LogReadError::NotStarted(_)) if terminal => {}
                 // The master calls a driver RUNNING as soon as it sends it to a worker, before
                 // the worker has written its log: missing for now, not for good.
                 Err(e @ (LogReadError::NotStarted(_) | LogReadError::Missing(_))) => {

@@ -53,7 +53,7 @@
 //!   returns that driver's id instead of starting a second one.
 //! - Failure classes: `FAILED` is `oom` or `other` according to the driver log (`unknown`,
 //!   asked again, while the log's worker cannot be reached; `other` if the log is gone)
-//!   ([`classify`]), `KILLED` is `killed`, `ERROR` is `rejected` when the jar cannot be found
+//!   ([`crate::spark::oom`]), `KILLED` is `killed`, `ERROR` is `rejected` when the jar cannot be found
 //!   and `other` otherwise (e.g. the worker died).
 //! - The bearer token is read from the environment variable named by `token_env` (only
 //!   `TETHER_TOKEN_*`, or names in
@@ -79,7 +79,8 @@
 //! - Find-by-tag reads the launch command of every driver with our main class that the master
 //!   still lists (newest first). It waits a few seconds for drivers that are queued or not yet
 //!   launched by their worker, then answers `unknown` while one still is or its worker cannot be
-//!   reached, and skips ended drivers whose worker is gone (their logs are
+//!   reached, and skips ended drivers whose worker is gone or that never had one (killed while
+//!   queued; their logs are
 //!   gone too): a crash before the id was recorded whose driver also lost its worker may
 //!   therefore lead to the same generation being submitted again.
 //! - The master forgets ended drivers beyond `spark.deploy.retainedDrivers` (default 200): an
@@ -93,13 +94,13 @@
 //!   recovery shape may start more (smaller-core, same-memory) executors than the normal one;
 //!   cap it with `"spark.cores.max"` in `[recovery.conf]` if memory is tight.
 mod build;
-pub mod classify;
 mod find;
 pub use crate::http;
 pub mod logs;
 mod ops;
 pub mod rest;
 pub mod spec;
+pub mod state;
 pub mod wire;
 
 use std::{collections::HashMap, sync::Mutex};
@@ -116,10 +117,10 @@ use tether_core::{
     Connector,
 };
 
+use crate::spark::oom::{classify_log, Verdict};
 use crate::text;
 use build::read_ca;
-pub use build::{from_spec, SparkFactory, TOKEN_ENV_PREFIX};
-use classify::{classify_log, Verdict};
+pub use build::{from_spec, NewError, SparkFactory, TOKEN_ENV_PREFIX};
 use logs::{app_differs, DriverLogs, LogReadError};
 use rest::{Rest, Secret};
 use spec::{recovery_plan, spark_properties, RecoveryPlan, SparkJob, SparkRecovery};
@@ -188,7 +189,7 @@ impl SparkStandalone {
         job: SparkJob,
         recovery: &SparkRecovery,
         token: Option<Secret>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, NewError> {
         let ca_pem = read_ca(&job)?;
         Self::with_ca(job, recovery, token, ca_pem.as_deref())
     }
@@ -198,7 +199,7 @@ impl SparkStandalone {
         recovery: &SparkRecovery,
         token: Option<Secret>,
         ca_pem: Option<&[u8]>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, NewError> {
         let rest = Rest::new(
             &job.master_rest,
             &job.master_ui(),
@@ -206,9 +207,12 @@ impl SparkStandalone {
             job.request_timeout.0,
             ca_pem,
         )
-        .map_err(|m| match &job.ca_file {
-            Some(path) if ca_pem.is_some() => format!("CA file {}: {m}", path.display()),
-            _ => m,
+        .map_err(|message| match &job.ca_file {
+            Some(path) if ca_pem.is_some() => NewError::BadCa {
+                path: path.clone(),
+                message,
+            },
+            _ => NewError::Client(message),
         })?;
         Ok(Self::with_rest(job, recovery, token, rest))
     }
@@ -220,7 +224,7 @@ impl SparkStandalone {
         token: Option<Secret>,
         rest: Rest,
     ) -> Self {
-        let plan = recovery.enabled.then(|| recovery_plan(&job, recovery));
+        let plan = recovery.enabled.then(|| recovery_plan(&job.conf, recovery));
         SparkStandalone {
             logs: DriverLogs::new(rest.clone()),
             job,
@@ -283,7 +287,7 @@ impl SparkStandalone {
             .await
         {
             Ok(text) => match classify_log(&text) {
-                Verdict::Oom { evidence } => Classification::Oom { evidence },
+                Verdict::Oom { evidence, .. } => Classification::Oom { evidence },
                 Verdict::Other { summary } => Classification::Other { summary },
             },
             Err(e) => log_error_to_classification(e),

@@ -10,6 +10,7 @@ use tether_core::{
 
 use super::{
     rest::{self, first_line, RestError},
+    state::DriverState,
     Classification, Seen, SparkStandalone,
 };
 
@@ -93,7 +94,11 @@ impl SparkStandalone {
             }
         };
         let message = msg.message.as_deref().map(first_line).unwrap_or_default();
-        if msg.success != Some(true) || msg.driver_state.is_none() {
+        let found = msg
+            .driver_state
+            .clone()
+            .filter(|_| msg.success == Some(true));
+        let Some(state) = found else {
             if message.contains("ALIVE state") {
                 return JobStatus::Unknown {
                     reason: format!("the master is not active: {message}"),
@@ -105,20 +110,24 @@ impl SparkStandalone {
                     if message.is_empty() { String::new() } else { format!(": {message}") }
                 ),
             };
-        }
-        let state = msg.driver_state.clone().unwrap_or_default();
+        };
         if let Some(found) = self
             .identity_mismatch(id, msg.worker_id.as_deref(), &job.submission.tag)
             .await
         {
             return JobStatus::Mismatch { found };
         }
-        match state.as_str() {
-            "SUBMITTED" => JobStatus::Active {
+        match state {
+            DriverState::Submitted => JobStatus::Active {
                 detail: "SUBMITTED (queued for a worker)".into(),
             },
-            "RUNNING" | "RELAUNCHING" => JobStatus::Active { detail: state },
-            "FINISHED" | "FAILED" | "ERROR" | "KILLED" => {
+            DriverState::Running | DriverState::Relaunching => JobStatus::Active {
+                detail: state.to_string(),
+            },
+            DriverState::Finished
+            | DriverState::Failed
+            | DriverState::Error
+            | DriverState::Killed => {
                 let st = self.terminal_status(id, &state, &msg).await;
                 if st.is_terminal() {
                     self.finals
@@ -128,10 +137,10 @@ impl SparkStandalone {
                 }
                 st
             }
-            "UNKNOWN" => JobStatus::Unknown {
+            DriverState::Unknown => JobStatus::Unknown {
                 reason: format!("driver {id} is UNKNOWN to the master (it is recovering)"),
             },
-            other => JobStatus::Unknown {
+            DriverState::Other(other) => JobStatus::Unknown {
                 reason: format!("driver {id} has an unexpected state {other:?}"),
             },
         }
@@ -166,15 +175,15 @@ impl SparkStandalone {
     pub(super) async fn terminal_status(
         &self,
         driver_id: &str,
-        state: &str,
+        state: &DriverState,
         msg: &rest::RestMessage,
     ) -> JobStatus {
         match state {
-            "FINISHED" => JobStatus::Succeeded {
-                result: json!({ "driver_id": driver_id, "driver_state": state, "worker_id": msg.worker_id }),
+            DriverState::Finished => JobStatus::Succeeded {
+                result: json!({ "driver_id": driver_id, "driver_state": state.as_str(), "worker_id": msg.worker_id }),
             },
-            "KILLED" => JobStatus::Failed { class: FailureClass::Killed, message: format!("driver {driver_id} was killed") },
-            "ERROR" => {
+            DriverState::Killed => JobStatus::Failed { class: FailureClass::Killed, message: format!("driver {driver_id} was killed") },
+            DriverState::Error => {
                 let cause = msg.message.as_deref().and_then(cluster_exception).unwrap_or_default();
                 let missing = ["NoSuchFileException", "FileNotFoundException", "does not exist"]
                     .iter()

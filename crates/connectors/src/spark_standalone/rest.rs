@@ -247,10 +247,10 @@ impl Rest {
                 message: escape_controls(&snippet(&String::from_utf8_lossy(&body))),
             });
         }
-        parse_log_page(&body).map_err(|detail| RestError::Unexpected {
+        parse_log_page(&body).map_err(|e| RestError::Unexpected {
             url,
             what: "Spark worker log page",
-            detail,
+            detail: e.to_string(),
         })
     }
 }

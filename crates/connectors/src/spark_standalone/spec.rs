@@ -10,43 +10,21 @@
 //! - `master_rest` and `master_ui` are `http://` or `https://` URLs with a host and no userinfo
 //!   (`user:pass@` is refused, not stripped: credentials never go in a spec's URLs); a token
 //!   (`token_env`) goes over plain `http://` only with `allow_insecure_token = true`.
-use std::{collections::BTreeMap, fmt, path::PathBuf};
+use std::{collections::BTreeMap, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tether_core::{ids::Tag, units::HumanDuration};
 
 use super::http::{shown, web_url};
-
-/// `spark.tether.tag`: the tag, readable back from the driver's launch command.
-pub const TAG_PROPERTY: &str = "spark.tether.tag";
-/// `spark.tether.shape`: `normal` or `recovery`, for people reading the Spark UI.
-pub const SHAPE_PROPERTY: &str = "spark.tether.shape";
-
-/// A `[job.conf]` value: TOML strings, integers, floats and booleans are all accepted and sent
-/// to Spark as text (`"spark.executor.cores" = 4` and `= "4"` mean the same).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ConfValue {
-    /// Text.
-    Text(String),
-    /// Integer.
-    Int(i64),
-    /// Float.
-    Float(f64),
-    /// Boolean.
-    Bool(bool),
-}
-
-impl fmt::Display for ConfValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfValue::Text(s) => f.write_str(s),
-            ConfValue::Int(i) => write!(f, "{i}"),
-            ConfValue::Float(x) => write!(f, "{x}"),
-            ConfValue::Bool(b) => write!(f, "{b}"),
-        }
-    }
-}
+use crate::spark::{
+    conf::SparkConf,
+    tag::{tag_conf, TagPlaces},
+};
+pub use crate::spark::{
+    conf::{ConfError, ConfValue},
+    recovery::{recovery_plan, RecoveryPlan, SparkRecovery},
+    tag::{SHAPE_CONF as SHAPE_PROPERTY, TAG_CONF as TAG_PROPERTY},
+};
 
 /// `[job]` for `kind = "spark-standalone"`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,107 +79,46 @@ fn default_client_version() -> String {
     "4.3.0".into()
 }
 
-/// `[recovery]` for `kind = "spark-standalone"`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SparkRecovery {
-    /// `false` disables the recovery shape: an OOM failure is retried as it was.
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-    /// `sparkProperties` applied on top of the default recovery overrides.
-    #[serde(default)]
-    pub conf: BTreeMap<String, ConfValue>,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-impl Default for SparkRecovery {
-    /// Enabled, no overrides: what a spec without `[recovery]` gets.
-    fn default() -> Self {
-        SparkRecovery {
-            enabled: true,
-            conf: BTreeMap::new(),
-        }
-    }
-}
-
 impl SparkJob {
-    /// Checks what serde cannot: returns `(field, message)` for the first problem.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let rest = web_url(&self.master_rest).map_err(|m| {
-            (
-                "job.master_rest".to_string(),
-                format!(
-                    "{} {m}: write the REST submission server's address, e.g. \"http://spark-master:6066\" \
-                     (not spark://...:7077)",
-                    shown(&self.master_rest)
-                ),
-            )
+    /// Checks what serde cannot: the first problem, which names its field
+    /// ([`InvalidJob::field`]).
+    pub fn validate(&self) -> Result<(), InvalidJob> {
+        let rest = web_url(&self.master_rest).map_err(|problem| InvalidJob::MasterRest {
+            shown: shown(&self.master_rest),
+            problem,
         })?;
         if let Some(ui) = &self.master_ui {
-            web_url(ui).map_err(|m| {
-                (
-                    "job.master_ui".to_string(),
-                    format!(
-                        "{} {m}: write the master web UI, e.g. \"http://spark-master:8080\"",
-                        shown(ui)
-                    ),
-                )
+            web_url(ui).map_err(|problem| InvalidJob::MasterUi {
+                shown: shown(ui),
+                problem,
             })?;
         }
         if self.token_env.is_some() && rest.scheme() == "http" && !self.allow_insecure_token {
-            return Err((
-                "job.allow_insecure_token".into(),
-                "token_env is set but master_rest is plain http://, so the bearer token would cross the network \
-                 readable by anyone on the path: use an https:// address (with ca_file for a private CA), or set \
-                 allow_insecure_token = true if that path is trusted"
-                    .into(),
-            ));
+            return Err(InvalidJob::InsecureToken);
         }
         let (min, max) = (
             std::time::Duration::from_millis(100),
             std::time::Duration::from_secs(600),
         );
         if self.request_timeout.0 < min || self.request_timeout.0 > max {
-            return Err((
-                "job.request_timeout".into(),
-                format!(
-                    "{} is out of range: write a duration between 100ms and 10m",
-                    self.request_timeout
-                ),
-            ));
+            return Err(InvalidJob::RequestTimeout(self.request_timeout.to_string()));
         }
         if self.app_resource.trim().is_empty() {
-            return Err((
-                "job.app_resource".into(),
-                "must name the application jar, e.g. \"file:/jobs/etl.jar\"".into(),
-            ));
+            return Err(InvalidJob::NoAppResource);
         }
         // The jar's URL is printed in messages and stored with the spec: no password in it.
         if reqwest::Url::parse(&self.app_resource).is_ok_and(|u| u.password().is_some()) {
-            return Err((
-                "job.app_resource".into(),
-                format!(
-                    "{} carries a password (user:pass@): credentials never go in a spec; let the workers \
-                     authenticate another way (e.g. a Hadoop/HTTP credential on the worker)",
-                    shown(&self.app_resource)
-                ),
-            ));
+            return Err(InvalidJob::AppResourcePassword(shown(&self.app_resource)));
         }
         if self.main_class.trim().is_empty() {
-            return Err((
-                "job.main_class".into(),
-                "must name the driver's main class, e.g. \"com.example.Etl\"".into(),
-            ));
+            return Err(InvalidJob::NoMainClass);
         }
-        if self.conf.contains_key(TAG_PROPERTY) {
-            return Err((
-                "job.conf".into(),
-                format!("{TAG_PROPERTY} is set by tether itself; remove it"),
-            ));
-        }
+        // Keys Spark can take, and none of tether's own (the tag keys must be ours alone).
+        let tether_keys = tag_conf(TagPlaces::ConfOnly, &Tag::from_stored(""))
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .chain([(SHAPE_PROPERTY.to_string(), String::new())]);
+        SparkConf::from_spec("job.conf", &self.conf)?.merge("job.conf", tether_keys)?;
         Ok(())
     }
 
@@ -224,66 +141,68 @@ impl SparkJob {
     }
 }
 
-/// The default recovery overrides and the user's ones, as applied to a spec's conf.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecoveryPlan {
-    /// Properties set (or replaced) in the recovery shape.
-    pub overrides: BTreeMap<String, String>,
-    /// For the run's history, e.g.
-    /// `spark.executor.cores 4 -> 1 (= spark.task.cpus), spark.executor.memory 512m kept`.
-    pub description: String,
+/// A `[job]` table serde accepted but tether cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidJob {
+    /// `master_rest` is not an http(s) URL with a host (and no userinfo).
+    #[error(
+        "{shown} {problem}: write the REST submission server's address, e.g. \"http://spark-master:6066\" \
+         (not spark://...:7077)"
+    )]
+    MasterRest {
+        /// The address as given, userinfo hidden.
+        shown: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// `master_ui` is not an http(s) URL with a host (and no userinfo).
+    #[error("{shown} {problem}: write the master web UI, e.g. \"http://spark-master:8080\"")]
+    MasterUi {
+        /// The address as given, userinfo hidden.
+        shown: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A token would cross plain http.
+    #[error(
+        "token_env is set but master_rest is plain http://, so the bearer token would cross the network \
+         readable by anyone on the path: use an https:// address (with ca_file for a private CA), or set \
+         allow_insecure_token = true if that path is trusted"
+    )]
+    InsecureToken,
+    /// `request_timeout` outside 100ms..=10m.
+    #[error("{0} is out of range: write a duration between 100ms and 10m")]
+    RequestTimeout(String),
+    /// No `app_resource`.
+    #[error("must name the application jar, e.g. \"file:/jobs/etl.jar\"")]
+    NoAppResource,
+    /// `app_resource` carries a password (shown hidden).
+    #[error(
+        "{0} carries a password (user:pass@): credentials never go in a spec; let the workers \
+         authenticate another way (e.g. a Hadoop/HTTP credential on the worker)"
+    )]
+    AppResourcePassword(String),
+    /// No `main_class`.
+    #[error("must name the driver's main class, e.g. \"com.example.Etl\"")]
+    NoMainClass,
+    /// A bad or reserved `[job.conf]` key.
+    #[error(transparent)]
+    Conf(#[from] ConfError),
 }
 
-/// Spark's recovery-mode idea (SPARK-55639) applied at submission: same executor memory,
-/// `spark.executor.cores = max(1, ceil(spark.task.cpus))`, so each executor JVM runs one task
-/// with all of its memory; then `[recovery.conf]` on top.
-pub fn recovery_plan(job: &SparkJob, recovery: &SparkRecovery) -> RecoveryPlan {
-    let get = |k: &str| job.conf.get(k).map(ToString::to_string);
-    let task_cpus_text = get("spark.task.cpus").unwrap_or_else(|| "1".into());
-    // Spark 4.3 accepts fractional task CPUs; an executor still needs a whole core.
-    let task_cpus = task_cpus_text
-        .parse::<f64>()
-        .ok()
-        .filter(|x| x.is_finite() && *x > 0.0)
-        .unwrap_or(1.0);
-    let cores = (task_cpus.ceil() as u64).max(1).to_string();
-    let mut overrides = BTreeMap::new();
-    overrides.insert("spark.executor.cores".to_string(), cores.clone());
-    for (k, v) in &recovery.conf {
-        overrides.insert(k.clone(), v.to_string());
-    }
-    let mut parts = Vec::new();
-    let before =
-        get("spark.executor.cores").unwrap_or_else(|| "unset (all of a worker's cores)".into());
-    let after = &overrides["spark.executor.cores"];
-    if recovery.conf.contains_key("spark.executor.cores") {
-        parts.push(format!(
-            "spark.executor.cores {before} -> {after} ([recovery.conf])"
-        ));
-    } else {
-        parts.push(format!(
-            "spark.executor.cores {before} -> {after} (= spark.task.cpus {task_cpus_text})"
-        ));
-    }
-    match (
-        get("spark.executor.memory"),
-        overrides.get("spark.executor.memory"),
-    ) {
-        (old, Some(new)) => parts.push(format!(
-            "spark.executor.memory {} -> {new}",
-            old.unwrap_or_else(|| "unset".into())
-        )),
-        (Some(old), None) => parts.push(format!("spark.executor.memory {old} kept")),
-        (None, None) => parts.push("spark.executor.memory kept (Spark's default)".into()),
-    }
-    for (k, v) in &recovery.conf {
-        if k != "spark.executor.cores" && k != "spark.executor.memory" {
-            parts.push(format!("{k} = {v}"));
+impl InvalidJob {
+    /// The spec field at fault, e.g. `job.master_rest`.
+    pub fn field(&self) -> &str {
+        match self {
+            InvalidJob::MasterRest { .. } => "job.master_rest",
+            InvalidJob::MasterUi { .. } => "job.master_ui",
+            InvalidJob::InsecureToken => "job.allow_insecure_token",
+            InvalidJob::RequestTimeout(_) => "job.request_timeout",
+            InvalidJob::NoAppResource | InvalidJob::AppResourcePassword(_) => "job.app_resource",
+            InvalidJob::NoMainClass => "job.main_class",
+            InvalidJob::Conf(e) => e.field(),
         }
-    }
-    RecoveryPlan {
-        overrides,
-        description: parts.join(", "),
     }
 }
 
@@ -309,7 +228,9 @@ pub fn spark_properties(
         _ => tag.to_string(),
     };
     p.insert("spark.app.name".into(), name);
-    p.insert(TAG_PROPERTY.into(), tag.to_string());
+    for (k, v) in tag_conf(TagPlaces::ConfOnly, tag) {
+        p.insert(k.into(), v);
+    }
     p.insert(
         SHAPE_PROPERTY.into(),
         if recovery.is_some() {
@@ -356,7 +277,7 @@ mod tests {
             "{BASE}[job.conf]\n'spark.executor.cores'=4\n'spark.executor.memory'='512m'\n"
         ));
         let plan = recovery_plan(
-            &job,
+            &job.conf,
             &SparkRecovery {
                 enabled: true,
                 conf: BTreeMap::new(),
@@ -382,7 +303,7 @@ mod tests {
         ));
         let rec = rec.unwrap();
         assert!(rec.enabled);
-        let plan = recovery_plan(&job, &rec);
+        let plan = recovery_plan(&job.conf, &rec);
         assert_eq!(plan.overrides["spark.executor.cores"], "2");
         assert_eq!(plan.overrides["spark.cores.max"], "2");
         assert!(
@@ -420,7 +341,7 @@ mod tests {
         assert!(job
             .validate()
             .unwrap_err()
-            .1
+            .to_string()
             .contains("REST submission server"));
         job.master_rest = "https://m:6066".into();
         assert!(job.validate().is_ok());
@@ -436,7 +357,8 @@ mod tests {
     fn request_timeout_is_range_checked() {
         for bad in ["0s", "50ms", "1h"] {
             let (job, _) = parse(&format!("{BASE}request_timeout='{bad}'\n"));
-            let (field, message) = job.validate().unwrap_err();
+            let e = job.validate().unwrap_err();
+            let (field, message) = (e.field().to_string(), e.to_string());
             assert_eq!(field, "job.request_timeout");
             assert!(message.contains("out of range"), "{message}");
         }
@@ -448,7 +370,8 @@ mod tests {
     fn userinfo_in_urls_is_refused_without_echoing_it() {
         let (mut job, _) = parse(BASE);
         job.master_rest = "http://admin:hunter2@m:6066".into();
-        let (field, msg) = job.validate().unwrap_err();
+        let e = job.validate().unwrap_err();
+        let (field, msg) = (e.field().to_string(), e.to_string());
         assert_eq!(field, "job.master_rest");
         assert!(
             msg.contains("user name or password") && !msg.contains("hunter2"),
@@ -457,12 +380,14 @@ mod tests {
         assert!(msg.contains("***@m:6066"), "{msg}");
         job.master_rest = "http://m:6066".into();
         job.master_ui = Some("https://u:pw@m:8080/".into());
-        let (field, msg) = job.validate().unwrap_err();
+        let e = job.validate().unwrap_err();
+        let (field, msg) = (e.field().to_string(), e.to_string());
         assert_eq!(field, "job.master_ui");
         assert!(!msg.contains("pw@"), "{msg}");
         job.master_ui = None;
         job.app_resource = "https://ci:t0ps3cret@artifacts.example/etl.jar".into();
-        let (field, msg) = job.validate().unwrap_err();
+        let e = job.validate().unwrap_err();
+        let (field, msg) = (e.field().to_string(), e.to_string());
         assert_eq!(field, "job.app_resource");
         assert!(
             !msg.contains("t0ps3cret") && msg.contains("***@artifacts"),
@@ -476,7 +401,8 @@ mod tests {
     fn a_token_needs_https_or_an_explicit_opt_in() {
         let (mut job, _) = parse(BASE);
         job.token_env = Some("TETHER_TOKEN_SPARK".into());
-        let (field, msg) = job.validate().unwrap_err();
+        let e = job.validate().unwrap_err();
+        let (field, msg) = (e.field().to_string(), e.to_string());
         assert_eq!(field, "job.allow_insecure_token");
         assert!(msg.contains("https://"), "{msg}");
         job.allow_insecure_token = true;

@@ -2,7 +2,7 @@
 //! log pages (the fields tether uses), and their parsing.
 use serde::{Deserialize, Serialize};
 
-use super::http::snippet;
+use super::{http::snippet, state::DriverState};
 
 /// Any message of the REST submission protocol (the fields we use).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -18,7 +18,7 @@ pub struct RestMessage {
     pub submission_id: Option<String>,
     /// `SUBMITTED`, `RUNNING`, `FINISHED`, `FAILED`, `ERROR`, `KILLED`, `RELAUNCHING`, `UNKNOWN`.
     #[serde(default)]
-    pub driver_state: Option<String>,
+    pub driver_state: Option<DriverState>,
     /// Worker running the driver.
     #[serde(default)]
     pub worker_id: Option<String>,
@@ -42,7 +42,7 @@ pub struct DriverInfo {
     /// Epoch millis as text.
     pub starttime: String,
     /// Driver state.
-    pub state: String,
+    pub state: DriverState,
     /// Worker id (absent or `None` while queued).
     pub worker: String,
     /// User main class.
@@ -103,8 +103,16 @@ pub struct LogSlice {
     pub length: u64,
 }
 
+/// A worker's `/log/` page that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unexpected log header {header}")]
+pub struct BadLogPage {
+    /// The first line, quoted and cut.
+    pub header: String,
+}
+
 /// Parses a worker's `/log/` answer.
-pub fn parse_log_page(body: &[u8]) -> Result<Option<LogSlice>, String> {
+pub fn parse_log_page(body: &[u8]) -> Result<Option<LogSlice>, BadLogPage> {
     let nl = body.iter().position(|b| *b == b'\n').unwrap_or(body.len());
     let header = String::from_utf8_lossy(&body[..nl]);
     let rest = body.get(nl + 1..).unwrap_or_default();
@@ -112,7 +120,9 @@ pub fn parse_log_page(body: &[u8]) -> Result<Option<LogSlice>, String> {
         return Ok(None);
     }
     // "==== Bytes 0-29799 of 29799 of /work/driver-.../stderr ===="
-    let bad = || format!("unexpected log header {:?}", snippet(&header));
+    let bad = || BadLogPage {
+        header: format!("{:?}", snippet(&header)),
+    };
     let h = header.strip_prefix("==== Bytes ").ok_or_else(bad)?;
     let (range, after) = h.split_once(" of ").ok_or_else(bad)?;
     let (_, end) = range.split_once('-').ok_or_else(bad)?;

@@ -31,6 +31,8 @@ pub struct Cluster {
     pub jar: String,
     pub dir: PathBuf,
     pub master_pid: String,
+    /// The Spark distribution the cluster runs (`SPARK_HOME`), for spark-submit.
+    pub spark_home: Option<PathBuf>,
 }
 
 fn repo_root() -> PathBuf {
@@ -71,6 +73,7 @@ pub fn cluster() -> &'static Cluster {
             jar: get("SPARK_JOB_JAR"),
             dir: PathBuf::from(get("SPARK_FIXTURE_DIR")),
             master_pid: get("SPARK_MASTER_PID"),
+            spark_home: e.get("SPARK_HOME").map(PathBuf::from),
         }
     })
 }
