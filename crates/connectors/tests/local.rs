@@ -248,7 +248,7 @@ async fn cancel_escalates_to_sigkill_when_sigterm_is_ignored() {
         &*c,
         &job,
         "running",
-        |s| matches!(s, JobStatus::Active { detail } if detail.contains("running")),
+        |s| matches!(s, JobStatus::Active { detail, .. } if detail.contains("running")),
     )
     .await;
     c.cancel(&job).await.unwrap();
@@ -357,7 +357,7 @@ async fn a_sigkilled_supervisor_leaves_the_job_active_until_it_ends_then_lost() 
         &*c,
         &job,
         "running",
-        |s| matches!(s, JobStatus::Active { detail } if detail.contains("running")),
+        |s| matches!(s, JobStatus::Active { detail, .. } if detail.contains("running")),
     )
     .await;
     let dir = ctx(tmp.path()).jobs_dir.join(req.submission.tag.as_str());
@@ -376,7 +376,7 @@ async fn a_sigkilled_supervisor_leaves_the_job_active_until_it_ends_then_lost() 
         &*c,
         &job,
         "unsupervised",
-        |s| matches!(s, JobStatus::Active { detail } if detail.contains("unsupervised")),
+        |s| matches!(s, JobStatus::Active { detail, .. } if detail.contains("unsupervised")),
     )
     .await;
     assert!(pid_alive(job_pid), "the job runs on without its supervisor");
@@ -416,7 +416,7 @@ async fn a_recovery_job_runs_alone() {
     // While the recovery job runs, the normal one waits for the slot (and never starts).
     for _ in 0..5 {
         match normal_c.status(&normal).await {
-            JobStatus::Active { detail } => {
+            JobStatus::Active { detail, .. } => {
                 assert!(detail.contains("waiting for the local slot"), "{detail}")
             }
             other => panic!("expected the normal job to wait, got {other:?}"),
@@ -436,7 +436,7 @@ async fn a_recovery_job_runs_alone() {
     // And the other way round: a recovery job waits for a running normal job.
     let recovery2 = submit(&*rec_c, &request("alone-recovery-2", Shape::Recovery)).await;
     match rec_c.status(&recovery2).await {
-        JobStatus::Active { detail } => {
+        JobStatus::Active { detail, .. } => {
             assert!(detail.contains("waiting for the local slot"), "{detail}")
         }
         other => panic!("expected the recovery job to wait, got {other:?}"),
@@ -470,7 +470,7 @@ async fn cancel_while_waiting_for_the_slot_never_starts_the_job() {
         &*blocker,
         &running,
         "running",
-        |s| matches!(s, JobStatus::Active { detail } if detail.contains("running")),
+        |s| matches!(s, JobStatus::Active { detail, .. } if detail.contains("running")),
     )
     .await;
     let waiting = submit(&*waiter, &request("slot-waiter", Shape::Normal)).await;

@@ -359,7 +359,7 @@ async fn cancel_kills_the_driver() {
     wait_for(
         &*c,
         &job,
-        |s| matches!(s, JobStatus::Active { detail } if detail == "RUNNING"),
+        |s| matches!(s, JobStatus::Active { detail, .. } if detail == "RUNNING"),
     )
     .await;
     c.cancel(&job).await.expect("cancel");

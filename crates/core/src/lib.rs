@@ -38,5 +38,5 @@ pub mod store;
 pub mod units;
 
 pub use connector::Connector;
-pub use decide::{decide, Decision};
+pub use decide::{decide, Clocks, Decision};
 pub use store::Store;

@@ -377,7 +377,8 @@ impl Connector for SparkStandalone {
 
     async fn status(&self, job: &JobRef) -> JobStatus {
         match self.status_raw(job).await {
-            JobStatus::Active { detail } => JobStatus::Active {
+            JobStatus::Active { state, detail } => JobStatus::Active {
+                state,
                 detail: self.clean(&detail),
             },
             JobStatus::Succeeded { result } => JobStatus::Succeeded {

@@ -114,10 +114,8 @@ impl SparkStandalone {
             return JobStatus::Mismatch { found };
         }
         match state.as_str() {
-            "SUBMITTED" => JobStatus::Active {
-                detail: "SUBMITTED (queued for a worker)".into(),
-            },
-            "RUNNING" | "RELAUNCHING" => JobStatus::Active { detail: state },
+            "SUBMITTED" => JobStatus::queued("SUBMITTED (queued for a worker)"),
+            "RUNNING" | "RELAUNCHING" => JobStatus::running(state),
             "FINISHED" | "FAILED" | "ERROR" | "KILLED" => {
                 let st = self.terminal_status(id, &state, &msg).await;
                 if st.is_terminal() {

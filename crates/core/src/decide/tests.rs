@@ -58,6 +58,29 @@ fn failed(class: FailureClass) -> Observed {
 fn p() -> Policy {
     Policy::default()
 }
+/// A row's decision with fresh clocks at time zero and any backoff already served: the rows
+/// that depend on the clocks have their own tests in `clocks.rs`.
+fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decision {
+    let served = Clocks {
+        delay_served: true,
+        ..Clocks::default()
+    };
+    super::decide(journal, observed, policy, served, Duration::ZERO).0
+}
+/// The decision after answers have been unknown for `secs` (the clock started at zero).
+fn decide_unknown_for(journal: &Journal, observed: &Observed, secs: u64) -> Decision {
+    let clocks = Clocks {
+        unknown_since: Some(Duration::ZERO),
+        ..Clocks::default()
+    };
+    super::decide(journal, observed, &p(), clocks, Duration::from_secs(secs)).0
+}
+fn unknown(reason: &str) -> Observed {
+    Observed::Unknown {
+        asked: Asked::Status,
+        reason: reason.into(),
+    }
+}
 
 #[test]
 fn empty_journal_submits_generation_one() {
@@ -200,15 +223,26 @@ fn recorded_id_is_observed_first() {
 fn active_job_is_reconnected_and_polled() {
     let d = decide(
         &j(submitted(1, Shape::Normal, "0")),
-        &status(JobStatus::Active {
-            detail: "RUNNING".into(),
-        }),
+        &status(JobStatus::running("RUNNING")),
         &p(),
     );
     assert_eq!(
         d,
         Decision::Poll {
+            state: ActiveState::Running,
             detail: "RUNNING".into()
+        }
+    );
+    let d = decide(
+        &j(submitted(1, Shape::Normal, "0")),
+        &status(JobStatus::queued("SUBMITTED")),
+        &p(),
+    );
+    assert_eq!(
+        d,
+        Decision::Poll {
+            state: ActiveState::Queued,
+            detail: "SUBMITTED".into()
         }
     );
 }
@@ -394,11 +428,7 @@ fn unknown_status_asks_again_and_never_resubmits() {
     );
     for phase in [Phase::Empty, intent(1), submitted(1, Shape::Normal, "a")] {
         for for_secs in [0, 30, 599] {
-            let obs = Observed::Unknown {
-                reason: "503".into(),
-                unknown_for: Duration::from_secs(for_secs),
-            };
-            let d = decide(&j(phase.clone()), &obs, &p());
+            let d = decide_unknown_for(&j(phase.clone()), &unknown("503"), for_secs);
             match d {
                 Decision::AskAgain { after, .. } => {
                     assert!(after >= p().backoff && after <= p().backoff_max)
@@ -411,11 +441,11 @@ fn unknown_status_asks_again_and_never_resubmits() {
 
 #[test]
 fn unknown_beyond_status_timeout_gives_up_without_resubmitting() {
-    let obs = Observed::Unknown {
-        reason: "timeout".into(),
-        unknown_for: Duration::from_secs(600),
-    };
-    let d = decide(&j(submitted(1, Shape::Normal, "a")), &obs, &p());
+    let d = decide_unknown_for(
+        &j(submitted(1, Shape::Normal, "a")),
+        &unknown("timeout"),
+        600,
+    );
     assert!(matches!(d, Decision::GiveUp { .. }), "{d:?}");
 }
 
@@ -425,19 +455,13 @@ fn finished_journal_returns_recorded_outcome() {
         class: FailureClass::Oom,
         message: "x".into(),
     };
-    for obs in [
-        Observed::Nothing,
-        Observed::Unknown {
-            reason: "r".into(),
-            unknown_for: Duration::from_secs(9999),
-        },
-    ] {
-        let d = decide(
+    for obs in [Observed::Nothing, unknown("r")] {
+        let d = decide_unknown_for(
             &j(Phase::Finished {
                 outcome: outcome.clone(),
             }),
             &obs,
-            &p(),
+            9999,
         );
         assert_eq!(d, Decision::Return(outcome.clone()));
     }
@@ -478,7 +502,7 @@ fn cancel_of_found_or_active_job_kills_it() {
     );
     let d = decide(
         &cancelled(submitted(1, Shape::Normal, "5")),
-        &status(JobStatus::Active { detail: "r".into() }),
+        &status(JobStatus::running("r")),
         &p(),
     );
     assert_eq!(
@@ -529,3 +553,5 @@ fn intent_without_id_on_an_idempotent_backend_submits_the_same_tag_again() {
         );
     }
 }
+
+mod clocks;

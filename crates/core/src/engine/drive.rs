@@ -24,10 +24,10 @@ use std::{
 use super::{Engine, EngineError, Event, Finish, RunSignals};
 use crate::{
     connector::{CancelError, Elsewhere, JobRef},
-    decide::{decide, Decision},
+    decide::{decide, Clocks, Decision},
     ids::{ExternalId, Generation},
     journal::{Journal, Phase},
-    observe::{JobStatus, Lookup, Observed},
+    observe::{ActiveState, Asked, Lookup, Observed},
     placement::Placement,
     store::{HistoryEntry, Lease, RunRecord, StoreError},
     Connector,
@@ -55,18 +55,17 @@ pub(super) struct Driver<'a> {
     journal: Journal,
     signals: Arc<RunSignals>,
     observed: Observed,
-    unknown_since: Option<Instant>,
-    /// Since when submissions fail without a definite answer. Kept apart from `unknown_since`:
-    /// the tag look-ups in between answer definitely ("absent") and must not restart the clock,
-    /// or a backend that refuses connections to submit but answers look-ups loops forever.
-    submit_failing_since: Option<Instant>,
+    /// What `decide` keeps between calls (unknown and submit-failing clocks, backoff served).
+    clocks: Clocks,
+    /// The drive's start: `decide`'s `now` is the time since.
+    started: Instant,
     /// Name of the last decision written to the history, to keep repeats (polls) out of it.
     last_noted: Option<&'static str>,
     /// When each repeating decision kind was last written: a backend flapping between two
     /// answers adds at most one row per kind per [`HISTORY_REPEAT`].
     noted_at: HashMap<&'static str, Instant>,
-    /// The backoff of the pending submission has been waited out.
-    delay_served: bool,
+    /// The state of the last poll: a change (queued → running) is written to the history.
+    polled: Option<ActiveState>,
 }
 
 impl<'a> Driver<'a> {
@@ -102,11 +101,11 @@ impl<'a> Driver<'a> {
             journal: record.journal,
             signals,
             observed: Observed::Nothing,
-            unknown_since: None,
-            submit_failing_since: None,
+            clocks: Clocks::default(),
+            started: Instant::now(),
             last_noted: None,
             noted_at: HashMap::new(),
-            delay_served: false,
+            polled: None,
         }
     }
 
@@ -119,7 +118,14 @@ impl<'a> Driver<'a> {
         loop {
             self.check_lease()?;
             self.journal.cancel_requested |= self.signals.cancel_requested();
-            let decision = decide(&self.journal, &self.observed, &self.engine.policy);
+            let (decision, clocks) = decide(
+                &self.journal,
+                &self.observed,
+                &self.engine.policy,
+                self.clocks,
+                self.started.elapsed(),
+            );
+            self.clocks = clocks;
             let reason = self.explain(&decision);
             self.engine.observer.event(
                 &self.lease.key,
@@ -131,23 +137,19 @@ impl<'a> Driver<'a> {
                 },
             );
             match decision {
+                Decision::Backoff {
+                    submission, after, ..
+                } => {
+                    self.note("backoff", submission.generation.into(), &reason)
+                        .await?;
+                    self.signals.sleep(after).await;
+                    // Then decide again: a cancel may have arrived meanwhile.
+                }
                 Decision::Submit {
                     submission,
                     reason: why,
-                    delay,
+                    ..
                 } => {
-                    if !delay.is_zero() && !self.delay_served {
-                        self.note(
-                            "backoff",
-                            submission.generation.into(),
-                            &format!("waiting {}s before {reason}", delay.as_secs()),
-                        )
-                        .await?;
-                        self.signals.sleep(delay).await;
-                        self.delay_served = true;
-                        continue; // decide again: a cancel may have arrived meanwhile
-                    }
-                    self.delay_served = false;
                     if let Some(finish) = self.submit(submission, why, reason).await? {
                         return Ok(finish);
                     }
@@ -159,13 +161,7 @@ impl<'a> Driver<'a> {
                             Observed::Lookup(Lookup::Idempotent)
                         }
                         None => Observed::Lookup(Lookup::Unsupported),
-                        Some(finder) => match finder.find_by_tag(&tag).await {
-                            Lookup::Unknown { reason } => self.unknown(reason),
-                            other => {
-                                self.unknown_since = None;
-                                Observed::Lookup(other)
-                            }
-                        },
+                        Some(finder) => Observed::lookup(finder.find_by_tag(&tag).await),
                     };
                 }
                 Decision::Adopt { external_id } => {
@@ -183,7 +179,12 @@ impl<'a> Driver<'a> {
                     .await?;
                 }
                 Decision::Observe => self.observed = self.status().await,
-                Decision::Poll { .. } => {
+                Decision::Poll { state, .. } => {
+                    // Queued → running is news: the history gets the first poll of each state.
+                    if self.polled.replace(state) != Some(state) {
+                        self.noted_at.remove("poll");
+                        self.last_noted = self.last_noted.filter(|n| *n != "poll");
+                    }
                     self.note("poll", self.generation(), &reason).await?;
                     self.signals.sleep(self.engine.policy.poll_interval).await;
                     self.observed = Observed::Nothing;
@@ -204,7 +205,10 @@ impl<'a> Driver<'a> {
                     self.touch().await?;
                     let job = self.job_ref(external_id);
                     self.observed = match self.connector.cancel(&job).await {
-                        Err(CancelError::Unavailable { reason }) => self.unknown(reason),
+                        Err(CancelError::Unavailable { reason }) => Observed::Unknown {
+                            asked: Asked::Cancel,
+                            reason,
+                        },
                         Ok(()) | Err(CancelError::Refused { .. }) => {
                             self.signals
                                 .sleep(self.engine.policy.poll_interval.min(Duration::from_secs(1)))
@@ -234,21 +238,7 @@ impl<'a> Driver<'a> {
             external_id: external_id.clone(),
             submission: submission.clone(),
         };
-        match self.connector.status(&job).await {
-            JobStatus::Unknown { reason } => self.unknown(reason),
-            status => {
-                self.unknown_since = None;
-                Observed::Status(status)
-            }
-        }
-    }
-
-    fn unknown(&mut self, reason: String) -> Observed {
-        let since = *self.unknown_since.get_or_insert_with(Instant::now);
-        Observed::Unknown {
-            reason,
-            unknown_for: since.elapsed(),
-        }
+        Observed::status(self.connector.status(&job).await)
     }
 
     fn job_ref(&self, external_id: ExternalId) -> JobRef {

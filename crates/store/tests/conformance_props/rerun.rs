@@ -95,7 +95,15 @@ pub async fn rerun_makes_a_fresh_instance_that_continues_the_generations(h: Harn
         Rerun::NotFinished(_)
     ));
     // The fresh instance decides generation 2: a new tag, never generation 1's job.
-    match decide(&fresh.journal, &Observed::Nothing, &Policy::default()) {
+    match decide(
+        &fresh.journal,
+        &Observed::Nothing,
+        &Policy::default(),
+        tether_core::Clocks::default(),
+        std::time::Duration::ZERO,
+    )
+    .0
+    {
         Decision::Submit { submission, .. } => {
             ensure!(
                 submission.generation == Generation(2)

@@ -1,8 +1,5 @@
 //! Intent, submit, id record and the outcome record: the writes around the one create.
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use super::Driver;
 use crate::{
@@ -11,7 +8,7 @@ use crate::{
     engine::{fence::LeaseFence, Checkpoint, EngineError, Finish},
     ids::ExternalId,
     journal::{Journal, Outcome, Phase, Submission},
-    observe::{FailureClass, JobStatus, Observed},
+    observe::{Asked, FailureClass, JobStatus, Observed},
     store::{HistoryEntry, RunRecord},
 };
 
@@ -89,8 +86,6 @@ impl Driver<'_> {
                 );
                 self.record_id("the job id", "submitted", submission, external_id, entry)
                     .await?;
-                self.unknown_since = None;
-                self.submit_failing_since = None;
                 self.engine
                     .observer
                     .checkpoint(&self.lease.key, Checkpoint::AfterSubmitted);
@@ -111,10 +106,9 @@ impl Driver<'_> {
             Err(SubmitError::Fenced(Fenced::LeaseLost)) => Err(self.lost()),
             // The job may or may not exist: the next round looks it up by tag, never blindly resubmits.
             Err(e) => {
-                let since = *self.submit_failing_since.get_or_insert_with(Instant::now);
                 self.observed = Observed::Unknown {
+                    asked: Asked::Submit,
                     reason: e.to_string(),
-                    unknown_for: since.elapsed(),
                 };
                 Ok(None)
             }
