@@ -16,7 +16,7 @@ use tether_connectors::{
     },
 };
 use tether_core::{
-    connector::{JobRef, LogStream, SubmitError},
+    connector::{JobRef, LogCursor, LogError, LogStream, SubmitError},
     ids::ExternalId,
     journal::Shape,
     observe::{FailureClass, JobStatus, Lookup},
@@ -514,7 +514,7 @@ async fn recovery_overrides_are_applied_and_described() {
     let logs = c
         .logs()
         .unwrap()
-        .read_logs(&job, LogStream::Stdout, 0, 1 << 20)
+        .read_logs(&job, LogStream::Stdout, &LogCursor::start(), 1 << 20)
         .await
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&logs.data), "recovered 1 2\n");
@@ -552,29 +552,41 @@ async fn logs_are_readable_from_an_offset() {
     wait_terminal(&*c, &job).await;
     let logs = c.logs().unwrap();
     let out = logs
-        .read_logs(&job, LogStream::Stdout, 0, 1024)
+        .read_logs(&job, LogStream::Stdout, &LogCursor::start(), 1024)
         .await
         .unwrap();
     assert_eq!(out.data, b"hello\n");
-    assert_eq!(out.next_offset, 6);
-    let tail = logs.read_logs(&job, LogStream::Stdout, 2, 2).await.unwrap();
-    assert_eq!((tail.data.as_slice(), tail.next_offset), (&b"ll"[..], 4));
-    let end = logs
-        .read_logs(&job, LogStream::Stdout, 6, 1024)
+    assert_eq!(out.next, LogCursor::at_byte(6));
+    let tail = logs
+        .read_logs(&job, LogStream::Stdout, &LogCursor::at_byte(2), 2)
         .await
         .unwrap();
-    assert_eq!((end.data.len(), end.next_offset), (0, 6));
+    assert_eq!(
+        (tail.data.as_slice(), tail.next),
+        (&b"ll"[..], LogCursor::at_byte(4))
+    );
+    let end = logs
+        .read_logs(&job, LogStream::Stdout, &LogCursor::at_byte(6), 1024)
+        .await
+        .unwrap();
+    assert_eq!((end.data.len(), end.next), (0, LogCursor::at_byte(6)));
     let err = logs
-        .read_logs(&job, LogStream::Stderr, 0, 1024)
+        .read_logs(&job, LogStream::Stderr, &LogCursor::start(), 1024)
         .await
         .unwrap();
     assert_eq!(err.data, b"oops\n");
+    // A cursor another connector made (Livy pages by line) is refused, not read as an offset.
+    let foreign = LogCursor::from_token("l3");
+    match logs.read_logs(&job, LogStream::Stdout, &foreign, 10).await {
+        Err(e @ LogError::ForeignCursor { .. }) => assert!(e.to_string().contains("\"l3\"")),
+        other => panic!("a foreign cursor was read: {other:?}"),
+    }
     let other = JobRef {
         external_id: ExternalId("1:1".into()),
         submission: job.submission.clone(),
     };
     assert!(
-        logs.read_logs(&other, LogStream::Stdout, 0, 10)
+        logs.read_logs(&other, LogStream::Stdout, &LogCursor::start(), 10)
             .await
             .is_err(),
         "logs of another job's id"

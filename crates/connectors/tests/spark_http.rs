@@ -14,7 +14,8 @@ use spark_http_support::*;
 use tether_connectors::registry::{BuildContext, Built, Registry};
 use tether_core::{
     connector::{
-        CancelError, FenceHandle, JobRef, LogError, LogStream, NoFence, SubmitError, SubmitRequest,
+        CancelError, FenceHandle, JobRef, LogCursor, LogError, LogStream, NoFence, SubmitError,
+        SubmitRequest,
     },
     ids::{ExternalId, Generation, RunKey, Tag},
     journal::{Shape, Submission},
@@ -134,7 +135,12 @@ async fn https_with_the_spec_ca_works_and_without_it_is_a_clear_unknown() {
     let chunk = c
         .logs()
         .unwrap()
-        .read_logs(&job("driver-1"), LogStream::Stderr, 0, 100)
+        .read_logs(
+            &job("driver-1"),
+            LogStream::Stderr,
+            &LogCursor::start(),
+            100,
+        )
         .await;
     assert_eq!(chunk.unwrap().data, b"hi\n".to_vec());
     assert!(worker.url.starts_with("https://") && !worker.lines().is_empty());
@@ -349,7 +355,12 @@ async fn worker_addresses_from_the_master_are_checked() {
         match c
             .logs()
             .unwrap()
-            .read_logs(&job("driver-1"), LogStream::Stderr, 0, 100)
+            .read_logs(
+                &job("driver-1"),
+                LogStream::Stderr,
+                &LogCursor::start(),
+                100,
+            )
             .await
         {
             Err(LogError::Unavailable { reason }) => {
@@ -372,7 +383,12 @@ async fn log_pages_are_asked_and_read_by_length() {
     match c
         .logs()
         .unwrap()
-        .read_logs(&job("driver-1"), LogStream::Stdout, 5, 1000)
+        .read_logs(
+            &job("driver-1"),
+            LogStream::Stdout,
+            &LogCursor::at_byte(5),
+            1000,
+        )
         .await
     {
         Err(LogError::Unavailable { reason }) => {
@@ -402,11 +418,16 @@ async fn log_pages_are_asked_and_read_by_length() {
     let chunk = connector(&text)
         .logs()
         .unwrap()
-        .read_logs(&job("driver-1"), LogStream::Stdout, 0, 1000)
+        .read_logs(
+            &job("driver-1"),
+            LogStream::Stdout,
+            &LogCursor::start(),
+            1000,
+        )
         .await
         .unwrap();
     assert_eq!(chunk.data, b"using ***\x1b[0m\n".to_vec());
-    assert_eq!(chunk.next_offset, 26);
+    assert_eq!(chunk.next, LogCursor::at_byte(26));
 }
 
 #[tokio::test]
