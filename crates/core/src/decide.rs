@@ -39,6 +39,7 @@
 use std::time::Duration;
 
 use crate::{
+    history::HistoryKind,
     ids::{ExternalId, Generation, Tag},
     journal::{Journal, Outcome, Phase, Shape, Submission},
     observe::{ActiveState, Asked, FailureClass, JobStatus, Lookup, Observed},
@@ -128,32 +129,36 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// Short name for history entries.
-    pub fn name(&self) -> &'static str {
+    /// The kind of its history entry.
+    pub fn kind(&self) -> HistoryKind {
         match self {
             Decision::Submit {
                 reason: SubmitReason::Fresh,
                 ..
-            } => "submit",
+            } => HistoryKind::Submit,
             Decision::Submit {
                 reason:
                     SubmitReason::IntentNotFound
                     | SubmitReason::IntentUnverifiable
                     | SubmitReason::IntentIdempotent,
                 ..
-            } => "resubmit-same-generation",
-            Decision::Submit { .. } => "resubmit",
-            Decision::Backoff { .. } => "backoff",
-            Decision::LookUp { .. } => "look-up-tag",
-            Decision::Adopt { .. } => "adopt",
-            Decision::Observe => "observe",
-            Decision::Poll { .. } => "poll",
-            Decision::AskAgain { .. } => "ask-again",
-            Decision::GiveUp { .. } => "give-up-unknown",
-            Decision::Cancel { .. } => "cancel",
-            Decision::Finish(_) => "finish",
-            Decision::Return(_) => "return-recorded",
+            } => HistoryKind::ResubmitSameGeneration,
+            Decision::Submit { .. } => HistoryKind::Resubmit,
+            Decision::Backoff { .. } => HistoryKind::Backoff,
+            Decision::LookUp { .. } => HistoryKind::LookUpTag,
+            Decision::Adopt { .. } => HistoryKind::Adopt,
+            Decision::Observe => HistoryKind::Observe,
+            Decision::Poll { .. } => HistoryKind::Poll,
+            Decision::AskAgain { .. } => HistoryKind::AskAgain,
+            Decision::GiveUp { .. } => HistoryKind::GiveUpUnknown,
+            Decision::Cancel { .. } => HistoryKind::Cancel,
+            Decision::Finish(_) => HistoryKind::Finish,
+            Decision::Return(_) => HistoryKind::ReturnRecorded,
         }
+    }
+    /// Same as [`Decision::kind`] (prints as its text), for existing callers.
+    pub fn name(&self) -> HistoryKind {
+        self.kind()
     }
 }
 

@@ -29,6 +29,7 @@
 pub mod connector;
 pub mod decide;
 pub mod engine;
+pub mod history;
 pub mod ids;
 pub mod journal;
 pub mod observe;

@@ -64,7 +64,7 @@ async fn decisions(store: &MemoryStore) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|h| h.decision)
+        .map(|h| h.decision.into())
         .collect()
 }
 

@@ -5,6 +5,8 @@
 //! take-over tests need no sleeps.
 #[macro_use]
 mod common;
+#[path = "conformance_props/history_kinds.rs"]
+mod history_kinds;
 #[path = "conformance_props/rerun.rs"]
 mod rerun;
 
@@ -12,6 +14,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use anyhow::{ensure, Context};
 use common::*;
+use history_kinds::history_rows_written_as_text_read_back_as_kinds;
 use rerun::rerun_makes_a_fresh_instance_that_continues_the_generations;
 use tether_core::{
     ids::{Epoch, Generation},
@@ -146,7 +149,7 @@ async fn full_lifecycle(h: Harness) -> R {
         .history(&key("life"))
         .await?
         .into_iter()
-        .map(|e| e.decision)
+        .map(|e| e.decision.into())
         .collect();
     ensure!(
         hist == ["lease-acquired", "submit", "submitted", "finish"],
@@ -438,7 +441,7 @@ async fn release_lets_another_acquire_at_once(h: Harness) -> R {
         .history(&key("rel"))
         .await?
         .into_iter()
-        .map(|e| (e.decision, e.epoch.0))
+        .map(|e| (e.decision.into(), e.epoch.0))
         .collect();
     ensure!(
         hist == [
@@ -672,7 +675,7 @@ async fn generations_and_reintent(h: Harness) -> R {
         .history(&key("gen"))
         .await?
         .into_iter()
-        .map(|e| e.decision)
+        .map(|e| e.decision.into())
         .collect();
     ensure!(
         decisions
@@ -866,4 +869,5 @@ conformance!(
     read_access_creates_nothing_and_migrate_reports_versions,
     a_store_for_newer_readers_is_refused,
     rerun_makes_a_fresh_instance_that_continues_the_generations,
+    history_rows_written_as_text_read_back_as_kinds,
 );

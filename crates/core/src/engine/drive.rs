@@ -25,6 +25,7 @@ use super::{Engine, EngineError, Event, Finish, RunSignals};
 use crate::{
     connector::{CancelError, Elsewhere, JobRef},
     decide::{decide, Clocks, Decision},
+    history::HistoryKind,
     ids::{ExternalId, Generation},
     journal::{Journal, Phase},
     observe::{ActiveState, Asked, Lookup, Observed},
@@ -35,7 +36,12 @@ use crate::{
 
 /// Decisions a flapping backend repeats: each is written to the history at most once per
 /// [`HISTORY_REPEAT`] (every other decision always is).
-const REPEATING: &[&str] = &["poll", "ask-again", "look-up-tag", "backoff"];
+const REPEATING: &[HistoryKind] = &[
+    HistoryKind::Poll,
+    HistoryKind::AskAgain,
+    HistoryKind::LookUpTag,
+    HistoryKind::Backoff,
+];
 /// See [`REPEATING`].
 const HISTORY_REPEAT: Duration = Duration::from_secs(60);
 
@@ -60,10 +66,10 @@ pub(super) struct Driver<'a> {
     /// The drive's start: `decide`'s `now` is the time since.
     started: Instant,
     /// Name of the last decision written to the history, to keep repeats (polls) out of it.
-    last_noted: Option<&'static str>,
+    last_noted: Option<HistoryKind>,
     /// When each repeating decision kind was last written: a backend flapping between two
     /// answers adds at most one row per kind per [`HISTORY_REPEAT`].
-    noted_at: HashMap<&'static str, Instant>,
+    noted_at: HashMap<HistoryKind, Instant>,
     /// The state of the last poll: a change (queued → running) is written to the history.
     polled: Option<ActiveState>,
 }
@@ -140,7 +146,7 @@ impl<'a> Driver<'a> {
                 Decision::Backoff {
                     submission, after, ..
                 } => {
-                    self.note("backoff", submission.generation.into(), &reason)
+                    self.note(HistoryKind::Backoff, submission.generation.into(), &reason)
                         .await?;
                     self.signals.sleep(after).await;
                     // Then decide again: a cancel may have arrived meanwhile.
@@ -155,7 +161,8 @@ impl<'a> Driver<'a> {
                     }
                 }
                 Decision::LookUp { tag } => {
-                    self.note("look-up-tag", self.generation(), &reason).await?;
+                    self.note(HistoryKind::LookUpTag, self.generation(), &reason)
+                        .await?;
                     self.observed = match self.connector.find_by_tag() {
                         None if self.connector.idempotent_submit() => {
                             Observed::Lookup(Lookup::Idempotent)
@@ -168,10 +175,10 @@ impl<'a> Driver<'a> {
                     let Phase::Intent { submission } = self.journal.phase.clone() else {
                         unreachable!("decide adopts only from an intent")
                     };
-                    let entry = self.entry("adopt", Some(submission.generation), reason);
+                    let entry = self.entry(HistoryKind::Adopt, Some(submission.generation), reason);
                     self.record_id(
                         "the adopted job id",
-                        "adopt",
+                        HistoryKind::Adopt,
                         submission,
                         external_id,
                         entry,
@@ -182,25 +189,28 @@ impl<'a> Driver<'a> {
                 Decision::Poll { state, .. } => {
                     // Queued → running is news: the history gets the first poll of each state.
                     if self.polled.replace(state) != Some(state) {
-                        self.noted_at.remove("poll");
-                        self.last_noted = self.last_noted.filter(|n| *n != "poll");
+                        self.noted_at.remove(&HistoryKind::Poll);
+                        self.last_noted.take_if(|n| *n == HistoryKind::Poll);
                     }
-                    self.note("poll", self.generation(), &reason).await?;
+                    self.note(HistoryKind::Poll, self.generation(), &reason)
+                        .await?;
                     self.signals.sleep(self.engine.policy.poll_interval).await;
                     self.observed = Observed::Nothing;
                 }
                 Decision::AskAgain { after, .. } => {
-                    self.note("ask-again", self.generation(), &reason).await?;
+                    self.note(HistoryKind::AskAgain, self.generation(), &reason)
+                        .await?;
                     self.signals.sleep(after).await;
                     self.observed = Observed::Nothing;
                 }
                 Decision::GiveUp { .. } => {
-                    self.note("give-up-unknown", self.generation(), &reason)
+                    self.note(HistoryKind::GiveUpUnknown, self.generation(), &reason)
                         .await?;
                     return Ok(Finish::GaveUp { reason });
                 }
                 Decision::Cancel { external_id } => {
-                    self.note("cancel", self.generation(), &reason).await?;
+                    self.note(HistoryKind::Cancel, self.generation(), &reason)
+                        .await?;
                     // Fenced renewal right before acting on the job: a frozen ex-owner stops here.
                     self.touch().await?;
                     let job = self.job_ref(external_id);
@@ -218,7 +228,7 @@ impl<'a> Driver<'a> {
                     };
                 }
                 Decision::Finish(outcome) => {
-                    let entry = self.entry("finish", self.generation(), reason);
+                    let entry = self.entry(HistoryKind::Finish, self.generation(), reason);
                     return self.finish(outcome, entry).await;
                 }
                 Decision::Return(outcome) => return Ok(Finish::Outcome(outcome)),
@@ -272,7 +282,7 @@ impl<'a> Driver<'a> {
 
     fn entry(
         &self,
-        decision: &str,
+        decision: HistoryKind,
         generation: Option<Generation>,
         reason: String,
     ) -> HistoryEntry {
@@ -284,7 +294,7 @@ impl<'a> Driver<'a> {
             at_ms,
             epoch: self.lease.epoch,
             generation,
-            decision: decision.into(),
+            decision,
             reason,
         }
     }
@@ -293,22 +303,22 @@ impl<'a> Driver<'a> {
     /// History is not worth blocking the run for: a store outage skips the entry.
     async fn note(
         &mut self,
-        name: &'static str,
+        name: HistoryKind,
         generation: Option<Generation>,
         reason: &str,
     ) -> Result<(), EngineError> {
-        if self.last_noted == Some(name) {
+        if self.last_noted.as_ref() == Some(&name) {
             return Ok(());
         }
         if REPEATING.contains(&name) {
-            if let Some(at) = self.noted_at.get(name) {
+            if let Some(at) = self.noted_at.get(&name) {
                 if at.elapsed() < HISTORY_REPEAT {
                     return Ok(());
                 }
             }
-            self.noted_at.insert(name, Instant::now());
+            self.noted_at.insert(name.clone(), Instant::now());
         }
-        let entry = self.entry(name, generation, reason.to_string());
+        let entry = self.entry(name.clone(), generation, reason.to_string());
         match self.engine.store.append_history(self.lease, &entry).await {
             Ok(()) => {
                 self.last_noted = Some(name);

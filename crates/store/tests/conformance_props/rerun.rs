@@ -127,7 +127,7 @@ pub async fn rerun_makes_a_fresh_instance_that_continues_the_generations(h: Harn
         .history(&key("re"))
         .await?
         .into_iter()
-        .map(|e| e.decision)
+        .map(|e| e.decision.into())
         .collect();
     ensure!(
         hist.iter().filter(|d| *d == "rerun").count() == 1,

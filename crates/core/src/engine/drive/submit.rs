@@ -6,6 +6,7 @@ use crate::{
     connector::{Fenced, SubmitError, SubmitRequest},
     decide::{Decision, SubmitReason},
     engine::{fence::LeaseFence, Checkpoint, EngineError, Finish},
+    history::HistoryKind,
     ids::ExternalId,
     journal::{Journal, Outcome, Phase, Submission},
     observe::{Asked, FailureClass, JobStatus, Observed},
@@ -25,8 +26,8 @@ impl Driver<'_> {
             reason: why,
             delay: Duration::ZERO,
         }
-        .name();
-        let entry = self.entry(name, Some(submission.generation), reason);
+        .kind();
+        let entry = self.entry(name.clone(), Some(submission.generation), reason);
         // Why the previous generation ended, stored on it with the intent of this one.
         let previous = match (&self.observed, &why) {
             (
@@ -77,15 +78,21 @@ impl Driver<'_> {
                     .observer
                     .checkpoint(&self.lease.key, Checkpoint::AfterSubmit);
                 let entry = self.entry(
-                    "submitted",
+                    HistoryKind::Submitted,
                     Some(submission.generation),
                     format!(
                         "backend accepted generation {} as job {external_id}",
                         submission.generation
                     ),
                 );
-                self.record_id("the job id", "submitted", submission, external_id, entry)
-                    .await?;
+                self.record_id(
+                    "the job id",
+                    HistoryKind::Submitted,
+                    submission,
+                    external_id,
+                    entry,
+                )
+                .await?;
                 self.engine
                     .observer
                     .checkpoint(&self.lease.key, Checkpoint::AfterSubmitted);
@@ -97,7 +104,7 @@ impl Driver<'_> {
                     message,
                 };
                 let entry = self.entry(
-                    "finish",
+                    HistoryKind::Finish,
                     Some(submission.generation),
                     format!("finished: {}", outcome.label()),
                 );
@@ -154,7 +161,7 @@ impl Driver<'_> {
     pub(super) async fn record_id(
         &mut self,
         what: &'static str,
-        name: &'static str,
+        name: HistoryKind,
         submission: Submission,
         external_id: ExternalId,
         entry: HistoryEntry,
