@@ -19,7 +19,7 @@ use tether_core::{
     connector::{JobRef, LogCursor, LogError, LogStream, SubmitError},
     ids::ExternalId,
     journal::Shape,
-    observe::{FailureClass, JobStatus, Lookup},
+    observe::{ActiveState, FailureClass, JobStatus, Lookup},
 };
 
 fn fixture(root: &std::path::Path) -> Fixture {
@@ -416,8 +416,9 @@ async fn a_recovery_job_runs_alone() {
     // While the recovery job runs, the normal one waits for the slot (and never starts).
     for _ in 0..5 {
         match normal_c.status(&normal).await {
-            JobStatus::Active { detail, .. } => {
-                assert!(detail.contains("waiting for the local slot"), "{detail}")
+            JobStatus::Active { detail, state } => {
+                assert!(detail.contains("waiting for the local slot"), "{detail}");
+                assert_eq!(state, ActiveState::Queued, "waiting for the slot is queued");
             }
             other => panic!("expected the normal job to wait, got {other:?}"),
         }

@@ -19,7 +19,7 @@ use tether_core::{
     },
     ids::{ExternalId, Generation, RunKey, Tag},
     journal::{Shape, Submission},
-    observe::{JobStatus, Lookup},
+    observe::{ActiveState, JobStatus, Lookup},
     Connector,
 };
 
@@ -93,6 +93,17 @@ async fn https_with_the_spec_ca_works_and_without_it_is_a_clear_unknown() {
     );
     let st = connector(&with_ca).status(&job("driver-1")).await;
     assert!(matches!(st, JobStatus::Active { .. }), "{st:?}");
+    // SUBMITTED: waiting for a worker, which the engine reports as queued.
+    assert!(
+        matches!(
+            st,
+            JobStatus::Active {
+                state: ActiveState::Queued,
+                ..
+            }
+        ),
+        "{st:?}"
+    );
     // The token travels over https without any opt-in.
     let heads: Vec<String> = master
         .seen
