@@ -196,18 +196,6 @@ fn intent_with_unsearchable_connector_follows_policy() {
 }
 
 #[test]
-fn intent_with_unknown_lookup_asks_again() {
-    let d = decide(
-        &j(intent(1)),
-        &Observed::Lookup(Lookup::Unknown {
-            reason: "down".into(),
-        }),
-        &p(),
-    );
-    assert!(matches!(d, Decision::AskAgain { .. }), "{d:?}");
-}
-
-#[test]
 fn recorded_id_is_observed_first() {
     assert_eq!(
         decide(
@@ -414,42 +402,6 @@ fn lost_job_resubmits_or_fails_by_policy() {
 }
 
 #[test]
-fn unknown_status_asks_again_and_never_resubmits() {
-    let obs = status(JobStatus::Unknown {
-        reason: "connection refused".into(),
-    });
-    let d = decide(&j(submitted(1, Shape::Normal, "a")), &obs, &p());
-    assert_eq!(
-        d,
-        Decision::AskAgain {
-            after: p().backoff,
-            reason: "connection refused".into()
-        }
-    );
-    for phase in [Phase::Empty, intent(1), submitted(1, Shape::Normal, "a")] {
-        for for_secs in [0, 30, 599] {
-            let d = decide_unknown_for(&j(phase.clone()), &unknown("503"), for_secs);
-            match d {
-                Decision::AskAgain { after, .. } => {
-                    assert!(after >= p().backoff && after <= p().backoff_max)
-                }
-                other => panic!("{other:?}"),
-            }
-        }
-    }
-}
-
-#[test]
-fn unknown_beyond_status_timeout_gives_up_without_resubmitting() {
-    let d = decide_unknown_for(
-        &j(submitted(1, Shape::Normal, "a")),
-        &unknown("timeout"),
-        600,
-    );
-    assert!(matches!(d, Decision::GiveUp { .. }), "{d:?}");
-}
-
-#[test]
 fn finished_journal_returns_recorded_outcome() {
     let outcome = Outcome::Failed {
         class: FailureClass::Oom,
@@ -468,77 +420,6 @@ fn finished_journal_returns_recorded_outcome() {
 }
 
 #[test]
-fn cancel_before_submission_finishes_cancelled() {
-    let d = decide(&cancelled(Phase::Empty), &Observed::Nothing, &p());
-    assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
-    let d = decide(
-        &cancelled(intent(1)),
-        &Observed::Lookup(Lookup::Absent),
-        &p(),
-    );
-    assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
-    let d = decide(
-        &cancelled(intent(1)),
-        &Observed::Lookup(Lookup::Unsupported),
-        &p(),
-    );
-    assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
-}
-
-#[test]
-fn cancel_of_found_or_active_job_kills_it() {
-    let d = decide(
-        &cancelled(intent(1)),
-        &Observed::Lookup(Lookup::Found {
-            external_id: ExternalId("5".into()),
-        }),
-        &p(),
-    );
-    assert_eq!(
-        d,
-        Decision::Adopt {
-            external_id: ExternalId("5".into())
-        }
-    );
-    let d = decide(
-        &cancelled(submitted(1, Shape::Normal, "5")),
-        &status(JobStatus::running("r")),
-        &p(),
-    );
-    assert_eq!(
-        d,
-        Decision::Cancel {
-            external_id: ExternalId("5".into())
-        }
-    );
-}
-
-#[test]
-fn cancel_after_the_job_ended_reports_what_happened() {
-    let ph = submitted(1, Shape::Normal, "5");
-    let d = decide(&cancelled(ph.clone()), &failed(FailureClass::Killed), &p());
-    assert!(
-        matches!(d, Decision::Finish(Outcome::Cancelled { .. })),
-        "no resubmit after cancel: {d:?}"
-    );
-    let d = decide(
-        &cancelled(ph.clone()),
-        &status(JobStatus::NotFound { detail: "".into() }),
-        &p(),
-    );
-    assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
-    let d = decide(
-        &cancelled(ph),
-        &status(JobStatus::Succeeded { result: json!(1) }),
-        &p(),
-    );
-    assert!(
-        matches!(d, Decision::Finish(Outcome::Succeeded { .. })),
-        "a success is reported honestly"
-    );
-}
-
-#[test]
 fn intent_without_id_on_an_idempotent_backend_submits_the_same_tag_again() {
     for journal in [j(intent(2)), cancelled(intent(2))] {
         let d = decide(&journal, &Observed::Lookup(Lookup::Idempotent), &p());
@@ -554,4 +435,6 @@ fn intent_without_id_on_an_idempotent_backend_submits_the_same_tag_again() {
     }
 }
 
+mod cancel;
 mod clocks;
+mod unknown;

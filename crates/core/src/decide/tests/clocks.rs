@@ -158,3 +158,22 @@ fn a_served_backoff_submits_and_clears_the_mark() {
     assert!(matches!(d, Decision::Submit { .. }), "{d:?}");
     assert!(!after.delay_served);
 }
+
+#[test]
+fn a_connectors_raw_unknown_counts_like_the_one_unknown() {
+    // Built by hand without `Observed::status`: still unknown, still on the clock.
+    let raw = status(JobStatus::Unknown {
+        reason: "503".into(),
+    });
+    let journal = j(submitted(1, Shape::Normal, "a"));
+    let running = Clocks {
+        unknown_since: Some(secs(3)),
+        ..Clocks::default()
+    };
+    let (d, after) = step(&journal, &raw, running, 4);
+    assert!(matches!(d, Decision::AskAgain { .. }), "{d:?}");
+    assert_eq!(after, running, "a raw unknown must not clear the clock");
+    let timeout = p().status_timeout.as_secs();
+    let (d, _) = step(&journal, &raw, running, 3 + timeout);
+    assert!(matches!(d, Decision::GiveUp { .. }), "{d:?}");
+}
