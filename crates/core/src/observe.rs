@@ -187,7 +187,7 @@ impl Asked {
     }
 }
 
-/// The input of [`crate::decide`] besides the journal, the policy and the clocks.
+/// The input of [`crate::decide()`] besides the journal, the policy and the clocks.
 ///
 /// There is one way to say "unknown": [`Observed::Unknown`]. The driver builds observations
 /// with [`Observed::status`] and [`Observed::lookup`], which turn a connector's
