@@ -260,7 +260,7 @@ pub enum LogStream {
 pub struct LogCursor(String);
 
 impl LogCursor {
-    /// The beginning of the log, for every connector.
+    /// The beginning of the log, for every connector (the empty token, also `Default`).
     pub fn start() -> Self {
         LogCursor(String::new())
     }

@@ -150,6 +150,14 @@ mod tests {
     }
 
     #[test]
+    fn a_kind_compares_equal_to_its_text_only() {
+        let poll = HistoryKind::Poll;
+        let (same, other) = (String::from("poll"), String::from("ask-again"));
+        assert!(poll == *"poll" && poll == "poll" && poll == same);
+        assert!(poll != *"ask-again" && poll != "ask-again" && poll != other);
+    }
+
+    #[test]
     fn an_unknown_text_reads_back_and_writes_back_unchanged() {
         let kind: HistoryKind = serde_json::from_value("made-by-tether-9".into()).unwrap();
         assert_eq!(kind, HistoryKind::Other("made-by-tether-9".into()));
