@@ -112,9 +112,7 @@ impl Connector for ToyBatch {
             Ok(s) if s == "done" => JobStatus::Succeeded {
                 result: serde_json::json!({ "file": job.external_id.0 }),
             },
-            Ok(s) if s == "running" || s.is_empty() => JobStatus::Active {
-                detail: "running".into(),
-            },
+            Ok(s) if s == "running" || s.is_empty() => JobStatus::running("running"),
             Ok(s) => JobStatus::Failed {
                 class: FailureClass::Other,
                 message: s,

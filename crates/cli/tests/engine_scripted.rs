@@ -156,15 +156,11 @@ fn unknown() -> JobStatus {
 async fn unknown_status_is_asked_again_and_never_resubmitted() {
     let (_d, store, key) = setup("u1").await;
     let fake = Scripted::new(vec![
-        JobStatus::Active {
-            detail: "RUNNING".into(),
-        },
+        JobStatus::running("RUNNING"),
         unknown(),
         unknown(),
         unknown(),
-        JobStatus::Active {
-            detail: "RUNNING".into(),
-        },
+        JobStatus::running("RUNNING"),
         unknown(),
         JobStatus::Succeeded {
             result: serde_json::json!({"rows": 42}),
@@ -199,12 +195,7 @@ async fn unknown_status_is_asked_again_and_never_resubmitted() {
 #[tokio::test]
 async fn unknown_beyond_status_timeout_gives_up_resumably_then_resumes_without_resubmitting() {
     let (_d, store, key) = setup("u2").await;
-    let fake = Scripted::new(vec![
-        JobStatus::Active {
-            detail: "RUNNING".into(),
-        },
-        unknown(),
-    ]);
+    let fake = Scripted::new(vec![JobStatus::running("RUNNING"), unknown()]);
     let engine = Engine::new(
         store.clone(),
         fake.clone(),
@@ -333,9 +324,7 @@ async fn a_flapping_backend_does_not_grow_the_history_by_a_row_per_poll() {
     let (_d, store, key) = setup("flap").await;
     let mut script = Vec::new();
     for _ in 0..30 {
-        script.push(JobStatus::Active {
-            detail: "RUNNING".into(),
-        });
+        script.push(JobStatus::running("RUNNING"));
         script.push(unknown());
     }
     script.push(JobStatus::Succeeded {

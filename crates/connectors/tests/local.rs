@@ -16,10 +16,10 @@ use tether_connectors::{
     },
 };
 use tether_core::{
-    connector::{JobRef, LogStream, SubmitError},
+    connector::{JobRef, LogCursor, LogError, LogStream, SubmitError},
     ids::ExternalId,
     journal::Shape,
-    observe::{FailureClass, JobStatus, Lookup},
+    observe::{ActiveState, FailureClass, JobStatus, Lookup},
 };
 
 fn fixture(root: &std::path::Path) -> Fixture {
@@ -248,7 +248,7 @@ async fn cancel_escalates_to_sigkill_when_sigterm_is_ignored() {
         &*c,
         &job,
         "running",
-        |s| matches!(s, JobStatus::Active { detail } if detail.contains("running")),
+        |s| matches!(s, JobStatus::Active { detail, .. } if detail.contains("running")),
     )
     .await;
     c.cancel(&job).await.unwrap();
@@ -357,7 +357,7 @@ async fn a_sigkilled_supervisor_leaves_the_job_active_until_it_ends_then_lost() 
         &*c,
         &job,
         "running",
-        |s| matches!(s, JobStatus::Active { detail } if detail.contains("running")),
+        |s| matches!(s, JobStatus::Active { detail, .. } if detail.contains("running")),
     )
     .await;
     let dir = ctx(tmp.path()).jobs_dir.join(req.submission.tag.as_str());
@@ -376,7 +376,7 @@ async fn a_sigkilled_supervisor_leaves_the_job_active_until_it_ends_then_lost() 
         &*c,
         &job,
         "unsupervised",
-        |s| matches!(s, JobStatus::Active { detail } if detail.contains("unsupervised")),
+        |s| matches!(s, JobStatus::Active { detail, .. } if detail.contains("unsupervised")),
     )
     .await;
     assert!(pid_alive(job_pid), "the job runs on without its supervisor");
@@ -416,8 +416,9 @@ async fn a_recovery_job_runs_alone() {
     // While the recovery job runs, the normal one waits for the slot (and never starts).
     for _ in 0..5 {
         match normal_c.status(&normal).await {
-            JobStatus::Active { detail } => {
-                assert!(detail.contains("waiting for the local slot"), "{detail}")
+            JobStatus::Active { detail, state } => {
+                assert!(detail.contains("waiting for the local slot"), "{detail}");
+                assert_eq!(state, ActiveState::Queued, "waiting for the slot is queued");
             }
             other => panic!("expected the normal job to wait, got {other:?}"),
         }
@@ -436,7 +437,7 @@ async fn a_recovery_job_runs_alone() {
     // And the other way round: a recovery job waits for a running normal job.
     let recovery2 = submit(&*rec_c, &request("alone-recovery-2", Shape::Recovery)).await;
     match rec_c.status(&recovery2).await {
-        JobStatus::Active { detail } => {
+        JobStatus::Active { detail, .. } => {
             assert!(detail.contains("waiting for the local slot"), "{detail}")
         }
         other => panic!("expected the recovery job to wait, got {other:?}"),
@@ -470,7 +471,7 @@ async fn cancel_while_waiting_for_the_slot_never_starts_the_job() {
         &*blocker,
         &running,
         "running",
-        |s| matches!(s, JobStatus::Active { detail } if detail.contains("running")),
+        |s| matches!(s, JobStatus::Active { detail, .. } if detail.contains("running")),
     )
     .await;
     let waiting = submit(&*waiter, &request("slot-waiter", Shape::Normal)).await;
@@ -514,7 +515,7 @@ async fn recovery_overrides_are_applied_and_described() {
     let logs = c
         .logs()
         .unwrap()
-        .read_logs(&job, LogStream::Stdout, 0, 1 << 20)
+        .read_logs(&job, LogStream::Stdout, &LogCursor::start(), 1 << 20)
         .await
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&logs.data), "recovered 1 2\n");
@@ -552,29 +553,41 @@ async fn logs_are_readable_from_an_offset() {
     wait_terminal(&*c, &job).await;
     let logs = c.logs().unwrap();
     let out = logs
-        .read_logs(&job, LogStream::Stdout, 0, 1024)
+        .read_logs(&job, LogStream::Stdout, &LogCursor::start(), 1024)
         .await
         .unwrap();
     assert_eq!(out.data, b"hello\n");
-    assert_eq!(out.next_offset, 6);
-    let tail = logs.read_logs(&job, LogStream::Stdout, 2, 2).await.unwrap();
-    assert_eq!((tail.data.as_slice(), tail.next_offset), (&b"ll"[..], 4));
-    let end = logs
-        .read_logs(&job, LogStream::Stdout, 6, 1024)
+    assert_eq!(out.next, LogCursor::at_byte(6));
+    let tail = logs
+        .read_logs(&job, LogStream::Stdout, &LogCursor::at_byte(2), 2)
         .await
         .unwrap();
-    assert_eq!((end.data.len(), end.next_offset), (0, 6));
+    assert_eq!(
+        (tail.data.as_slice(), tail.next),
+        (&b"ll"[..], LogCursor::at_byte(4))
+    );
+    let end = logs
+        .read_logs(&job, LogStream::Stdout, &LogCursor::at_byte(6), 1024)
+        .await
+        .unwrap();
+    assert_eq!((end.data.len(), end.next), (0, LogCursor::at_byte(6)));
     let err = logs
-        .read_logs(&job, LogStream::Stderr, 0, 1024)
+        .read_logs(&job, LogStream::Stderr, &LogCursor::start(), 1024)
         .await
         .unwrap();
     assert_eq!(err.data, b"oops\n");
+    // A cursor another connector made (Livy pages by line) is refused, not read as an offset.
+    let foreign = LogCursor::from_token("l3");
+    match logs.read_logs(&job, LogStream::Stdout, &foreign, 10).await {
+        Err(e @ LogError::ForeignCursor { .. }) => assert!(e.to_string().contains("\"l3\"")),
+        other => panic!("a foreign cursor was read: {other:?}"),
+    }
     let other = JobRef {
         external_id: ExternalId("1:1".into()),
         submission: job.submission.clone(),
     };
     assert!(
-        logs.read_logs(&other, LogStream::Stdout, 0, 10)
+        logs.read_logs(&other, LogStream::Stdout, &LogCursor::start(), 10)
             .await
             .is_err(),
         "logs of another job's id"

@@ -17,7 +17,7 @@ mod local_common;
 use local_common::*;
 use tether_connectors::local::identity::ProcStat;
 use tether_core::{
-    connector::{JobRef, LogStream},
+    connector::{JobRef, LogCursor, LogStream},
     ids::ExternalId,
     journal::Shape,
     observe::{JobStatus, Lookup},
@@ -143,7 +143,7 @@ async fn survives_sigkilled_submitter() {
     let out = c
         .logs()
         .unwrap()
-        .read_logs(&job, LogStream::Stdout, 0, 1024)
+        .read_logs(&job, LogStream::Stdout, &LogCursor::start(), 1024)
         .await
         .unwrap();
     assert_eq!(out.data, b"done\n");

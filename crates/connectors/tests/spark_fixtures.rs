@@ -13,7 +13,7 @@ use tether_core::{
     connector::JobRef,
     ids::{ExternalId, Generation, Tag},
     journal::{Shape, Submission},
-    observe::{FailureClass, JobStatus, Lookup},
+    observe::{ActiveState, FailureClass, JobStatus, Lookup},
     Connector,
 };
 use tether_testkit::http::{FakeServer, Reply, Request};
@@ -148,11 +148,17 @@ async fn find(case: &str, args: &[&str]) -> Lookup {
 #[tokio::test]
 async fn queued_and_running_drivers_are_active() {
     match status_of("submitted", &["sleep", "1"]).await {
-        JobStatus::Active { detail } => assert!(detail.starts_with("SUBMITTED"), "{detail}"),
+        JobStatus::Active { state, detail } => {
+            assert_eq!(state, ActiveState::Queued, "{detail}");
+            assert!(detail.starts_with("SUBMITTED"), "{detail}")
+        }
         st => panic!("SUBMITTED: {st:?}"),
     }
     match status_of("running", &["sleep", "120"]).await {
-        JobStatus::Active { detail } => assert_eq!(detail, "RUNNING"),
+        JobStatus::Active { state, detail } => {
+            assert_eq!(state, ActiveState::Running);
+            assert_eq!(detail, "RUNNING")
+        }
         st => panic!("RUNNING: {st:?}"),
     }
 }

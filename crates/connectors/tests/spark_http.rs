@@ -14,11 +14,12 @@ use spark_http_support::*;
 use tether_connectors::registry::{BuildContext, Built, Registry};
 use tether_core::{
     connector::{
-        CancelError, FenceHandle, JobRef, LogError, LogStream, NoFence, SubmitError, SubmitRequest,
+        CancelError, FenceHandle, JobRef, LogCursor, LogError, LogStream, NoFence, SubmitError,
+        SubmitRequest,
     },
     ids::{ExternalId, Generation, RunKey, Tag},
     journal::{Shape, Submission},
-    observe::{JobStatus, Lookup},
+    observe::{ActiveState, JobStatus, Lookup},
     Connector,
 };
 
@@ -92,6 +93,17 @@ async fn https_with_the_spec_ca_works_and_without_it_is_a_clear_unknown() {
     );
     let st = connector(&with_ca).status(&job("driver-1")).await;
     assert!(matches!(st, JobStatus::Active { .. }), "{st:?}");
+    // SUBMITTED: waiting for a worker, which the engine reports as queued.
+    assert!(
+        matches!(
+            st,
+            JobStatus::Active {
+                state: ActiveState::Queued,
+                ..
+            }
+        ),
+        "{st:?}"
+    );
     // The token travels over https without any opt-in.
     let heads: Vec<String> = master
         .requests()
@@ -132,7 +144,12 @@ async fn https_with_the_spec_ca_works_and_without_it_is_a_clear_unknown() {
     let chunk = c
         .logs()
         .unwrap()
-        .read_logs(&job("driver-1"), LogStream::Stderr, 0, 100)
+        .read_logs(
+            &job("driver-1"),
+            LogStream::Stderr,
+            &LogCursor::start(),
+            100,
+        )
         .await;
     assert_eq!(chunk.unwrap().data, b"hi\n".to_vec());
     assert!(worker.url.starts_with("https://") && !worker.lines().is_empty());
@@ -342,7 +359,12 @@ async fn worker_addresses_from_the_master_are_checked() {
         match c
             .logs()
             .unwrap()
-            .read_logs(&job("driver-1"), LogStream::Stderr, 0, 100)
+            .read_logs(
+                &job("driver-1"),
+                LogStream::Stderr,
+                &LogCursor::start(),
+                100,
+            )
             .await
         {
             Err(LogError::Unavailable { reason }) => {
@@ -365,7 +387,12 @@ async fn log_pages_are_asked_and_read_by_length() {
     match c
         .logs()
         .unwrap()
-        .read_logs(&job("driver-1"), LogStream::Stdout, 5, 1000)
+        .read_logs(
+            &job("driver-1"),
+            LogStream::Stdout,
+            &LogCursor::at_byte(5),
+            1000,
+        )
         .await
     {
         Err(LogError::Unavailable { reason }) => {
@@ -395,11 +422,16 @@ async fn log_pages_are_asked_and_read_by_length() {
     let chunk = connector(&text)
         .logs()
         .unwrap()
-        .read_logs(&job("driver-1"), LogStream::Stdout, 0, 1000)
+        .read_logs(
+            &job("driver-1"),
+            LogStream::Stdout,
+            &LogCursor::start(),
+            1000,
+        )
         .await
         .unwrap();
     assert_eq!(chunk.data, b"using ***\x1b[0m\n".to_vec());
-    assert_eq!(chunk.next_offset, 26);
+    assert_eq!(chunk.next, LogCursor::at_byte(26));
 }
 
 #[tokio::test]
@@ -465,7 +497,7 @@ async fn a_driver_killed_while_queued_does_not_block_find_by_tag() {
     // Killed before any worker took it: it has no log and never will, so it cannot show a tag.
     // It must not make every later look-up (and so every submit) answer `unknown`.
     let master = serve(None, |s| {
-        if s.line.contains("/json/") {
+        if s.line().contains("/json/") {
             Reply::json(
                 json!({"url": "spark://m:7077", "status": "ALIVE", "workers": [],
                 "activedrivers": [],

@@ -16,7 +16,7 @@ use tether_connectors::{
     spark_standalone::{rest::Secret, Classification, SparkStandalone},
 };
 use tether_core::{
-    connector::{JobRef, LogStream, SubmitError, SubmitRequest},
+    connector::{JobRef, LogCursor, LogStream, SubmitError, SubmitRequest},
     ids::{ExternalId, Generation, RunKey, Tag},
     journal::{Shape, Submission},
     observe::{FailureClass, JobStatus, Lookup},
@@ -166,18 +166,18 @@ async fn pi_job_succeeds_shows_its_logs_and_is_adopted_by_a_fresh_connector() {
     // Logs through the worker's web UI, from an offset.
     let logs = c.logs().expect("spark offers logs");
     let out = logs
-        .read_logs(&job, LogStream::Stdout, 0, 1 << 20)
+        .read_logs(&job, LogStream::Stdout, &LogCursor::start(), 1 << 20)
         .await
         .expect("stdout");
     let text = String::from_utf8_lossy(&out.data);
     assert!(text.contains("Pi is roughly"), "{text}");
     let rest = logs
-        .read_logs(&job, LogStream::Stdout, out.next_offset, 1 << 20)
+        .read_logs(&job, LogStream::Stdout, &out.next, 1 << 20)
         .await
         .expect("stdout tail");
-    assert!(rest.data.is_empty() && rest.next_offset == out.next_offset);
+    assert!(rest.data.is_empty() && rest.next == out.next);
     let err = logs
-        .read_logs(&job, LogStream::Stderr, 0, 64)
+        .read_logs(&job, LogStream::Stderr, &LogCursor::start(), 64)
         .await
         .expect("stderr");
     assert!(String::from_utf8_lossy(&err.data).starts_with("Launch Command:"));
@@ -359,7 +359,7 @@ async fn cancel_kills_the_driver() {
     wait_for(
         &*c,
         &job,
-        |s| matches!(s, JobStatus::Active { detail } if detail == "RUNNING"),
+        |s| matches!(s, JobStatus::Active { detail, .. } if detail == "RUNNING"),
     )
     .await;
     c.cancel(&job).await.expect("cancel");

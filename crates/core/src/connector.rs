@@ -2,7 +2,8 @@
 //!
 //! The core is small: [`Connector::submit`], [`Connector::status`] and [`Connector::cancel`].
 //! Everything else is an opt-in capability returned by a method that defaults to `None`:
-//! [`FindByTag`] (heals a crash between submit and id record), [`Logs`], [`RecoveryShape`].
+//! [`FindByTag`] (heals a crash between submit and id record), [`Logs`] (paged by an opaque
+//! [`LogCursor`]), [`RecoveryShape`].
 //! No store type appears here: a connector knows nothing about journals or leases.
 //!
 //! ## Guarantees a connector must give (checked by the conformance suite in
@@ -244,17 +245,68 @@ pub enum LogStream {
     Stderr,
 }
 
+/// Where to go on reading a log: an opaque token that the connector makes and parses.
+///
+/// A reader starts at [`LogCursor::start`] and passes back the [`LogChunk::next`] it was
+/// given; it never builds or inspects a cursor itself. Each connector chooses its encoding:
+/// - local and Spark standalone: a byte offset ([`LogCursor::at_byte`], text `b<offset>`);
+/// - Livy (pages by line, `GET /batches/{id}/log?from=&size=`): `l<line index>`;
+/// - Kubernetes (pod logs by time, `sinceTime` has 1 s resolution): `t<RFC 3339 time>+<lines
+///   already read at that second>`, so lines of the same second are not shown twice.
+///
+/// A cursor made by another connector is refused with [`LogError::ForeignCursor`], not guessed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LogCursor(String);
+
+impl LogCursor {
+    /// The beginning of the log, for every connector (the empty token, also `Default`).
+    pub fn start() -> Self {
+        LogCursor(String::new())
+    }
+    /// True for [`LogCursor::start`].
+    pub fn is_start(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// A connector's own token (for connectors: readers pass cursors back, never make them).
+    pub fn from_token(token: impl Into<String>) -> Self {
+        LogCursor(token.into())
+    }
+    /// The token, for the connector that made it.
+    pub fn token(&self) -> &str {
+        &self.0
+    }
+    /// The cursor of a connector that pages by byte offset (local, Spark standalone).
+    pub fn at_byte(offset: u64) -> Self {
+        LogCursor(format!("b{offset}"))
+    }
+    /// The byte offset of a cursor made by [`LogCursor::at_byte`] (0 for the start).
+    pub fn byte_offset(&self) -> Result<u64, LogError> {
+        if self.is_start() {
+            return Ok(0);
+        }
+        self.0
+            .strip_prefix('b')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| LogError::ForeignCursor {
+                cursor: self.0.clone(),
+                expected: "a byte offset (b<offset>)",
+            })
+    }
+}
+
 /// A piece of a log.
 #[derive(Debug, Clone, Default)]
 pub struct LogChunk {
-    /// The bytes from the requested offset.
+    /// The bytes from the requested cursor.
     pub data: Vec<u8>,
-    /// Offset to ask for next.
-    pub next_offset: u64,
+    /// The cursor to ask for next. Equal to the requested one when nothing new was read.
+    pub next: LogCursor,
 }
 
 /// Why logs could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LogError {
     /// The backend could not be reached.
     #[error("logs unavailable: {reason}")]
@@ -268,17 +320,29 @@ pub enum LogError {
         /// Why.
         reason: String,
     },
+    /// The cursor was not made by this connector (or is corrupt).
+    #[error(
+        "log cursor {cursor:?} was not made by this connector (it expects {expected}): \
+         read again from the start"
+    )]
+    ForeignCursor {
+        /// The cursor given.
+        cursor: String,
+        /// What this connector's cursors look like.
+        expected: &'static str,
+    },
 }
 
 /// Capability: read a job's logs.
 #[async_trait]
 pub trait Logs: Send + Sync {
-    /// Reads up to `max` bytes of `stream` from `offset`.
+    /// Reads up to `max` bytes of `stream` from `cursor` ([`LogCursor::start`] first, then each
+    /// chunk's [`LogChunk::next`]).
     async fn read_logs(
         &self,
         job: &JobRef,
         stream: LogStream,
-        offset: u64,
+        cursor: &LogCursor,
         max: usize,
     ) -> Result<LogChunk, LogError>;
 }
@@ -293,4 +357,30 @@ pub trait RecoveryShape: Send + Sync {
 /// Convenience for connectors: is this submission in the recovery shape?
 pub fn is_recovery(req: &SubmitRequest) -> bool {
     req.submission.shape == Shape::Recovery
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_cursors_round_trip_and_the_start_is_offset_zero() {
+        assert_eq!(LogCursor::start().byte_offset().unwrap(), 0);
+        assert!(LogCursor::start().is_start());
+        assert_eq!(LogCursor::at_byte(1234).byte_offset().unwrap(), 1234);
+        assert_eq!(LogCursor::at_byte(7).token(), "b7");
+        assert!(!LogCursor::at_byte(0).is_start());
+    }
+
+    #[test]
+    fn a_foreign_cursor_is_refused_saying_what_was_expected() {
+        for foreign in ["l120", "t2026-01-01T00:00:00Z+3", "b", "b-1", "bx"] {
+            let err = LogCursor::from_token(foreign).byte_offset().unwrap_err();
+            assert!(
+                matches!(&err, LogError::ForeignCursor { cursor, .. } if cursor == foreign),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("byte offset"), "{err}");
+        }
+    }
 }

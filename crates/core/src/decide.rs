@@ -1,35 +1,48 @@
-//! The resume decision: a pure function over (journal, observed backend status, policy).
+//! The resume decision: a pure function over (journal, observed backend status, policy,
+//! clocks, now).
 //!
-//! | journal | backend says | decision |
-//! |---|---|---|
-//! | empty | - | submit generation 1 |
-//! | intent, no id | (not asked) | look the tag up |
-//! | intent, no id | job with this tag found | adopt it: record its id, poll |
-//! | intent, no id | no job with this tag | submit the same generation again (same tag) |
-//! | intent, no id | connector cannot search | policy: fail (default) or submit again |
-//! | intent, no id | connector submits idempotently | submit again with the same tag |
-//! | id | (not asked) | ask for the status |
-//! | id | active | (re)connect and poll |
-//! | id | succeeded | finish with its result |
-//! | id | failed, OOM | gen+1 in the recovery shape, if the budget allows, else fail |
-//! | id | failed, other | gen+1 if the budget allows, else fail |
-//! | id | not found / identity mismatch | lost: gen+1 (policy can say fail) |
-//! | any | unknown | ask again with backoff, give up (exit 4, resumable) after `status_timeout` |
-//! | finished | - | return the recorded outcome without calling the backend |
+//! | journal | backend says | clocks | decision |
+//! |---|---|---|---|
+//! | empty | - | | submit generation 1 |
+//! | intent, no id | (not asked) | | look the tag up |
+//! | intent, no id | job with this tag found | | adopt it: record its id, poll |
+//! | intent, no id | no job with this tag | | submit the same generation again (same tag) |
+//! | intent, no id | connector cannot search | | policy: fail (default) or submit again |
+//! | intent, no id | connector submits idempotently | | submit again with the same tag |
+//! | id | (not asked) | | ask for the status |
+//! | id | active (queued or running) | | (re)connect and poll |
+//! | id | succeeded | | finish with its result |
+//! | id | failed, OOM | | gen+1 in the recovery shape, if the budget allows, else fail |
+//! | id | failed, other | | gen+1 if the budget allows, else fail |
+//! | id | not found / identity mismatch | | lost: gen+1 (policy can say fail) |
+//! | any | unknown (status, look-up, cancel) | unknown for < `status_timeout` | ask again with backoff (growing with the outage) |
+//! | any | unknown (status, look-up, cancel) | unknown for >= `status_timeout` | give up (exit 4, resumable) |
+//! | intent | unknown (submission failed) | failing for >= `status_timeout` | give up; a look-up in between does not restart this clock |
+//! | any | definite status or look-up | | `unknown_since` cleared |
+//! | id | any | | `submit_failing_since` cleared (a submission got its id) |
+//! | any | a submit with a delay | backoff not served | back off (wait `delay`), mark it served |
+//! | any | a submit with a delay | backoff served | submit, clear the mark |
+//! | finished | - | | return the recorded outcome without calling the backend |
 //!
 //! With a cancel request: nothing submitted → cancelled; an active job → cancel it;
 //! a job that ended meanwhile → its real outcome (succeeded) or cancelled.
+//!
+//! ## Time
+//! `decide` reads no clock: the driver passes `now`, a monotonic time since its drive started,
+//! and keeps the [`Clocks`] that `decide` returns for the next call.
 //!
 //! ## Guarantees
 //! - No row resubmits on an unknown answer.
 //! - A resubmission never exceeds `max_submissions` generations; retrying the same generation
 //!   after an absent lookup reuses its tag and does not count against the budget.
+//! - A backoff is waited out once per pending submission: after it, the same decision submits.
 use std::time::Duration;
 
 use crate::{
+    history::HistoryKind,
     ids::{ExternalId, Generation, Tag},
     journal::{Journal, Outcome, Phase, Shape, Submission},
-    observe::{FailureClass, JobStatus, Lookup, Observed},
+    observe::{ActiveState, Asked, FailureClass, JobStatus, Lookup, Observed},
     spec::{IntentPolicy, LostPolicy, Policy},
 };
 
@@ -63,6 +76,16 @@ pub enum Decision {
         /// Wait before submitting (backoff after a failure).
         delay: Duration,
     },
+    /// Wait `after` before the submission (backoff after a failure or loss), then decide again:
+    /// a cancel may arrive meanwhile. The next decision submits without waiting again.
+    Backoff {
+        /// What will be submitted.
+        submission: Submission,
+        /// Why.
+        reason: SubmitReason,
+        /// How long to wait.
+        after: Duration,
+    },
     /// Search the backend for the job carrying the intent's tag.
     LookUp {
         /// The tag to search.
@@ -77,6 +100,8 @@ pub enum Decision {
     Observe,
     /// The job is active: wait `poll_interval`, then ask again.
     Poll {
+        /// Queued or running.
+        state: ActiveState,
         /// The backend's words.
         detail: String,
     },
@@ -104,46 +129,108 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// Short name for history entries.
-    pub fn name(&self) -> &'static str {
+    /// The kind of its history entry.
+    pub fn kind(&self) -> HistoryKind {
         match self {
             Decision::Submit {
                 reason: SubmitReason::Fresh,
                 ..
-            } => "submit",
+            } => HistoryKind::Submit,
             Decision::Submit {
                 reason:
                     SubmitReason::IntentNotFound
                     | SubmitReason::IntentUnverifiable
                     | SubmitReason::IntentIdempotent,
                 ..
-            } => "resubmit-same-generation",
-            Decision::Submit { .. } => "resubmit",
-            Decision::LookUp { .. } => "look-up-tag",
-            Decision::Adopt { .. } => "adopt",
-            Decision::Observe => "observe",
-            Decision::Poll { .. } => "poll",
-            Decision::AskAgain { .. } => "ask-again",
-            Decision::GiveUp { .. } => "give-up-unknown",
-            Decision::Cancel { .. } => "cancel",
-            Decision::Finish(_) => "finish",
-            Decision::Return(_) => "return-recorded",
+            } => HistoryKind::ResubmitSameGeneration,
+            Decision::Submit { .. } => HistoryKind::Resubmit,
+            Decision::Backoff { .. } => HistoryKind::Backoff,
+            Decision::LookUp { .. } => HistoryKind::LookUpTag,
+            Decision::Adopt { .. } => HistoryKind::Adopt,
+            Decision::Observe => HistoryKind::Observe,
+            Decision::Poll { .. } => HistoryKind::Poll,
+            Decision::AskAgain { .. } => HistoryKind::AskAgain,
+            Decision::GiveUp { .. } => HistoryKind::GiveUpUnknown,
+            Decision::Cancel { .. } => HistoryKind::Cancel,
+            Decision::Finish(_) => HistoryKind::Finish,
+            Decision::Return(_) => HistoryKind::ReturnRecorded,
         }
+    }
+    /// Same as [`Decision::kind`] (prints as its text), for existing callers.
+    pub fn name(&self) -> HistoryKind {
+        self.kind()
     }
 }
 
-/// Decides the next step. Pure: same inputs, same answer; no clock, no I/O.
-pub fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decision {
+/// The driver's clocks and marks that decisions depend on. `decide` takes them and returns the
+/// next ones; the driver only stores them. Times are monotonic durations since the drive began.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clocks {
+    /// Since when status, look-up and cancel calls have had no definite answer.
+    pub unknown_since: Option<Duration>,
+    /// Since when submissions fail without a definite answer. Kept apart from `unknown_since`:
+    /// the tag look-ups in between answer definitely ("absent") and must not restart the clock,
+    /// or a backend that refuses connections to submit but answers look-ups loops forever.
+    pub submit_failing_since: Option<Duration>,
+    /// The backoff of the pending submission has been waited out.
+    pub delay_served: bool,
+}
+
+/// Decides the next step. Pure: same inputs, same answer; no clock, no I/O. `now` is the
+/// driver's monotonic time (since its drive began); the returned clocks go into the next call.
+pub fn decide(
+    journal: &Journal,
+    observed: &Observed,
+    policy: &Policy,
+    clocks: Clocks,
+    now: Duration,
+) -> (Decision, Clocks) {
+    let mut next = clocks;
+    if matches!(journal.phase, Phase::Submitted { .. }) {
+        next.submit_failing_since = None;
+    }
+    if observed.unknown().is_none() && matches!(observed, Observed::Status(_) | Observed::Lookup(_))
+    {
+        next.unknown_since = None;
+    }
+    let decision = match (&journal.phase, observed.unknown()) {
+        (Phase::Finished { .. }, _) | (_, None) => settle(journal, observed, policy),
+        // An unknown answer is handled the same way whatever the (unfinished) journal says.
+        (_, Some((asked, reason))) => {
+            let since = match asked {
+                Asked::Submit => &mut next.submit_failing_since,
+                _ => &mut next.unknown_since,
+            };
+            let unknown_for = now.saturating_sub(*since.get_or_insert(now));
+            unknown(asked, reason, unknown_for, policy)
+        }
+    };
+    let decision = match decision {
+        Decision::Submit {
+            submission,
+            reason,
+            delay,
+        } if !delay.is_zero() && !clocks.delay_served => {
+            next.delay_served = true;
+            Decision::Backoff {
+                submission,
+                reason,
+                after: delay,
+            }
+        }
+        submit @ Decision::Submit { .. } => {
+            next.delay_served = false;
+            submit
+        }
+        other => other,
+    };
+    (decision, next)
+}
+
+/// The table's rows for a definite answer (or none yet), and for a finished journal.
+fn settle(journal: &Journal, observed: &Observed, policy: &Policy) -> Decision {
     match (&journal.phase, observed) {
         (Phase::Finished { outcome }, _) => Decision::Return(outcome.clone()),
-        // An unknown answer is handled the same way whatever the (unfinished) journal says.
-        (
-            Phase::Empty | Phase::Intent { .. } | Phase::Submitted { .. },
-            Observed::Unknown {
-                reason,
-                unknown_for,
-            },
-        ) => unknown(reason, *unknown_for, policy),
 
         (Phase::Empty, _) if journal.cancel_requested => {
             cancelled("cancelled before anything was submitted")
@@ -164,11 +251,6 @@ pub fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decisi
             }
         }
 
-        (Phase::Intent { submission }, Observed::Nothing | Observed::Status(_)) => {
-            Decision::LookUp {
-                tag: submission.tag.clone(),
-            }
-        }
         (Phase::Intent { .. }, Observed::Lookup(Lookup::Found { external_id })) => {
             Decision::Adopt {
                 external_id: external_id.clone(),
@@ -182,9 +264,6 @@ pub fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decisi
             reason: SubmitReason::IntentNotFound,
             delay: Duration::ZERO,
         },
-        (Phase::Intent { .. }, Observed::Lookup(Lookup::Unknown { reason })) => {
-            unknown(reason, Duration::ZERO, policy)
-        }
         // Even with a cancel request: submitting again yields the id of the job the intent may
         // have started (or a job that is then cancelled), never a second one.
         (Phase::Intent { submission }, Observed::Lookup(Lookup::Idempotent)) => Decision::Submit {
@@ -207,8 +286,11 @@ pub fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decisi
                 IntentPolicy::Fail => Decision::Finish(unverifiable(submission)),
             }
         }
+        // Not asked yet (or a status answer, or an unknown one, which `decide` handled).
+        (Phase::Intent { submission }, _) => Decision::LookUp {
+            tag: submission.tag.clone(),
+        },
 
-        (Phase::Submitted { .. }, Observed::Nothing | Observed::Lookup(_)) => Decision::Observe,
         (Phase::Submitted { external_id, .. }, Observed::Status(JobStatus::Active { .. }))
             if journal.cancel_requested =>
         {
@@ -216,8 +298,9 @@ pub fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decisi
                 external_id: external_id.clone(),
             }
         }
-        (Phase::Submitted { .. }, Observed::Status(JobStatus::Active { detail })) => {
+        (Phase::Submitted { .. }, Observed::Status(JobStatus::Active { state, detail })) => {
             Decision::Poll {
+                state: *state,
                 detail: detail.clone(),
             }
         }
@@ -287,17 +370,17 @@ pub fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decisi
                 ),
             }
         }
-        (Phase::Submitted { .. }, Observed::Status(JobStatus::Unknown { reason })) => {
-            unknown(reason, Duration::ZERO, policy)
-        }
+        // Not asked yet (or a look-up answer, or an unknown one, which `decide` handled).
+        (Phase::Submitted { .. }, _) => Decision::Observe,
     }
 }
 
-fn unknown(reason: &str, unknown_for: Duration, policy: &Policy) -> Decision {
+fn unknown(asked: Asked, reason: &str, unknown_for: Duration, policy: &Policy) -> Decision {
     if unknown_for >= policy.status_timeout {
         return Decision::GiveUp {
             reason: format!(
-                "status unknown for {}s (status_timeout {}s): {reason}",
+                "{} unanswered for {}s (status_timeout {}s): {reason}",
+                asked.as_str(),
                 unknown_for.as_secs(),
                 policy.status_timeout.as_secs()
             ),

@@ -4,7 +4,8 @@
 //! I/O of its own: it talks to the outside world only through the [`store::Store`] and
 //! [`connector::Connector`] traits, which makes every decision it takes testable in memory.
 //!
-//! - [`decide`]: the pure resume decision over (journal, observed backend status, policy).
+//! - [`decide()`]: the pure resume decision over (journal, observed backend status, policy,
+//!   clocks, now).
 //! - [`engine`]: the run protocol (lease, intent, submitted, finished) that applies decisions.
 //! - [`connector`]: what a backend must provide (submit, status, cancel) and may provide
 //!   (find by tag, logs, recovery shape).
@@ -29,6 +30,7 @@
 pub mod connector;
 pub mod decide;
 pub mod engine;
+pub mod history;
 pub mod ids;
 pub mod journal;
 pub mod observe;
@@ -38,5 +40,5 @@ pub mod store;
 pub mod units;
 
 pub use connector::Connector;
-pub use decide::{decide, Decision};
+pub use decide::{decide, Clocks, Decision};
 pub use store::Store;

@@ -8,6 +8,7 @@
 //!   it changes nothing and returns [`StoreError::LeaseLost`].
 //! - `record_*` writes and their history entry commit together or not at all.
 //! - Lease expiry is judged by the store's clock, never by the caller's.
+pub use crate::history::HistoryKind;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -114,8 +115,9 @@ pub struct HistoryEntry {
     pub epoch: Epoch,
     /// Generation concerned, if any.
     pub generation: Option<Generation>,
-    /// Decision name (see [`crate::Decision::name`]) or event (`lease-acquired`, `released`).
-    pub decision: String,
+    /// Decision kind (see [`crate::Decision::kind`]) or store event (`lease-acquired`, ...),
+    /// stored as its text.
+    pub decision: HistoryKind,
     /// Human explanation.
     pub reason: String,
 }

@@ -64,7 +64,7 @@ async fn decisions(store: &MemoryStore) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|h| h.decision)
+        .map(|h| h.decision.into())
         .collect()
 }
 
@@ -236,6 +236,38 @@ async fn a_flapping_backend_does_not_flood_the_history() {
         1,
         "{names:?}"
     );
+}
+
+/// A job moving from queued to running gets one history entry per state, saying which.
+#[tokio::test(start_paused = true)]
+async fn the_history_tells_a_queued_job_from_a_running_one() {
+    let store = store().await;
+    let (lease, record) = acquire(&store, "me").await;
+    let connector = Arc::new(ScriptedConnector::new(vec![
+        JobStatus::queued("SUBMITTED"),
+        JobStatus::queued("SUBMITTED"),
+        active(),
+        active(),
+        succeeded(),
+    ]));
+    let r = engine(&store, &connector)
+        .drive(&lease, record, RunSignals::new())
+        .await;
+    assert!(
+        matches!(r, Ok(Finish::Outcome(Outcome::Succeeded { .. }))),
+        "{r:?}"
+    );
+    let polls: Vec<String> = store
+        .history(&key())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.decision == "poll")
+        .map(|h| h.reason)
+        .collect();
+    assert_eq!(polls.len(), 2, "{polls:?}");
+    assert!(polls[0].contains("is queued (SUBMITTED)"), "{polls:?}");
+    assert!(polls[1].contains("is running (RUNNING)"), "{polls:?}");
 }
 
 /// A history write fenced out stops the run (history is skipped only when the store is down).

@@ -4,9 +4,12 @@
 //! schema versions).
 #[macro_use]
 mod common;
+#[path = "sql_props/history_kinds.rs"]
+mod history_kinds;
 
 use anyhow::ensure;
 use common::*;
+use history_kinds::history_rows_written_as_text_read_back_as_kinds;
 use tether_core::store::StoreError;
 
 type R = anyhow::Result<()>;
@@ -120,4 +123,5 @@ conformance!(
     undecodable_rows_are_quarantined_not_fatal,
     read_access_creates_nothing_and_migrate_reports_versions,
     a_store_for_newer_readers_is_refused,
+    history_rows_written_as_text_read_back_as_kinds,
 );

@@ -1,13 +1,13 @@
 //! `tether logs`: print (and follow) a run's job logs through its connector.
 //!
 //! ## Guarantees
-//! - Reading stops when a page does not advance the offset: Spark's log page answers an offset
+//! - Reading stops when a page does not advance the cursor: Spark's log page answers an offset
 //!   past the end with the last page again (same `end`), which used to print it for ever.
 //! - A closed stdout (`tether logs K | head`) ends the command quietly.
 use std::time::Duration;
 
 use tether_core::{
-    connector::{JobRef, LogError, LogStream, Logs},
+    connector::{JobRef, LogCursor, LogError, LogStream, Logs},
     ids::Generation,
     journal::Phase,
 };
@@ -18,24 +18,24 @@ use crate::{args::LogsArgs, context::Ctx};
 /// Largest page asked for at once.
 const PAGE: usize = 1 << 20;
 
-/// Copies pages from `offset` to `out` until a page is empty or does not advance (or `out`
-/// refuses more); returns the offset to ask for next.
+/// Copies pages from `cursor` to `out` until a page is empty or does not advance (or `out`
+/// refuses more); returns the cursor to ask for next.
 async fn drain(
     reader: &dyn Logs,
     job: &JobRef,
     stream: LogStream,
-    mut offset: u64,
+    mut cursor: LogCursor,
     out: &mut dyn FnMut(&[u8]) -> bool,
-) -> Result<u64, LogError> {
+) -> Result<LogCursor, LogError> {
     loop {
-        let chunk = reader.read_logs(job, stream, offset, PAGE).await?;
-        if chunk.data.is_empty() || chunk.next_offset <= offset {
+        let chunk = reader.read_logs(job, stream, &cursor, PAGE).await?;
+        if chunk.data.is_empty() || chunk.next == cursor {
             // Nothing new: the bytes of a page that does not advance were printed already.
-            return Ok(offset);
+            return Ok(cursor);
         }
-        offset = chunk.next_offset;
+        cursor = chunk.next;
         if !out(&chunk.data) {
-            return Ok(offset);
+            return Ok(cursor);
         }
     }
 }
@@ -60,7 +60,7 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<Exit, CliError> {
     } else {
         LogStream::Stdout
     };
-    let mut offset = 0u64;
+    let mut cursor = LogCursor::start();
     let mut job: Option<JobRef> = None;
     let mut print = |data: &[u8]| crate::io::out_bytes(data);
     loop {
@@ -80,8 +80,8 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<Exit, CliError> {
             });
         }
         if let Some(j) = &job {
-            match drain(reader, j, stream, offset, &mut print).await {
-                Ok(next) => offset = next,
+            match drain(reader, j, stream, cursor.clone(), &mut print).await {
+                Ok(next) => cursor = next,
                 Err(e) if !args.follow => {
                     return Err(CliError {
                         code: Exit::Failed,
@@ -108,7 +108,7 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<Exit, CliError> {
             && job.as_ref().map(|j| j.submission.generation) != current
         {
             job = None;
-            offset = 0;
+            cursor = LogCursor::start();
             continue;
         }
         if matches!(r.journal.phase, Phase::Finished { .. }) {
@@ -143,9 +143,10 @@ mod tests {
             &self,
             _job: &JobRef,
             _stream: LogStream,
-            offset: u64,
+            cursor: &LogCursor,
             max: usize,
         ) -> Result<LogChunk, LogError> {
+            let offset = cursor.byte_offset()?;
             let n = self.calls.fetch_add(1, Ordering::Relaxed);
             assert!(n < 100, "the reader kept asking: {n} pages");
             let len = self.log.len() as u64;
@@ -157,7 +158,7 @@ mod tests {
             let end = (start + max as u64).min(len);
             Ok(LogChunk {
                 data: self.log[start as usize..end as usize].to_vec(),
-                next_offset: end,
+                next: LogCursor::at_byte(end),
             })
         }
     }
@@ -181,15 +182,21 @@ mod tests {
             seen.extend_from_slice(d);
             true
         };
-        let next = drain(&reader, &job, LogStream::Stdout, 0, &mut out)
-            .await
-            .unwrap();
-        assert_eq!(next, 12);
+        let next = drain(
+            &reader,
+            &job,
+            LogStream::Stdout,
+            LogCursor::start(),
+            &mut out,
+        )
+        .await
+        .unwrap();
+        assert_eq!(next, LogCursor::at_byte(12));
         // Following a finished job asks again from the end: nothing new, no second copy.
         let again = drain(&reader, &job, LogStream::Stdout, next, &mut out)
             .await
             .unwrap();
-        assert_eq!(again, 12);
+        assert_eq!(again, LogCursor::at_byte(12));
         assert_eq!(seen, b"hello world\n");
         assert_eq!(reader.calls.load(Ordering::Relaxed), 3);
     }

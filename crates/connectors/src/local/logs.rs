@@ -1,5 +1,6 @@
-//! `Logs` of the local connector: the job's `stdout.log`/`stderr.log`, read by offset, never
-//! through a link and only from a directory no other user can write.
+//! `Logs` of the local connector: the job's `stdout.log`/`stderr.log`, read by byte offset (the
+//! cursor is [`LogCursor::at_byte`]), never through a link and only from a directory no other
+//! user can write.
 use std::{
     fs::OpenOptions,
     io::{self, Read, Seek, SeekFrom},
@@ -7,7 +8,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use tether_core::connector::{JobRef, LogChunk, LogError, LogStream, Logs};
+use tether_core::connector::{JobRef, LogChunk, LogCursor, LogError, LogStream, Logs};
 
 use super::{identity::read_json, layout::SupervisorRecord, LocalConnector};
 
@@ -17,9 +18,10 @@ impl Logs for LocalConnector {
         &self,
         job: &JobRef,
         stream: LogStream,
-        offset: u64,
+        cursor: &LogCursor,
         max: usize,
     ) -> Result<LogChunk, LogError> {
+        let offset = cursor.byte_offset()?;
         let tag = &job.submission.tag;
         let not_found = |reason: String| LogError::NotFound { reason };
         let dir = self
@@ -58,7 +60,7 @@ impl Logs for LocalConnector {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Ok(LogChunk {
                     data: Vec::new(),
-                    next_offset: offset,
+                    next: cursor.clone(),
                 })
             }
             Err(e) => {
@@ -75,7 +77,7 @@ impl Logs for LocalConnector {
         file.take(u64::try_from(max).unwrap_or(u64::MAX))
             .read_to_end(&mut data)
             .map_err(unavailable)?;
-        let next_offset = offset + data.len() as u64;
-        Ok(LogChunk { data, next_offset })
+        let next = LogCursor::at_byte(offset + data.len() as u64);
+        Ok(LogChunk { data, next })
     }
 }

@@ -193,30 +193,27 @@ impl LocalConnector {
             }
         }
         match record.supervisor.liveness() {
-            Ok(Liveness::Alive) => JobStatus::Active {
-                detail: match &record.job {
-                    None => format!(
+            Ok(Liveness::Alive) => match &record.job {
+                // Waiting for the local slot is the local backend's queue.
+                None => JobStatus::queued(format!(
                         "waiting for the local slot ({}): a recovery job runs alone, so it waits for the others, or they wait for it",
                         slot_lock(&self.jobs_dir).display()
-                    ),
-                    Some(p) => format!(
-                        "running as pid {} for {}s (supervisor pid {})",
-                        p.pid,
-                        now_ms().saturating_sub(p.started_at_ms) / 1000,
-                        record.supervisor.pid
-                    ),
-                },
+                )),
+                Some(p) => JobStatus::running(format!(
+                    "running as pid {} for {}s (supervisor pid {})",
+                    p.pid,
+                    now_ms().saturating_sub(p.started_at_ms) / 1000,
+                    record.supervisor.pid
+                )),
             },
             // The supervisor writes status.json before it exits: look again before calling it lost.
             Ok(Liveness::Gone(why)) => match read_status(&dir) {
                 Ok(Some(st)) => to_status(&dir, &st),
                 // The supervisor died (SIGKILL, OOM killer) but the job itself may still run:
                 // calling it lost now would make the engine start a second copy beside it.
-                Ok(None) if job_still_runs(&record) => JobStatus::Active {
-                    detail: format!(
+                Ok(None) if job_still_runs(&record) => JobStatus::running(format!(
                         "running unsupervised: its supervisor {found} is gone ({why}); waiting for                          the job to end (its exit status will not be known, so it will count as lost)"
-                    ),
-                },
+                )),
                 Ok(None) => JobStatus::NotFound {
                     detail: format!(
                         "the local job is lost: its supervisor {found} is gone without recording an outcome ({why}){}",

@@ -109,8 +109,8 @@ use async_trait::async_trait;
 use serde_json::json;
 use tether_core::{
     connector::{
-        is_recovery, CancelError, FindByTag, JobRef, LogChunk, LogError, LogStream, Logs,
-        RecoveryShape, SubmitError, SubmitRequest,
+        is_recovery, CancelError, FindByTag, JobRef, LogChunk, LogCursor, LogError, LogStream,
+        Logs, RecoveryShape, SubmitError, SubmitRequest,
     },
     ids::{ExternalId, Tag},
     observe::JobStatus,
@@ -381,7 +381,8 @@ impl Connector for SparkStandalone {
 
     async fn status(&self, job: &JobRef) -> JobStatus {
         match self.status_raw(job).await {
-            JobStatus::Active { detail } => JobStatus::Active {
+            JobStatus::Active { state, detail } => JobStatus::Active {
+                state,
                 detail: self.clean(&detail),
             },
             JobStatus::Succeeded { result } => JobStatus::Succeeded {
@@ -431,9 +432,11 @@ impl Logs for SparkStandalone {
         &self,
         job: &JobRef,
         stream: LogStream,
-        offset: u64,
+        cursor: &LogCursor,
         max: usize,
     ) -> Result<LogChunk, LogError> {
+        // The worker's log page reads by byte offset: the cursor is one.
+        let offset = cursor.byte_offset()?;
         let id = job.external_id.0.as_str();
         let to_log_error = |e: LogReadError| match e {
             LogReadError::Unreachable(reason) => LogError::Unavailable {
@@ -457,7 +460,7 @@ impl Logs for SparkStandalone {
         // The job's own output: control characters are the reader's business, the token is not.
         let secrets: Vec<&str> = self.token.iter().map(Secret::expose).collect();
         Ok(LogChunk {
-            next_offset: s.end.max(offset),
+            next: LogCursor::at_byte(s.end.max(offset)),
             data: text::scrub_bytes(&s.data, &secrets),
         })
     }

@@ -118,12 +118,10 @@ impl SparkStandalone {
             return JobStatus::Mismatch { found };
         }
         match state {
-            DriverState::Submitted => JobStatus::Active {
-                detail: "SUBMITTED (queued for a worker)".into(),
-            },
-            DriverState::Running | DriverState::Relaunching => JobStatus::Active {
-                detail: state.to_string(),
-            },
+            DriverState::Submitted => JobStatus::queued("SUBMITTED (queued for a worker)"),
+            DriverState::Running | DriverState::Relaunching => {
+                JobStatus::running(state.to_string())
+            }
             DriverState::Finished
             | DriverState::Failed
             | DriverState::Error

@@ -58,6 +58,29 @@ fn failed(class: FailureClass) -> Observed {
 fn p() -> Policy {
     Policy::default()
 }
+/// A row's decision with fresh clocks at time zero and any backoff already served: the rows
+/// that depend on the clocks have their own tests in `clocks.rs`.
+fn decide(journal: &Journal, observed: &Observed, policy: &Policy) -> Decision {
+    let served = Clocks {
+        delay_served: true,
+        ..Clocks::default()
+    };
+    super::decide(journal, observed, policy, served, Duration::ZERO).0
+}
+/// The decision after answers have been unknown for `secs` (the clock started at zero).
+fn decide_unknown_for(journal: &Journal, observed: &Observed, secs: u64) -> Decision {
+    let clocks = Clocks {
+        unknown_since: Some(Duration::ZERO),
+        ..Clocks::default()
+    };
+    super::decide(journal, observed, &p(), clocks, Duration::from_secs(secs)).0
+}
+fn unknown(reason: &str) -> Observed {
+    Observed::Unknown {
+        asked: Asked::Status,
+        reason: reason.into(),
+    }
+}
 
 #[test]
 fn empty_journal_submits_generation_one() {
@@ -173,18 +196,6 @@ fn intent_with_unsearchable_connector_follows_policy() {
 }
 
 #[test]
-fn intent_with_unknown_lookup_asks_again() {
-    let d = decide(
-        &j(intent(1)),
-        &Observed::Lookup(Lookup::Unknown {
-            reason: "down".into(),
-        }),
-        &p(),
-    );
-    assert!(matches!(d, Decision::AskAgain { .. }), "{d:?}");
-}
-
-#[test]
 fn recorded_id_is_observed_first() {
     assert_eq!(
         decide(
@@ -200,15 +211,26 @@ fn recorded_id_is_observed_first() {
 fn active_job_is_reconnected_and_polled() {
     let d = decide(
         &j(submitted(1, Shape::Normal, "0")),
-        &status(JobStatus::Active {
-            detail: "RUNNING".into(),
-        }),
+        &status(JobStatus::running("RUNNING")),
         &p(),
     );
     assert_eq!(
         d,
         Decision::Poll {
+            state: ActiveState::Running,
             detail: "RUNNING".into()
+        }
+    );
+    let d = decide(
+        &j(submitted(1, Shape::Normal, "0")),
+        &status(JobStatus::queued("SUBMITTED")),
+        &p(),
+    );
+    assert_eq!(
+        d,
+        Decision::Poll {
+            state: ActiveState::Queued,
+            detail: "SUBMITTED".into()
         }
     );
 }
@@ -380,138 +402,21 @@ fn lost_job_resubmits_or_fails_by_policy() {
 }
 
 #[test]
-fn unknown_status_asks_again_and_never_resubmits() {
-    let obs = status(JobStatus::Unknown {
-        reason: "connection refused".into(),
-    });
-    let d = decide(&j(submitted(1, Shape::Normal, "a")), &obs, &p());
-    assert_eq!(
-        d,
-        Decision::AskAgain {
-            after: p().backoff,
-            reason: "connection refused".into()
-        }
-    );
-    for phase in [Phase::Empty, intent(1), submitted(1, Shape::Normal, "a")] {
-        for for_secs in [0, 30, 599] {
-            let obs = Observed::Unknown {
-                reason: "503".into(),
-                unknown_for: Duration::from_secs(for_secs),
-            };
-            let d = decide(&j(phase.clone()), &obs, &p());
-            match d {
-                Decision::AskAgain { after, .. } => {
-                    assert!(after >= p().backoff && after <= p().backoff_max)
-                }
-                other => panic!("{other:?}"),
-            }
-        }
-    }
-}
-
-#[test]
-fn unknown_beyond_status_timeout_gives_up_without_resubmitting() {
-    let obs = Observed::Unknown {
-        reason: "timeout".into(),
-        unknown_for: Duration::from_secs(600),
-    };
-    let d = decide(&j(submitted(1, Shape::Normal, "a")), &obs, &p());
-    assert!(matches!(d, Decision::GiveUp { .. }), "{d:?}");
-}
-
-#[test]
 fn finished_journal_returns_recorded_outcome() {
     let outcome = Outcome::Failed {
         class: FailureClass::Oom,
         message: "x".into(),
     };
-    for obs in [
-        Observed::Nothing,
-        Observed::Unknown {
-            reason: "r".into(),
-            unknown_for: Duration::from_secs(9999),
-        },
-    ] {
-        let d = decide(
+    for obs in [Observed::Nothing, unknown("r")] {
+        let d = decide_unknown_for(
             &j(Phase::Finished {
                 outcome: outcome.clone(),
             }),
             &obs,
-            &p(),
+            9999,
         );
         assert_eq!(d, Decision::Return(outcome.clone()));
     }
-}
-
-#[test]
-fn cancel_before_submission_finishes_cancelled() {
-    let d = decide(&cancelled(Phase::Empty), &Observed::Nothing, &p());
-    assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
-    let d = decide(
-        &cancelled(intent(1)),
-        &Observed::Lookup(Lookup::Absent),
-        &p(),
-    );
-    assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
-    let d = decide(
-        &cancelled(intent(1)),
-        &Observed::Lookup(Lookup::Unsupported),
-        &p(),
-    );
-    assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
-}
-
-#[test]
-fn cancel_of_found_or_active_job_kills_it() {
-    let d = decide(
-        &cancelled(intent(1)),
-        &Observed::Lookup(Lookup::Found {
-            external_id: ExternalId("5".into()),
-        }),
-        &p(),
-    );
-    assert_eq!(
-        d,
-        Decision::Adopt {
-            external_id: ExternalId("5".into())
-        }
-    );
-    let d = decide(
-        &cancelled(submitted(1, Shape::Normal, "5")),
-        &status(JobStatus::Active { detail: "r".into() }),
-        &p(),
-    );
-    assert_eq!(
-        d,
-        Decision::Cancel {
-            external_id: ExternalId("5".into())
-        }
-    );
-}
-
-#[test]
-fn cancel_after_the_job_ended_reports_what_happened() {
-    let ph = submitted(1, Shape::Normal, "5");
-    let d = decide(&cancelled(ph.clone()), &failed(FailureClass::Killed), &p());
-    assert!(
-        matches!(d, Decision::Finish(Outcome::Cancelled { .. })),
-        "no resubmit after cancel: {d:?}"
-    );
-    let d = decide(
-        &cancelled(ph.clone()),
-        &status(JobStatus::NotFound { detail: "".into() }),
-        &p(),
-    );
-    assert!(matches!(d, Decision::Finish(Outcome::Cancelled { .. })));
-    let d = decide(
-        &cancelled(ph),
-        &status(JobStatus::Succeeded { result: json!(1) }),
-        &p(),
-    );
-    assert!(
-        matches!(d, Decision::Finish(Outcome::Succeeded { .. })),
-        "a success is reported honestly"
-    );
 }
 
 #[test]
@@ -529,3 +434,7 @@ fn intent_without_id_on_an_idempotent_backend_submits_the_same_tag_again() {
         );
     }
 }
+
+mod cancel;
+mod clocks;
+mod unknown;

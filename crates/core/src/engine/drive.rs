@@ -24,10 +24,11 @@ use std::{
 use super::{Engine, EngineError, Event, Finish, RunSignals};
 use crate::{
     connector::{CancelError, Elsewhere, JobRef},
-    decide::{decide, Decision},
+    decide::{decide, Clocks, Decision},
+    history::HistoryKind,
     ids::{ExternalId, Generation},
     journal::{Journal, Phase},
-    observe::{JobStatus, Lookup, Observed},
+    observe::{ActiveState, Asked, Lookup, Observed},
     placement::Placement,
     store::{HistoryEntry, Lease, RunRecord, StoreError},
     Connector,
@@ -35,7 +36,12 @@ use crate::{
 
 /// Decisions a flapping backend repeats: each is written to the history at most once per
 /// [`HISTORY_REPEAT`] (every other decision always is).
-const REPEATING: &[&str] = &["poll", "ask-again", "look-up-tag", "backoff"];
+const REPEATING: &[HistoryKind] = &[
+    HistoryKind::Poll,
+    HistoryKind::AskAgain,
+    HistoryKind::LookUpTag,
+    HistoryKind::Backoff,
+];
 /// See [`REPEATING`].
 const HISTORY_REPEAT: Duration = Duration::from_secs(60);
 
@@ -55,18 +61,17 @@ pub(super) struct Driver<'a> {
     journal: Journal,
     signals: Arc<RunSignals>,
     observed: Observed,
-    unknown_since: Option<Instant>,
-    /// Since when submissions fail without a definite answer. Kept apart from `unknown_since`:
-    /// the tag look-ups in between answer definitely ("absent") and must not restart the clock,
-    /// or a backend that refuses connections to submit but answers look-ups loops forever.
-    submit_failing_since: Option<Instant>,
+    /// What `decide` keeps between calls (unknown and submit-failing clocks, backoff served).
+    clocks: Clocks,
+    /// The drive's start: `decide`'s `now` is the time since.
+    started: Instant,
     /// Name of the last decision written to the history, to keep repeats (polls) out of it.
-    last_noted: Option<&'static str>,
+    last_noted: Option<HistoryKind>,
     /// When each repeating decision kind was last written: a backend flapping between two
     /// answers adds at most one row per kind per [`HISTORY_REPEAT`].
-    noted_at: HashMap<&'static str, Instant>,
-    /// The backoff of the pending submission has been waited out.
-    delay_served: bool,
+    noted_at: HashMap<HistoryKind, Instant>,
+    /// The state of the last poll: a change (queued → running) is written to the history.
+    polled: Option<ActiveState>,
 }
 
 impl<'a> Driver<'a> {
@@ -102,11 +107,11 @@ impl<'a> Driver<'a> {
             journal: record.journal,
             signals,
             observed: Observed::Nothing,
-            unknown_since: None,
-            submit_failing_since: None,
+            clocks: Clocks::default(),
+            started: Instant::now(),
             last_noted: None,
             noted_at: HashMap::new(),
-            delay_served: false,
+            polled: None,
         }
     }
 
@@ -119,7 +124,14 @@ impl<'a> Driver<'a> {
         loop {
             self.check_lease()?;
             self.journal.cancel_requested |= self.signals.cancel_requested();
-            let decision = decide(&self.journal, &self.observed, &self.engine.policy);
+            let (decision, clocks) = decide(
+                &self.journal,
+                &self.observed,
+                &self.engine.policy,
+                self.clocks,
+                self.started.elapsed(),
+            );
+            self.clocks = clocks;
             let reason = self.explain(&decision);
             self.engine.observer.event(
                 &self.lease.key,
@@ -131,51 +143,42 @@ impl<'a> Driver<'a> {
                 },
             );
             match decision {
+                Decision::Backoff {
+                    submission, after, ..
+                } => {
+                    self.note(HistoryKind::Backoff, submission.generation.into(), &reason)
+                        .await?;
+                    self.signals.sleep(after).await;
+                    // Then decide again: a cancel may have arrived meanwhile.
+                }
                 Decision::Submit {
                     submission,
                     reason: why,
-                    delay,
+                    ..
                 } => {
-                    if !delay.is_zero() && !self.delay_served {
-                        self.note(
-                            "backoff",
-                            submission.generation.into(),
-                            &format!("waiting {}s before {reason}", delay.as_secs()),
-                        )
-                        .await?;
-                        self.signals.sleep(delay).await;
-                        self.delay_served = true;
-                        continue; // decide again: a cancel may have arrived meanwhile
-                    }
-                    self.delay_served = false;
                     if let Some(finish) = self.submit(submission, why, reason).await? {
                         return Ok(finish);
                     }
                 }
                 Decision::LookUp { tag } => {
-                    self.note("look-up-tag", self.generation(), &reason).await?;
+                    self.note(HistoryKind::LookUpTag, self.generation(), &reason)
+                        .await?;
                     self.observed = match self.connector.find_by_tag() {
                         None if self.connector.idempotent_submit() => {
                             Observed::Lookup(Lookup::Idempotent)
                         }
                         None => Observed::Lookup(Lookup::Unsupported),
-                        Some(finder) => match finder.find_by_tag(&tag).await {
-                            Lookup::Unknown { reason } => self.unknown(reason),
-                            other => {
-                                self.unknown_since = None;
-                                Observed::Lookup(other)
-                            }
-                        },
+                        Some(finder) => Observed::lookup(finder.find_by_tag(&tag).await),
                     };
                 }
                 Decision::Adopt { external_id } => {
                     let Phase::Intent { submission } = self.journal.phase.clone() else {
                         unreachable!("decide adopts only from an intent")
                     };
-                    let entry = self.entry("adopt", Some(submission.generation), reason);
+                    let entry = self.entry(HistoryKind::Adopt, Some(submission.generation), reason);
                     self.record_id(
                         "the adopted job id",
-                        "adopt",
+                        HistoryKind::Adopt,
                         submission,
                         external_id,
                         entry,
@@ -183,28 +186,39 @@ impl<'a> Driver<'a> {
                     .await?;
                 }
                 Decision::Observe => self.observed = self.status().await,
-                Decision::Poll { .. } => {
-                    self.note("poll", self.generation(), &reason).await?;
+                Decision::Poll { state, .. } => {
+                    // Queued → running is news: the history gets the first poll of each state.
+                    if self.polled.replace(state) != Some(state) {
+                        self.noted_at.remove(&HistoryKind::Poll);
+                        self.last_noted.take_if(|n| *n == HistoryKind::Poll);
+                    }
+                    self.note(HistoryKind::Poll, self.generation(), &reason)
+                        .await?;
                     self.signals.sleep(self.engine.policy.poll_interval).await;
                     self.observed = Observed::Nothing;
                 }
                 Decision::AskAgain { after, .. } => {
-                    self.note("ask-again", self.generation(), &reason).await?;
+                    self.note(HistoryKind::AskAgain, self.generation(), &reason)
+                        .await?;
                     self.signals.sleep(after).await;
                     self.observed = Observed::Nothing;
                 }
                 Decision::GiveUp { .. } => {
-                    self.note("give-up-unknown", self.generation(), &reason)
+                    self.note(HistoryKind::GiveUpUnknown, self.generation(), &reason)
                         .await?;
                     return Ok(Finish::GaveUp { reason });
                 }
                 Decision::Cancel { external_id } => {
-                    self.note("cancel", self.generation(), &reason).await?;
+                    self.note(HistoryKind::Cancel, self.generation(), &reason)
+                        .await?;
                     // Fenced renewal right before acting on the job: a frozen ex-owner stops here.
                     self.touch().await?;
                     let job = self.job_ref(external_id);
                     self.observed = match self.connector.cancel(&job).await {
-                        Err(CancelError::Unavailable { reason }) => self.unknown(reason),
+                        Err(CancelError::Unavailable { reason }) => Observed::Unknown {
+                            asked: Asked::Cancel,
+                            reason,
+                        },
                         Ok(()) | Err(CancelError::Refused { .. }) => {
                             self.signals
                                 .sleep(self.engine.policy.poll_interval.min(Duration::from_secs(1)))
@@ -214,7 +228,7 @@ impl<'a> Driver<'a> {
                     };
                 }
                 Decision::Finish(outcome) => {
-                    let entry = self.entry("finish", self.generation(), reason);
+                    let entry = self.entry(HistoryKind::Finish, self.generation(), reason);
                     return self.finish(outcome, entry).await;
                 }
                 Decision::Return(outcome) => return Ok(Finish::Outcome(outcome)),
@@ -234,21 +248,7 @@ impl<'a> Driver<'a> {
             external_id: external_id.clone(),
             submission: submission.clone(),
         };
-        match self.connector.status(&job).await {
-            JobStatus::Unknown { reason } => self.unknown(reason),
-            status => {
-                self.unknown_since = None;
-                Observed::Status(status)
-            }
-        }
-    }
-
-    fn unknown(&mut self, reason: String) -> Observed {
-        let since = *self.unknown_since.get_or_insert_with(Instant::now);
-        Observed::Unknown {
-            reason,
-            unknown_for: since.elapsed(),
-        }
+        Observed::status(self.connector.status(&job).await)
     }
 
     fn job_ref(&self, external_id: ExternalId) -> JobRef {
@@ -282,7 +282,7 @@ impl<'a> Driver<'a> {
 
     fn entry(
         &self,
-        decision: &str,
+        decision: HistoryKind,
         generation: Option<Generation>,
         reason: String,
     ) -> HistoryEntry {
@@ -294,7 +294,7 @@ impl<'a> Driver<'a> {
             at_ms,
             epoch: self.lease.epoch,
             generation,
-            decision: decision.into(),
+            decision,
             reason,
         }
     }
@@ -303,22 +303,22 @@ impl<'a> Driver<'a> {
     /// History is not worth blocking the run for: a store outage skips the entry.
     async fn note(
         &mut self,
-        name: &'static str,
+        name: HistoryKind,
         generation: Option<Generation>,
         reason: &str,
     ) -> Result<(), EngineError> {
-        if self.last_noted == Some(name) {
+        if self.last_noted.as_ref() == Some(&name) {
             return Ok(());
         }
         if REPEATING.contains(&name) {
-            if let Some(at) = self.noted_at.get(name) {
+            if let Some(at) = self.noted_at.get(&name) {
                 if at.elapsed() < HISTORY_REPEAT {
                     return Ok(());
                 }
             }
-            self.noted_at.insert(name, Instant::now());
+            self.noted_at.insert(name.clone(), Instant::now());
         }
-        let entry = self.entry(name, generation, reason.to_string());
+        let entry = self.entry(name.clone(), generation, reason.to_string());
         match self.engine.store.append_history(self.lease, &entry).await {
             Ok(()) => {
                 self.last_noted = Some(name);

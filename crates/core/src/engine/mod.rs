@@ -1,4 +1,4 @@
-//! The run protocol: applies [`crate::decide`] against a [`Store`] and a [`Connector`].
+//! The run protocol: applies [`crate::decide()`] against a [`Store`] and a [`Connector`].
 //!
 //! ## Expected flow
 //! 1. take the run's lease (a new epoch) — [`Engine::run`] for a single process, or a worker's

@@ -118,7 +118,5 @@ pub fn succeeded() -> JobStatus {
 }
 
 pub fn active() -> JobStatus {
-    JobStatus::Active {
-        detail: "RUNNING".into(),
-    }
+    JobStatus::running("RUNNING")
 }

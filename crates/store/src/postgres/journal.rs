@@ -40,7 +40,7 @@ impl super::PgStore {
                 &entry.at_ms,
                 &entry.epoch.0,
                 &generation_param(entry),
-                &entry.decision,
+                &entry.decision.as_str(),
                 &entry.reason,
                 &previous,
                 &placement,
@@ -72,7 +72,7 @@ impl super::PgStore {
                     &entry.at_ms,
                     &entry.epoch.0,
                     &generation_param(entry),
-                    &entry.decision,
+                    &entry.decision.as_str(),
                     &entry.reason,
                 ],
             )
@@ -119,7 +119,7 @@ impl super::PgStore {
                 &entry.at_ms,
                 &entry.epoch.0,
                 &generation_param(entry),
-                &entry.decision,
+                &entry.decision.as_str(),
                 &entry.reason,
             ],
         )
@@ -142,7 +142,7 @@ impl super::PgStore {
                 &entry.at_ms,
                 &entry.epoch.0,
                 &generation_param(entry),
-                &entry.decision,
+                &entry.decision.as_str(),
                 &entry.reason,
             ],
         )

@@ -303,7 +303,10 @@ impl Store for PgStore {
                     generation: generation
                         .map(|g| record::parse_generation(self.loc(), g))
                         .transpose()?,
-                    decision: r.try_get(3).map_err(|e| decode_err(op, e))?,
+                    decision: r
+                        .try_get::<_, String>(3)
+                        .map_err(|e| decode_err(op, e))?
+                        .into(),
                     reason: r.try_get(4).map_err(|e| decode_err(op, e))?,
                 })
             })

@@ -42,7 +42,7 @@ pub(super) fn insert_history(
                 at,
                 entry.epoch.0,
                 entry.generation.map(|g| i64::from(g.0)),
-                entry.decision,
+                entry.decision.as_str(),
                 entry.reason
             ])
         })
@@ -104,7 +104,7 @@ pub(super) fn entry(
         generation: generation
             .and_then(|g| u32::try_from(g).ok())
             .map(Generation),
-        decision: decision.to_string(),
+        decision: decision.into(),
         reason,
     }
 }

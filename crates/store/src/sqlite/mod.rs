@@ -284,7 +284,7 @@ impl Store for SqliteStore {
                         generation: generation
                             .map(|g| record::parse_generation(loc, g))
                             .transpose()?,
-                        decision,
+                        decision: decision.into(),
                         reason,
                     })
                 })

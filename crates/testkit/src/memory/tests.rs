@@ -132,7 +132,7 @@ async fn leases_expire_by_the_store_clock_and_stale_epochs_are_fenced() {
         .await
         .unwrap()
         .into_iter()
-        .map(|h| h.decision)
+        .map(|h| h.decision.into())
         .collect();
     assert_eq!(
         names,
@@ -262,7 +262,7 @@ async fn faults_fail_before_or_after_the_change_and_calls_are_counted() {
         .await
         .unwrap()
         .into_iter()
-        .map(|h| h.decision)
+        .map(|h| h.decision.into())
         .collect();
     assert_eq!(h, ["lease-acquired", "two", "four"]);
     assert_eq!(s.calls(Op::AppendHistory), 4);

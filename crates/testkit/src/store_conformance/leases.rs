@@ -130,7 +130,7 @@ pub async fn full_lifecycle<H: StoreHarness>(h: H) -> R {
         .history(&key("life"))
         .await?
         .into_iter()
-        .map(|e| e.decision)
+        .map(|e| e.decision.into())
         .collect();
     ensure!(
         hist == ["lease-acquired", "submit", "submitted", "finish"],

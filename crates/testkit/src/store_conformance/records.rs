@@ -71,7 +71,7 @@ pub async fn release_lets_another_acquire_at_once<H: StoreHarness>(h: H) -> R {
         .history(&key("rel"))
         .await?
         .into_iter()
-        .map(|e| (e.decision, e.epoch.0))
+        .map(|e| (e.decision.into(), e.epoch.0))
         .collect();
     ensure!(
         hist == [
@@ -309,7 +309,7 @@ pub async fn generations_and_reintent<H: StoreHarness>(h: H) -> R {
         .history(&key("gen"))
         .await?
         .into_iter()
-        .map(|e| e.decision)
+        .map(|e| e.decision.into())
         .collect();
     ensure!(
         decisions

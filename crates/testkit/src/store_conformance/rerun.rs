@@ -98,7 +98,15 @@ pub async fn rerun_makes_a_fresh_instance_that_continues_the_generations<H: Stor
         Rerun::NotFinished(_)
     ));
     // The fresh instance decides generation 2: a new tag, never generation 1's job.
-    match decide(&fresh.journal, &Observed::Nothing, &Policy::default()) {
+    match decide(
+        &fresh.journal,
+        &Observed::Nothing,
+        &Policy::default(),
+        tether_core::Clocks::default(),
+        std::time::Duration::ZERO,
+    )
+    .0
+    {
         Decision::Submit { submission, .. } => {
             ensure!(
                 submission.generation == Generation(2)
@@ -122,7 +130,7 @@ pub async fn rerun_makes_a_fresh_instance_that_continues_the_generations<H: Stor
         .history(&key("re"))
         .await?
         .into_iter()
-        .map(|e| e.decision)
+        .map(|e| e.decision.into())
         .collect();
     ensure!(
         hist.iter().filter(|d| *d == "rerun").count() == 1,

@@ -12,6 +12,14 @@ impl Driver<'_> {
             .map(|i| i.to_string())
             .unwrap_or_default();
         match d {
+            Decision::Backoff { submission, reason, after } => {
+                let next = Decision::Submit {
+                    submission: submission.clone(),
+                    reason: *reason,
+                    delay: *after,
+                };
+                format!("waiting {}s before {}", after.as_secs(), self.explain(&next))
+            }
             Decision::Submit { submission, reason, .. } => {
                 let why = match reason {
                     SubmitReason::Fresh => "first submission".to_string(),
@@ -44,7 +52,9 @@ impl Driver<'_> {
             Decision::LookUp { tag } => format!("intent without a recorded id: searching the backend for tag {tag}"),
             Decision::Adopt { external_id } => format!("found job {external_id} carrying our tag: adopting it"),
             Decision::Observe => format!("asking the backend about job {id}"),
-            Decision::Poll { detail } => format!("job {id} is active ({detail}): polling"),
+            Decision::Poll { state, detail } => {
+                format!("job {id} is {} ({detail}): polling", state.as_str())
+            }
             Decision::AskAgain { after, reason } => format!(
                 "status unknown ({reason}): asking again in {}s; never resubmitting on an unknown status",
                 after.as_secs_f32().ceil()

@@ -1,17 +1,15 @@
 //! Intent, submit, id record and the outcome record: the writes around the one create.
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use super::Driver;
 use crate::{
     connector::{Fenced, SubmitError, SubmitRequest},
     decide::{Decision, SubmitReason},
     engine::{fence::LeaseFence, Checkpoint, EngineError, Finish},
+    history::HistoryKind,
     ids::ExternalId,
     journal::{Journal, Outcome, Phase, Submission},
-    observe::{FailureClass, JobStatus, Observed},
+    observe::{Asked, FailureClass, JobStatus, Observed},
     store::{HistoryEntry, RunRecord},
 };
 
@@ -28,8 +26,8 @@ impl Driver<'_> {
             reason: why,
             delay: Duration::ZERO,
         }
-        .name();
-        let entry = self.entry(name, Some(submission.generation), reason);
+        .kind();
+        let entry = self.entry(name.clone(), Some(submission.generation), reason);
         // Why the previous generation ended, stored on it with the intent of this one.
         let previous = match (&self.observed, &why) {
             (
@@ -80,17 +78,21 @@ impl Driver<'_> {
                     .observer
                     .checkpoint(&self.lease.key, Checkpoint::AfterSubmit);
                 let entry = self.entry(
-                    "submitted",
+                    HistoryKind::Submitted,
                     Some(submission.generation),
                     format!(
                         "backend accepted generation {} as job {external_id}",
                         submission.generation
                     ),
                 );
-                self.record_id("the job id", "submitted", submission, external_id, entry)
-                    .await?;
-                self.unknown_since = None;
-                self.submit_failing_since = None;
+                self.record_id(
+                    "the job id",
+                    HistoryKind::Submitted,
+                    submission,
+                    external_id,
+                    entry,
+                )
+                .await?;
                 self.engine
                     .observer
                     .checkpoint(&self.lease.key, Checkpoint::AfterSubmitted);
@@ -102,7 +104,7 @@ impl Driver<'_> {
                     message,
                 };
                 let entry = self.entry(
-                    "finish",
+                    HistoryKind::Finish,
                     Some(submission.generation),
                     format!("finished: {}", outcome.label()),
                 );
@@ -111,10 +113,9 @@ impl Driver<'_> {
             Err(SubmitError::Fenced(Fenced::LeaseLost)) => Err(self.lost()),
             // The job may or may not exist: the next round looks it up by tag, never blindly resubmits.
             Err(e) => {
-                let since = *self.submit_failing_since.get_or_insert_with(Instant::now);
                 self.observed = Observed::Unknown {
+                    asked: Asked::Submit,
                     reason: e.to_string(),
-                    unknown_for: since.elapsed(),
                 };
                 Ok(None)
             }
@@ -160,7 +161,7 @@ impl Driver<'_> {
     pub(super) async fn record_id(
         &mut self,
         what: &'static str,
-        name: &'static str,
+        name: HistoryKind,
         submission: Submission,
         external_id: ExternalId,
         entry: HistoryEntry,
