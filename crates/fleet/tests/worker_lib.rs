@@ -13,7 +13,7 @@ use tether_core::{
 use tether_fleet::{
     logs::LogsOptions,
     view::RunView,
-    worker::{WorkerEnd, WorkerHooks, WorkerOptions},
+    worker::{WorkerEnd, WorkerError, WorkerHooks, WorkerOptions},
     Config, Ctx,
 };
 
@@ -29,6 +29,26 @@ fn main() {
         .unwrap();
     rt.block_on(a_library_worker_runs_a_submitted_run_and_stops_when_asked());
     println!("test a_library_worker_runs_a_submitted_run_and_stops_when_asked ... ok");
+    rt.block_on(unusable_options_are_refused_before_the_store_is_touched());
+    println!("test unusable_options_are_refused_before_the_store_is_touched ... ok");
+}
+
+async fn unusable_options_are_refused_before_the_store_is_touched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = context(tmp.path());
+    let hooks = WorkerHooks {
+        observer: Arc::new(Quiet),
+        notices: Arc::new(|_| {}),
+    };
+    let r = tether_fleet::worker::worker(
+        &ctx,
+        WorkerOptions::new(0, 1),
+        hooks,
+        std::future::pending(),
+    )
+    .await;
+    assert!(matches!(r, Err(WorkerError::Options(_))), "{r:?}");
+    assert!(!tmp.path().join("state.db").exists(), "nothing was created");
 }
 
 fn context(dir: &std::path::Path) -> Ctx {
@@ -134,7 +154,10 @@ async fn a_library_worker_runs_a_submitted_run_and_stops_when_asked() {
     assert_eq!(v["generation"], 1, "{v}");
     assert_eq!(v["queued"], true, "{v}");
     assert_eq!(v["submissions"].as_array().unwrap().len(), 1, "{v}");
-    assert!(v["epoch"].as_i64().unwrap() >= 1, "claimed at least once: {v}");
+    assert!(
+        v["epoch"].as_i64().unwrap() >= 1,
+        "claimed at least once: {v}"
+    );
 
     // The job's output through the library's log reader.
     let mut seen = Vec::new();
