@@ -40,11 +40,6 @@ pub fn out_bytes(data: &[u8]) -> bool {
     true
 }
 
-/// Whether stdout was found closed.
-pub fn stdout_closed() -> bool {
-    STDOUT_CLOSED.load(Ordering::Relaxed)
-}
-
 /// Writes `text` and a newline to stderr, ignoring errors (a diagnostic must never kill us).
 pub fn err_line(text: std::fmt::Arguments<'_>) {
     let mut err = std::io::stderr().lock();

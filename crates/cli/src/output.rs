@@ -1,47 +1,13 @@
 //! Rendering runs for people (stdout tables) and scripts (`--json`).
-use serde_json::{json, Value};
 use tether_core::{
     journal::{Outcome, Phase},
     store::{HistoryEntry, RunRecord, SubmissionRecord},
 };
+pub use tether_fleet::view::{iso_time, state};
 
-/// A run as JSON: the record plus its submissions.
-pub fn run_json(run: &RunRecord, submissions: &[SubmissionRecord]) -> Value {
-    let (generation, external_id) = run.current();
-    json!({
-        "key": run.key,
-        "kind": run.kind,
-        "spec_name": run.spec_name,
-        "state": state(run),
-        "phase": run.journal.phase,
-        "cancel_requested": run.journal.cancel_requested,
-        "generation": generation.or(run.last_generation).map(|g| g.0),
-        "external_id": external_id.or(run.last_external_id.as_ref()),
-        "epoch": run.epoch.0,
-        "owner": run.owner,
-        "lease_alive": run.lease_alive,
-        "queued": run.queued,
-        "placement": run.placement,
-        "created_at_ms": run.created_at_ms,
-        "updated_at_ms": run.updated_at_ms,
-        "submissions": submissions,
-    })
-}
-
-/// One word for the run's state: queued, running, succeeded, failed: <class>, cancelled.
-pub fn state(run: &RunRecord) -> String {
-    match &run.journal.phase {
-        Phase::Empty => "queued".into(),
-        Phase::Intent { .. } | Phase::Submitted { .. } => "running".into(),
-        Phase::Finished { outcome } => outcome.label(),
-    }
-}
-
-/// A store time (ms since the Unix epoch) as ISO 8601 UTC, e.g. `2026-12-01T14:44:53.123Z`.
-pub fn iso_time(ms: i64) -> String {
-    let at =
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(at).to_string()
+/// A JSON view as one line (a view always serializes: plain data, string keys).
+pub fn json_line(view: &impl serde::Serialize) -> String {
+    serde_json::to_string(view).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
 pub fn outcome_detail(o: &Outcome) -> String {

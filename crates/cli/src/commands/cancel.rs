@@ -1,58 +1,45 @@
-//! `tether cancel`: ask for a run's job to be killed; act if nobody else is alive to.
+//! `tether cancel`: the library's cancel (`tether_fleet::cancel`), with progress on stderr.
 use std::sync::Arc;
 
-use tether_core::engine::{Engine, EngineError, Finish};
+use tether_core::engine::{EngineError, Finish};
+use tether_fleet::{
+    cancel::{CancelError, Cancelled},
+    Ctx,
+};
 
 use super::{outcome_code, parse_key, CliError, Exit};
-use crate::{
-    args::CancelArgs,
-    context::{owner_id, Ctx},
-    output,
-    progress::Progress,
-};
+use crate::{args::CancelArgs, progress::Progress};
 
 pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<Exit, CliError> {
     let key = parse_key(&args.key)?;
-    let store = ctx.store().await?;
-    let run = store
-        .get_run(&key)
-        .await
-        .map_err(CliError::store)?
-        .ok_or_else(|| CliError::usage(format!("no run with key {key}: see `tether ls`")))?;
-    if !store.request_cancel(&key).await.map_err(CliError::store)? {
-        diag!(
-            "tether: run {key} already finished ({}): nothing to cancel",
-            output::state(&run)
-        );
-        return Ok(Exit::Succeeded);
-    }
-    if args.no_wait {
-        diag!("tether: cancel of {key} requested; its owner (or the next one) will kill the job");
-        return Ok(Exit::Succeeded);
-    }
-    // Follow the live owner (it sees the request at its next heartbeat), or take over an
-    // orphaned run and kill the job ourselves.
-    let built = ctx.connector_for(&run)?;
     let progress = Arc::new(Progress::new());
-    let engine = Engine::new(
-        store.clone(),
-        built.connector,
-        built.policy,
-        ctx.config.leases,
-        progress.clone(),
-    );
-    let result = engine.run(&key, &owner_id("cancel")).await;
-    progress.finish();
+    let result = tether_fleet::cancel::cancel(ctx, &key, !args.no_wait, progress.clone()).await;
+    if !matches!(
+        result,
+        Ok(Cancelled::AlreadyFinished(_) | Cancelled::Requested)
+    ) {
+        progress.finish();
+    }
     match result {
-        Ok(Finish::Outcome(o)) => {
+        Ok(Cancelled::AlreadyFinished(state)) => {
+            diag!("tether: run {key} already finished ({state}): nothing to cancel");
+            Ok(Exit::Succeeded)
+        }
+        Ok(Cancelled::Requested) => {
+            diag!(
+                "tether: cancel of {key} requested; its owner (or the next one) will kill the job"
+            );
+            Ok(Exit::Succeeded)
+        }
+        Ok(Cancelled::Ended(Finish::Outcome(o))) => {
             say!("{key}\t{}", o.label());
             Ok(outcome_code(&o))
         }
-        Ok(Finish::GaveUp { reason }) => {
+        Ok(Cancelled::Ended(Finish::GaveUp { reason })) => {
             diag!("tether: cancel of {key} could not be confirmed: {reason}");
             Ok(Exit::Unknown)
         }
-        Ok(Finish::Elsewhere(e)) => {
+        Ok(Cancelled::Ended(Finish::Elsewhere(e))) => {
             diag!(
                 "tether: cancel of {key} is recorded; {e}: a worker or `tether run` there kills it \
                  (or `tether forget-host {}` if that host is gone)",
@@ -60,13 +47,17 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<Exit, CliError> {
             );
             Ok(Exit::Unknown)
         }
-        Err(e @ EngineError::LeaseLost { .. }) => {
+        Ok(_) => Ok(Exit::Unknown),
+        Err(CancelError::Engine(e @ EngineError::LeaseLost { .. })) => {
             diag!("tether: {e}");
             Ok(Exit::LeaseLost)
         }
-        Err(e) => Err(CliError {
+        Err(CancelError::Engine(e)) => Err(CliError {
             code: Exit::Unknown,
             message: e.to_string(),
         }),
+        Err(CancelError::Open(e)) => Err(e.into()),
+        Err(CancelError::Store(e)) => Err(CliError::store(e)),
+        Err(e) => Err(CliError::usage(e.to_string())),
     }
 }

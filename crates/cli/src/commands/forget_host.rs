@@ -5,7 +5,8 @@
 //! unfinished runs lose their placement (and lease), so the next owner anywhere finds no job
 //! under the tag and starts the next generation.
 use super::{CliError, Exit};
-use crate::{args::ForgetHostArgs, context::Ctx};
+use crate::args::ForgetHostArgs;
+use tether_fleet::Ctx;
 
 pub async fn forget_host(ctx: &Ctx, args: ForgetHostArgs) -> Result<Exit, CliError> {
     if args.host.trim().is_empty() {

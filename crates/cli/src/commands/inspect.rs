@@ -1,10 +1,13 @@
 //! `tether status`, `tether ls`, `tether history`.
 use serde_json::json;
+use tether_fleet::{
+    view::{ListEntry, QuarantinedView, RunView},
+    Ctx,
+};
 
 use super::{parse_key, CliError, Exit};
 use crate::{
     args::{JsonArgs, KeyArgs},
-    context::Ctx,
     output,
 };
 
@@ -18,7 +21,7 @@ pub async fn status(ctx: &Ctx, args: KeyArgs) -> Result<Exit, CliError> {
             let quarantined = store.quarantined().await.map_err(CliError::store)?;
             if let Some(q) = quarantined.iter().find(|q| q.key == key.as_str()) {
                 if args.json {
-                    say!("{}", quarantined_json(q));
+                    say!("{}", output::json_line(&QuarantinedView::new(q)));
                 } else {
                     say!("key:       {}", q.key);
                     say!("state:     quarantined: {}", q.reason);
@@ -31,7 +34,7 @@ pub async fn status(ctx: &Ctx, args: KeyArgs) -> Result<Exit, CliError> {
     .ok_or_else(|| CliError::usage(format!("no run with key {key}: see `tether ls`")))?;
     let subs = store.submissions(&key).await.map_err(CliError::store)?;
     if args.json {
-        say!("{}", output::run_json(&run, &subs));
+        say!("{}", output::json_line(&RunView::new(&run, &subs)));
     } else {
         output::print_status(&run, &subs);
     }
@@ -43,9 +46,16 @@ pub async fn ls(ctx: &Ctx, args: JsonArgs) -> Result<Exit, CliError> {
     let runs = store.list_runs().await.map_err(CliError::store)?;
     let quarantined = store.quarantined().await.map_err(CliError::store)?;
     if args.json {
-        let mut all: Vec<_> = runs.iter().map(|r| output::run_json(r, &[])).collect();
-        all.extend(quarantined.iter().map(quarantined_json));
-        say!("{}", serde_json::Value::Array(all));
+        let mut all: Vec<ListEntry> = runs
+            .iter()
+            .map(|r| ListEntry::Run(Box::new(RunView::new(r, &[]))))
+            .collect();
+        all.extend(
+            quarantined
+                .iter()
+                .map(|q| ListEntry::Quarantined(QuarantinedView::new(q))),
+        );
+        say!("{}", output::json_line(&all));
     } else {
         output::print_ls(&runs);
         for q in &quarantined {
@@ -53,11 +63,6 @@ pub async fn ls(ctx: &Ctx, args: JsonArgs) -> Result<Exit, CliError> {
         }
     }
     Ok(Exit::Succeeded)
-}
-
-/// A run this tether cannot read, in `--json` listings.
-fn quarantined_json(q: &tether_core::store::QuarantinedRun) -> serde_json::Value {
-    json!({ "key": q.key, "state": "quarantined", "quarantined": q.reason })
 }
 
 pub async fn history(ctx: &Ctx, args: KeyArgs) -> Result<Exit, CliError> {

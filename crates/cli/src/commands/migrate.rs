@@ -1,6 +1,6 @@
 //! `tether migrate`: create the state store or upgrade its schema, explicitly.
 use super::{CliError, Exit};
-use crate::context::Ctx;
+use tether_fleet::Ctx;
 
 pub async fn migrate(ctx: &Ctx) -> Result<Exit, CliError> {
     let shown = tether_store::redact(&ctx.config.state);

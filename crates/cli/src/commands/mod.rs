@@ -16,11 +16,13 @@ pub use exit::Exit;
 
 use tether_core::{ids::RunKey, journal::Outcome, spec::MAX_SPEC_BYTES, store::StoreError};
 
-use crate::{
-    args::{Cli, Command},
-    config::Config,
-    context::Ctx,
+use tether_fleet::{
+    config::{ConfigError, Sources},
+    context::{BuildError, OpenError},
+    Config, Ctx,
 };
+
+use crate::args::{Cli, Command};
 
 /// A failure with its exit code; the message goes to stderr.
 #[derive(Debug)]
@@ -52,6 +54,50 @@ impl CliError {
             message: e.to_string(),
         }
     }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
+impl From<OpenError> for CliError {
+    fn from(e: OpenError) -> Self {
+        CliError::store(e.source)
+    }
+}
+
+impl From<BuildError> for CliError {
+    fn from(e: BuildError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
+/// The library's context for this process: local jobs are supervised by this very binary
+/// (`tether __supervise`), and notices go to stderr.
+fn context(cli: &Cli) -> Result<Ctx, CliError> {
+    let sources = Sources {
+        config_file: cli.global.config.clone(),
+        state: cli.global.state.clone(),
+    };
+    let config = Config::load(&sources)?;
+    let exe = std::env::current_exe().map_err(|e| {
+        CliError::usage(format!(
+            "cannot locate the tether binary (needed to start local jobs): {e}"
+        ))
+    })?;
+    let supervisor = vec![exe.display().to_string(), "__supervise".into()];
+    Ok(
+        Ctx::new(config, supervisor)
+            .with_notices(std::sync::Arc::new(|line: &str| diag!("{line}"))),
+    )
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub fn interrupted() -> Result<impl std::future::Future<Output = ()>, CliError> {
+    tether_fleet::shutdown_signal()
+        .map_err(|e| CliError::usage(format!("cannot watch SIGTERM: {e}")))
 }
 
 impl fmt::Display for CliError {
@@ -95,7 +141,7 @@ pub fn read_spec(path: &Path) -> Result<(String, String), CliError> {
 
 pub async fn dispatch(cli: Cli) -> Exit {
     let result = async {
-        let ctx = Ctx::new(Config::load(&cli.global)?)?;
+        let ctx = context(&cli)?;
         match cli.command {
             Command::Run(a) => run::run(&ctx, a).await,
             Command::Rerun(a) => rerun::rerun(&ctx, a).await,

@@ -4,22 +4,21 @@ use std::{sync::Arc, time::Instant};
 use tether_connectors::registry::Built;
 use tether_core::{
     connector::{JobRef, SubmitRequest},
-    engine::{Engine, EngineError, Finish},
+    engine::{EngineError, Finish},
     ids::{Generation, RunKey, StoreId, Tag},
     journal::{Outcome, Phase, Shape, Submission},
     observe::{FailureClass, JobStatus},
-    store::{Created, Lease, RunRecord},
+    store::{Created, RunRecord},
     Store,
 };
-use tokio::signal::unix::{signal, SignalKind};
-
-use super::{outcome_code, submit, CliError, Exit};
-use crate::{
-    args::RunArgs,
-    context::{owner_id, Ctx},
-    output,
-    progress::Progress,
+use tether_fleet::{
+    drive::{DriveError, Driven},
+    view::RunView,
+    Ctx,
 };
+
+use super::{interrupted, outcome_code, submit, CliError, Exit};
+use crate::{args::RunArgs, output, progress::Progress};
 
 pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit, CliError> {
     let (new, built) = submit::new_run(ctx, &args.spec, args.key.as_deref(), false)?;
@@ -75,9 +74,8 @@ async fn replay(
     diag!("tether: {}: {}", run.key, output::outcome_detail(outcome));
     if json {
         let subs = store.submissions(&run.key).await.map_err(CliError::store)?;
-        let mut v = output::run_json(run, &subs);
-        v["replayed"] = true.into();
-        say!("{v}");
+        let v = RunView::new(run, &subs).replayed(true);
+        say!("{}", output::json_line(&v));
     } else {
         say!("{}\t{}", run.key, output::state(run));
     }
@@ -102,34 +100,20 @@ pub async fn drive(
 ) -> Result<Exit, CliError> {
     let key = key.clone();
     let progress = Arc::new(Progress::new());
-    let owner = owner_id("run");
-    let engine = Engine::new(
-        store.clone(),
-        built.connector,
-        built.policy,
-        ctx.config.leases,
+    let driven = tether_fleet::drive::drive(
+        ctx,
+        store,
+        &key,
+        built,
         progress.clone(),
-    );
-    let mut driving = Box::pin(engine.run(&key, &owner));
-    let mut term = signal(SignalKind::terminate())
-        .map_err(|e| CliError::usage(format!("cannot watch SIGTERM: {e}")))?;
-    let result = tokio::select! {
-        r = &mut driving => Some(r),
-        _ = tokio::signal::ctrl_c() => None,
-        _ = term.recv() => None,
-    };
-    let result = match result {
-        Some(r) => r,
-        None if how.cancel_on_exit => {
-            progress.finish();
-            diag!("tether: interrupted: --cancel-on-exit: cancelling the job");
-            store.request_cancel(&key).await.map_err(CliError::store)?;
-            driving.await
-        }
-        None => {
-            drop(driving);
-            progress.finish();
-            release_if_ours(store.as_ref(), &key, &owner).await;
+        how.cancel_on_exit,
+        interrupted()?,
+    )
+    .await;
+    progress.finish();
+    let (result, view) = match driven {
+        Ok(Driven::Ended { finish, view }) => (finish, view),
+        Ok(_) => {
             diag!(
                 "tether: interrupted: the job was left running and the lease released; resume with \
                  `{}` (or kill the job with `tether cancel {key}`)",
@@ -137,8 +121,9 @@ pub async fn drive(
             );
             return Ok(Exit::Interrupted);
         }
+        Err(DriveError::Store(e)) => return Err(CliError::store(e)),
+        Err(e) => return Err(CliError::usage(e.to_string())),
     };
-    progress.finish();
     let code = match result {
         Ok(Finish::Outcome(outcome)) => {
             diag!("tether: {key}: {}", output::outcome_detail(&outcome));
@@ -165,35 +150,14 @@ pub async fn drive(
             Exit::Unknown
         }
     };
-    let run = store.get_run(&key).await.map_err(CliError::store)?;
-    if let Some(run) = run {
-        let subs = store.submissions(&key).await.map_err(CliError::store)?;
+    if let Some(view) = view {
         if how.json {
-            let mut v = output::run_json(&run, &subs);
-            v["replayed"] = false.into();
-            say!("{v}");
+            say!("{}", output::json_line(&(*view).replayed(false)));
         } else {
-            say!("{}\t{}", run.key, output::state(&run));
+            say!("{}\t{}", view.key, view.state);
         }
     }
     Ok(code)
-}
-
-async fn release_if_ours(
-    store: &dyn Store,
-    key: &tether_core::ids::RunKey,
-    owner: &tether_core::ids::OwnerId,
-) {
-    if let Ok(Some(run)) = store.get_run(key).await {
-        if run.owner.as_ref() == Some(owner) {
-            let lease = Lease {
-                key: key.clone(),
-                owner: owner.clone(),
-                epoch: run.epoch,
-            };
-            let _ = store.release(&lease).await;
-        }
-    }
 }
 
 /// `durable = false`: plain submit, poll, result. No journal, no lease, no resubmission.

@@ -7,7 +7,8 @@ use tether_core::{
 };
 
 use super::{parse_key, read_spec, CliError, Exit};
-use crate::{args::SubmitArgs, context::Ctx, output};
+use crate::{args::SubmitArgs, output};
+use tether_fleet::{view::RunView, Ctx};
 
 /// Builds the `NewRun` of a spec file after validating it with its connector.
 pub fn new_run(
@@ -126,7 +127,7 @@ pub async fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<Exit, CliError> {
         }
     };
     if args.json {
-        say!("{}", output::run_json(&record, &[]));
+        say!("{}", output::json_line(&RunView::new(&record, &[])));
     } else {
         say!("{}", record.key);
     }

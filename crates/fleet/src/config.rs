@@ -16,7 +16,45 @@ use std::{path::PathBuf, time::Duration};
 use serde::Deserialize;
 use tether_core::{engine::LeaseSettings, units::HumanDuration};
 
-use crate::{args::Global, commands::CliError};
+/// Why the settings could not be loaded. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML of the documented shape.
+    #[error("config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// The state location is none of the accepted forms.
+    #[error(transparent)]
+    Location(#[from] tether_store::LocationError),
+    /// A setting is out of range or malformed.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where settings come from besides the environment: what a front end (command line flags,
+/// a server's own settings) gives explicitly.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The config file to read; without it, `$XDG_CONFIG_HOME/tether/config.toml` if it exists.
+    pub config_file: Option<PathBuf>,
+    /// The state store location, over the config file's (a `--state` flag or `TETHER_STATE`).
+    pub state: Option<String>,
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,8 +80,10 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn load(global: &Global) -> Result<Config, CliError> {
-        let file = match &global.config {
+    /// Loads the settings: defaults, then the config file, then the environment
+    /// (`TETHER_JOBS_DIR`, `TETHER_LEASE_TTL`), then `sources.state`.
+    pub fn load(global: &Sources) -> Result<Config, ConfigError> {
+        let file = match &global.config_file {
             Some(path) => read_file(path)?,
             None => match default_config_path() {
                 Some(path) if path.exists() => read_file(&path)?,
@@ -58,8 +98,7 @@ impl Config {
             .unwrap_or_else(|| tether_store::default_sqlite_path().display().to_string());
         // One parser for the store and the jobs directory; a location that is none of the
         // accepted forms is bad input before anything is created.
-        let location =
-            tether_store::Location::parse(&state).map_err(|e| CliError::usage(e.to_string()))?;
+        let location = tether_store::Location::parse(&state)?;
         let jobs_dir = match std::env::var_os("TETHER_JOBS_DIR") {
             Some(dir) => PathBuf::from(dir),
             None => file.jobs_dir.unwrap_or_else(|| default_jobs_dir(&location)),
@@ -71,11 +110,11 @@ impl Config {
         if let Ok(v) = std::env::var("TETHER_LEASE_TTL") {
             leases.ttl = v
                 .parse::<HumanDuration>()
-                .map_err(|e| CliError::usage(format!("TETHER_LEASE_TTL: {e}")))?
+                .map_err(|e| ConfigError::Invalid(format!("TETHER_LEASE_TTL: {e}")))?
                 .0;
         }
         if leases.ttl < Duration::from_millis(300) || leases.ttl > Duration::from_secs(3600) {
-            return Err(CliError::usage(format!(
+            return Err(ConfigError::Invalid(format!(
                 "lease_ttl {} is out of range (config file or TETHER_LEASE_TTL): write a duration \
                  between 300ms (it is renewed every ttl/3) and 1h (a dead owner's runs wait that long)",
                 HumanDuration(leases.ttl)
@@ -90,11 +129,15 @@ impl Config {
     }
 }
 
-fn read_file(path: &std::path::Path) -> Result<FileConfig, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::usage(format!("cannot read config file {}: {e}", path.display())))?;
-    toml::from_str(&text)
-        .map_err(|e| CliError::usage(format!("config file {}: {e}", path.display())))
+fn read_file(path: &std::path::Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.into(),
+        source,
+    })
 }
 
 fn default_config_path() -> Option<PathBuf> {

@@ -1,4 +1,9 @@
-//! Opening the store and building connectors for a command.
+//! The context of every operation: the settings, the connector registry, opening the store.
+//!
+//! ## Guarantees
+//! - A busy (SQLite write lock) or unreachable (PostgreSQL) store is retried for the lease TTL
+//!   (at least a minute) before [`OpenError`] is returned; the front end is told once through
+//!   [`Ctx::notices`] so a person waiting sees why.
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -8,47 +13,77 @@ use tether_connectors::{
     local::LocalFactory,
     registry::{BuildContext, Built, Registry},
 };
-use tether_core::{ids::OwnerId, Store};
+use tether_core::{ids::OwnerId, spec::SpecError, store::StoreError, Store};
 use tether_store::{Access, OpenOptions};
 
-use crate::{commands::CliError, config::Config};
+use crate::config::Config;
 
-/// What most commands need.
+/// A line for the person waiting (a busy store being retried): the CLI prints it on stderr,
+/// a server may log it. Never carries a secret (store locations are redacted).
+pub type Notices = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The state store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct OpenError {
+    /// Why (a transient error here means the store stayed busy or unreachable too long).
+    #[from]
+    pub source: StoreError,
+}
+
+/// A spec could not be turned into a connector here.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct BuildError {
+    /// Why.
+    #[from]
+    pub source: SpecError,
+}
+
+/// What every operation needs.
 pub struct Ctx {
+    /// The settings.
     pub config: Config,
+    /// What connectors are built with.
     pub build: BuildContext,
     /// The kinds this binary builds: the built-in ones, local with this config's jobs dir.
     pub registry: Registry,
+    /// Where lines for the person waiting go.
+    pub notices: Notices,
 }
 
 impl Ctx {
-    pub fn new(config: Config) -> Result<Ctx, CliError> {
-        let exe = std::env::current_exe().map_err(|e| {
-            CliError::usage(format!(
-                "cannot locate the tether binary (needed to start local jobs): {e}"
-            ))
-        })?;
+    /// A context whose local jobs are supervised by `supervisor` (a command line: the `tether`
+    /// binary and `__supervise`; it must outlive this process, so it is a program, not a task).
+    /// Notices are dropped until [`Ctx::with_notices`].
+    pub fn new(config: Config, supervisor: Vec<String>) -> Ctx {
         let build = BuildContext {
             token_env_allow: config.token_env_allow.clone(),
             base_dir: None,
         };
-        let supervisor = vec![exe.display().to_string(), "__supervise".into()];
         let registry =
             Registry::builtin().with(LocalFactory::new(config.jobs_dir.clone(), supervisor));
-        Ok(Ctx {
+        Ctx {
             config,
             build,
             registry,
-        })
+            notices: Arc::new(|_| {}),
+        }
+    }
+
+    /// Sends lines for the person waiting to `notices`.
+    pub fn with_notices(mut self, notices: Notices) -> Ctx {
+        self.notices = notices;
+        self
     }
 
     /// Opens the state store for a write command (creating and migrating it if needed).
-    pub async fn store(&self) -> Result<Arc<dyn Store>, CliError> {
+    pub async fn store(&self) -> Result<Arc<dyn Store>, OpenError> {
         self.open(Access::Write).await
     }
 
     /// Opens an existing store for a read command: creates nothing, migrates nothing.
-    pub async fn store_existing(&self) -> Result<Arc<dyn Store>, CliError> {
+    pub async fn store_existing(&self) -> Result<Arc<dyn Store>, OpenError> {
         self.open(Access::ReadExisting).await
     }
 
@@ -59,9 +94,8 @@ impl Ctx {
     }
 
     /// Opens the store. A busy (SQLite write lock) or unreachable (PostgreSQL) store is
-    /// retried with a status line on stderr, and reported as transient (exit 4) if it stays
-    /// so: exit 2 is kept for bad input, where nothing was written.
-    pub async fn open(&self, access: Access) -> Result<Arc<dyn Store>, CliError> {
+    /// retried with a notice, and returned as the transient error if it stays so.
+    pub async fn open(&self, access: Access) -> Result<Arc<dyn Store>, OpenError> {
         let options = self.open_options();
         let deadline = Instant::now() + self.patience();
         let mut told = false;
@@ -71,49 +105,49 @@ impl Ctx {
                 Err(e) if e.is_transient() && Instant::now() < deadline => {
                     if !told {
                         told = true;
-                        diag!("tether: state store busy or unreachable ({e}), retrying…");
+                        tracing::warn!(error = %e, "state store busy or unreachable, retrying");
+                        (self.notices)(&format!(
+                            "tether: state store busy or unreachable ({e}), retrying…"
+                        ));
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                Err(e) => return Err(CliError::store(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
 
-    /// Store options: SQLite operations that find the write lock taken say so on stderr and
-    /// keep trying for [`Ctx::patience`].
+    /// Store options: SQLite operations that find the write lock taken say so through the
+    /// notices and keep trying for the lease TTL (at least a minute).
     pub fn open_options(&self) -> OpenOptions {
         let mut options = OpenOptions::default();
         options.sqlite.busy_timeout = self.patience();
-        options.sqlite.on_busy = Some(Arc::new(|line: &str| diag!("tether: {line}")));
+        let notices = self.notices.clone();
+        options.sqlite.on_busy = Some(Arc::new(move |line: &str| {
+            notices(&format!("tether: {line}"))
+        }));
         options
     }
 
     /// Builds the connector of a spec being submitted, with the checks only a new submission
     /// needs (a local program and workdir exist here).
-    pub fn connector_to_submit(&self, file: &str, text: &str) -> Result<Built, CliError> {
-        self.registry
-            .build_to_submit(file, text, &self.build)
-            .map_err(|e| CliError::usage(e.to_string()))
+    pub fn connector_to_submit(&self, file: &str, text: &str) -> Result<Built, BuildError> {
+        Ok(self.registry.build_to_submit(file, text, &self.build)?)
     }
 
     /// Builds the connector of a spec (file name for messages, and its text).
-    pub fn connector(&self, file: &str, text: &str) -> Result<Built, CliError> {
-        self.registry
-            .build(file, text, &self.build)
-            .map_err(|e| CliError::usage(e.to_string()))
+    pub fn connector(&self, file: &str, text: &str) -> Result<Built, BuildError> {
+        Ok(self.registry.build(file, text, &self.build)?)
     }
 
     /// Builds the connector of a stored run, resolving its spec's relative paths against the
     /// directory it was submitted from (not this process's).
-    pub fn connector_for(&self, run: &tether_core::store::RunRecord) -> Result<Built, CliError> {
+    pub fn connector_for(&self, run: &tether_core::store::RunRecord) -> Result<Built, BuildError> {
         let mut build = self.build.clone();
         if let Some(dir) = &run.base_dir {
             build.base_dir = Some(dir.into());
         }
-        self.registry
-            .build(&run.spec_name, &run.spec, &build)
-            .map_err(|e| CliError::usage(e.to_string()))
+        Ok(self.registry.build(&run.spec_name, &run.spec, &build)?)
     }
 }
 

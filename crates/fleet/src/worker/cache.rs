@@ -11,7 +11,7 @@ use std::num::NonZeroUsize;
 use lru::LruCache;
 use tether_core::store::RunRecord;
 
-use crate::commands::CliError;
+use crate::context::BuildError;
 
 /// A connector and the policy of its spec.
 pub type Shared = (
@@ -36,6 +36,7 @@ impl Default for ConnectorCache {
 }
 
 impl ConnectorCache {
+    /// A cache keeping at most `capacity` specs.
     pub fn with_capacity(capacity: NonZeroUsize) -> Self {
         ConnectorCache(LruCache::new(capacity))
     }
@@ -45,8 +46,8 @@ impl ConnectorCache {
     pub fn get(
         &mut self,
         record: &RunRecord,
-        build: impl FnOnce() -> Result<Shared, CliError>,
-    ) -> Result<Shared, CliError> {
+        build: impl FnOnce() -> Result<Shared, BuildError>,
+    ) -> Result<Shared, BuildError> {
         // The same spec text resolves its relative paths against its submitter's directory.
         self.get_by(spec_id(record.base_dir.as_deref(), &record.spec), build)
     }
@@ -54,8 +55,8 @@ impl ConnectorCache {
     fn get_by(
         &mut self,
         id: String,
-        build: impl FnOnce() -> Result<Shared, CliError>,
-    ) -> Result<Shared, CliError> {
+        build: impl FnOnce() -> Result<Shared, BuildError>,
+    ) -> Result<Shared, BuildError> {
         if let Some(hit) = self.0.get(&id) {
             return Ok(hit.clone());
         }
@@ -94,7 +95,7 @@ mod tests {
                     builds.set(builds.get() + 1);
                     let b = registry
                         .build("t.toml", spec, &Default::default())
-                        .map_err(|e| CliError::usage(e.to_string()))?;
+                        .map_err(BuildError::from)?;
                     Ok((b.connector, b.policy))
                 })
                 .unwrap()

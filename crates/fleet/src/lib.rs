@@ -1,0 +1,37 @@
+//! tether's operations as a library, for every front end: the `tether` command line and the
+//! coming HTTP server (`tether serve`).
+//!
+//! - [`Ctx`]: the settings ([`Config`]), the connector registry, opening the store.
+//! - [`worker::worker`]: claim and drive runs until asked to stop.
+//! - [`drive::drive`], [`drive::rerun`]: run in the foreground, or follow someone else's run.
+//! - [`cancel::cancel`], [`logs::logs`].
+//! - [`view`]: the JSON views of runs (`--json`, the server's answers).
+//!
+//! ## Guarantees
+//! - Nothing here prints, exits the process or reads command line arguments: results and typed
+//!   errors (one per operation, keeping their source) go back to the caller; lines meant for a
+//!   person go through [`context::Notices`]; diagnostics are `tracing` events (see [`trace`]).
+pub mod cancel;
+pub mod config;
+pub mod context;
+pub mod drive;
+pub mod logs;
+pub mod trace;
+pub mod view;
+pub mod worker;
+
+pub use config::Config;
+pub use context::Ctx;
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM: the `stop` of a front end run from a shell or a
+/// service manager.
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    })
+}

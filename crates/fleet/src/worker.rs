@@ -1,0 +1,418 @@
+//! The worker (`tether worker`): claims queued or orphaned runs and drives them concurrently.
+//!
+//! ## Guarantees
+//! - Each claim bumps the run's epoch; the engine then applies the resume decision (reconnect,
+//!   return, adopt, resubmit), never a blind resubmission.
+//! - Leases are renewed for all runs of this worker in one statement per beat (TTL/3). A run
+//!   missing from the renewed set was taken over: it is dropped silently, nothing is cancelled.
+//!   Only runs claimed before the renewal started are judged by it (a claim committing while the
+//!   renewal runs is not in its result, and must not be mistaken for a takeover).
+//! - A run whose task panics is released at once (its lease, with a log line saying why), so
+//!   another worker or `tether run` takes it over: a panic never leaves a run held but undriven.
+//! - When the `stop` future given to [`worker`] completes (the CLI: SIGTERM/Ctrl-C): stop
+//!   claiming, release every lease at once (others take over without waiting for expiry), leave
+//!   the external jobs running.
+//! - While the database is unreachable the worker keeps polling its jobs; every write and every
+//!   action on a job waits for a fenced write, so nothing is done to a run it may have lost.
+//!   When the database is back the next renewal tells which leases survived.
+//!
+//! ## Caveats
+//! - A run that only polls a remote backend costs one task and one timer. Local jobs are bounded
+//!   by `--local-slots`; a local run in recovery mode takes all of them.
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use tether_core::{
+    engine::{Engine, EngineError, Finish, Observer, RunSignals},
+    ids::{Epoch, OwnerId, RunKey},
+    store::{ClaimFilter, Lease, RunRecord},
+    Store,
+};
+use tokio::{sync::Semaphore, task::JoinSet};
+use tracing::Instrument;
+
+use crate::{
+    context::{owner_id, Notices, OpenError},
+    trace::Traced,
+    Ctx,
+};
+
+mod cache;
+mod heartbeat;
+mod slots;
+
+use cache::ConnectorCache;
+use heartbeat::heartbeat;
+
+/// Most runs a worker claims in one statement.
+const CLAIM_BATCH: usize = 64;
+
+/// A run this worker drives.
+struct InFlight {
+    epoch: Epoch,
+    signals: Arc<RunSignals>,
+    /// When it entered the table (after its claim committed): a renewal that started earlier
+    /// cannot have seen the claim, so it says nothing about this run.
+    since: Instant,
+}
+
+type Table = Arc<Mutex<HashMap<RunKey, InFlight>>>;
+
+/// The driving tasks, and the lease each one holds (a panicked task returns nothing, so its
+/// run is found by task id).
+#[derive(Default)]
+struct Tasks {
+    set: JoinSet<(RunKey, Result<Finish, EngineError>)>,
+    leases: HashMap<tokio::task::Id, Lease>,
+}
+
+/// How a worker works.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WorkerOptions {
+    /// Most runs driven at once.
+    pub concurrency: usize,
+    /// Local jobs running at once (a local run in recovery mode takes all of them).
+    pub local_slots: usize,
+    /// Only runs of these kinds are claimed (default: every kind the registry builds).
+    pub kinds: Option<Vec<String>>,
+    /// Stop once no run is left that this worker could claim (after a lease TTL of quiet, so
+    /// runs of dead owners are taken over first).
+    pub exit_when_idle: bool,
+}
+
+impl WorkerOptions {
+    /// `concurrency` runs at once, `local_slots` local jobs at once, every kind, no idle exit.
+    pub fn new(concurrency: usize, local_slots: usize) -> WorkerOptions {
+        WorkerOptions {
+            concurrency,
+            local_slots,
+            kinds: None,
+            exit_when_idle: false,
+        }
+    }
+}
+
+/// Why a worker stopped (it released every lease it held first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkerEnd {
+    /// `exit_when_idle` and nothing was left to claim.
+    Idle,
+    /// The `stop` future completed.
+    Stopped,
+}
+
+/// A worker could not start. Once started, a worker only stops when asked or idle: store
+/// outages and failed runs are reported through the notices and retried.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The options are unusable (nothing was claimed).
+    #[error("{0}")]
+    Options(String),
+    /// The state store could not be opened.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+/// What the worker tells its front end besides the engine's events.
+pub struct WorkerHooks {
+    /// Sees every run's engine events and checkpoints (the CLI prints decisions and obeys
+    /// `TETHER_FAULT` there). The worker adds tracing events of its own around it.
+    pub observer: Arc<dyn Observer>,
+    /// Lines for the operator (`tether worker: KEY: succeeded`, releases, store outages).
+    pub notices: Notices,
+}
+
+/// Runs a worker until `stop` completes (or, with `exit_when_idle`, until nothing is left).
+pub async fn worker(
+    ctx: &Ctx,
+    args: WorkerOptions,
+    hooks: WorkerHooks,
+    stop: impl Future<Output = ()>,
+) -> Result<WorkerEnd, WorkerError> {
+    if args.concurrency == 0 || args.local_slots == 0 {
+        return Err(WorkerError::Options(
+            "--concurrency and --local-slots must be at least 1".into(),
+        ));
+    }
+    let store = ctx.store().await?;
+    let owner = owner_id("worker");
+    let ttl = ctx.config.leases.ttl;
+    let say = hooks.notices.clone();
+    tracing::info!(%owner, concurrency = args.concurrency, local_slots = args.local_slots, "worker started");
+    say(&format!(
+        "tether worker {owner}: state {}, concurrency {}, local slots {}, lease ttl {}ms",
+        tether_store::redact(&ctx.config.state),
+        args.concurrency,
+        args.local_slots,
+        ttl.as_millis()
+    ));
+    let table: Table = Arc::default();
+    let filter = claim_filter(ctx, &args)?;
+    let slots = Arc::new(Semaphore::new(args.local_slots));
+    let mut tasks = Tasks::default();
+    let heart = tokio::spawn(
+        heartbeat(
+            store.clone(),
+            owner.clone(),
+            ttl,
+            table.clone(),
+            say.clone(),
+        )
+        .instrument(tracing::info_span!("heartbeat", %owner)),
+    );
+    let observer: Arc<dyn Observer> = Arc::new(Traced::new(hooks.observer.clone()));
+    let run = Launch {
+        ctx,
+        store: &store,
+        owner: &owner,
+        table: &table,
+        slots: &slots,
+        local_slots: args.local_slots,
+        observer: &observer,
+        say: &say,
+    };
+
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut idle_since: Option<Instant> = None;
+    let mut connectors = ConnectorCache::default();
+    let mut backlog = false;
+    let code = loop {
+        tokio::select! {
+            () = &mut stop => break WorkerEnd::Stopped,
+            Some(done) = tasks.set.join_next_with_id(), if !tasks.set.is_empty() => {
+                match done {
+                    Ok((id, (key, result))) => {
+                        tasks.leases.remove(&id);
+                        table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                        report(&key, &result, &say);
+                    }
+                    Err(e) => {
+                        if let Some(lease) = tasks.leases.remove(&e.id()) {
+                            table.lock().unwrap_or_else(|p| p.into_inner()).remove(&lease.key);
+                            tracing::error!(key = %lease.key, epoch = %lease.epoch, panicked = e.is_panic(), "run task ended abnormally; releasing");
+                            say(&format!(
+                                "tether worker: {}: its task {}; releasing the run so another \
+                                 owner takes it over (the job keeps running)",
+                                lease.key,
+                                if e.is_panic() { "panicked" } else { "was cancelled" }
+                            ));
+                            if let Err(e) = store.release(&lease).await {
+                                say(&format!("tether worker: {}: release failed ({e}); the heartbeat releases it", lease.key));
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            _ = tick.tick(), if !backlog => {}
+            _ = std::future::ready(()), if backlog => {}
+        }
+        let free = args.concurrency.saturating_sub(tasks.set.len());
+        backlog = false;
+        if free > 0 {
+            // Batches of at most CLAIM_BATCH let a fleet share a burst of queued runs; a full
+            // batch means more may be waiting, so claim again at once instead of at the next tick.
+            let batch = free.min(CLAIM_BATCH);
+            match store.claim(&owner, ttl, batch, &filter).await {
+                Ok(claimed) => {
+                    backlog = claimed.len() == batch;
+                    for (lease, record) in claimed {
+                        tracing::info!(key = %lease.key, epoch = %lease.epoch, %owner, "claimed");
+                        run.start(&mut connectors, &mut tasks, lease, record);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming failed");
+                    say(&format!("tether worker: claiming failed (will retry): {e}"))
+                }
+            }
+        }
+        if args.exit_when_idle {
+            if tasks.set.is_empty() && nothing_left(store.as_ref(), &filter).await {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                // Runs of dead owners become claimable only when their lease expires.
+                if since.elapsed() > ttl {
+                    break WorkerEnd::Idle;
+                }
+            } else {
+                idle_since = None;
+            }
+        }
+    };
+    heart.abort();
+    if code == WorkerEnd::Stopped {
+        tracing::info!(
+            runs = tasks.set.len(),
+            "worker stopping; releasing its runs"
+        );
+        say(&format!(
+            "tether worker: stopping: releasing {} runs, their jobs keep running",
+            tasks.set.len()
+        ));
+    }
+    tasks.set.abort_all();
+    while tasks.set.join_next().await.is_some() {}
+    let held: Vec<(RunKey, Epoch)> = table
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(k, f)| (k.clone(), f.epoch))
+        .collect();
+    for (key, epoch) in held {
+        let lease = Lease {
+            key,
+            owner: owner.clone(),
+            epoch,
+        };
+        let _ = store.release(&lease).await;
+    }
+    Ok(code)
+}
+
+/// What starting a claimed run needs.
+struct Launch<'a> {
+    ctx: &'a Ctx,
+    store: &'a Arc<dyn Store>,
+    owner: &'a OwnerId,
+    table: &'a Table,
+    slots: &'a Arc<Semaphore>,
+    local_slots: usize,
+    observer: &'a Arc<dyn Observer>,
+    say: &'a Notices,
+}
+
+impl Launch<'_> {
+    fn start(
+        &self,
+        connectors: &mut ConnectorCache,
+        tasks: &mut Tasks,
+        lease: Lease,
+        record: RunRecord,
+    ) {
+        let Launch {
+            ctx,
+            store,
+            table,
+            slots,
+            local_slots,
+            ..
+        } = *self;
+        let key = lease.key.clone();
+        let (connector, policy) = match connectors.get(&record, || {
+            let built = ctx.connector_for(&record)?;
+            Ok((built.connector, built.policy))
+        }) {
+            Ok(b) => b,
+            Err(e) => {
+                // A spec this worker cannot build (a bad spec: runs of kinds it does not know are
+                // never claimed, see `claim_filter`): leave it to others.
+                tracing::warn!(%key, error = %e, "cannot build the run's connector; releasing it");
+                (self.say)(&format!(
+                    "tether worker: {key}: cannot build its connector here: {e}; releasing it"
+                ));
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let _ = store.release(&lease).await;
+                });
+                return;
+            }
+        };
+        let connector = slots::limit_local(connector, slots.clone(), local_slots);
+        let signals = RunSignals::new();
+        if record.journal.cancel_requested {
+            signals.request_cancel();
+        }
+        table.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            key.clone(),
+            InFlight {
+                epoch: lease.epoch,
+                signals: signals.clone(),
+                since: Instant::now(),
+            },
+        );
+        let engine = Engine::new(
+            store.clone(),
+            connector,
+            policy,
+            ctx.config.leases,
+            self.observer.clone(),
+        );
+        let held = lease.clone();
+        let span = crate::trace::run_span(&key, lease.epoch, self.owner);
+        let handle = tasks.set.spawn(
+            async move {
+                let result = engine.drive(&lease, record, signals).await;
+                if let Ok(Finish::GaveUp { .. } | Finish::Elsewhere(_)) = &result {
+                    let _ = engine.store().release(&lease).await;
+                }
+                (key, result)
+            }
+            .instrument(span),
+        );
+        tasks.leases.insert(handle.id(), held);
+    }
+}
+
+/// No run is left that this worker could ever claim: every run is finished, of a kind it does
+/// not build, or bound to another host (those wait for other workers; waiting for them here
+/// would keep `--exit-when-idle` from ever exiting).
+async fn nothing_left(store: &dyn Store, filter: &ClaimFilter) -> bool {
+    match store.list_runs().await {
+        Ok(runs) => runs.iter().all(|r| {
+            !filter.admits(&r.kind, r.placement.as_ref())
+                || matches!(
+                    r.journal.phase,
+                    tether_core::journal::Phase::Finished { .. }
+                )
+        }),
+        Err(_) => false,
+    }
+}
+
+/// Runs this worker may claim: those not placed on another host, of the kinds it can build
+/// (its registry's, narrowed by `--kinds`). A kind it cannot build is never claimed: claiming it
+/// would only bump its epoch and release it, again at every tick.
+fn claim_filter(ctx: &Ctx, args: &WorkerOptions) -> Result<ClaimFilter, WorkerError> {
+    let known = ctx.registry.kinds();
+    let kinds: Vec<String> = match &args.kinds {
+        None => known.iter().map(|k| k.to_string()).collect(),
+        Some(kinds) => {
+            if let Some(bad) = kinds.iter().find(|k| !known.contains(&k.as_str())) {
+                return Err(WorkerError::Options(format!(
+                    "--kinds: unknown kind {bad:?}; this build knows {}",
+                    known.join(", ")
+                )));
+            }
+            kinds.clone()
+        }
+    };
+    Ok(ClaimFilter {
+        host: Some(tether_connectors::local::placement::this_host().host),
+        kinds: Some(kinds),
+    })
+}
+
+fn report(key: &RunKey, result: &Result<Finish, EngineError>, say: &Notices) {
+    let line = match result {
+        Ok(Finish::Outcome(o)) => format!("tether worker: {key}: {}", o.label()),
+        Ok(Finish::GaveUp { reason }) => {
+            format!("tether worker: {key}: status unknown, released: {reason}")
+        }
+        Ok(Finish::Elsewhere(e)) => format!("tether worker: {key}: released: {e}"),
+        Err(EngineError::LeaseLost { .. }) => {
+            format!("tether worker: {key}: lease lost, dropped (another owner has it)")
+        }
+        Err(e) => format!("tether worker: {key}: {e}"),
+    };
+    tracing::info!(%key, "{line}");
+    say(&line);
+}
