@@ -74,7 +74,7 @@ pub enum Fenced {
     /// The store could not confirm the lease now (outage): create nothing, ask again later.
     #[error("the lease could not be confirmed before creating the job: {reason}")]
     Unconfirmed {
-        /// Why.
+        /// The store's error (outage, timeout), for the history and the message.
         reason: String,
     },
     /// A cancel arrived while the connector waited.
@@ -133,20 +133,20 @@ pub enum SubmitError {
     /// The backend refused it (bad spec, missing file, HTTP 400): retrying cannot help.
     #[error("the backend refused the submission: {message}")]
     Rejected {
-        /// Backend's words.
+        /// The backend's answer as it gave it (scrubbed of secrets), e.g. the HTTP 400 body.
         message: String,
     },
     /// The backend could not be reached and nothing was submitted (connection refused).
     #[error("the backend could not be reached, nothing was submitted: {reason}")]
     Unavailable {
-        /// Why.
+        /// How the connection failed before anything was sent, e.g. `connection refused`.
         reason: String,
     },
     /// The request may have reached the backend (timeout after sending, 5xx): the job may exist.
     /// The engine will look it up by tag before submitting again.
     #[error("the submission may have reached the backend: {reason}")]
     Ambiguous {
-        /// Why.
+        /// How the request ended after it was sent, e.g. `timed out after 30s`, `HTTP 503`.
         reason: String,
     },
 }
@@ -157,13 +157,13 @@ pub enum CancelError {
     /// The backend could not be reached: try again.
     #[error("the backend could not be reached to cancel the job: {reason}")]
     Unavailable {
-        /// Why.
+        /// How the connection failed, e.g. `connection refused`, `HTTP 503`.
         reason: String,
     },
     /// The backend refused (e.g. the job already ended).
     #[error("the backend refused to cancel the job: {message}")]
     Refused {
-        /// Backend's words.
+        /// The backend's answer as it gave it (scrubbed of secrets).
         message: String,
     },
 }
@@ -224,7 +224,7 @@ pub trait HostBound: Send + Sync {
 pub struct Elsewhere {
     /// Where it lives.
     pub placement: Placement,
-    /// Detail.
+    /// Why this process cannot reach it (another host name, the recorded jobs dir is missing); empty when the host alone says it.
     pub reason: String,
 }
 
@@ -311,13 +311,13 @@ pub enum LogError {
     /// The backend could not be reached.
     #[error("logs unavailable: {reason}")]
     Unavailable {
-        /// Why.
+        /// What the backend or the transport said, for the message.
         reason: String,
     },
     /// The backend keeps no logs for this job.
     #[error("no logs for this job: {reason}")]
     NotFound {
-        /// Why.
+        /// What the backend or the transport said, for the message.
         reason: String,
     },
     /// The cursor was not made by this connector (or is corrupt).

@@ -71,7 +71,7 @@ pub enum Decision {
     Submit {
         /// What to submit.
         submission: Submission,
-        /// Why.
+        /// Which row of the table led here (fresh, retry after a failure, …).
         reason: SubmitReason,
         /// Wait before submitting (backoff after a failure).
         delay: Duration,
@@ -81,7 +81,7 @@ pub enum Decision {
     Backoff {
         /// What will be submitted.
         submission: Submission,
-        /// Why.
+        /// Which row of the table led here (fresh, retry after a failure, …).
         reason: SubmitReason,
         /// How long to wait.
         after: Duration,
@@ -114,7 +114,7 @@ pub enum Decision {
     },
     /// The status stayed unknown beyond `status_timeout`: stop, leave the run resumable.
     GiveUp {
-        /// Why.
+        /// What was asked, the last unknown answer, and for how long none was definite.
         reason: String,
     },
     /// Kill the recorded job (a cancel was requested), then keep observing.

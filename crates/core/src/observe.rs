@@ -61,12 +61,12 @@ pub enum JobStatus {
     Failed {
         /// Why, as far as the connector can tell.
         class: FailureClass,
-        /// Backend's own words.
+        /// The backend's own words: exit code, exception, diagnostics.
         message: String,
     },
     /// The backend has no job under this id.
     NotFound {
-        /// Backend's own words.
+        /// The backend's own words: what it answered for this id.
         detail: String,
     },
     /// A job exists under this id but it is not ours (its tag differs): ids were reused.
@@ -150,7 +150,7 @@ pub enum Lookup {
     Absent,
     /// Cannot tell right now.
     Unknown {
-        /// Why.
+        /// What made the answer indefinite: unreachable, timeout, HTTP 5xx, unparsable.
         reason: String,
     },
     /// The connector cannot search by tag at all.

@@ -263,7 +263,7 @@ pub enum StoreError {
     Corrupt {
         /// Path or URL.
         location: String,
-        /// Detail.
+        /// What is wrong, e.g. a run row whose phase this build does not know.
         message: String,
     },
     /// The store is locked by another process for too long.
@@ -271,7 +271,7 @@ pub enum StoreError {
     Locked {
         /// Path or URL.
         location: String,
-        /// Detail.
+        /// The database's words, for the operator.
         message: String,
     },
     /// The store cannot be reached right now (network, server down). Transient.
@@ -279,7 +279,7 @@ pub enum StoreError {
     Unavailable {
         /// The operation.
         op: &'static str,
-        /// Detail.
+        /// The database's words, for the operator.
         message: String,
     },
     /// Any other failed query.

@@ -25,7 +25,7 @@ pub enum ConfigError {
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
+        /// The underlying error, kept as the source.
         #[source]
         source: std::io::Error,
     },
@@ -34,7 +34,7 @@ pub enum ConfigError {
     Parse {
         /// The file.
         path: PathBuf,
-        /// Why.
+        /// The underlying error, kept as the source.
         #[source]
         source: toml::de::Error,
     },

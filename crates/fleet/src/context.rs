@@ -35,7 +35,7 @@ pub struct OpenError {
 #[derive(Debug, thiserror::Error)]
 #[error("{source}")]
 pub struct BuildError {
-    /// Why.
+    /// The underlying error, kept as the source.
     #[from]
     pub source: SpecError,
 }

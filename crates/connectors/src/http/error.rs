@@ -40,7 +40,7 @@ pub enum HttpError {
     Connect {
         /// Address.
         url: String,
-        /// Why.
+        /// The client's description of the failure (URL userinfo and secrets removed).
         reason: String,
     },
     /// Connected, but no complete answer in time: the request may have been received.
@@ -50,7 +50,7 @@ pub enum HttpError {
         url: String,
         /// The request timeout.
         timeout: Duration,
-        /// Why.
+        /// The client's description of the failure (URL userinfo and secrets removed).
         reason: String,
     },
     /// Any other transport failure after connecting (reset, broken body).
@@ -58,7 +58,7 @@ pub enum HttpError {
     Transport {
         /// Address.
         url: String,
-        /// Why.
+        /// The client's description of the failure (URL userinfo and secrets removed).
         reason: String,
     },
     /// The server answered with an HTTP error status.
@@ -111,7 +111,7 @@ pub enum HttpError {
     BadAddress {
         /// The address or id as given (escaped, userinfo hidden).
         url: String,
-        /// Why.
+        /// The client's description of the failure (URL userinfo and secrets removed).
         reason: String,
     },
     /// No credentials could be had for the request (OAuth2 token endpoint failed): the request

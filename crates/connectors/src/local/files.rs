@@ -76,7 +76,7 @@ pub enum UnsafePath {
     Io {
         /// The path.
         path: PathBuf,
-        /// Why.
+        /// The underlying error, kept as the source.
         source: io::Error,
     },
 }

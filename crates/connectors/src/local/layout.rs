@@ -45,7 +45,7 @@ pub enum RecordError {
     Unreadable {
         /// The record's file.
         path: PathBuf,
-        /// Why.
+        /// The underlying error, kept as the source.
         source: std::io::Error,
     },
     /// Written by a tether with another record format.

@@ -67,7 +67,7 @@ pub enum CgroupError {
     Create {
         /// The cgroup directory.
         path: PathBuf,
-        /// Why.
+        /// The underlying error, kept as the source.
         source: io::Error,
     },
     /// The memory controller cannot be enabled for our children.
@@ -81,7 +81,7 @@ pub enum CgroupError {
     Limit {
         /// The cgroup directory.
         path: PathBuf,
-        /// Why.
+        /// The underlying error, kept as the source.
         source: io::Error,
     },
 }

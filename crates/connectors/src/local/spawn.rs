@@ -25,7 +25,7 @@ pub enum SpawnError {
     Log {
         /// The log file.
         path: PathBuf,
-        /// Why.
+        /// The underlying error, kept as the source.
         source: std::io::Error,
     },
     /// The cgroup's path cannot be handed to the kernel.
@@ -38,7 +38,7 @@ pub enum SpawnError {
         program: String,
         /// ` in <dir>` when a workdir was given.
         workdir: String,
-        /// Why.
+        /// The underlying error, kept as the source.
         source: std::io::Error,
     },
 }

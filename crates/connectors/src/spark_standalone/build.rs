@@ -152,7 +152,7 @@ pub enum NewError {
     ReadCa {
         /// The file.
         path: PathBuf,
-        /// Why.
+        /// The underlying error, kept as the source.
         #[source]
         source: std::io::Error,
     },

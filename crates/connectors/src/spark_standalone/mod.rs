@@ -146,7 +146,7 @@ pub enum Classification {
     },
     /// The master or the worker could not be reached: ask again later.
     Unknown {
-        /// Why.
+        /// Which call failed and how (unreachable, timeout, HTTP 5xx).
         reason: String,
     },
 }

@@ -54,7 +54,7 @@ pub enum Finish {
     Outcome(Outcome),
     /// The status stayed unknown beyond `status_timeout`: the run is left resumable.
     GaveUp {
-        /// Why.
+        /// What was asked, the last unknown answer, and for how long none was definite.
         reason: String,
     },
     /// The run's jobs live on another host: nothing was judged or done (the run stays as it is).
