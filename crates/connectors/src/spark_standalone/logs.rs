@@ -241,6 +241,46 @@ impl DriverLogs {
     }
 }
 
+#[async_trait]
+impl Logs for SparkStandalone {
+    async fn read_logs(
+        &self,
+        job: &JobRef,
+        stream: LogStream,
+        cursor: &LogCursor,
+        max: usize,
+    ) -> Result<LogChunk, LogError> {
+        // The worker's log page reads by byte offset: the cursor is one.
+        let offset = cursor.byte_offset()?;
+        let id = job.external_id.0.as_str();
+        let to_log_error = |e: LogReadError| match e {
+            LogReadError::Unreachable(reason) => LogError::Unavailable {
+                reason: self.clean(&reason),
+            },
+            other => LogError::NotFound {
+                reason: self.clean(&other.to_string()),
+            },
+        };
+        let worker = self.logs.worker_of(id).await.map_err(to_log_error)?;
+        let ui = self.logs.worker_ui(&worker).await.map_err(to_log_error)?;
+        let log_type = match stream {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        };
+        let s = self
+            .logs
+            .read_at(&ui, id, log_type, offset, max as u64)
+            .await
+            .map_err(to_log_error)?;
+        // The job's own output: control characters are the reader's business, the token is not.
+        let secrets: Vec<&str> = self.token.iter().map(Secret::expose).collect();
+        Ok(LogChunk {
+            next: LogCursor::at_byte(s.end.max(offset)),
+            data: text::scrub_bytes(&s.data, &secrets),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,45 +367,5 @@ mod tests {
         assert!(app_differs(&real, "dev.tether.testjob.TestJob", &args(&["pi"])).is_some());
         let red = parse_launch(&launch("\"a.B\" \"-Dpassword=*********(redacted)\"")).unwrap();
         assert_eq!(app_differs(&red, "a.B", &args(&["-Dpassword=x"])), None);
-    }
-}
-
-#[async_trait]
-impl Logs for SparkStandalone {
-    async fn read_logs(
-        &self,
-        job: &JobRef,
-        stream: LogStream,
-        cursor: &LogCursor,
-        max: usize,
-    ) -> Result<LogChunk, LogError> {
-        // The worker's log page reads by byte offset: the cursor is one.
-        let offset = cursor.byte_offset()?;
-        let id = job.external_id.0.as_str();
-        let to_log_error = |e: LogReadError| match e {
-            LogReadError::Unreachable(reason) => LogError::Unavailable {
-                reason: self.clean(&reason),
-            },
-            other => LogError::NotFound {
-                reason: self.clean(&other.to_string()),
-            },
-        };
-        let worker = self.logs.worker_of(id).await.map_err(to_log_error)?;
-        let ui = self.logs.worker_ui(&worker).await.map_err(to_log_error)?;
-        let log_type = match stream {
-            LogStream::Stdout => "stdout",
-            LogStream::Stderr => "stderr",
-        };
-        let s = self
-            .logs
-            .read_at(&ui, id, log_type, offset, max as u64)
-            .await
-            .map_err(to_log_error)?;
-        // The job's own output: control characters are the reader's business, the token is not.
-        let secrets: Vec<&str> = self.token.iter().map(Secret::expose).collect();
-        Ok(LogChunk {
-            next: LogCursor::at_byte(s.end.max(offset)),
-            data: text::scrub_bytes(&s.data, &secrets),
-        })
     }
 }
