@@ -417,3 +417,24 @@ async fn the_token_never_appears_in_errors_or_statuses_even_when_the_server_echo
         .iter()
         .all(|r| r.header("authorization") == Some(format!("Bearer {PAT}"))));
 }
+
+#[test]
+fn the_readme_example_spec_builds() {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("#### Databricks")
+        .nth(1)
+        .expect("README has a Databricks section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .unwrap();
+    std::env::set_var("TETHER_TOKEN_DATABRICKS", "dapi-readme-example");
+    let built = Registry::builtin()
+        .build("readme.toml", example, &BuildContext::default())
+        .unwrap_or_else(|e| panic!("{e}\n{example}"));
+    assert_eq!(built.connector.kind(), "databricks");
+    assert!(built.policy.recovery && built.connector.idempotent_submit());
+    assert_eq!(built.policy.poll_interval, Duration::from_secs(15));
+}
