@@ -157,3 +157,53 @@ async fn a_failed_generation_is_followed_by_a_new_run_not_the_failed_one() {
     assert!(runs.iter().all(|r| r.result.as_deref() == Some("FAILED")));
     assert_no_secret(&env, &k, &[&out]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oauth_tokens_are_refreshed_during_a_long_run_and_never_written() {
+    set_credentials();
+    let env = Env::new();
+    let fake = fake().await;
+    fake.set_token_lifetime(Duration::from_secs(1));
+    let ca = ca_file(&fake, env.dir.path());
+    let s = env.spec(
+        "dbx.toml",
+        &spec(fake.url(), &ca, Cred::OAuth, "driven.py", ""),
+    );
+    let s = s.display().to_string();
+    let k = key("oauth");
+    let mut run = env.spawn(&["run", &s, "--key", &k, "--json"], &[]);
+    assert!(wait_until(T, || phase(&env, &k).as_deref() == Some("submitted")));
+    std::thread::sleep(Duration::from_secs(3));
+    fake.finish(fake.runs()[0].run_id, "SUCCESS", "", "ok");
+    assert!(
+        wait_child(&mut run, T).success(),
+        "{}",
+        env.history_text(&k)
+    );
+    assert!(
+        fake.tokens_issued() >= 3,
+        "refreshed: {}",
+        fake.tokens_issued()
+    );
+    let issued: Vec<String> = fake
+        .server
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("authorization"))
+        .filter_map(|h| h.strip_prefix("Bearer ").map(str::to_string))
+        .collect();
+    let out = env.run(&["status", &k, "--json"]);
+    assert_no_secret(&env, &k, &[&out]);
+    for f in std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|f| f.path().is_file())
+    {
+        let text = String::from_utf8_lossy(&std::fs::read(f.path()).unwrap()).into_owned();
+        assert!(
+            issued.iter().all(|t| !text.contains(t.as_str())),
+            "an access token was written to {}",
+            f.path().display()
+        );
+    }
+}
