@@ -300,3 +300,6 @@ fn reshape(task: &Value, r: &DatabricksRecovery) -> Value {
     }
     task
 }
+
+#[cfg(test)]
+mod tests;
