@@ -63,7 +63,7 @@ fn invalid_jobs_name_their_field() {
             job(&format!("job_id = 1\n{TASK}existing_cluster_id = \"c\"\n")),
             "job.job_id",
         ),
-        (job(&format!("{TASK}")), "job.tasks"),
+        (job(TASK), "job.tasks"),
         (
             job(&format!(
                 "{TASK}existing_cluster_id = \"c\"\nnew_cluster = {{}}\n"
