@@ -141,6 +141,14 @@ async fn sigkill_while_polling_and_after_the_run_ended_unwatched_reconnect_to_th
         assert_eq!(st["phase"]["phase"], "finished", "{st}");
         let d = env.decisions(&k);
         assert!(!d.iter().any(|d| d.contains("resubmit")), "{name}: {d:?}");
+        // `tether logs` shows the task's driver output, read from runs/get-output.
+        let logs = env.run(&["logs", &k]);
+        let want = if end_before_rerun { "done 1" } else { "done 2" };
+        assert!(
+            String::from_utf8_lossy(&logs.stdout).contains(want),
+            "{}",
+            stderr(&logs)
+        );
     }
 }
 
