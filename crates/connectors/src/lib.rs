@@ -7,6 +7,7 @@
 //! - `local` (feature `local`): processes on this machine, under a supervisor of ours.
 //! - `spark_standalone` (feature `spark-standalone`): Spark standalone masters through the REST
 //!   submission server.
+//! - `databricks` (feature `databricks`): Databricks Jobs API 2.2 runs, idempotent by token.
 //! - `spark` (feature `spark`, enabled by every Spark backend): the shared Spark layer (OOM
 //!   classifier, conf, tag places, recovery shape, spark-submit runner).
 //! - `http` (feature `http`, enabled by every HTTP backend): the shared HTTP client, retry,
@@ -19,6 +20,8 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "databricks")]
+pub mod databricks;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "local")]

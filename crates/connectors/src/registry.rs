@@ -99,7 +99,7 @@ impl Registry {
     }
 
     /// The kinds compiled in (Cargo features) that build from a [`BuildContext`] alone:
-    /// `spark-standalone`. The `local` kind needs a jobs directory and a supervisor program,
+    /// `spark-standalone`, `databricks`. The `local` kind needs a jobs directory and a supervisor program,
     /// which only the embedding program can choose: add it with
     /// `.with(local::LocalFactory::new(jobs_dir, supervisor))`.
     pub fn builtin() -> Self {
@@ -107,6 +107,8 @@ impl Registry {
         let mut registry = Self::new();
         #[cfg(feature = "spark-standalone")]
         registry.register(crate::spark_standalone::SparkFactory::default());
+        #[cfg(feature = "databricks")]
+        registry.register(crate::databricks::DatabricksFactory::default());
         registry
     }
 
@@ -171,6 +173,7 @@ pub fn known_kinds() -> Vec<&'static str> {
     [
         ("local", cfg!(feature = "local")),
         ("spark-standalone", cfg!(feature = "spark-standalone")),
+        ("databricks", cfg!(feature = "databricks")),
     ]
     .into_iter()
     .filter_map(|(kind, built_in)| built_in.then_some(kind))

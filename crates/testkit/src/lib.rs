@@ -12,7 +12,8 @@
 //!   "creates" a job like a real connector, and able to hold calls ([`ScriptedConnector::hold`]).
 //! - `http::FakeServer` (feature `http`; `tls` for HTTPS): a scripted fake HTTP server on a
 //!   loopback port (expectations in order, fallback routes, injected faults, recorded requests),
-//!   and `fakes::spark_standalone`, a stateful fake Spark master built on it.
+//!   and `fakes::spark_standalone`, a stateful fake Spark master built on it, and
+//!   `fakes::databricks` (feature `tls`), a fake Databricks Jobs API 2.2 workspace over HTTPS.
 //! - `store_conformance` (feature `store-conformance`): the store conformance properties,
 //!   generic over a harness, run on SQLite, PostgreSQL and [`MemoryStore`].
 //!
