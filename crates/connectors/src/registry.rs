@@ -107,6 +107,8 @@ impl Registry {
         let mut registry = Self::new();
         #[cfg(feature = "spark-standalone")]
         registry.register(crate::spark_standalone::SparkFactory::default());
+        #[cfg(feature = "spark-yarn")]
+        registry.register(crate::spark_yarn::YarnFactory::default());
         registry
     }
 
@@ -171,6 +173,7 @@ pub fn known_kinds() -> Vec<&'static str> {
     [
         ("local", cfg!(feature = "local")),
         ("spark-standalone", cfg!(feature = "spark-standalone")),
+        ("spark-yarn", cfg!(feature = "spark-yarn")),
     ]
     .into_iter()
     .filter_map(|(kind, built_in)| built_in.then_some(kind))

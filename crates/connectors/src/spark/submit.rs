@@ -106,6 +106,9 @@ pub struct SparkSubmit {
     pub conf: SparkConf,
     /// Environment variables passed through besides [`ENV_ALLOW`].
     pub env_allow: Vec<String>,
+    /// Environment variables set for spark-submit over the passed-through ones (e.g. a spec's
+    /// `HADOOP_CONF_DIR`). Not for secrets: the job may see them.
+    pub env: Vec<(String, String)>,
     /// Hard limit on the whole run.
     pub timeout: Duration,
     /// Bytes kept of each of stdout and stderr.
@@ -201,6 +204,7 @@ impl SparkSubmit {
         cmd.args(self.arguments())
             .env_clear()
             .envs(allowed_env(&self.env_allow))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("SPARK_HOME", &home)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
