@@ -129,7 +129,7 @@ impl SparkYarn {
                     .into_iter()
                     .filter(|a| a.has_tag(tag.as_str()))
                     .collect();
-                ours.sort_by(|a, b| app_order(&a.id).cmp(&app_order(&b.id)));
+                ours.sort_by_key(|a| app_order(&a.id));
                 match ours.into_iter().next() {
                     Some(a) => Lookup::Found {
                         external_id: ExternalId(a.id),

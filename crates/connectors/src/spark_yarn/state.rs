@@ -61,7 +61,7 @@ impl AppReport {
     /// Whether it carries `tag` (YARN lower-cases tags).
     pub fn has_tag(&self, tag: &str) -> bool {
         let tag = tag.to_ascii_lowercase();
-        self.tags.iter().any(|t| *t == tag)
+        self.tags.contains(&tag)
     }
 
     /// Whether YARN will not change its state again.
