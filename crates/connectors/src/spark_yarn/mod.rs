@@ -184,7 +184,11 @@ impl Connector for SparkYarn {
     async fn status(&self, job: &JobRef) -> JobStatus {
         let id = job.external_id.0.as_str();
         let status = match self.rm.app(id).await {
-            Ok(AppAnswer::Found(app)) => state::status_of(&app, job.submission.tag.as_str()),
+            Ok(AppAnswer::Found(app)) => state::status_of(
+                &app,
+                job.submission.tag.as_str(),
+                self.job.main_class.as_deref(),
+            ),
             Ok(AppAnswer::NotFound(message)) => JobStatus::NotFound {
                 detail: format!("{}: {message}", self.rm.base()),
             },

@@ -88,8 +88,8 @@ pub fn parse_apps(body: &Value) -> Option<Vec<AppReport>> {
     Some(list.into_iter().filter_map(AppReport::from_json).collect())
 }
 
-/// The engine's reading of `app`, expected to carry `tag`.
-pub fn status_of(app: &AppReport, tag: &str) -> JobStatus {
+/// The engine's reading of `app`, expected to carry `tag` and run `main_class` (if a jar).
+pub fn status_of(app: &AppReport, tag: &str, main_class: Option<&str>) -> JobStatus {
     if !app.has_tag(tag) {
         return JobStatus::Mismatch {
             found: format!(
@@ -119,7 +119,7 @@ pub fn status_of(app: &AppReport, tag: &str) -> JobStatus {
             class: FailureClass::Killed,
             message: detail("KILLED"),
         },
-        ("FAILED", _) | ("FINISHED", "FAILED") => failed(app),
+        ("FAILED", _) | ("FINISHED", "FAILED") => failed(app, main_class),
         (state, fin) => JobStatus::Unknown {
             reason: format!(
                 "application {} in state {state}/{fin}, which tether does not know",
@@ -130,7 +130,21 @@ pub fn status_of(app: &AppReport, tag: &str) -> JobStatus {
 }
 
 /// A failed application, classified from its diagnostics.
-fn failed(app: &AppReport) -> JobStatus {
+fn failed(app: &AppReport, main_class: Option<&str>) -> JobStatus {
+    // The spec names a class the jar does not have: fixing the spec is the only way on.
+    if let Some(class) = main_class.filter(|c| {
+        app.diagnostics
+            .contains(&format!("java.lang.ClassNotFoundException: {c}"))
+    }) {
+        return JobStatus::Failed {
+            class: FailureClass::Rejected,
+            message: format!(
+                "application {} failed: main class {class} is not in app_resource (ClassNotFoundException); \
+                 fix main_class or app_resource",
+                app.id
+            ),
+        };
+    }
     let facts = Facts {
         log: Some(&app.diagnostics),
         exit_code: exit_code(&app.diagnostics),
@@ -199,7 +213,7 @@ mod tests {
     #[test]
     fn states_map_as_the_issue_says() {
         for s in ["NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED"] {
-            let st = status_of(&app(s, "UNDEFINED", ""), "tether-k-g1");
+            let st = status_of(&app(s, "UNDEFINED", ""), "tether-k-g1", None);
             assert!(
                 matches!(
                     st,
@@ -211,7 +225,7 @@ mod tests {
                 "{s}: {st:?}"
             );
         }
-        let st = status_of(&app("RUNNING", "UNDEFINED", ""), "tether-k-g1");
+        let st = status_of(&app("RUNNING", "UNDEFINED", ""), "tether-k-g1", None);
         assert!(matches!(
             st,
             JobStatus::Active {
@@ -220,10 +234,14 @@ mod tests {
             }
         ));
         assert!(matches!(
-            status_of(&app("FINISHED", "SUCCEEDED", ""), "tether-k-g1"),
+            status_of(&app("FINISHED", "SUCCEEDED", ""), "tether-k-g1", None),
             JobStatus::Succeeded { .. }
         ));
-        let killed = status_of(&app("KILLED", "KILLED", "killed by user"), "tether-k-g1");
+        let killed = status_of(
+            &app("KILLED", "KILLED", "killed by user"),
+            "tether-k-g1",
+            None,
+        );
         assert!(
             matches!(
                 killed,
@@ -248,7 +266,7 @@ mod tests {
             ),
             "{other:?}"
         );
-        let mismatch = status_of(&app("RUNNING", "UNDEFINED", ""), "tether-k-g2");
+        let mismatch = status_of(&app("RUNNING", "UNDEFINED", ""), "tether-k-g2", None);
         assert!(
             matches!(mismatch, JobStatus::Mismatch { .. }),
             "{mismatch:?}"
@@ -259,7 +277,7 @@ mod tests {
     fn memory_kills_are_oom_and_say_driver() {
         for code in ["-104", "-103", "137"] {
             let d = format!("Application failed 1 times due to AM Container for appattempt_1 exited with  exitCode: {code}\nFailing this attempt.");
-            match status_of(&app("FAILED", "FAILED", &d), "tether-k-g1") {
+            match status_of(&app("FAILED", "FAILED", &d), "tether-k-g1", None) {
                 JobStatus::Failed {
                     class: FailureClass::Oom,
                     message,
@@ -273,6 +291,18 @@ mod tests {
             }
         }
         assert_eq!(exit_code("Exit code: 1\n"), Some(1));
+        let cnf = "exitCode: 13\nUncaught exception: \njava.lang.ClassNotFoundException: a.B\n";
+        let st = status_of(&app("FAILED", "FAILED", cnf), "tether-k-g1", Some("a.B"));
+        assert!(
+            matches!(
+                st,
+                JobStatus::Failed {
+                    class: FailureClass::Rejected,
+                    ..
+                }
+            ),
+            "{st:?}"
+        );
         assert_eq!(exit_code("no code"), None);
     }
 
