@@ -255,6 +255,7 @@ mod tests {
         let other = status_of(
             &app("FINISHED", "FAILED", "User class threw exception: x"),
             "tether-k-g1",
+            Some("a.B"),
         );
         assert!(
             matches!(
