@@ -65,3 +65,63 @@ async fn conformance_suite_on_real_yarn() {
         assert_eq!(*v, conformance::Verdict::Passed, "{check} was not run");
     }
 }
+
+/// The driver's stdout and stderr come from its NodeManager, paged by the cursor.
+#[tokio::test(flavor = "multi_thread")]
+async fn driver_logs_are_read_from_the_nodemanager_in_pages() {
+    use tether_core::{
+        connector::{LogCursor, LogStream},
+        journal::Shape,
+    };
+    let Some(y) =
+        yarn_support::cluster_or_skip("driver_logs_are_read_from_the_nodemanager_in_pages")
+    else {
+        return;
+    };
+    java_env(&y);
+    let c = connector(&y, &["pi", "2"], "");
+    let req = conformance::fresh_request(
+        &Fixture {
+            name: "yarn".into(),
+            succeeds: c.clone(),
+            fails: c.clone(),
+            runs_long: c.clone(),
+            unknown_id: ExternalId(String::new()),
+            timeout: T,
+            poll: Duration::from_secs(2),
+        },
+        "logs",
+        Shape::Normal,
+    );
+    let id = c.submit(&req).await.expect("submit");
+    let job = tether_core::connector::JobRef {
+        external_id: id,
+        submission: req.submission.clone(),
+    };
+    let deadline = std::time::Instant::now() + T;
+    while !c.status(&job).await.is_terminal() {
+        assert!(std::time::Instant::now() < deadline, "never ended");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let logs = c.logs().expect("logs capability");
+    let first = logs
+        .read_logs(&job, LogStream::Stdout, &LogCursor::start(), 10)
+        .await
+        .expect("stdout");
+    assert_eq!(first.data, b"tether tes", "the first page");
+    let rest = logs
+        .read_logs(&job, LogStream::Stdout, &first.next, 1 << 20)
+        .await
+        .expect("stdout, second page");
+    let text = String::from_utf8_lossy(&rest.data);
+    assert!(text.starts_with("t job: mode pi"), "{text}");
+    assert!(text.contains("Pi is roughly"), "{text}");
+    let err = logs
+        .read_logs(&job, LogStream::Stderr, &LogCursor::start(), 1 << 20)
+        .await
+        .expect("stderr");
+    assert!(
+        String::from_utf8_lossy(&err.data).contains("ApplicationMaster"),
+        "the AM's stderr"
+    );
+}

@@ -47,6 +47,7 @@
 //! - YARN tags are at most 100 characters; tether's tags are shorter.
 mod build;
 pub mod hadoop;
+pub mod logs;
 pub mod rm;
 pub mod spec;
 pub mod state;
@@ -56,7 +57,8 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use tether_core::{
     connector::{
-        is_recovery, CancelError, FindByTag, JobRef, RecoveryShape, SubmitError, SubmitRequest,
+        is_recovery, CancelError, FindByTag, JobRef, LogChunk, LogCursor, LogError, LogStream,
+        Logs, RecoveryShape, SubmitError, SubmitRequest,
     },
     ids::{ExternalId, Tag},
     observe::{JobStatus, Lookup},
@@ -236,6 +238,63 @@ impl Connector for SparkYarn {
     }
     fn recovery(&self) -> Option<&dyn RecoveryShape> {
         self.recovery.as_ref().map(|_| self as &dyn RecoveryShape)
+    }
+    fn logs(&self) -> Option<&dyn Logs> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Logs for SparkYarn {
+    async fn read_logs(
+        &self,
+        job: &JobRef,
+        stream: LogStream,
+        cursor: &LogCursor,
+        max: usize,
+    ) -> Result<LogChunk, LogError> {
+        let offset = cursor.byte_offset()?;
+        let id = job.external_id.0.as_str();
+        let clean = |s: String| crate::text::clean(&s, &[]);
+        let app = match self.rm.app(id).await {
+            Ok(AppAnswer::Found(app)) => app,
+            Ok(AppAnswer::NotFound(m)) => return Err(LogError::NotFound { reason: clean(m) }),
+            Err(e) => {
+                return Err(LogError::Unavailable {
+                    reason: clean(e.to_string()),
+                })
+            }
+        };
+        if !app.has_tag(job.submission.tag.as_str()) {
+            return Err(LogError::NotFound {
+                reason: format!("application {id} does not carry tag {}", job.submission.tag),
+            });
+        }
+        let Some(am_logs) = app.am_container_logs.filter(|l| !l.is_empty()) else {
+            return Err(LogError::Unavailable {
+                reason: format!(
+                    "application {id} has no driver container yet ({})",
+                    app.state
+                ),
+            });
+        };
+        let (nm, container) =
+            logs::am_container(&am_logs).map_err(|r| LogError::NotFound { reason: clean(r) })?;
+        let file = if stream == LogStream::Stdout {
+            "stdout"
+        } else {
+            "stderr"
+        };
+        let data = logs::read(self.rm.client(), &nm, &container, file, offset, max)
+            .await
+            .map_err(|e| match e {
+                logs::ReadError::Unavailable(r) => LogError::Unavailable { reason: clean(r) },
+                logs::ReadError::NotFound(r) => LogError::NotFound { reason: clean(r) },
+            })?;
+        Ok(LogChunk {
+            next: LogCursor::at_byte(offset + data.len() as u64),
+            data,
+        })
     }
 }
 

@@ -38,6 +38,11 @@ impl Rm {
         }
     }
 
+    /// The HTTP client (also used for the NodeManagers' log pages).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The RM's address.
     pub fn base(&self) -> &str {
         &self.base
