@@ -253,9 +253,10 @@ impl Logs for SparkYarn {
         cursor: &LogCursor,
         max: usize,
     ) -> Result<LogChunk, LogError> {
-        let offset = cursor.byte_offset()?;
-        let id = job.external_id.0.as_str();
         let clean = |s: String| crate::text::clean(&s, &[]);
+        let id = job.external_id.0.as_str();
+        // YARN's NodeManager serves a log file from its start: the cursor is a byte offset.
+        let offset = cursor.byte_offset()?;
         let app = match self.rm.app(id).await {
             Ok(AppAnswer::Found(app)) => app,
             Ok(AppAnswer::NotFound(m)) => return Err(LogError::NotFound { reason: clean(m) }),
@@ -312,10 +313,7 @@ impl FindByTag for SparkYarn {
 
 impl RecoveryShape for SparkYarn {
     fn describe(&self) -> String {
-        self.recovery
-            .as_ref()
-            .map(|p| p.description.clone())
-            .unwrap_or_else(|| "recovery disabled".into())
+        crate::spark::recovery::describe(self.recovery.as_ref())
     }
 }
 
