@@ -235,9 +235,12 @@ fn a_driver_past_its_container_is_oom_and_the_recovery_shape_succeeds() {
     assert_eq!(subs.len(), 2, "{v}");
     assert_eq!(subs[1]["submission"]["shape"], "recovery", "{v}");
     let history = env.history_text(&k);
+    assert!(history.contains("failed (oom)"), "{history}");
+    // The first submission's outcome quotes the NodeManager's kill.
+    let first_outcome = subs[0]["outcome"].to_string();
     assert!(
-        history.contains("oom") && history.contains("-104"),
-        "{history}"
+        first_outcome.contains("driver ran out of memory") && first_outcome.contains("-104"),
+        "{first_outcome}"
     );
     assert!(history.contains("spark.driver.memory = 2g"), "{history}");
     let first = y.wait_ended(&tag(&env, &k, 1));
@@ -304,7 +307,7 @@ fn an_unreachable_rm_submits_nothing_and_says_so() {
     let history = env.history_text(&k);
     assert!(history.contains("cannot connect"), "{history}");
     assert!(
-        !env.decisions(&k).iter().any(|d| d == "submit"),
+        !env.decisions(&k).iter().any(|d| d == "submitted"),
         "{history}"
     );
     assert!(
