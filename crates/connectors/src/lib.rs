@@ -8,6 +8,8 @@
 //! - `spark_standalone` (feature `spark-standalone`): Spark standalone masters through the REST
 //!   submission server.
 //! - `databricks` (feature `databricks`): Databricks Jobs API 2.2 runs, idempotent by token.
+//! - `spark_yarn` (feature `spark-yarn`): Spark on YARN through spark-submit and the
+//!   ResourceManager's REST API.
 //! - `spark` (feature `spark`, enabled by every Spark backend): the shared Spark layer (OOM
 //!   classifier, conf, tag places, recovery shape, spark-submit runner).
 //! - `http` (feature `http`, enabled by every HTTP backend): the shared HTTP client, retry,
@@ -32,4 +34,6 @@ pub mod registry;
 pub mod spark;
 #[cfg(feature = "spark-standalone")]
 pub mod spark_standalone;
+#[cfg(feature = "spark-yarn")]
+pub mod spark_yarn;
 pub mod text;

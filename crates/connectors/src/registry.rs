@@ -109,6 +109,8 @@ impl Registry {
         registry.register(crate::spark_standalone::SparkFactory::default());
         #[cfg(feature = "databricks")]
         registry.register(crate::databricks::DatabricksFactory::default());
+        #[cfg(feature = "spark-yarn")]
+        registry.register(crate::spark_yarn::YarnFactory::default());
         registry
     }
 
@@ -174,6 +176,7 @@ pub fn known_kinds() -> Vec<&'static str> {
         ("local", cfg!(feature = "local")),
         ("spark-standalone", cfg!(feature = "spark-standalone")),
         ("databricks", cfg!(feature = "databricks")),
+        ("spark-yarn", cfg!(feature = "spark-yarn")),
     ]
     .into_iter()
     .filter_map(|(kind, built_in)| built_in.then_some(kind))

@@ -46,6 +46,7 @@ fn job(master: String, tag: &str) -> SparkSubmit {
         args: vec!["sleep".into(), "1".into()],
         conf,
         env_allow: vec![],
+        env: vec![],
         timeout: Duration::from_secs(180),
         output_cap: 1 << 20,
     }

@@ -8,7 +8,7 @@
 //!
 //! ## What counts as out of memory
 //! Structured facts (reported by the cluster manager, so they cannot be a stray log mention):
-//! - exit code **-104** (YARN `KILLED_EXCEEDED_PMEM`) and **52** (Spark's `SparkExitCode.OOM`);
+//! - exit code **-104** / **-103** (YARN `KILLED_EXCEEDED_PMEM` / `_VMEM`) and **52** (Spark's `SparkExitCode.OOM`);
 //! - exit code **137** (SIGKILL) or **143** (SIGTERM) *of a container* — that is how YARN and the
 //!   kernel's OOM killer end a container over its memory limit. A user's cancel also ends in
 //!   these codes: backends only classify containers that *failed*, never ones they killed.
@@ -87,7 +87,7 @@ pub fn classify(facts: Facts<'_>) -> Verdict {
         }
     }
     let by_code = match facts.exit_code {
-        Some(-104) => Some(OomSignal::YarnMemoryLimit),
+        Some(-104 | -103) => Some(OomSignal::YarnMemoryLimit),
         Some(52) => Some(OomSignal::SparkOomExit),
         Some(137 | 143) => Some(OomSignal::ContainerKilled),
         _ => None,

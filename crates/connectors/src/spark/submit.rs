@@ -8,6 +8,9 @@
 //!   secrets never reach it or the job.
 //! - It does not wait for the application: `--conf <cluster's waitAppCompletion key>=false`
 //!   ([`Cluster::wait_key`]).
+//! - spark-submit dies with tether (Linux `PR_SET_PDEATHSIG`, kept across the launcher scripts'
+//!   `exec`s): a SIGKILLed tether leaves no spark-submit behind that could create the
+//!   application after the next run's look-up by tag found none.
 //! - A **hard timeout**: on expiry the whole process group (spark-submit's launcher scripts and
 //!   their JVM) is killed with SIGKILL and reaped; nothing is left behind.
 //! - Output is read concurrently from stdout and stderr, each capped at
@@ -106,6 +109,9 @@ pub struct SparkSubmit {
     pub conf: SparkConf,
     /// Environment variables passed through besides [`ENV_ALLOW`].
     pub env_allow: Vec<String>,
+    /// Environment variables set for spark-submit over the passed-through ones (e.g. a spec's
+    /// `HADOOP_CONF_DIR`). Not for secrets: the job may see them.
+    pub env: Vec<(String, String)>,
     /// Hard limit on the whole run.
     pub timeout: Duration,
     /// Bytes kept of each of stdout and stderr.
@@ -201,6 +207,7 @@ impl SparkSubmit {
         cmd.args(self.arguments())
             .env_clear()
             .envs(allowed_env(&self.env_allow))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("SPARK_HOME", &home)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -208,6 +215,7 @@ impl SparkSubmit {
             // Its own process group, so the timeout can kill the scripts and the JVM together.
             .process_group(0)
             .kill_on_drop(true);
+        die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| SubmitError::Rejected {
             message: format!(
                 "cannot start {}: {e} (is spark_home / SPARK_HOME a Spark distribution?)",
@@ -286,6 +294,26 @@ async fn read_capped(r: Option<impl AsyncRead + Unpin>, cap: usize) -> Vec<u8> {
 fn shown_path(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
 }
+
+/// Makes the child get SIGKILL when the thread that spawned it (a runtime worker, which lives
+/// as long as tether's runtime) dies: a crash of tether leaves no submission in flight.
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl, which is
+    // async-signal-safe and touches no memory of the parent.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_: &mut Command) {}
 
 /// SIGKILL to a process group.
 fn kill_group(pgid: u32) {
