@@ -7,6 +7,7 @@
 //! - `local` (feature `local`): processes on this machine, under a supervisor of ours.
 //! - `spark_standalone` (feature `spark-standalone`): Spark standalone masters through the REST
 //!   submission server.
+//! - `livy` (feature `livy`): Apache Livy batches.
 //! - `spark` (feature `spark`, enabled by every Spark backend): the shared Spark layer (OOM
 //!   classifier, conf, tag places, recovery shape, spark-submit runner).
 //! - `http` (feature `http`, enabled by every HTTP backend): the shared HTTP client, retry,
@@ -21,6 +22,8 @@
 pub mod conformance;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "livy")]
+pub mod livy;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod pool;

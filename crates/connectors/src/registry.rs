@@ -107,6 +107,8 @@ impl Registry {
         let mut registry = Self::new();
         #[cfg(feature = "spark-standalone")]
         registry.register(crate::spark_standalone::SparkFactory::default());
+        #[cfg(feature = "livy")]
+        registry.register(crate::livy::LivyFactory::default());
         registry
     }
 
@@ -171,6 +173,7 @@ pub fn known_kinds() -> Vec<&'static str> {
     [
         ("local", cfg!(feature = "local")),
         ("spark-standalone", cfg!(feature = "spark-standalone")),
+        ("livy", cfg!(feature = "livy")),
     ]
     .into_iter()
     .filter_map(|(kind, built_in)| built_in.then_some(kind))
