@@ -161,19 +161,21 @@ impl Api {
         }
     }
 
+    /// A GET of JSON (retried on 429/5xx); `None` on 404.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        cap: usize,
+    ) -> Result<Option<T>, HttpError> {
+        let body = self
+            .call(Safety::Idempotent, reqwest::Method::GET, url, cap, None)
+            .await?;
+        body.map(|b| Self::parse(url, &b)).transpose()
+    }
+
     /// `GET /batches/{id}`; `None`: Livy does not track that id.
     pub async fn get(&self, id: &str) -> Result<Option<Batch>, HttpError> {
-        let url = self.batch_url(id, "")?;
-        let body = self
-            .call(
-                Safety::Idempotent,
-                reqwest::Method::GET,
-                &url,
-                JSON_CAP,
-                None,
-            )
-            .await?;
-        body.map(|b| Self::parse(&url, &b)).transpose()
+        self.get_json(&self.batch_url(id, "")?, JSON_CAP).await
     }
 
     /// `GET /batches/{id}/state`; `None`: not tracked.
@@ -182,70 +184,37 @@ impl Api {
         struct State {
             state: String,
         }
-        let url = self.batch_url(id, "/state")?;
-        let body = self
-            .call(
-                Safety::Idempotent,
-                reqwest::Method::GET,
-                &url,
-                JSON_CAP,
-                None,
-            )
+        let s: Option<State> = self
+            .get_json(&self.batch_url(id, "/state")?, JSON_CAP)
             .await?;
-        body.map(|b| Self::parse::<State>(&url, &b).map(|s| s.state))
-            .transpose()
+        Ok(s.map(|s| s.state))
     }
 
     /// `GET /batches?from=&size=`.
     pub async fn list(&self, from: u64, size: u64) -> Result<Page, HttpError> {
         let url = format!("{}?from={from}&size={size}", self.batches_url());
-        match self
-            .call(
-                Safety::Idempotent,
-                reqwest::Method::GET,
-                &url,
-                PAGE_CAP,
-                None,
-            )
+        self.get_json(&url, PAGE_CAP)
             .await?
-        {
-            Some(b) => Self::parse(&url, &b),
-            None => Err(HttpError::Unexpected {
+            .ok_or_else(|| HttpError::Unexpected {
                 url,
                 what: WHAT,
                 detail: "HTTP 404 for the batch list".into(),
-            }),
-        }
+            })
     }
 
-    /// `GET /batches/{id}/log?from=&size=`; `None`: not tracked.
-    pub async fn log(&self, id: &str, from: u64, size: u64) -> Result<Option<LogPage>, HttpError> {
-        let url = self.batch_url(id, &format!("/log?from={from}&size={size}"))?;
-        let body = self
-            .call(
-                Safety::Idempotent,
-                reqwest::Method::GET,
-                &url,
-                PAGE_CAP,
-                None,
-            )
-            .await?;
-        body.map(|b| Self::parse(&url, &b)).transpose()
-    }
-
-    /// The last `size` lines of the log (Livy counts back from the end without `from`).
-    pub async fn log_tail(&self, id: &str, size: u64) -> Result<Option<LogPage>, HttpError> {
-        let url = self.batch_url(id, &format!("/log?size={size}"))?;
-        let body = self
-            .call(
-                Safety::Idempotent,
-                reqwest::Method::GET,
-                &url,
-                PAGE_CAP,
-                None,
-            )
-            .await?;
-        body.map(|b| Self::parse(&url, &b)).transpose()
+    /// `GET /batches/{id}/log?from=&size=` (`from: None`: the last `size` lines); `None`: not
+    /// tracked.
+    pub async fn log(
+        &self,
+        id: &str,
+        from: Option<u64>,
+        size: u64,
+    ) -> Result<Option<LogPage>, HttpError> {
+        let query = match from {
+            Some(from) => format!("/log?from={from}&size={size}"),
+            None => format!("/log?size={size}"),
+        };
+        self.get_json(&self.batch_url(id, &query)?, PAGE_CAP).await
     }
 
     /// `DELETE /batches/{id}`: `false` when Livy does not track it.

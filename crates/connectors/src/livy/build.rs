@@ -12,18 +12,10 @@ use crate::{
     spark::recovery::SparkRecovery,
 };
 
-/// The factory of the `livy` kind.
+/// The factory of the `livy` kind; its HTTP clients are shared by endpoint, from the pool it
+/// holds (`LivyFactory(pool)`: a pool other HTTP kinds may share).
 #[derive(Debug, Clone, Default)]
-pub struct LivyFactory {
-    clients: ClientPool<reqwest::Client>,
-}
-
-impl LivyFactory {
-    /// A factory taking its clients from `clients` (a pool other HTTP kinds may share).
-    pub fn with_pool(clients: ClientPool<reqwest::Client>) -> Self {
-        LivyFactory { clients }
-    }
-}
+pub struct LivyFactory(pub ClientPool<reqwest::Client>);
 
 impl ConnectorFactory for LivyFactory {
     fn kind(&self) -> &str {
@@ -87,7 +79,7 @@ impl ConnectorFactory for LivyFactory {
             timeout,
         };
         let http = self
-            .clients
+            .0
             .get_or_try_make(endpoint, || {
                 ClientConfig {
                     ca_pem: ca_pem.clone(),

@@ -68,7 +68,7 @@ impl Logs for Livy {
         };
         let page = self
             .api
-            .log(id, from, size)
+            .log(id, Some(from), size)
             .await
             .map_err(|e| self.log_error(e))?
             .ok_or_else(not_found)?;

@@ -245,7 +245,7 @@ impl Livy {
     /// A `dead`/`error` batch, classified on its log tail (YARN diagnostics included).
     async fn failed(&self, b: &Batch) -> JobStatus {
         let id = &b.id;
-        let lines = match self.api.log_tail(id, CLASSIFY_LINES).await {
+        let lines = match self.api.log(id, None, CLASSIFY_LINES).await {
             Ok(Some(p)) => p.log,
             Ok(None) => b.log.clone(),
             Err(e) if e.outcome() != Outcome::Definite => {
@@ -418,9 +418,6 @@ impl FindByTag for Livy {
 
 impl RecoveryShape for Livy {
     fn describe(&self) -> String {
-        self.recovery
-            .as_ref()
-            .map(|p| p.description.clone())
-            .unwrap_or_else(|| "recovery disabled".into())
+        crate::spark::recovery::describe(self.recovery.as_ref())
     }
 }

@@ -62,6 +62,12 @@ impl RecoveryPlan {
     }
 }
 
+/// What a connector's `RecoveryShape::describe` says: the plan's description, or that recovery
+/// is disabled.
+pub fn describe(plan: Option<&RecoveryPlan>) -> String {
+    plan.map_or_else(|| "recovery disabled".into(), |p| p.description.clone())
+}
+
 /// The recovery plan of a job whose conf is `conf` (see the module docs).
 pub fn recovery_plan(conf: &BTreeMap<String, ConfValue>, recovery: &SparkRecovery) -> RecoveryPlan {
     let get = |k: &str| conf.get(k).map(ToString::to_string);
