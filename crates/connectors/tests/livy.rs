@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 use tether_connectors::registry::{BuildContext, Registry};
 use tether_core::{
-    connector::{
-        CancelError, FenceHandle, JobRef, LogCursor, LogStream, NoFence, SubmitError, SubmitRequest,
-    },
+    connector::{CancelError, JobRef, LogCursor, LogStream, NoFence, SubmitError, SubmitRequest},
     ids::{ExternalId, Generation, RunKey, Tag},
     journal::{Shape, Submission},
     observe::{ActiveState, FailureClass, JobStatus, Lookup},
@@ -55,11 +53,8 @@ fn job(id: &str) -> JobRef {
 }
 
 fn request() -> SubmitRequest {
-    SubmitRequest {
-        key: RunKey::new("livy-test".to_string()).unwrap(),
-        submission: job("x").submission,
-        fence: FenceHandle(Arc::new(NoFence)),
-    }
+    let key = RunKey::new("livy-test".to_string()).unwrap();
+    SubmitRequest::new(key, job("x").submission, Arc::new(NoFence))
 }
 
 async fn serve(f: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> FakeServer {

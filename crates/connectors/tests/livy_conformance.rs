@@ -5,32 +5,17 @@
 //! Needs `TETHER_LIVY_ENV=<dir>/livy.env` (`scripts/livy-server start <dir>`); skipped with a
 //! message without it. The job is `tests/spark-job/python/alloc.py`, which Livy must be allowed
 //! to read (`livy.file.local-dir-whitelist`): `TETHER_LIVY_JOB` overrides its path.
+mod livy_support;
+
 use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use livy_support::livy_env_or_skip;
 
 use tether_connectors::{
     conformance::{self, Fixture},
     registry::{BuildContext, Registry},
 };
 use tether_core::{ids::ExternalId, Connector};
-
-fn livy_env_or_skip(test: &str) -> Option<HashMap<String, String>> {
-    let Some(path) = std::env::var_os("TETHER_LIVY_ENV").filter(|p| !p.is_empty()) else {
-        eprintln!(
-            "SKIPPED {test}: TETHER_LIVY_ENV is not set. Start a Livy with \
-             `scripts/livy-server start /tmp/livy` and set TETHER_LIVY_ENV=/tmp/livy/livy.env"
-        );
-        return None;
-    };
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("TETHER_LIVY_ENV={path:?} cannot be read ({e}); is Livy started?")
-    });
-    Some(
-        text.lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
-}
 
 fn job_file() -> String {
     std::env::var("TETHER_LIVY_JOB").unwrap_or_else(|_| {
