@@ -155,13 +155,15 @@ async fn missing_batch_is_not_found_and_transient_answers_are_unknown() {
         "/batches/8" => Reply::too_many_requests(0),
         "/batches/9" => Reply::server_error(503),
         "/batches/10" => Reply::server_error(500),
+        // Not Livy's 404 (a proxy, a wrong path): says nothing about the batch.
+        "/batches/11" => Reply::text(404, "<html>Not Found</html>"),
         _ => Reply::status(404),
     })
     .await;
     let c = connector(server.url(), "");
     let s = c.status(&job("7")).await;
     assert!(matches!(s, JobStatus::NotFound { .. }), "{s:?}");
-    for id in ["8", "9", "10"] {
+    for id in ["8", "9", "10", "11"] {
         let s = c.status(&job(id)).await;
         assert!(matches!(s, JobStatus::Unknown { .. }), "{id}: {s:?}");
     }
@@ -237,6 +239,41 @@ async fn refused_at_submit_is_unavailable_and_a_lost_answer_is_ambiguous() {
         .await
         .unwrap_err();
     assert!(matches!(e, SubmitError::Unavailable { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_cancel_whose_answer_is_lost_then_a_404_reads_as_killed() {
+    // Livy answers DELETE only once the YARN app is killed; here the answer is lost.
+    let gone = Arc::new(Mutex::new(false));
+    let g = gone.clone();
+    let missing = fixture("missing.json");
+    let server = serve(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("DELETE", "/batches/6") => {
+            *g.lock().unwrap() = true;
+            Reply::Drop
+        }
+        ("GET", "/batches/6") if *g.lock().unwrap() => Reply::text(404, missing.to_string()),
+        ("GET", "/batches/6") => Reply::json(&batch("batch-running.json", 6, TAG)),
+        _ => Reply::status(404),
+    })
+    .await;
+    let c = connector(server.url(), "");
+    let e = c.cancel(&job("6")).await.unwrap_err();
+    assert!(matches!(e, CancelError::Unavailable { .. }), "{e:?}");
+    let s = c.status(&job("6")).await;
+    assert!(
+        matches!(
+            s,
+            JobStatus::Failed {
+                class: FailureClass::Killed,
+                ..
+            }
+        ),
+        "{s:?}"
+    );
+    // Another process (no cancel of its own) sees the batch gone, not killed.
+    let s = connector(server.url(), "").status(&job("6")).await;
+    assert!(matches!(s, JobStatus::NotFound { .. }), "{s:?}");
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@
 //! - `POST /batches` is sent once ([`Safety::Once`]); every GET is retried on 429/502/503/504
 //!   within the client's [`crate::http::Retry`]; `DELETE` is sent once.
 //! - Batch ids are kept as text (`"0"` is an id like any other) and percent-encoded into paths.
-//! - A 2xx answer that is not Livy's JSON is [`HttpError::Unexpected`]; every body read is capped.
+//! - A 2xx answer that is not Livy's JSON, or a 404 without Livy's "not found" message (a
+//!   proxy, a wrong path), is [`HttpError::Unexpected`]: never read as "no such batch".
+//! - Every body read is capped.
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -15,6 +17,9 @@ const JSON_CAP: usize = 1 << 20;
 /// Cap of a list page or a log page.
 const PAGE_CAP: usize = 16 << 20;
 const WHAT: &str = "Livy server";
+/// `DELETE /batches/{id}` answers only once Livy has stopped the batch (it kills the YARN
+/// application and waits): far longer than a status read on a busy cluster.
+const DELETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A batch as `GET /batches/{id}` shows it.
 #[derive(Debug, Clone, Deserialize)]
@@ -122,8 +127,32 @@ impl Api {
                 }
             })
             .await?;
+        self.read(url, answer)
+    }
+
+    /// The body of a 2xx answer; `None` for Livy's own 404.
+    fn read(&self, url: &str, answer: crate::http::Answer) -> Result<Option<Vec<u8>>, HttpError> {
         if answer.status == 404 {
-            return Ok(None);
+            // Livy's own 404 (`{"msg":"Session '7' not found."}`) says the batch is not tracked;
+            // any other 404 (a proxy, a wrong path) says nothing about the batch.
+            let livy = serde_json::from_slice::<Value>(&answer.body)
+                .ok()
+                .is_some_and(|v| {
+                    v["msg"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("not found") || m.contains("already stopped"))
+                });
+            if livy {
+                return Ok(None);
+            }
+            return Err(HttpError::Unexpected {
+                url: url.into(),
+                what: WHAT,
+                detail: format!(
+                    "HTTP 404 without Livy's \"not found\" message: {:?}",
+                    crate::http::snippet(&String::from_utf8_lossy(&answer.body))
+                ),
+            });
         }
         Ok(Some(self.client.success(url, answer)?.body))
     }
@@ -220,9 +249,12 @@ impl Api {
     /// `DELETE /batches/{id}`: `false` when Livy does not track it.
     pub async fn delete(&self, id: &str) -> Result<bool, HttpError> {
         let url = self.batch_url(id, "")?;
-        Ok(self
-            .call(Safety::Once, reqwest::Method::DELETE, &url, JSON_CAP, None)
-            .await?
-            .is_some())
+        let answer = self
+            .client
+            .exchange(Safety::Once, &url, JSON_CAP, |c| {
+                c.delete(&url).timeout(DELETE_TIMEOUT)
+            })
+            .await?;
+        self.read(&url, answer).map(|b| b.is_some())
     }
 }

@@ -310,11 +310,20 @@ impl Livy {
                 message: format!("batch {id} already ended ({})", b.state),
             });
         }
-        if self.api.delete(id).await.map_err(refused)? {
-            self.deleted
-                .lock()
-                .expect("cache lock")
-                .insert((id.to_string(), tag.to_string()));
+        let key = (id.to_string(), tag.to_string());
+        let deleted = match self.api.delete(id).await {
+            Ok(found) => found,
+            Err(e) => {
+                if e.may_have_arrived() {
+                    // Livy may be stopping it (the answer comes only once the app is killed):
+                    // a 404 that follows is most likely our kill, not a lost batch.
+                    self.deleted.lock().expect("cache lock").insert(key);
+                }
+                return Err(refused(e));
+            }
+        };
+        if deleted {
+            self.deleted.lock().expect("cache lock").insert(key);
             Ok(())
         } else {
             Err(CancelError::Refused {
