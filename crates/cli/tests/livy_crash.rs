@@ -13,27 +13,11 @@ use std::{collections::HashMap, time::Duration};
 use common::*;
 use livy_support::{batches_named, livy_env_or_skip, yarn_apps_tagged};
 use serde_json::Value;
-use tether_core::ids::{Generation, RunKey, Tag};
 
 const T: Duration = Duration::from_secs(400);
 
 fn key(name: &str) -> String {
     format!("livy-{name}-{}", std::process::id())
-}
-
-/// The prefix shared by all tags of a run in `env`'s store (`tether-<slug>-<store>-<hash>-g`).
-fn tag_prefix(env: &Env, key: &str) -> String {
-    let store = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(tether_store::open(&env.state))
-        .expect("open the test store");
-    let tag = Tag::derive(store.store_id(), &RunKey::new(key).unwrap(), Generation(1));
-    tag.as_str().strip_suffix('1').unwrap().to_string()
-}
-
-fn phase(env: &Env, key: &str) -> Option<String> {
-    env.status(key)
-        .and_then(|s| s["phase"]["phase"].as_str().map(str::to_string))
 }
 
 /// A Livy spec running `alloc.py <args>` (a tiny PySpark job) in YARN cluster mode.
@@ -121,18 +105,7 @@ fn crash_after_the_post_before_the_id_record_adopts_the_batch_by_name() {
     let env = Env::new();
     let k = key("adopt");
     let s = spec(&env, &e, &["16", "1"], "");
-    let out = env
-        .cmd()
-        .args(["run", &s, "--key", &k])
-        .env("TETHER_FAULT", "after-submit")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        None,
-        "the fault hook must SIGKILL tether: {}",
-        stderr(&out)
-    );
+    run_killed_at(&env, "after-submit", &["run", &s, "--key", &k]);
     assert_eq!(phase(&env, &k).as_deref(), Some("intent"));
     let out = env.run(&["run", &s, "--key", &k, "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
