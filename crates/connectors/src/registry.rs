@@ -168,6 +168,16 @@ impl Registry {
     }
 }
 
+/// [`SpecError::Value`]: `message` about `field` (e.g. `job.url`) of the spec file `file`. For
+/// factories, after their own checks.
+pub fn value_error(file: &str, field: &str, message: String) -> SpecError {
+    SpecError::Value {
+        file: file.into(),
+        field: field.into(),
+        message,
+    }
+}
+
 /// The kinds compiled into this build (Cargo features), whether or not a registry has them.
 pub fn known_kinds() -> Vec<&'static str> {
     [

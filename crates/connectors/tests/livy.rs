@@ -42,13 +42,15 @@ fn connector(url: &str, extra: &str) -> Arc<dyn Connector> {
 }
 
 fn job(id: &str) -> JobRef {
+    let tag = Tag::from_stored(TAG);
+    let submission = Submission {
+        tag,
+        generation: Generation(1),
+        shape: Shape::Normal,
+    };
     JobRef {
+        submission,
         external_id: ExternalId(id.into()),
-        submission: Submission {
-            generation: Generation(1),
-            tag: Tag::from_stored(TAG),
-            shape: Shape::Normal,
-        },
     }
 }
 

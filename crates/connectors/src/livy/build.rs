@@ -8,7 +8,7 @@ use super::{spec::LivyJob, Api, Livy, KIND};
 use crate::{
     http::{secret_from_env, Auth, Client, ClientConfig, EnvSecretError, Retry, TOKEN_ENV_PREFIX},
     pool::{ClientPool, Endpoint},
-    registry::{BuildContext, Built, ConnectorFactory},
+    registry::{value_error, BuildContext, Built, ConnectorFactory},
     spark::recovery::SparkRecovery,
 };
 
@@ -24,11 +24,7 @@ impl ConnectorFactory for LivyFactory {
 
     fn build(&self, file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
         let spec = parse_spec::<LivyJob, SparkRecovery>(file, text)?;
-        let value_err = |field: &str, message: String| SpecError::Value {
-            file: file.into(),
-            field: field.into(),
-            message,
-        };
+        let value_err = |field: &str, message: String| value_error(file, field, message);
         spec.job
             .validate()
             .map_err(|e| value_err(e.field(), e.to_string()))?;
