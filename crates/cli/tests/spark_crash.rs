@@ -20,26 +20,10 @@ use std::{
 use common::*;
 use serde_json::Value;
 use spark_support::{cluster, drivers_with_tag_prefix, spec, SKEW_ARGS, SKEW_CONF, T};
-use tether_core::ids::{Generation, RunKey, Tag};
 
 /// A run key unique to this process and test.
 fn key(name: &str) -> String {
     format!("spark-{name}-{}", std::process::id())
-}
-
-/// The prefix shared by all tags of a run in `env`'s store (`tether-<slug>-<store>-<hash>-g`).
-fn tag_prefix(env: &Env, key: &str) -> String {
-    let store = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(tether_store::open(&env.state))
-        .expect("open the test store");
-    let tag = Tag::derive(store.store_id(), &RunKey::new(key).unwrap(), Generation(1));
-    tag.as_str().strip_suffix('1').unwrap().to_string()
-}
-
-fn phase(env: &Env, key: &str) -> Option<String> {
-    env.status(key)
-        .and_then(|s| s["phase"]["phase"].as_str().map(str::to_string))
 }
 
 fn run_json(out: &std::process::Output) -> Value {

@@ -10,6 +10,7 @@
 //! - `databricks` (feature `databricks`): Databricks Jobs API 2.2 runs, idempotent by token.
 //! - `spark_yarn` (feature `spark-yarn`): Spark on YARN through spark-submit and the
 //!   ResourceManager's REST API.
+//! - `livy` (feature `livy`): Apache Livy batches.
 //! - `spark` (feature `spark`, enabled by every Spark backend): the shared Spark layer (OOM
 //!   classifier, conf, tag places, recovery shape, spark-submit runner).
 //! - `http` (feature `http`, enabled by every HTTP backend): the shared HTTP client, retry,
@@ -26,6 +27,8 @@ pub mod conformance;
 pub mod databricks;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "livy")]
+pub mod livy;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod pool;

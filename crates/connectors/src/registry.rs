@@ -111,6 +111,8 @@ impl Registry {
         registry.register(crate::databricks::DatabricksFactory::default());
         #[cfg(feature = "spark-yarn")]
         registry.register(crate::spark_yarn::YarnFactory::default());
+        #[cfg(feature = "livy")]
+        registry.register(crate::livy::LivyFactory::default());
         registry
     }
 
@@ -170,6 +172,16 @@ impl Registry {
     }
 }
 
+/// [`SpecError::Value`]: `message` about `field` (e.g. `job.url`) of the spec file `file`. For
+/// factories, after their own checks.
+pub fn value_error(file: &str, field: &str, message: String) -> SpecError {
+    SpecError::Value {
+        file: file.into(),
+        field: field.into(),
+        message,
+    }
+}
+
 /// The kinds compiled into this build (Cargo features), whether or not a registry has them.
 pub fn known_kinds() -> Vec<&'static str> {
     [
@@ -177,6 +189,7 @@ pub fn known_kinds() -> Vec<&'static str> {
         ("spark-standalone", cfg!(feature = "spark-standalone")),
         ("databricks", cfg!(feature = "databricks")),
         ("spark-yarn", cfg!(feature = "spark-yarn")),
+        ("livy", cfg!(feature = "livy")),
     ]
     .into_iter()
     .filter_map(|(kind, built_in)| built_in.then_some(kind))

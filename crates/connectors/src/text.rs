@@ -11,6 +11,11 @@
 //! - A secret split across two separately scrubbed pieces (two log chunks) is not recognised.
 //! - Empty secrets are ignored (they would match everywhere).
 
+use tether_core::{
+    connector::{CancelError, SubmitError},
+    observe::JobStatus,
+};
+
 /// `text` with every occurrence of each non-empty secret replaced by `***`.
 pub fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
@@ -71,6 +76,71 @@ pub fn escape_controls(text: &str) -> String {
 /// it reaches an error, a status or an outcome.
 pub fn clean(text: &str, secrets: &[&str]) -> String {
     escape_controls(&scrub(text, secrets))
+}
+
+/// [`clean`] on every text of a status, for a connector's `status` (its secrets scrubbed out of
+/// whatever the backend said).
+pub fn clean_status(status: JobStatus, secrets: &[&str]) -> JobStatus {
+    let c = |t: &str| clean(t, secrets);
+    match status {
+        JobStatus::Active { state, detail } => JobStatus::Active {
+            state,
+            detail: c(&detail),
+        },
+        JobStatus::Succeeded { result } => JobStatus::Succeeded {
+            result: clean_json(result, secrets),
+        },
+        JobStatus::Failed { class, message } => JobStatus::Failed {
+            class,
+            message: c(&message),
+        },
+        JobStatus::NotFound { detail } => JobStatus::NotFound { detail: c(&detail) },
+        JobStatus::Mismatch { found } => JobStatus::Mismatch { found: c(&found) },
+        JobStatus::Unknown { reason } => JobStatus::Unknown { reason: c(&reason) },
+    }
+}
+
+/// [`clean`] on every string (and key) of a JSON value.
+pub fn clean_json(value: serde_json::Value, secrets: &[&str]) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(clean(&s, secrets)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|v| clean_json(v, secrets)).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| (clean(&k, secrets), clean_json(v, secrets)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// [`clean`] on the backend's words in a submit error (the fence's own errors pass as they are).
+pub fn clean_submit_error(e: SubmitError, secrets: &[&str]) -> SubmitError {
+    match e {
+        SubmitError::Rejected { message } => SubmitError::Rejected {
+            message: clean(&message, secrets),
+        },
+        SubmitError::Unavailable { reason } => SubmitError::Unavailable {
+            reason: clean(&reason, secrets),
+        },
+        SubmitError::Ambiguous { reason } => SubmitError::Ambiguous {
+            reason: clean(&reason, secrets),
+        },
+        other => other,
+    }
+}
+
+/// [`clean`] on the backend's words in a cancel error.
+pub fn clean_cancel_error(e: CancelError, secrets: &[&str]) -> CancelError {
+    match e {
+        CancelError::Unavailable { reason } => CancelError::Unavailable {
+            reason: clean(&reason, secrets),
+        },
+        CancelError::Refused { message } => CancelError::Refused {
+            message: clean(&message, secrets),
+        },
+    }
 }
 
 #[cfg(test)]

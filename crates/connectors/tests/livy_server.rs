@@ -5,62 +5,16 @@
 //!
 //! Needs `TETHER_LIVY_ENV=<dir>/livy.env` (written by `scripts/livy-server start <dir>`;
 //! `scripts/test` starts one on its YARN); skipped with a message without it.
+mod livy_support;
+
 use std::{
-    collections::HashMap,
     path::PathBuf,
-    process::Command,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use livy_support::{http, livy_env_or_skip};
+
 const T: Duration = Duration::from_secs(300);
-
-fn livy_env_or_skip(test: &str) -> Option<HashMap<String, String>> {
-    let Some(path) = std::env::var_os("TETHER_LIVY_ENV").filter(|p| !p.is_empty()) else {
-        eprintln!(
-            "SKIPPED {test}: TETHER_LIVY_ENV is not set. Start a Livy with \
-             `scripts/livy-server start /tmp/livy` (on TETHER_YARN_ENV's YARN) and set \
-             TETHER_LIVY_ENV=/tmp/livy/livy.env (scripts/test does both)"
-        );
-        return None;
-    };
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("TETHER_LIVY_ENV={path:?} cannot be read ({e}); is Livy started?")
-    });
-    Some(
-        text.lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
-}
-
-/// `(HTTP status, body as JSON)` of a curl call; panics if curl cannot run or reach the server.
-fn http(method: &str, url: &str, body: Option<&serde_json::Value>) -> (u16, serde_json::Value) {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-sS",
-        "--max-time",
-        "30",
-        "-X",
-        method,
-        "-w",
-        "\n%{http_code}",
-    ])
-    .args(["-H", "Content-Type: application/json", url]);
-    if let Some(b) = body {
-        cmd.args(["-d", &b.to_string()]);
-    }
-    let out = cmd.output().expect("run curl");
-    assert!(
-        out.status.success(),
-        "{method} {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (json, code) = text.rsplit_once('\n').expect("status line");
-    let v = serde_json::from_str(json).unwrap_or(serde_json::Value::String(json.to_string()));
-    (code.trim().parse().expect("HTTP status"), v)
-}
 
 fn alloc_batch(name: &str, spark_home: &str) -> serde_json::Value {
     let file: PathBuf = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -278,3 +278,37 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// The prefix shared by all tags of run `key` in `env`'s store (`tether-<slug>-<store>-<hash>-g`),
+/// to count a run's jobs on a real backend.
+pub fn tag_prefix(env: &Env, key: &str) -> String {
+    use tether_core::ids::{Generation, RunKey, Tag};
+    let store = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(tether_store::open(&env.state))
+        .expect("open the test store");
+    let tag = Tag::derive(store.store_id(), &RunKey::new(key).unwrap(), Generation(1));
+    tag.as_str().strip_suffix('1').unwrap().to_string()
+}
+
+/// The run's phase (`intent`, `submitted`, ...), if the run exists.
+pub fn phase(env: &Env, key: &str) -> Option<String> {
+    env.status(key)
+        .and_then(|s| s["phase"]["phase"].as_str().map(str::to_string))
+}
+
+/// Runs `tether <args>` with `TETHER_FAULT=<fault>` and checks the hook SIGKILLed it.
+pub fn run_killed_at(env: &Env, fault: &str, args: &[&str]) {
+    let out = env
+        .cmd()
+        .args(args)
+        .env("TETHER_FAULT", fault)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        None,
+        "TETHER_FAULT={fault} must SIGKILL tether: {}",
+        stderr(&out)
+    );
+}
