@@ -35,6 +35,20 @@ pub struct Endpoint {
     pub timeout: Duration,
 }
 
+#[cfg(feature = "http")]
+impl Endpoint {
+    /// The key of `url`'s scheme, host and port (the scheme's default port filled in).
+    pub fn of(url: &reqwest::Url, ca_pem: Option<Vec<u8>>, timeout: Duration) -> Endpoint {
+        Endpoint {
+            scheme: url.scheme().into(),
+            host: url.host_str().unwrap_or_default().into(),
+            port: url.port_or_known_default().unwrap_or(0),
+            ca_pem,
+            timeout,
+        }
+    }
+}
+
 /// Clients of type `C` (cheap to clone: a handle on a shared connection pool) by endpoint.
 /// Cloning the pool shares it.
 #[derive(Clone)]

@@ -100,13 +100,7 @@ impl ConnectorFactory for DatabricksFactory {
         };
         let timeout = job.request_timeout.0;
         let url = reqwest::Url::parse(&host).map_err(|e| err("job.host", e.to_string()))?;
-        let endpoint = Endpoint {
-            scheme: url.scheme().into(),
-            host: url.host_str().unwrap_or_default().into(),
-            port: url.port_or_known_default().unwrap_or(443),
-            ca_pem: ca_pem.clone(),
-            timeout,
-        };
+        let endpoint = Endpoint::of(&url, ca_pem.clone(), timeout);
         let http = self
             .clients
             .get_or_try_make(endpoint, || {

@@ -67,13 +67,7 @@ impl ConnectorFactory for LivyFactory {
         let timeout = job.request_timeout.0;
         let parsed =
             reqwest::Url::parse(&job.url).map_err(|e| value_err("job.url", e.to_string()))?;
-        let endpoint = Endpoint {
-            scheme: parsed.scheme().into(),
-            host: parsed.host_str().unwrap_or_default().into(),
-            port: parsed.port_or_known_default().unwrap_or(0),
-            ca_pem: ca_pem.clone(),
-            timeout,
-        };
+        let endpoint = Endpoint::of(&parsed, ca_pem.clone(), timeout);
         let http = self
             .0
             .get_or_try_make(endpoint, || {

@@ -131,13 +131,7 @@ fn build(
 /// The pool key of the master's REST address (already validated by the spec).
 fn endpoint(url: &str, ca_pem: Option<Vec<u8>>, timeout: Duration) -> Result<Endpoint, String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("is not a URL: {e}"))?;
-    Ok(Endpoint {
-        scheme: parsed.scheme().into(),
-        host: parsed.host_str().unwrap_or_default().into(),
-        port: parsed.port_or_known_default().unwrap_or(0),
-        ca_pem,
-        timeout,
-    })
+    Ok(Endpoint::of(&parsed, ca_pem, timeout))
 }
 
 /// Why a [`SparkStandalone`] could not be made.

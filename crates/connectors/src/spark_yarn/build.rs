@@ -71,13 +71,7 @@ impl ConnectorFactory for YarnFactory {
             )
         })?;
         let timeout = job.request_timeout.0;
-        let endpoint = Endpoint {
-            scheme: parsed.scheme().into(),
-            host: parsed.host_str().unwrap_or_default().into(),
-            port: parsed.port_or_known_default().unwrap_or(0),
-            ca_pem: None,
-            timeout,
-        };
+        let endpoint = Endpoint::of(&parsed, None, timeout);
         let http = self
             .clients
             .get_or_try_make(endpoint, || ClientConfig::new(timeout).build())
