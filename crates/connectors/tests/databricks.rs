@@ -242,7 +242,7 @@ async fn status_maps_queued_running_success_with_output_and_logs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_deleted_run_is_not_found_and_its_token_is_refused_saying_so() {
+async fn a_deleted_run_is_not_found_and_its_token_is_lost_saying_so() {
     let w = ws().await;
     let c = w.connector(Cred::Pat, "driven.py");
     let req = request("deleted", 1, Shape::Normal);
@@ -254,7 +254,7 @@ async fn a_deleted_run_is_not_found_and_its_token_is_refused_saying_so() {
     ));
     let e = c.submit(&req).await.unwrap_err();
     assert!(
-        matches!(&e, SubmitError::Rejected { message } if message.contains("deleted") && message.contains("rerun")),
+        matches!(&e, SubmitError::Lost { message } if message.contains("deleted") && message.contains(req.submission.tag.as_str())),
         "{e:?}"
     );
 }

@@ -149,6 +149,14 @@ pub enum SubmitError {
         /// How the request ended after it was sent, e.g. `timed out after 30s`, `HTTP 503`.
         reason: String,
     },
+    /// The backend says the job this submission names existed and is gone (a Databricks
+    /// `idempotency_token` whose run was deleted): nothing was started, and the same tag will
+    /// never start one. The engine treats it as a lost job (the next generation, by policy).
+    #[error("the backend says the job of this submission is gone: {message}")]
+    Lost {
+        /// The backend's answer as it gave it (scrubbed of secrets).
+        message: String,
+    },
 }
 
 /// Why a cancel did not go through.

@@ -286,6 +286,22 @@ fn settle(journal: &Journal, observed: &Observed, policy: &Policy) -> Decision {
                 IntentPolicy::Fail => Decision::Finish(unverifiable(submission)),
             }
         }
+        // The submit itself answered that the job of this intent existed and is gone (a
+        // Databricks idempotency token whose run was deleted): lost, as for a recorded id.
+        (Phase::Intent { .. }, Observed::Status(JobStatus::NotFound { .. }))
+            if journal.cancel_requested =>
+        {
+            cancelled("cancelled; the intended job is gone from the backend")
+        }
+        (Phase::Intent { submission }, Observed::Status(JobStatus::NotFound { detail })) => lost(
+            journal,
+            submission,
+            format!(
+                "the job of generation {} is gone: {detail}",
+                submission.generation
+            ),
+            policy,
+        ),
         // Not asked yet (or a status answer, or an unknown one, which `decide` handled).
         (Phase::Intent { submission }, _) => Decision::LookUp {
             tag: submission.tag.clone(),
@@ -352,26 +368,31 @@ fn settle(journal: &Journal, observed: &Observed, policy: &Policy) -> Decision {
                 }
                 _ => format!("the backend no longer knows job {external_id}"),
             };
-            match policy.on_lost {
-                LostPolicy::Fail => Decision::Finish(Outcome::Failed {
-                    class: FailureClass::Lost,
-                    message,
-                }),
-                LostPolicy::Resubmit => next_generation(
-                    journal,
-                    submission,
-                    submission.shape,
-                    SubmitReason::AfterLost,
-                    policy,
-                    || Outcome::Failed {
-                        class: FailureClass::Lost,
-                        message: message.clone(),
-                    },
-                ),
-            }
+            lost(journal, submission, message, policy)
         }
         // Not asked yet (or a look-up answer, or an unknown one, which `decide` handled).
         (Phase::Submitted { .. }, _) => Decision::Observe,
+    }
+}
+
+/// A lost job: the next generation if the policy and budget allow, else the run fails as lost.
+fn lost(journal: &Journal, submission: &Submission, message: String, policy: &Policy) -> Decision {
+    match policy.on_lost {
+        LostPolicy::Fail => Decision::Finish(Outcome::Failed {
+            class: FailureClass::Lost,
+            message,
+        }),
+        LostPolicy::Resubmit => next_generation(
+            journal,
+            submission,
+            submission.shape,
+            SubmitReason::AfterLost,
+            policy,
+            || Outcome::Failed {
+                class: FailureClass::Lost,
+                message: message.clone(),
+            },
+        ),
     }
 }
 

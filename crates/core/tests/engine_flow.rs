@@ -10,6 +10,7 @@ use std::{
 
 use common::*;
 use tether_core::{
+    connector::SubmitError,
     engine::{Checkpoint, Engine, EngineError, Event, Finish, LeaseSettings, Observer, RunSignals},
     ids::{ExternalId, Generation, RunKey},
     journal::Outcome,
@@ -199,6 +200,34 @@ async fn a_lost_job_is_recorded_as_lost_on_its_generation() {
         ),
         "{subs:?}"
     );
+}
+
+/// A submit that answers "the job of this tag existed and is gone" (a Databricks token whose
+/// run was deleted) is a lost generation: the next one is submitted with a new tag.
+#[tokio::test(start_paused = true)]
+async fn a_submit_that_says_its_job_is_gone_moves_to_the_next_generation() {
+    let store = store().await;
+    let (lease, record) = acquire(&store, "me").await;
+    let connector = Arc::new(ScriptedConnector::new(vec![succeeded()]).without_lookups());
+    connector.fail_submit(SubmitError::Lost {
+        message: "the run of this token was deleted".into(),
+    });
+    let r = engine(&store, &connector)
+        .drive(&lease, record, RunSignals::new())
+        .await;
+    assert!(
+        matches!(r, Ok(Finish::Outcome(Outcome::Succeeded { .. }))),
+        "{r:?}"
+    );
+    let subs = store.submissions(&key()).await.unwrap();
+    assert_eq!(subs.len(), 2, "{subs:?}");
+    assert_ne!(subs[0].submission.tag, subs[1].submission.tag);
+    assert!(
+        matches!(&subs[0].outcome, Some(Outcome::Failed { class: FailureClass::Lost, message })
+            if message.contains("deleted")),
+        "{subs:?}"
+    );
+    assert_eq!(connector.calls(Call::Submit), 2);
 }
 
 /// A backend flapping between running and unknown writes each kind of entry once a minute,

@@ -19,8 +19,8 @@
 //!   workspace's history to find one run is slow and rate-limited. The idempotency token makes
 //!   the look-up unnecessary (decision row "connector submits idempotently").
 //! - A token whose run was deleted is refused by Databricks; tether cannot tell whether it
-//!   ever ran, so the submission is `rejected` naming the deletion (`tether rerun` starts a new
-//!   instance with new tokens).
+//!   ever ran, so the submission is `SubmitError::Lost` naming the deletion: the run goes on as
+//!   for any lost job (the next generation, with a new token, unless `on_lost = "fail"`).
 //! - A 429's `Retry-After` longer than the client's retry budget (10 s) becomes an `unknown`
 //!   status quoting it; the engine then asks again on its own backoff.
 use std::time::Duration;
@@ -250,9 +250,8 @@ impl Connector for Databricks {
         let status = answer.status;
         let deleted = status == 400 && String::from_utf8_lossy(&answer.body).contains("deleted");
         let answer = self.http.success(&url, answer).map_err(|e| match (deleted, e.submit_error()) {
-            (true, _) => SubmitError::Rejected { message: self.clean(&format!(
-                "{e}: the run of idempotency token {tag} was deleted in Databricks, so whether it ran cannot be known; \
-                 `tether rerun` the key to start again with new tokens")) },
+            (true, _) => SubmitError::Lost { message: self.clean(&format!(
+                "{e}: the run of idempotency token {tag} was deleted in Databricks, so whether it ran cannot be known")) },
             (false, SubmitError::Rejected { message }) => SubmitError::Rejected { message: self.clean(&message) },
             (false, SubmitError::Unavailable { reason }) => SubmitError::Unavailable { reason: self.clean(&reason) },
             (false, other) => SubmitError::Ambiguous { reason: self.clean(&other.to_string()) },

@@ -196,6 +196,34 @@ fn intent_with_unsearchable_connector_follows_policy() {
 }
 
 #[test]
+fn intent_whose_submit_says_its_job_is_gone_is_lost_by_policy() {
+    let gone = status(JobStatus::NotFound {
+        detail: "idempotency token of a deleted run".into(),
+    });
+    let d = decide(&j(intent(1)), &gone, &p());
+    assert!(
+        matches!(&d, Decision::Submit { submission, reason: SubmitReason::AfterLost, .. }
+            if submission.generation == Generation(2) && submission.tag != sub(1, Shape::Normal).tag),
+        "a new generation with a new tag: {d:?}"
+    );
+    let pol = Policy {
+        on_lost: LostPolicy::Fail,
+        ..p()
+    };
+    let d = decide(&j(intent(1)), &gone, &pol);
+    assert!(
+        matches!(&d, Decision::Finish(Outcome::Failed { class: FailureClass::Lost, message })
+            if message.contains("deleted run")),
+        "{d:?}"
+    );
+    let d = decide(&cancelled(intent(1)), &gone, &p());
+    assert!(
+        matches!(d, Decision::Finish(Outcome::Cancelled { .. })),
+        "{d:?}"
+    );
+}
+
+#[test]
 fn recorded_id_is_observed_first() {
     assert_eq!(
         decide(

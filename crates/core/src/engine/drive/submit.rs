@@ -111,6 +111,10 @@ impl Driver<'_> {
                 self.finish(outcome, entry).await.map(Some)
             }
             Err(SubmitError::Fenced(Fenced::LeaseLost)) => Err(self.lost()),
+            Err(SubmitError::Lost { message }) => {
+                self.observed = Observed::Status(JobStatus::NotFound { detail: message });
+                Ok(None)
+            }
             // The job may or may not exist: the next round looks it up by tag, never blindly resubmits.
             Err(e) => {
                 self.observed = Observed::Unknown {
