@@ -68,12 +68,30 @@ pub enum LogsError {
     /// The run's backend has no logs.
     #[error("the {0} backend does not provide logs")]
     NoLogs(String),
+    /// The generation asked for does not exist.
+    #[error("run {key} has no generation {asked}: {}", existing_generations(.existing))]
+    NoGeneration {
+        /// The run.
+        key: RunKey,
+        /// The generation asked for.
+        asked: u32,
+        /// The generations it has, in order.
+        existing: Vec<u32>,
+    },
     /// No job was submitted yet (and not following).
     #[error("run {0} has no submitted job yet: nothing to show")]
     NotSubmitted(RunKey),
     /// The backend failed to serve the logs (and not following).
     #[error(transparent)]
     Read(LogError),
+}
+
+fn existing_generations(existing: &[u32]) -> String {
+    match existing {
+        [] => "it has none yet (no job was submitted)".into(),
+        [one] => format!("it has only generation {one}"),
+        [first, .., last] => format!("it has generations {first} to {last}"),
+    }
 }
 
 /// Largest page asked for at once.
@@ -115,6 +133,7 @@ pub async fn logs(
         .get_run(&key)
         .await?
         .ok_or_else(|| LogsError::NoRun(key.clone()))?;
+    let r0 = run.clone();
     let built = ctx.connector_for(&run)?;
     let Some(reader) = built.connector.logs() else {
         return Err(LogsError::NoLogs(run.kind));
@@ -135,6 +154,18 @@ pub async fn logs(
     loop {
         if job.is_none() {
             let subs = store.submissions(&key).await?;
+            if let Some(g) = args.generation {
+                // Out of range: say which exist rather than waiting (or printing nothing).
+                let existing: Vec<u32> = subs.iter().map(|s| s.submission.generation.0).collect();
+                let beyond = existing.last().is_some_and(|last| g > *last + 1);
+                if !existing.contains(&g) && (!args.follow || g == 0 || beyond || finished(&r0)) {
+                    return Err(LogsError::NoGeneration {
+                        key,
+                        asked: g,
+                        existing,
+                    });
+                }
+            }
             let pick = match args.generation {
                 Some(g) => subs
                     .into_iter()
@@ -169,6 +200,23 @@ pub async fn logs(
             && current.is_some()
             && job.as_ref().map(|j| j.submission.generation) != current
         {
+            // Say where one generation's output ends and the next begins (on the notices: stderr
+            // for the command line), so the output itself stays the jobs' bytes only.
+            let after = store
+                .submissions(&key)
+                .await?
+                .into_iter()
+                .find(|s| {
+                    Some(s.submission.generation) == job.as_ref().map(|j| j.submission.generation)
+                })
+                .and_then(|s| s.outcome)
+                .map(|o| format!(" (after: {})", o.label()))
+                .unwrap_or_default();
+            if job.is_some() {
+                if let Some(g) = current {
+                    (ctx.notices)(&format!("--- generation {g}{after} ---"));
+                }
+            }
             job = None;
             cursor = LogCursor::start();
             continue;
@@ -178,6 +226,10 @@ pub async fn logs(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+fn finished(run: &tether_core::store::RunRecord) -> bool {
+    matches!(run.journal.phase, Phase::Finished { .. })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use tether_fleet::{
     Ctx,
 };
 
-use super::{outcome_code, parse_key, CliError, Exit};
+use super::{parse_key, CliError, Exit};
 use crate::{args::CancelArgs, progress::Progress};
 
 pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<Exit, CliError> {
@@ -32,8 +32,10 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<Exit, CliError> {
             Ok(Exit::Succeeded)
         }
         Ok(Cancelled::Ended(Finish::Outcome(o))) => {
+            // The cancel did what was asked: the run has ended (cancelled, or it finished on
+            // its own first: the label says which). Exit 3 is for a *run* that was cancelled.
             say!("{key}\t{}", o.label());
-            Ok(outcome_code(&o))
+            Ok(Exit::Succeeded)
         }
         Ok(Cancelled::Ended(Finish::GaveUp { reason })) => {
             diag!("tether: cancel of {key} could not be confirmed: {reason}");
@@ -58,6 +60,7 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<Exit, CliError> {
         }),
         Err(CancelError::Open(e)) => Err(e.into()),
         Err(CancelError::Store(e)) => Err(CliError::store(e)),
+        Err(e @ CancelError::NoRun(_)) => Err(CliError::not_found(e.to_string())),
         Err(e) => Err(CliError::usage(e.to_string())),
     }
 }
