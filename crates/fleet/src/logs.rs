@@ -145,6 +145,11 @@ pub async fn logs(
     };
     let mut cursor = LogCursor::start();
     let mut job: Option<JobRef> = None;
+    // The generation whose log was shown last: following never goes back to an older one (a
+    // new generation's intent has no job id yet while the old one's has).
+    let mut shown: Option<Generation> = None;
+    // Set when the run was seen finished: one more pass picks its last job and reads it whole.
+    let mut last_pass = false;
     // Set once `out` refuses more (a closed stdout): the read ends quietly.
     let closed = std::cell::Cell::new(false);
     let mut print = |data: &[u8]| {
@@ -168,10 +173,33 @@ pub async fn logs(
             }
             let pick = match args.generation {
                 Some(g) => subs
-                    .into_iter()
-                    .find(|s| s.submission.generation == Generation(g)),
-                None => subs.into_iter().rev().find(|s| s.external_id.is_some()),
+                    .iter()
+                    .find(|s| s.submission.generation == Generation(g))
+                    .cloned(),
+                None => subs
+                    .iter()
+                    .rev()
+                    .find(|s| s.external_id.is_some())
+                    .filter(|s| shown.is_none_or(|g| s.submission.generation > g))
+                    .cloned(),
             };
+            if let (Some(prev), Some(next)) = (shown, pick.as_ref()) {
+                // Say where one generation's output ends and the next begins (on the notices:
+                // stderr for the command line), so the output itself stays the jobs' bytes.
+                let after = subs
+                    .iter()
+                    .find(|s| s.submission.generation == prev)
+                    .and_then(|s| s.outcome.as_ref())
+                    .map(|o| format!(" (after: {})", o.label()))
+                    .unwrap_or_default();
+                (ctx.notices)(&format!(
+                    "--- generation {}{after} ---",
+                    next.submission.generation
+                ));
+            }
+            if let Some(p) = &pick {
+                shown = Some(p.submission.generation);
+            }
             job = pick.and_then(|s| {
                 s.external_id.map(|id| JobRef {
                     external_id: id,
@@ -188,7 +216,7 @@ pub async fn logs(
         } else if !args.follow {
             return Err(LogsError::NotSubmitted(key));
         }
-        if !args.follow || closed.get() {
+        if !args.follow || closed.get() || last_pass {
             return Ok(());
         }
         let Some(r) = store.get_run(&key).await? else {
@@ -196,33 +224,34 @@ pub async fn logs(
         };
         // A newer generation started: follow it (unless a generation was asked for).
         let (current, _) = r.current();
-        if args.generation.is_none()
+        let newer = args.generation.is_none()
+            && job.is_some()
             && current.is_some()
-            && job.as_ref().map(|j| j.submission.generation) != current
-        {
-            // Say where one generation's output ends and the next begins (on the notices: stderr
-            // for the command line), so the output itself stays the jobs' bytes only.
-            let after = store
-                .submissions(&key)
-                .await?
-                .into_iter()
-                .find(|s| {
-                    Some(s.submission.generation) == job.as_ref().map(|j| j.submission.generation)
-                })
-                .and_then(|s| s.outcome)
-                .map(|o| format!(" (after: {})", o.label()))
-                .unwrap_or_default();
-            if job.is_some() {
-                if let Some(g) = current {
-                    (ctx.notices)(&format!("--- generation {g}{after} ---"));
+            && job.as_ref().map(|j| j.submission.generation) != current;
+        let ended = matches!(r.journal.phase, Phase::Finished { .. });
+        if newer || ended {
+            // The job ended before the record said so: read what it wrote after our last read
+            // (its log is complete now), so the tail is never lost.
+            if let Some(j) = &job {
+                if let Ok(next) = drain(reader, j, stream, cursor.clone(), &mut print).await {
+                    cursor = next;
                 }
             }
+        }
+        if newer {
             job = None;
             cursor = LogCursor::start();
+        }
+        if ended && job.is_none() {
+            // Its last job was not read yet (or not at all): one more pass, then the end.
+            last_pass = true;
             continue;
         }
-        if matches!(r.journal.phase, Phase::Finished { .. }) {
+        if ended {
             return Ok(());
+        }
+        if newer {
+            continue;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
