@@ -123,3 +123,61 @@ fn logs_say_which_generations_exist_and_mark_a_new_generation() {
         "first\n"
     );
 }
+
+#[test]
+fn an_airflow_run_id_is_a_run_key_as_it_is() {
+    let env = Env::new();
+    let ok = env.spec(
+        "ok.toml",
+        "[job]\nkind = 'local'\ncommand = ['echo', 'hi']\n",
+    );
+    let key = "scheduled__2026-12-01T00:00:00+00:00";
+    let out = env.run(&["run", ok.to_str().unwrap(), "--key", key]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.status(key).unwrap()["key"], key);
+    assert_eq!(
+        out_text(&env.run(&["ls", "-o", "name"])),
+        format!("{key}\n")
+    );
+    assert_eq!(out_text(&env.run(&["logs", key])), "hi\n");
+}
+
+#[test]
+fn status_of_a_run_nobody_drives_asks_the_backend() {
+    let env = Env::new();
+    let done = env.path("done");
+    let spec = env.spec(
+        "job.toml",
+        &format!(
+            "[job]\nkind = 'local'\ncommand = ['sh', '-c', 'sleep 4; touch {}']\n",
+            done.display()
+        ),
+    );
+    let mut run = env.spawn(&["run", spec.to_str().unwrap(), "--key", "u"], &[]);
+    assert!(wait_until(Duration::from_secs(30), || env
+        .status("u")
+        .is_some_and(|s| s["phase"]["phase"] == "submitted")));
+    signal(run.id(), "KILL");
+    wait_child(&mut run, Duration::from_secs(10));
+    let text = || out_text(&env.run(&["status", "u"]));
+    assert!(
+        wait_until(Duration::from_secs(10), || text()
+            .contains("backend:   running")),
+        "{}",
+        text()
+    );
+    assert!(text().contains("unattended since"), "{}", text());
+    // The job ends while nobody drives the run: status shows the real outcome, not `running`.
+    assert!(wait_until(Duration::from_secs(20), || done.exists()));
+    assert!(
+        wait_until(Duration::from_secs(10), || text()
+            .contains("backend:   succeeded")),
+        "{}",
+        text()
+    );
+    assert_eq!(
+        env.status("u").unwrap()["state"],
+        "running",
+        "status only reads"
+    );
+}

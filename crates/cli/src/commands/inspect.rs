@@ -37,6 +37,15 @@ pub async fn status(ctx: &Ctx, args: KeyArgs) -> Result<Exit, CliError> {
         say!("{}", output::json_line(&RunView::new(&run, &subs)));
     } else {
         output::print_status(&run, &subs);
+        // Nobody drives it: ask the backend (read only) rather than say `running` for ever.
+        if let Some(seen) = tether_fleet::probe::unattended_status(ctx, &run, &subs).await {
+            say!(
+                "backend:   {} (unattended since {}; a worker or `tether run` records the \
+                 outcome)",
+                seen.label(),
+                output::iso_time(run.lease_expires_at_ms.unwrap_or(run.updated_at_ms))
+            );
+        }
     }
     Ok(Exit::Succeeded)
 }
