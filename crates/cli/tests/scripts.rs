@@ -225,3 +225,36 @@ fn ls_filters_sorts_and_formats() {
     );
     assert!(wide.contains("bad.toml"), "{wide}");
 }
+
+#[test]
+fn cancel_exits_0_at_once_without_a_job_and_says_when_nothing_will_kill() {
+    let env = Env::new();
+    let counter = env.path("counter");
+    let spec = env.spec("job.toml", &counter_spec(&counter, "sleep 30", ""));
+    assert!(env
+        .run(&["submit", spec.to_str().unwrap(), "--key", "q"])
+        .status
+        .success());
+    let started = std::time::Instant::now();
+    let out = env.run(&["cancel", "q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(env.status("q").unwrap()["state"], "cancelled");
+    assert!(!counter.exists(), "a job started");
+    // --no-wait on a run nobody drives: the request alone kills nothing, and it says so.
+    assert!(env
+        .run(&["submit", spec.to_str().unwrap(), "--key", "r"])
+        .status
+        .success());
+    let out = env.run(&["cancel", "r", "--no-wait"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("nobody drives the run now"),
+        "{}",
+        stderr(&out)
+    );
+}

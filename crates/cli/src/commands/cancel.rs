@@ -26,9 +26,25 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<Exit, CliError> {
             Ok(Exit::Succeeded)
         }
         Ok(Cancelled::Requested) => {
-            diag!(
-                "tether: cancel of {key} requested; its owner (or the next one) will kill the job"
-            );
+            let driven = match ctx.store_existing().await {
+                Ok(store) => store
+                    .get_run(&key)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.lease_alive),
+                Err(_) => false,
+            };
+            if driven {
+                diag!("tether: cancel of {key} requested; its owner kills the job at its next heartbeat");
+            } else {
+                // Say it plainly: a request alone kills nothing while nobody drives the run.
+                diag!(
+                    "tether: cancel of {key} recorded, but nobody drives the run now: nothing kills \
+                     the job until a worker or `tether run` takes it up (or run `tether cancel {key}` \
+                     without --no-wait to kill it now)"
+                );
+            }
             Ok(Exit::Succeeded)
         }
         Ok(Cancelled::Ended(Finish::Outcome(o))) => {
