@@ -31,7 +31,7 @@ Environment:
   TETHER_LEASE_TTL  lease time-to-live (e.g. 15s)
   TETHER_LOG        diagnostics filter (e.g. info, tether_fleet=debug)
   NO_COLOR          no colours
-Job specs: see the README, section \"Job spec reference\"."
+Job specs: see the README, section \"Job specs\", and examples/*.toml."
     };
 }
 

@@ -67,7 +67,7 @@ fn help_has_examples_environment_and_exit_codes() {
         "6    not found",
         "TETHER_STATE",
         "TETHER_JOBS_DIR",
-        "Job spec reference",
+        "section \"Job specs\"",
     ] {
         assert!(run.contains(want), "run --help lacks {want:?}:\n{run}");
     }
