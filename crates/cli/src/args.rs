@@ -16,7 +16,7 @@ Exit codes:
   5    lease lost: another owner drives the run
   6    not found: no run with that key (or no such generation)
   7    wait --timeout ran out with the run still going
-  130  interrupted (SIGINT/SIGTERM/SIGHUP): the job was left running\n\n"
+  130  interrupted (SIGINT/SIGTERM): the job was left running\n\n"
     };
 }
 
@@ -30,7 +30,7 @@ Environment:
   TETHER_JOBS_DIR   where local jobs keep their files
   TETHER_LEASE_TTL  lease time-to-live (e.g. 15s)
   TETHER_LOG        diagnostics filter (e.g. info, tether_fleet=debug)
-  NO_COLOR          no colours
+  TETHER_TOKEN_*    backend tokens, named by a spec's token_env
 Job specs: see the README, section \"Job specs\", and examples/*.toml."
     };
 }
@@ -80,10 +80,13 @@ pub enum Command {
     ))]
     Run(RunArgs),
     /// Run a finished key again as a fresh instance (the earlier one stays in its history).
+    #[command(after_help = examples!("tether rerun nightly", "tether rerun nightly fixed-job.toml --json"))]
     Rerun(RerunArgs),
     /// Enqueue a run for the workers (idempotent on the key); prints the key.
+    #[command(after_help = examples!("tether submit job.toml --key nightly-2026-12-01", "tether submit job.toml --key \"$AIRFLOW_RUN_ID\" && tether wait \"$AIRFLOW_RUN_ID\""))]
     Submit(SubmitArgs),
     /// Claim queued or orphaned runs and drive them to the end.
+    #[command(after_help = examples!("tether worker --concurrency 64", "tether worker --kinds spark-standalone --exit-when-idle"))]
     Worker(WorkerArgs),
     /// Show one run.
     #[command(after_help = examples!("tether status nightly", "tether status nightly --json | jq .state"))]
@@ -117,8 +120,10 @@ pub enum Command {
     Man,
     /// Create the state store or bring its schema up to this tether's (read commands never
     /// do); prints the schema version before and after.
+    #[command(after_help = examples!("tether migrate", "tether --state postgres://tether@db/tether migrate"))]
     Migrate,
     /// Declare a host gone for good: its local jobs count as lost and any host may rerun them.
+    #[command(after_help = examples!("tether forget-host old-box-7 --yes"))]
     ForgetHost(ForgetHostArgs),
 }
 
