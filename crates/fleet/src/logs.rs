@@ -223,7 +223,8 @@ pub async fn logs(
             return Ok(());
         };
         // A newer generation started: follow it (unless a generation was asked for).
-        let (current, _) = r.current();
+        // A finished run has no current job: its last generation is the one to end on.
+        let current = r.current().0.or(r.last_generation);
         let newer = args.generation.is_none()
             && job.is_some()
             && current.is_some()

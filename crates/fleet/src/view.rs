@@ -196,7 +196,7 @@ impl QuarantinedView {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum ListEntry {
-    /// A readable run (without its submissions).
+    /// A readable run, with its submissions.
     Run(Box<RunView>),
     /// A row this tether cannot read.
     Quarantined(QuarantinedView),
