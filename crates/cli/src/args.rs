@@ -1,12 +1,57 @@
 //! Command-line arguments.
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The exit codes, shown by `--help` (the README has the same table).
+macro_rules! exit_codes {
+    () => {
+        "\
+Exit codes:
+  0    succeeded (or the command did what was asked; a successful cancel is 0)
+  1    the job failed
+  2    bad input or usage (nothing was written)
+  3    the run was cancelled (run, rerun, wait)
+  4    status unknown, store busy or job on another host: the run stays resumable
+  5    lease lost: another owner drives the run
+  6    not found: no run with that key (or no such generation)
+  7    wait --timeout ran out with the run still going
+  130  interrupted (SIGINT/SIGTERM): the job was left running\n\n"
+    };
+}
+
+/// The environment variables every command reads, and where the spec reference is.
+macro_rules! env_vars {
+    () => {
+        "\
+Environment:
+  TETHER_STATE      the state store (as --state)
+  TETHER_CONFIG     the config file (as --config)
+  TETHER_JOBS_DIR   where local jobs keep their files
+  TETHER_LEASE_TTL  lease time-to-live (e.g. 15s)
+  TETHER_LOG        diagnostics filter (e.g. info, tether_fleet=debug)
+  TETHER_TOKEN_*    backend tokens, named by a spec's token_env
+Job specs: see the README, section \"Job specs\", and examples/*.toml."
+    };
+}
+
+/// A subcommand's `--help` epilogue: its examples, then the environment variables.
+macro_rules! examples {
+    ($($line:literal),+ $(,)?) => {
+        concat!("Examples:\n", $("  ", $line, "\n",)+ "\n", env_vars!())
+    };
+}
+
+const MAIN_HELP: &str = concat!(
+    "Examples:\n  tether run examples/hello.toml\n  tether submit nightly.toml --key nightly-2026-12-01 && tether wait nightly-2026-12-01\n  tether ls --status running -o wide\n  tether status nightly-2026-12-01 --json\n\n",
+    exit_codes!(),
+    env_vars!(),
+);
 
 /// Run long jobs on external compute crash-safely: a killed `tether run` picks its job up
 /// where it stands, never launches it twice, and reshapes it after an out-of-memory failure.
 #[derive(Debug, Parser)]
-#[command(name = "tether", version, propagate_version = true)]
+#[command(name = "tether", version, propagate_version = true, after_help = MAIN_HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -28,27 +73,57 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a job spec durably to the end (or resume it), showing progress on stderr.
+    #[command(after_help = concat!(
+        "Examples:\n  tether run examples/hello.toml\n  tether run job.toml --key nightly-2026-12-01 --json\n\n",
+        exit_codes!(),
+        env_vars!()
+    ))]
     Run(RunArgs),
     /// Run a finished key again as a fresh instance (the earlier one stays in its history).
+    #[command(after_help = examples!("tether rerun nightly", "tether rerun nightly fixed-job.toml --json"))]
     Rerun(RerunArgs),
     /// Enqueue a run for the workers (idempotent on the key); prints the key.
+    #[command(after_help = examples!("tether submit job.toml --key nightly-2026-12-01", "tether submit job.toml --key \"$AIRFLOW_RUN_ID\" && tether wait \"$AIRFLOW_RUN_ID\""))]
     Submit(SubmitArgs),
     /// Claim queued or orphaned runs and drive them to the end.
+    #[command(after_help = examples!("tether worker --concurrency 64", "tether worker --kinds spark-standalone --exit-when-idle"))]
     Worker(WorkerArgs),
     /// Show one run.
+    #[command(after_help = examples!("tether status nightly", "tether status nightly --json | jq .state"))]
     Status(KeyArgs),
-    /// List runs.
-    Ls(JsonArgs),
+    /// List runs, most recent first.
+    #[command(after_help = examples!("tether ls", "tether ls --status failed --since 1d -o wide", "tether ls --kind spark-standalone --limit 10 -o json", "tether ls -o name | xargs -n1 tether status"))]
+    Ls(LsArgs),
     /// Print a run's job logs.
+    #[command(after_help = examples!("tether logs nightly", "tether logs nightly -f --stderr", "tether logs nightly --generation 1"))]
     Logs(LogsArgs),
     /// Show a run's history of decisions.
+    #[command(after_help = examples!("tether history nightly", "tether history nightly --json"))]
     History(KeyArgs),
     /// Kill a run's external job (reaches its owner, or acts itself if no owner is alive).
+    #[command(after_help = examples!("tether cancel nightly", "tether cancel nightly --no-wait"))]
     Cancel(CancelArgs),
+    /// Block until a run ends (driven by a worker or another `tether run`); its outcome is the
+    /// exit code. What an orchestrator task calls after `tether submit`.
+    #[command(after_help = examples!("tether submit job.toml --key nightly && tether wait nightly --timeout 2h"))]
+    Wait(WaitArgs),
+    /// Parse and check a job spec without running it (exit 0 valid, 2 not).
+    #[command(after_help = examples!("tether validate examples/hello.toml"))]
+    Validate(ValidateArgs),
+    /// Print tether's version.
+    Version,
+    /// Print a shell completion script.
+    #[command(after_help = examples!("tether completions bash > ~/.local/share/bash-completion/completions/tether", "tether completions zsh > ~/.zfunc/_tether", "tether completions fish > ~/.config/fish/completions/tether.fish"))]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    #[command(after_help = examples!("tether man > tether.1 && man ./tether.1"))]
+    Man,
     /// Create the state store or bring its schema up to this tether's (read commands never
     /// do); prints the schema version before and after.
+    #[command(after_help = examples!("tether migrate", "tether --state postgres://tether@db/tether migrate"))]
     Migrate,
     /// Declare a host gone for good: its local jobs count as lost and any host may rerun them.
+    #[command(after_help = examples!("tether forget-host old-box-7 --yes"))]
     ForgetHost(ForgetHostArgs),
 }
 
@@ -131,10 +206,62 @@ pub struct KeyArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct JsonArgs {
-    /// JSON on stdout.
+pub struct LsArgs {
+    /// JSON on stdout (same as `-o json`).
     #[arg(long)]
     pub json: bool,
+    /// Output format: the table, a wide table, JSON, or the keys only.
+    #[arg(short, long, value_enum)]
+    pub output: Option<LsFormat>,
+    /// Only runs in this state (queued, running, succeeded, failed, cancelled). Named
+    /// `--status` because `--state` is the state store, for every command.
+    #[arg(long = "status", id = "status_filter", value_name = "STATE")]
+    pub status: Option<String>,
+    /// Only runs of this backend kind (e.g. local, spark-standalone).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only runs changed within this long (e.g. 1h, 7d).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub since: Option<std::time::Duration>,
+    /// At most this many runs (the most recent).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// `tether ls -o …`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[non_exhaustive]
+pub enum LsFormat {
+    /// Adds kind, spec and times to the table.
+    Wide,
+    /// The JSON views (with their submissions).
+    Json,
+    /// Keys only, one a line.
+    Name,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The run key.
+    pub key: String,
+    /// Give up after this long (exit 7), e.g. 30m, 2h; default: wait as long as it takes.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Print the final run view as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The job spec (TOML).
+    pub spec: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

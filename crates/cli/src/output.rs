@@ -77,15 +77,16 @@ pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
     }
 }
 
-pub fn print_ls(runs: &[RunRecord]) {
-    say!(
+pub fn print_ls(runs: &[RunRecord], wide: bool) {
+    let head = format!(
         "{:<40} {:<16} {:>5} {:>4} {:<28} OWNER",
-        "KEY",
-        "STATE",
-        "EPOCH",
-        "GEN",
-        "EXTERNAL ID"
+        "KEY", "STATE", "EPOCH", "GEN", "EXTERNAL ID"
     );
+    if wide {
+        say!("{head:<130} {:<18} {:<24} UPDATED", "KIND", "SPEC");
+    } else {
+        say!("{head}");
+    }
     for r in runs {
         let (g, id) = (r.last_generation, r.last_external_id.as_ref());
         let owner = match (&r.owner, r.lease_alive) {
@@ -93,7 +94,7 @@ pub fn print_ls(runs: &[RunRecord]) {
             (Some(o), false) => format!("{o} (expired)"),
             (None, _) => "-".into(),
         };
-        say!(
+        let line = format!(
             "{:<40} {:<16} {:>5} {:>4} {:<28} {}",
             r.key.as_str(),
             state(r),
@@ -102,6 +103,16 @@ pub fn print_ls(runs: &[RunRecord]) {
             id.map(|i| esc(&i.0)).unwrap_or_else(|| "-".into()),
             owner
         );
+        if wide {
+            say!(
+                "{line:<130} {:<18} {:<24} {}",
+                r.kind,
+                esc(&r.spec_name),
+                iso_time(r.updated_at_ms)
+            );
+        } else {
+            say!("{line}");
+        }
     }
 }
 

@@ -65,7 +65,8 @@ fn a_launch_that_cannot_heal_ends_the_run_after_one_submission() {
     );
     let out = env.run(&["run", spec.to_str().unwrap(), "--key", "k", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    assert_eq!(v["state"], "failed: rejected", "{v} {}", stderr(&out));
+    assert_eq!(v["state"], "failed", "{v} {}", stderr(&out));
+    assert_eq!(v["failure_class"], "rejected", "{v}");
     assert_eq!(
         v["submissions"].as_array().map(Vec::len),
         Some(1),
@@ -95,7 +96,8 @@ fn a_program_deleted_after_submit_ends_the_run_after_one_submission() {
     let mut worker = env.spawn(&["worker", "--exit-when-idle"], &[]);
     wait_child(&mut worker, T);
     let v = env.status("gone").expect("status");
-    assert_eq!(v["state"], "failed: rejected", "{v}");
+    assert_eq!(v["state"], "failed", "{v}");
+    assert_eq!(v["failure_class"], "rejected", "{v}");
     assert_eq!(
         v["submissions"].as_array().map(Vec::len),
         Some(1),

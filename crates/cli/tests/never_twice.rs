@@ -151,7 +151,7 @@ fn rerun_refuses_an_unfinished_or_unknown_run() {
     let counter = env.path("counter");
     let spec = env.spec("job.toml", &counter_spec(&counter, "sleep 30", ""));
     let out = env.run(&["rerun", "nope"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     let mut first = env.spawn(&["run", spec.to_str().unwrap(), "--key", "u1"], &[]);
     assert!(wait_until(T, || submitted(&env, "u1")));
     let out = env.run(&["rerun", "u1"]);

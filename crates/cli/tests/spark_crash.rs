@@ -188,7 +188,8 @@ fn a_failed_driver_is_resubmitted_up_to_max_submissions() {
     let out = env.run(&["run", &s, "--key", &k, "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v = run_json(&out);
-    assert_eq!(v["state"], "failed: other", "{v}");
+    assert_eq!(v["state"], "failed", "{v}");
+    assert_eq!(v["failure_class"], "other", "{v}");
     assert_eq!(v["submissions"].as_array().unwrap().len(), 2, "{v}");
     assert!(
         stderr(&out).contains("failing on purpose"),
@@ -255,7 +256,8 @@ fn the_skew_job_without_recovery_fails_every_time() {
     let out = env.run(&["run", &s, "--key", &k, "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v = run_json(&out);
-    assert_eq!(v["state"], "failed: oom", "{v}");
+    assert_eq!(v["state"], "failed", "{v}");
+    assert_eq!(v["failure_class"], "oom", "{v}");
     let subs = v["submissions"].as_array().unwrap();
     assert_eq!(subs.len(), 2, "{v}");
     assert!(

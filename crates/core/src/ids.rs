@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 /// Error for an identifier that is not acceptable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IdError {
-    /// The run key is empty, too long or has characters outside `[A-Za-z0-9._:@-]`.
-    #[error("invalid run key {0:?}: use 1-128 characters from A-Z a-z 0-9 . _ : @ -")]
+    /// The run key is empty, too long or has characters outside `[A-Za-z0-9._:@+-]`.
+    #[error("invalid run key {0:?}: use 1-128 characters from A-Z a-z 0-9 . _ : @ + -")]
     InvalidRunKey(String),
     /// A stored store id is not 8 characters of `[a-z0-9]`.
     #[error("invalid store id {0:?} in the state store: expected 8 characters of a-z 0-9")]
@@ -32,12 +32,16 @@ pub struct RunKey(String);
 
 impl RunKey {
     /// Validates and wraps a run key.
+    ///
+    /// `+` is accepted so that an Airflow `run_id` (`scheduled__2026-12-01T00:00:00+00:00`) is
+    /// a key as it is, with no mapping to document or reverse; tags never carry the key raw.
     pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
         let s = s.into();
         let ok = !s.is_empty()
             && s.len() <= 128
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '-'));
+            && s.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '+' | '-')
+            });
         if ok {
             Ok(Self(s))
         } else {
@@ -323,6 +327,12 @@ mod tests {
         assert!(RunKey::new("").is_err());
         assert!(RunKey::new("a b").is_err());
         assert!(RunKey::new("x".repeat(129)).is_err());
+        // Airflow run ids are keys as they are (the `+` of the UTC offset included).
+        let airflow = "manual__2026-12-01T12:03:00.123456+00:00";
+        assert_eq!(
+            RunKey::new(airflow).map(|k| k.as_str().to_string()),
+            Ok(airflow.into())
+        );
         let p = std::path::Path::new("/a/hello.toml");
         let k = RunKey::from_path("hello.toml", p);
         assert!(k.as_str().starts_with("hello-toml-"));

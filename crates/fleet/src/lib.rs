@@ -16,6 +16,7 @@ pub mod config;
 pub mod context;
 pub mod drive;
 pub mod logs;
+pub mod probe;
 pub mod trace;
 pub mod view;
 pub mod worker;

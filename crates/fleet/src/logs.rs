@@ -68,12 +68,30 @@ pub enum LogsError {
     /// The run's backend has no logs.
     #[error("the {0} backend does not provide logs")]
     NoLogs(String),
+    /// The generation asked for does not exist.
+    #[error("run {key} has no generation {asked}: {}", existing_generations(.existing))]
+    NoGeneration {
+        /// The run.
+        key: RunKey,
+        /// The generation asked for.
+        asked: u32,
+        /// The generations it has, in order.
+        existing: Vec<u32>,
+    },
     /// No job was submitted yet (and not following).
     #[error("run {0} has no submitted job yet: nothing to show")]
     NotSubmitted(RunKey),
     /// The backend failed to serve the logs (and not following).
     #[error(transparent)]
     Read(LogError),
+}
+
+fn existing_generations(existing: &[u32]) -> String {
+    match existing {
+        [] => "it has none yet (no job was submitted)".into(),
+        [one] => format!("it has only generation {one}"),
+        [first, .., last] => format!("it has generations {first} to {last}"),
+    }
 }
 
 /// Largest page asked for at once.
@@ -115,6 +133,7 @@ pub async fn logs(
         .get_run(&key)
         .await?
         .ok_or_else(|| LogsError::NoRun(key.clone()))?;
+    let r0 = run.clone();
     let built = ctx.connector_for(&run)?;
     let Some(reader) = built.connector.logs() else {
         return Err(LogsError::NoLogs(run.kind));
@@ -126,6 +145,11 @@ pub async fn logs(
     };
     let mut cursor = LogCursor::start();
     let mut job: Option<JobRef> = None;
+    // The generation whose log was shown last: following never goes back to an older one (a
+    // new generation's intent has no job id yet while the old one's has).
+    let mut shown: Option<Generation> = None;
+    // Set when the run was seen finished: one more pass picks its last job and reads it whole.
+    let mut last_pass = false;
     // Set once `out` refuses more (a closed stdout): the read ends quietly.
     let closed = std::cell::Cell::new(false);
     let mut print = |data: &[u8]| {
@@ -135,12 +159,47 @@ pub async fn logs(
     loop {
         if job.is_none() {
             let subs = store.submissions(&key).await?;
+            if let Some(g) = args.generation {
+                // Out of range: say which exist rather than waiting (or printing nothing).
+                let existing: Vec<u32> = subs.iter().map(|s| s.submission.generation.0).collect();
+                let beyond = existing.last().is_some_and(|last| g > *last + 1);
+                if !existing.contains(&g) && (!args.follow || g == 0 || beyond || finished(&r0)) {
+                    return Err(LogsError::NoGeneration {
+                        key,
+                        asked: g,
+                        existing,
+                    });
+                }
+            }
             let pick = match args.generation {
                 Some(g) => subs
-                    .into_iter()
-                    .find(|s| s.submission.generation == Generation(g)),
-                None => subs.into_iter().rev().find(|s| s.external_id.is_some()),
+                    .iter()
+                    .find(|s| s.submission.generation == Generation(g))
+                    .cloned(),
+                None => subs
+                    .iter()
+                    .rev()
+                    .find(|s| s.external_id.is_some())
+                    .filter(|s| shown.is_none_or(|g| s.submission.generation > g))
+                    .cloned(),
             };
+            if let (Some(prev), Some(next)) = (shown, pick.as_ref()) {
+                // Say where one generation's output ends and the next begins (on the notices:
+                // stderr for the command line), so the output itself stays the jobs' bytes.
+                let after = subs
+                    .iter()
+                    .find(|s| s.submission.generation == prev)
+                    .and_then(|s| s.outcome.as_ref())
+                    .map(|o| format!(" (after: {})", o.label()))
+                    .unwrap_or_default();
+                (ctx.notices)(&format!(
+                    "--- generation {}{after} ---",
+                    next.submission.generation
+                ));
+            }
+            if let Some(p) = &pick {
+                shown = Some(p.submission.generation);
+            }
             job = pick.and_then(|s| {
                 s.external_id.map(|id| JobRef {
                     external_id: id,
@@ -157,27 +216,50 @@ pub async fn logs(
         } else if !args.follow {
             return Err(LogsError::NotSubmitted(key));
         }
-        if !args.follow || closed.get() {
+        if !args.follow || closed.get() || last_pass {
             return Ok(());
         }
         let Some(r) = store.get_run(&key).await? else {
             return Ok(());
         };
         // A newer generation started: follow it (unless a generation was asked for).
-        let (current, _) = r.current();
-        if args.generation.is_none()
+        // A finished run has no current job: its last generation is the one to end on.
+        let current = r.current().0.or(r.last_generation);
+        let newer = args.generation.is_none()
+            && job.is_some()
             && current.is_some()
-            && job.as_ref().map(|j| j.submission.generation) != current
-        {
+            && job.as_ref().map(|j| j.submission.generation) != current;
+        let ended = matches!(r.journal.phase, Phase::Finished { .. });
+        if newer || ended {
+            // The job ended before the record said so: read what it wrote after our last read
+            // (its log is complete now), so the tail is never lost.
+            if let Some(j) = &job {
+                if let Ok(next) = drain(reader, j, stream, cursor.clone(), &mut print).await {
+                    cursor = next;
+                }
+            }
+        }
+        if newer {
             job = None;
             cursor = LogCursor::start();
+        }
+        if ended && job.is_none() {
+            // Its last job was not read yet (or not at all): one more pass, then the end.
+            last_pass = true;
             continue;
         }
-        if matches!(r.journal.phase, Phase::Finished { .. }) {
+        if ended {
             return Ok(());
+        }
+        if newer {
+            continue;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+fn finished(run: &tether_core::store::RunRecord) -> bool {
+    matches!(run.journal.phase, Phase::Finished { .. })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use tether_fleet::{
     Ctx,
 };
 
-use super::{outcome_code, parse_key, CliError, Exit};
+use super::{parse_key, CliError, Exit};
 use crate::{args::CancelArgs, progress::Progress};
 
 pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<Exit, CliError> {
@@ -26,14 +26,32 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<Exit, CliError> {
             Ok(Exit::Succeeded)
         }
         Ok(Cancelled::Requested) => {
-            diag!(
-                "tether: cancel of {key} requested; its owner (or the next one) will kill the job"
-            );
+            let driven = match ctx.store_existing().await {
+                Ok(store) => store
+                    .get_run(&key)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.lease_alive),
+                Err(_) => false,
+            };
+            if driven {
+                diag!("tether: cancel of {key} requested; its owner kills the job at its next heartbeat");
+            } else {
+                // Say it plainly: a request alone kills nothing while nobody drives the run.
+                diag!(
+                    "tether: cancel of {key} recorded, but nobody drives the run now: nothing kills \
+                     the job until a worker or `tether run` takes it up (or run `tether cancel {key}` \
+                     without --no-wait to kill it now)"
+                );
+            }
             Ok(Exit::Succeeded)
         }
         Ok(Cancelled::Ended(Finish::Outcome(o))) => {
+            // The cancel did what was asked: the run has ended (cancelled, or it finished on
+            // its own first: the label says which). Exit 3 is for a *run* that was cancelled.
             say!("{key}\t{}", o.label());
-            Ok(outcome_code(&o))
+            Ok(Exit::Succeeded)
         }
         Ok(Cancelled::Ended(Finish::GaveUp { reason })) => {
             diag!("tether: cancel of {key} could not be confirmed: {reason}");
@@ -58,6 +76,7 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<Exit, CliError> {
         }),
         Err(CancelError::Open(e)) => Err(e.into()),
         Err(CancelError::Store(e)) => Err(CliError::store(e)),
+        Err(e @ CancelError::NoRun(_)) => Err(CliError::not_found(e.to_string())),
         Err(e) => Err(CliError::usage(e.to_string())),
     }
 }

@@ -19,6 +19,10 @@ pub enum Exit {
     Unknown = 4,
     /// 5: another owner took the run over; this process stood down without touching the job.
     LeaseLost = 5,
+    /// 6: no run with that key (or no such generation, or no log yet).
+    NotFound = 6,
+    /// 7: `tether wait --timeout` ran out with the run still going.
+    Timeout = 7,
     /// 130: interrupted (SIGINT/SIGTERM); the job was left running.
     Interrupted = 130,
 }
@@ -30,6 +34,19 @@ impl Exit {
             Outcome::Succeeded { .. } => Exit::Succeeded,
             Outcome::Failed { .. } => Exit::Failed,
             Outcome::Cancelled { .. } => Exit::Cancelled,
+        }
+    }
+
+    /// The word of the JSON error object (`--json` mode) that goes with this code.
+    pub fn error_kind(self) -> tether_fleet::view::ErrorKind {
+        use tether_fleet::view::ErrorKind;
+        match self {
+            Exit::NotFound => ErrorKind::NotFound,
+            Exit::Unknown | Exit::Interrupted => ErrorKind::Unknown,
+            Exit::LeaseLost => ErrorKind::LeaseLost,
+            Exit::Failed | Exit::Cancelled => ErrorKind::Failed,
+            Exit::Timeout => ErrorKind::Timeout,
+            Exit::Succeeded | Exit::BadInput => ErrorKind::BadInput,
         }
     }
 
@@ -58,6 +75,8 @@ mod tests {
             (Exit::Cancelled, 3),
             (Exit::Unknown, 4),
             (Exit::LeaseLost, 5),
+            (Exit::NotFound, 6),
+            (Exit::Timeout, 7),
             (Exit::Interrupted, 130),
         ];
         for (e, n) in all {

@@ -18,6 +18,9 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> Result<Exit, CliError> {
         Ok(()) => Ok(Exit::Succeeded),
         Err(LogsError::Open(e)) => Err(e.into()),
         Err(LogsError::Store(e)) => Err(CliError::store(e)),
+        Err(
+            e @ (LogsError::NoRun(_) | LogsError::NoGeneration { .. } | LogsError::NotSubmitted(_)),
+        ) => Err(CliError::not_found(e.to_string())),
         Err(e @ LogsError::Read(_)) => Err(CliError {
             code: Exit::Failed,
             message: e.to_string(),

@@ -8,6 +8,8 @@ mod migrate;
 mod rerun;
 mod run;
 mod submit;
+mod tools;
+mod wait;
 mod worker;
 
 use std::{fmt, path::Path};
@@ -36,6 +38,13 @@ impl CliError {
     pub fn usage(message: impl Into<String>) -> Self {
         CliError {
             code: Exit::BadInput,
+            message: message.into(),
+        }
+    }
+    /// No run with that key (or no such generation): exit 6.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        CliError {
+            code: Exit::NotFound,
             message: message.into(),
         }
     }
@@ -139,10 +148,41 @@ pub fn read_spec(path: &Path) -> Result<(String, String), CliError> {
     Ok((name, text))
 }
 
+/// Whether the command was asked for JSON on stdout (then errors are JSON objects there too).
+fn wants_json(command: &Command) -> bool {
+    use crate::args::LsFormat;
+    match command {
+        Command::Run(a) => a.json,
+        Command::Rerun(a) => a.json,
+        Command::Submit(a) => a.json,
+        Command::Status(a) | Command::History(a) => a.json,
+        Command::Ls(a) => a.json || a.output == Some(LsFormat::Json),
+        Command::Wait(a) => a.json,
+        _ => false,
+    }
+}
+
+/// No run with key `key`: exit 6, pointing to `tether ls`.
+pub fn no_run(key: &RunKey) -> CliError {
+    CliError::not_found(format!("no run with key {key}: see `tether ls`"))
+}
+
 pub async fn dispatch(cli: Cli) -> Exit {
+    let json = wants_json(&cli.command);
     let result = async {
+        match &cli.command {
+            Command::Version => return Ok(tools::version()),
+            Command::Completions(a) => return Ok(tools::completions(a.shell)),
+            Command::Man => return tools::man(),
+            _ => {}
+        }
         let ctx = context(&cli)?;
         match cli.command {
+            Command::Wait(a) => wait::wait(&ctx, a).await,
+            Command::Validate(a) => tools::validate(&ctx, a),
+            Command::Version | Command::Completions(_) | Command::Man => {
+                unreachable!("handled above")
+            }
             Command::Run(a) => run::run(&ctx, a).await,
             Command::Rerun(a) => rerun::rerun(&ctx, a).await,
             Command::Submit(a) => submit::submit(&ctx, a).await,
@@ -161,6 +201,15 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Ok(code) => code,
         Err(e) => {
             diag!("tether: error: {e}");
+            if json {
+                // A script reading stdout gets JSON whatever happened.
+                let view = tether_fleet::view::ErrorView::new(
+                    e.code.error_kind(),
+                    &e.message,
+                    e.code.code(),
+                );
+                say!("{}", crate::output::json_line(&view));
+            }
             e.code
         }
     }

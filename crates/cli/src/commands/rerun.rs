@@ -28,6 +28,7 @@ pub async fn rerun(ctx: &Ctx, args: RerunArgs) -> Result<Exit, CliError> {
         Ok(r) => r,
         Err(RerunError::Open(e)) => return Err(e.into()),
         Err(RerunError::Store(e)) => return Err(CliError::store(e)),
+        Err(e @ RerunError::NoRun(_)) => return Err(CliError::not_found(e.to_string())),
         Err(e) => return Err(CliError::usage(e.to_string())),
     };
     let next = fresh.journal.after_generation.map_or(1, |g| g.0 + 1);
