@@ -201,4 +201,25 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn liveness_is_on_by_default_and_the_config_file_turns_it_off() {
+        if std::env::var_os("TETHER_LIVENESS").is_some() {
+            return; // the environment decides over the file; nothing to check here
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let load = |text: &str| {
+            let file = dir.path().join("config.toml");
+            std::fs::write(&file, text).unwrap();
+            Config::load(&Sources {
+                config_file: Some(file),
+                state: Some(dir.path().join("s.db").display().to_string()),
+            })
+            .unwrap()
+            .liveness
+        };
+        assert!(load(""));
+        assert!(!load("liveness = false\n"));
+        assert!(load("liveness = true\n"));
+    }
 }
