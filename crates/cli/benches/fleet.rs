@@ -10,7 +10,8 @@
 //! Settings (environment): `FLEET_STORES` (`sqlite,postgres`; PostgreSQL through
 //! `TETHER_TEST_PG_ADMIN`, default `postgres://postgres@127.0.0.1:5432/postgres`, skipped when
 //! unreachable), `FLEET_TAKEOVER_RUNS` (30), `FLEET_TAKEOVER_ROUNDS` (3), `FLEET_RERUN_RUNS`
-//! (10, `tether run`s killed and rerun per round), `FLEET_CAPACITY_RUNS`
+//! (10, `tether run`s killed and rerun per round), `FLEET_RERUN_ROUNDS` (as takeover),
+//! `FLEET_CAPACITY_RUNS`
 //! (10000), `FLEET_WINDOW_SECS` (20, the capacity sampling window).
 //!
 //! Everything started (workers, local jobs and their supervisors, the fake Spark master,
@@ -179,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", r.row());
         }
         let reruns = setting("FLEET_RERUN_RUNS", 10);
+        let rounds = setting("FLEET_RERUN_ROUNDS", rounds);
         let mut rows = Vec::new();
         for &store in &stores {
             let on = rerun::measure(store, true, reruns, rounds).await?;
