@@ -24,7 +24,7 @@ use std::{
 use rusqlite::{params, Connection};
 use tether_core::{
     ids::{fnv1a64, OwnerId},
-    store::StoreError,
+    store::{Liveness, StoreError},
 };
 
 use super::open::{map_err, now_ms};
@@ -153,4 +153,30 @@ pub(super) fn register(
     )
     .map_err(|e| map_err(op, loc, e))?;
     Ok(())
+}
+
+impl super::SqliteStore {
+    pub(super) async fn hold_liveness_impl(
+        &self,
+        owner: &OwnerId,
+    ) -> Result<Option<Liveness>, StoreError> {
+        let (dir, loc, who) = (
+            self.owners_dir(),
+            self.inner.location.clone(),
+            owner.clone(),
+        );
+        let held = tokio::task::spawn_blocking(move || lock(&dir, &loc, &who))
+            .await
+            .map_err(|e| StoreError::Query {
+                op: "hold_liveness",
+                source: Box::new(e),
+            })??;
+        let Some(held) = held else { return Ok(None) };
+        let (dir, owner) = (self.owners_dir(), owner.clone());
+        self.write("hold_liveness", move |tx, loc| {
+            register(tx, loc, &dir, &owner)
+        })
+        .await?;
+        Ok(Some(Liveness::new(held)))
+    }
 }

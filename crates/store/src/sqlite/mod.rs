@@ -213,24 +213,7 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn hold_liveness(&self, owner: &OwnerId) -> Result<Option<Liveness>, StoreError> {
-        let (dir, loc, who) = (
-            self.owners_dir(),
-            self.inner.location.clone(),
-            owner.clone(),
-        );
-        let held = tokio::task::spawn_blocking(move || liveness::lock(&dir, &loc, &who))
-            .await
-            .map_err(|e| StoreError::Query {
-                op: "hold_liveness",
-                source: Box::new(e),
-            })??;
-        let Some(held) = held else { return Ok(None) };
-        let (dir, owner) = (self.owners_dir(), owner.clone());
-        self.write("hold_liveness", move |tx, loc| {
-            liveness::register(tx, loc, &dir, &owner)
-        })
-        .await?;
-        Ok(Some(Liveness::new(held)))
+        self.hold_liveness_impl(owner).await
     }
 
     async fn create_run(&self, new: &NewRun) -> Result<Created, StoreError> {
