@@ -3,13 +3,15 @@
 //!
 //! ```sh
 //! cargo bench -p tether-cli --bench fleet                # both sections, small defaults
-//! cargo bench -p tether-cli --bench fleet -- takeover    # takeover latency after a SIGKILL
+//! cargo bench -p tether-cli --bench fleet -- takeover    # takeover after a SIGKILL (worker, run)
 //! cargo bench -p tether-cli --bench fleet -- capacity    # runs in flight per worker, RSS, CPU
 //! ```
 //!
 //! Settings (environment): `FLEET_STORES` (`sqlite,postgres`; PostgreSQL through
 //! `TETHER_TEST_PG_ADMIN`, default `postgres://postgres@127.0.0.1:5432/postgres`, skipped when
-//! unreachable), `FLEET_TAKEOVER_RUNS` (30), `FLEET_TAKEOVER_ROUNDS` (3), `FLEET_CAPACITY_RUNS`
+//! unreachable), `FLEET_TAKEOVER_RUNS` (30), `FLEET_TAKEOVER_ROUNDS` (3), `FLEET_RERUN_RUNS`
+//! (10, `tether run`s killed and rerun per round), `FLEET_RERUN_ROUNDS` (as takeover),
+//! `FLEET_CAPACITY_RUNS`
 //! (10000), `FLEET_WINDOW_SECS` (20, the capacity sampling window).
 //!
 //! Everything started (workers, local jobs and their supervisors, the fake Spark master,
@@ -18,6 +20,8 @@
 mod capacity;
 #[path = "fleet/procs.rs"]
 mod procs;
+#[path = "fleet/rerun.rs"]
+mod rerun;
 #[path = "fleet/takeover.rs"]
 mod takeover;
 
@@ -118,6 +122,23 @@ fn machine() -> String {
     format!("{cores} cores, {mem:.0} GiB")
 }
 
+/// "store what: p50 on/off = ratio, p99 on/off = ratio" (sorted inputs).
+fn ratio(store: StoreKind, what: &str, on: &[i64], off: &[i64]) -> String {
+    let r = |p| {
+        let (a, b) = (procs::percentile(on, p), procs::percentile(off, p));
+        format!(
+            "{a} ms vs {b} ms ({:.0}x faster)",
+            b as f64 / (a.max(1)) as f64
+        )
+    };
+    format!(
+        "- {} {what}: p50 {}, p99 {}",
+        store.name(),
+        r(50.0),
+        r(99.0)
+    )
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; everything starting with `-` is ignored.
@@ -139,15 +160,47 @@ async fn main() -> anyhow::Result<()> {
         let runs = setting("FLEET_TAKEOVER_RUNS", 30);
         let rounds = setting("FLEET_TAKEOVER_ROUNDS", 3);
         let mut rows = Vec::new();
+        let mut ratios = Vec::new();
         for &store in &stores {
-            for ttl in [None, Some("3s")] {
-                rows.push(takeover::measure(store, ttl, runs, rounds).await?);
-            }
+            // Liveness on (issue 15) beside the lease alone (the design before it).
+            let on = takeover::measure(store, None, true, runs, rounds).await?;
+            let off = takeover::measure(store, None, false, runs, rounds).await?;
+            ratios.push(ratio(
+                store,
+                "worker SIGKILL -> first poll",
+                &on.latencies,
+                &off.latencies,
+            ));
+            rows.extend([on, off]);
+            rows.push(takeover::measure(store, Some("3s"), false, runs, rounds).await?);
         }
         println!("\nTakeover: SIGKILL of a worker holding {runs} local runs -> first poll by the next worker");
         println!("{}", takeover::TakeoverResult::header());
         for r in &rows {
             println!("{}", r.row());
+        }
+        let reruns = setting("FLEET_RERUN_RUNS", 10);
+        let rounds = setting("FLEET_RERUN_ROUNDS", rounds);
+        let mut rows = Vec::new();
+        for &store in &stores {
+            let on = rerun::measure(store, true, reruns, rounds).await?;
+            let off = rerun::measure(store, false, reruns, rounds).await?;
+            ratios.push(ratio(
+                store,
+                "kill -9 of tether run + rerun -> takeover",
+                &on.times,
+                &off.times,
+            ));
+            rows.extend([on, off]);
+        }
+        println!("\nRerun: kill -9 of `tether run` ({reruns} at once, 9 s lease) and an immediate rerun -> lease taken by the rerun");
+        println!("{}", rerun::RerunResult::header());
+        for r in &rows {
+            println!("{}", r.row());
+        }
+        println!("\nLiveness on against off (same bench run), p50 and p99:");
+        for line in &ratios {
+            println!("{line}");
         }
     }
 

@@ -8,6 +8,11 @@
 //!   it changes nothing and returns [`StoreError::LeaseLost`].
 //! - `record_*` writes and their history entry commit together or not at all.
 //! - Lease expiry is judged by the store's clock, never by the caller's.
+//! - Liveness ([`Store::hold_liveness`]): a run whose owner holds a [`Liveness`] is taken by
+//!   [`Store::acquire`]/[`Store::claim`] only at lease expiry while that owner lives; once the
+//!   signal is gone (the guard dropped, the process killed) its runs are free at once, each
+//!   grant still bumping the epoch (fencing unchanged). An owner that never held the signal is
+//!   judged by its lease alone. A frozen owner (SIGSTOP) still holds it: lease expiry as before.
 pub use crate::history::HistoryKind;
 use std::time::Duration;
 
@@ -230,6 +235,28 @@ impl QuarantinedRun {
     }
 }
 
+/// The liveness signal of one owner, held while this value lives (see
+/// [`Store::hold_liveness`]). Dropping it, or the death of the process, releases it: the
+/// owner's runs may then be taken over at once, without waiting for lease expiry.
+pub struct Liveness {
+    _held: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl Liveness {
+    /// Wraps whatever keeps the signal held (a locked file, a database session).
+    pub fn new(held: impl std::any::Any + Send + Sync) -> Self {
+        Liveness {
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl std::fmt::Debug for Liveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Liveness")
+    }
+}
+
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -398,6 +425,15 @@ pub trait Store: Send + Sync + 'static {
     /// the earlier instance are kept. An unfinished run is left as it is (`NotFinished`);
     /// an absent key is [`StoreError::NotFound`].
     async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError>;
+
+    /// Starts holding `owner`'s liveness signal, which the operating system (or the database
+    /// server) releases when this process dies: while it is held, others take `owner`'s runs
+    /// only at lease expiry; once released, at once. `None`: this store has no such signal (the
+    /// lease alone decides). Hold it before taking leases and for as long as they are driven.
+    async fn hold_liveness(&self, owner: &OwnerId) -> Result<Option<Liveness>, StoreError> {
+        let _ = owner;
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

@@ -84,6 +84,7 @@ pub async fn cancel(
         Arc::new(Traced::new(observer)),
     );
     let owner = owner_id("cancel");
+    let _alive = ctx.hold_liveness(store.as_ref(), &owner).await;
     let span = crate::trace::run_span(key, run.epoch, &owner);
     let result = tracing::Instrument::instrument(engine.run(key, &owner), span).await;
     Ok(Cancelled::Ended(result?))

@@ -6,11 +6,16 @@
 //! jobs_dir = "/var/lib/tether/jobs"                # local jobs' logs and status files
 //! lease_ttl = "9s"                                 # renewed every ttl/3
 //! token_env_allow = ["SPARK_REST_TOKEN"]           # besides TETHER_TOKEN_*, for `token_env`
+//! liveness = true                                  # take a dead owner's runs at once
 //! ```
+//! `liveness = false` (or `TETHER_LIVENESS=off`): owners hold no liveness signal and a dead
+//! owner's runs wait for lease expiry, as before. Needed behind a transaction-mode pooler
+//! (pgbouncer `pool_mode = transaction`), where session advisory locks mean nothing.
 //! A spec's `token_env` may only name `TETHER_TOKEN_*` or a variable listed here: a spec in
 //! the store must not be able to read a worker's other variables (its database password) and
 //! send them to a URL of its choosing.
-//! Environment: `TETHER_STATE`, `TETHER_CONFIG`, `TETHER_JOBS_DIR`, `TETHER_LEASE_TTL`.
+//! Environment: `TETHER_STATE`, `TETHER_CONFIG`, `TETHER_JOBS_DIR`, `TETHER_LEASE_TTL`,
+//! `TETHER_LIVENESS` (`on`/`off`).
 use std::{path::PathBuf, time::Duration};
 
 use serde::Deserialize;
@@ -62,6 +67,7 @@ struct FileConfig {
     state: Option<String>,
     jobs_dir: Option<PathBuf>,
     lease_ttl: Option<HumanDuration>,
+    liveness: Option<bool>,
     #[serde(default)]
     token_env_allow: Vec<String>,
 }
@@ -77,6 +83,9 @@ pub struct Config {
     pub leases: LeaseSettings,
     /// Variables a spec's `token_env` may name besides `TETHER_TOKEN_*`.
     pub token_env_allow: Vec<String>,
+    /// Owners hold a liveness signal (`Store::hold_liveness`), so their runs are taken over
+    /// as soon as they die rather than at lease expiry.
+    pub liveness: bool,
 }
 
 impl Config {
@@ -120,11 +129,24 @@ impl Config {
                 HumanDuration(leases.ttl)
             )));
         }
+        let liveness = match std::env::var("TETHER_LIVENESS") {
+            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "on" | "true" | "1" => true,
+                "off" | "false" | "0" => false,
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "TETHER_LIVENESS={v:?}: write `on` or `off`"
+                    )))
+                }
+            },
+            Err(_) => file.liveness.unwrap_or(true),
+        };
         Ok(Config {
             state,
             jobs_dir,
             leases,
             token_env_allow: file.token_env_allow,
+            liveness,
         })
     }
 }
@@ -178,5 +200,26 @@ mod tests {
                 "{state}"
             );
         }
+    }
+
+    #[test]
+    fn liveness_is_on_by_default_and_the_config_file_turns_it_off() {
+        if std::env::var_os("TETHER_LIVENESS").is_some() {
+            return; // the environment decides over the file; nothing to check here
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let load = |text: &str| {
+            let file = dir.path().join("config.toml");
+            std::fs::write(&file, text).unwrap();
+            Config::load(&Sources {
+                config_file: Some(file),
+                state: Some(dir.path().join("s.db").display().to_string()),
+            })
+            .unwrap()
+            .liveness
+        };
+        assert!(load(""));
+        assert!(!load("liveness = false\n"));
+        assert!(load("liveness = true\n"));
     }
 }

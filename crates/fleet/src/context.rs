@@ -117,6 +117,29 @@ impl Ctx {
         }
     }
 
+    /// Holds `owner`'s liveness signal if the settings ask for it (see
+    /// [`Store::hold_liveness`]); keep the result alive while `owner` drives runs. A store
+    /// that cannot give one leaves the lease alone to decide: said once, never fatal.
+    pub async fn hold_liveness(
+        &self,
+        store: &dyn Store,
+        owner: &OwnerId,
+    ) -> Option<tether_core::store::Liveness> {
+        if !self.config.liveness {
+            return None;
+        }
+        match store.hold_liveness(owner).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(%owner, error = %e, "no liveness signal: takeover waits for lease expiry");
+                (self.notices)(&format!(
+                    "tether: cannot hold a liveness signal ({e}); if this process dies, its runs                      are taken over only when their lease expires"
+                ));
+                None
+            }
+        }
+    }
+
     /// Store options: SQLite operations that find the write lock taken say so through the
     /// notices and keep trying for the lease TTL (at least a minute).
     pub fn open_options(&self) -> OpenOptions {

@@ -61,6 +61,8 @@ pub async fn drive(
 ) -> Result<Driven, DriveError> {
     let key = key.clone();
     let owner = owner_id("run");
+    // Held for as long as this process drives the run: if it dies, a rerun takes over at once.
+    let _alive = ctx.hold_liveness(store.as_ref(), &owner).await;
     let engine = Engine::new(
         store.clone(),
         built.connector,

@@ -143,6 +143,8 @@ pub async fn worker(
     }
     let store = ctx.store().await?;
     let owner = owner_id("worker");
+    // Held until the worker returns: if it dies, another worker takes its runs at once.
+    let _alive = ctx.hold_liveness(store.as_ref(), &owner).await;
     let ttl = ctx.config.leases.ttl;
     let say = hooks.notices.clone();
     tracing::info!(%owner, concurrency = args.concurrency, local_slots = args.local_slots, "worker started");

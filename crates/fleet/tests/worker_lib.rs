@@ -61,6 +61,7 @@ fn context(dir: &std::path::Path) -> Ctx {
         jobs_dir: dir.join("jobs"),
         leases,
         token_env_allow: vec![],
+        liveness: true,
     };
     let exe = std::env::current_exe().unwrap().display().to_string();
     Ctx::new(config, vec![exe, "__supervise".into()])

@@ -257,6 +257,13 @@ pub(crate) fn takeover_reason(
     now_ms: i64,
 ) -> String {
     match (prev_owner, prev_expiry) {
+        // Taken before expiry: only when the owner's liveness signal was released (it died).
+        (Some(prev), Some(exp)) if exp > now_ms => {
+            let left = (exp - now_ms) as f64 / 1000.0;
+            format!(
+                "took over from {prev} (owner gone, lease had {left:.1}s left); new owner {new_owner}"
+            )
+        }
         (Some(prev), Some(exp)) => {
             let ago = (now_ms - exp).max(0) as f64 / 1000.0;
             format!("took over from {prev} (lease expired {ago:.1}s ago); new owner {new_owner}")

@@ -23,6 +23,8 @@ const SPEC: &str =
 pub struct TakeoverResult {
     pub store: StoreKind,
     pub ttl: &'static str,
+    /// Owner liveness on (issue 15) or off (the lease alone, the design before it).
+    pub liveness: bool,
     pub latencies: Vec<i64>,
     pub rounds: usize,
 }
@@ -31,9 +33,10 @@ impl TakeoverResult {
     pub fn row(&self) -> String {
         let l = &self.latencies;
         format!(
-            "| {:<10} | {:<12} | {:>6} | {:>7} | {:>7} | {:>7} | {:>7} |",
+            "| {:<10} | {:<12} | {:<8} | {:>6} | {:>7} | {:>7} | {:>7} | {:>7} |",
             self.store.name(),
             self.ttl,
+            if self.liveness { "on" } else { "off" },
             format!("{}x{}", self.rounds, l.len() / self.rounds.max(1)),
             l.first().copied().unwrap_or(0),
             percentile(l, 50.0),
@@ -42,24 +45,25 @@ impl TakeoverResult {
         )
     }
     pub fn header() -> &'static str {
-        "| store      | lease        | rounds |  min ms |  p50 ms |  p99 ms |  max ms |\n\
-         |------------|--------------|--------|---------|---------|---------|---------|"
+        "| store      | lease        | liveness | rounds |  min ms |  p50 ms |  p99 ms |  max ms |\n\
+         |------------|--------------|----------|--------|---------|---------|---------|---------|"
     }
 }
 
-/// Runs `rounds` rounds with `ttl` (`None`: the default 9 s lease).
+/// Runs `rounds` rounds with `ttl` (`None`: the default 9 s lease), liveness on or off.
 pub async fn measure(
     store: StoreKind,
     ttl: Option<&'static str>,
+    liveness: bool,
     runs: usize,
     rounds: usize,
 ) -> anyhow::Result<TakeoverResult> {
     let mut latencies = Vec::new();
     for round in 0..rounds {
-        let mut l = one_round(store, ttl, runs, round).await?;
+        let mut l = one_round(store, ttl, liveness, runs, round).await?;
         l.sort_unstable();
         eprintln!(
-            "  takeover {} ttl {} round {round}: p50 {} ms, max {} ms",
+            "  takeover {} ttl {} liveness {liveness} round {round}: p50 {} ms, max {} ms",
             store.name(),
             ttl.unwrap_or("default"),
             percentile(&l, 50.0),
@@ -71,6 +75,7 @@ pub async fn measure(
     Ok(TakeoverResult {
         store,
         ttl: ttl.unwrap_or("9s (default)"),
+        liveness,
         latencies,
         rounds,
     })
@@ -79,6 +84,7 @@ pub async fn measure(
 async fn one_round(
     kind: StoreKind,
     ttl: Option<&str>,
+    liveness: bool,
     runs: usize,
     round: usize,
 ) -> anyhow::Result<Vec<i64>> {
@@ -105,7 +111,17 @@ async fn one_round(
     let n = runs.to_string();
     let worker_args = ["worker", "--concurrency", &n, "--local-slots", &n];
     let log = |name: &str| scratch.dir.path().join(name);
-    let mut a = Tether::spawn(&scratch.location, &jobs, ttl, &worker_args, &log("a.log"));
+    let spawn = |name: &str| {
+        Tether::spawn_with(
+            &scratch.location,
+            &jobs,
+            ttl,
+            liveness,
+            &worker_args,
+            &log(name),
+        )
+    };
+    let mut a = spawn("a.log");
     // Every run submitted (its job running) under A.
     let deadline = Instant::now() + Duration::from_secs(120);
     let a_epochs = loop {
@@ -130,7 +146,7 @@ async fn one_round(
     let jitter = (now_ms() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) % 3000;
     tokio::time::sleep(Duration::from_millis(500 + jitter)).await;
     let killed_at = a.kill_now();
-    let mut b = Tether::spawn(&scratch.location, &jobs, ttl, &worker_args, &log("b.log"));
+    let mut b = spawn("b.log");
 
     let mut latency: std::collections::HashMap<RunKey, i64> = Default::default();
     let deadline = Instant::now() + Duration::from_secs(60);

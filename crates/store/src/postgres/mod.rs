@@ -22,6 +22,7 @@
 //!   `Ok(false)`. A stale generation in `record_submitted` yields [`crate::StaleGeneration`].
 mod journal;
 mod leases;
+mod liveness;
 mod migrate;
 mod pool;
 pub mod scratch;
@@ -41,8 +42,8 @@ use tether_core::{
     journal::{Outcome, Submission},
     placement::Placement,
     store::{
-        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, QuarantinedRun, Renewed, Rerun,
-        RerunSpec, RunRecord, Store, StoreError, SubmissionRecord,
+        Acquire, ClaimFilter, Created, HistoryEntry, Lease, Liveness, NewRun, QuarantinedRun,
+        Renewed, Rerun, RerunSpec, RunRecord, Store, StoreError, SubmissionRecord,
     },
 };
 use tokio_postgres::Row;
@@ -252,6 +253,10 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn hold_liveness(&self, owner: &OwnerId) -> Result<Option<Liveness>, StoreError> {
+        self.hold_liveness_impl(owner).await
+    }
+
     async fn create_run(&self, new: &NewRun) -> Result<Created, StoreError> {
         let op = "create_run";
         let row = self

@@ -242,6 +242,17 @@ impl Pool {
         &self.location
     }
 
+    /// A connection of its own, outside the pool's rotation (an owner's liveness session),
+    /// and the bound for its statements.
+    pub(crate) async fn dedicated(
+        &self,
+        op: &'static str,
+    ) -> Result<(Client, Duration), StoreError> {
+        let timeout = self.options.connect_timeout;
+        let client = connect(&self.config, &self.tls, timeout, op, &self.location).await?;
+        Ok((client, timeout))
+    }
+
     /// A usable connection, round-robin, (re)connecting its slot if needed.
     async fn conn(&self, op: &'static str) -> Result<Arc<Conn>, StoreError> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();

@@ -13,7 +13,7 @@
 pub const MIGRATION_LOCK: i64 = 0x7465_7468_6572_0001;
 
 /// The schema version this build writes.
-pub const LATEST_VERSION: i32 = 4;
+pub const LATEST_VERSION: i32 = 5;
 
 /// `min_reader_schema` of `tether_meta`, if set.
 pub const MIN_READER: &str = "SELECT value FROM tether_meta WHERE name = 'min_reader_schema'";
@@ -116,6 +116,14 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS base_dir TEXT;
 -- Last generation of the earlier instances (`tether rerun`): the budget counts from it.
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS instance_base BIGINT;
 "#,
+    // 5: owners holding a liveness lock (a session advisory lock on the hash of their id):
+    // their runs are taken over as soon as that lock is free, not at lease expiry.
+    r#"
+CREATE TABLE IF NOT EXISTS owner_liveness (
+    owner    TEXT PRIMARY KEY,
+    since_ms BIGINT NOT NULL
+);
+"#,
 ];
 
 /// Creates the version table.
@@ -150,6 +158,10 @@ macro_rules! takeover_reason {
             WHEN prev_owner IS NULL THEN 'lease was free; new owner ' || $2::text
             WHEN prev_exp IS NULL THEN
                 'took over from ' || prev_owner || ' (lease had no expiry); new owner ' || $2::text
+            WHEN prev_exp > tether_now_ms() THEN 'took over from ' || prev_owner
+                || ' (owner gone, lease had '
+                || to_char((prev_exp - tether_now_ms()) / 1000.0, 'FM999999999990.0')
+                || 's left); new owner ' || $2::text
             ELSE 'took over from ' || prev_owner || ' (lease expired '
                 || to_char(greatest(tether_now_ms() - prev_exp, 0) / 1000.0, 'FM999999999990.0')
                 || 's ago); new owner ' || $2::text
@@ -157,11 +169,16 @@ macro_rules! takeover_reason {
     };
 }
 
-/// A run is free to take: unowned, or its lease expired by the server clock.
+/// A run is free to take: unowned, or its lease expired by the server clock, or its owner
+/// registered a liveness lock (`owner_liveness`) that this transaction can take: the session
+/// that held it is gone (the owner died). The lock is transaction-scoped, so it is released at
+/// once with the claim's commit; an owner still alive holds it and the try fails.
 macro_rules! free {
     () => {
         "phase <> 'finished' AND quarantined IS NULL
-         AND (owner IS NULL OR lease_expires_at_ms IS NULL OR lease_expires_at_ms <= tether_now_ms())"
+         AND (owner IS NULL OR lease_expires_at_ms IS NULL OR lease_expires_at_ms <= tether_now_ms()
+              OR owner IN (SELECT l.owner FROM owner_liveness l
+                           WHERE pg_try_advisory_xact_lock(hashtextextended(l.owner, 0))))"
     };
 }
 
@@ -395,3 +412,18 @@ pub const STORE_ID: &str = "SELECT value FROM tether_meta WHERE name = 'store_id
 
 /// Whether the current connection is TLS-encrypted.
 pub const SSL_IN_USE: &str = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+
+/// $1 owner. Taken by the owner's dedicated session and held for as long as it lives (false:
+/// another live session holds the same hash, then the lease alone decides).
+pub const LIVENESS_LOCK: &str = "SELECT pg_try_advisory_lock(hashtextextended($1::text, 0))";
+
+/// $1 owner. Registered after the lock is held, so a row always means "lock held since".
+/// Rows of owners that are gone and own no unfinished run are removed on the way.
+pub const LIVENESS_REGISTER: &str = "WITH gone AS (
+        DELETE FROM owner_liveness l
+        WHERE l.owner <> $1::text
+          AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.owner = l.owner AND r.phase <> 'finished')
+          AND pg_try_advisory_xact_lock(hashtextextended(l.owner, 0))
+    )
+    INSERT INTO owner_liveness (owner, since_ms) VALUES ($1::text, tether_now_ms())
+    ON CONFLICT (owner) DO NOTHING";

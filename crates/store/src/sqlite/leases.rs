@@ -10,6 +10,7 @@ use tether_core::{
 
 use super::{
     fenced::{entry, fenced_execute, fenced_generation, insert_history, must_get_run, take_lease},
+    liveness,
     open::{map_err, now_ms},
     rows::{read_run, Decoded},
     sql,
@@ -24,6 +25,7 @@ impl super::SqliteStore {
         ttl: Duration,
     ) -> Result<Acquire, StoreError> {
         let (key, owner) = (key.clone(), owner.clone());
+        let dir = self.owners_dir();
         self.write("acquire", move |tx, loc| {
             type State = (Option<String>, Option<i64>, String, i64, Option<i64>);
             let state: Option<State> = tx
@@ -37,7 +39,9 @@ impl super::SqliteStore {
                 .map_err(|e| map_err("acquire", loc, e))?;
             let (prev_owner, prev_exp, phase, epoch, generation) =
                 state.ok_or_else(|| StoreError::NotFound { key: key.clone() })?;
-            let free = prev_owner.is_none() || prev_exp.is_none_or(|e| e <= now_ms());
+            let free = prev_owner.is_none()
+                || prev_exp.is_none_or(|e| e <= now_ms())
+                || liveness::owner_gone(tx, loc, &dir, prev_owner.as_deref())?;
             if phase == record::PHASE_FINISHED || !free {
                 return Ok(Acquire::Held(must_get_run(tx, "acquire", loc, &key)?));
             }
@@ -152,13 +156,15 @@ impl super::SqliteStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let dir = self.owners_dir();
         self.write("claim", move |tx, loc| {
+            let gone = liveness::gone_owners(tx, loc, &dir)?;
             type Cand = (String, Option<String>, Option<i64>, i64, Option<i64>);
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let cands: Vec<Cand> = tx
                 .prepare_cached(sql::CLAIM_CANDIDATES)
                 .and_then(|mut s| {
-                    s.query_map(params![now_ms(), limit, host, kinds], |r| {
+                    s.query_map(params![now_ms(), limit, host, kinds, gone], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                     })?
                     .collect()

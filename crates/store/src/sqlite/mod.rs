@@ -24,6 +24,7 @@ mod busy;
 mod fenced;
 mod journal;
 mod leases;
+mod liveness;
 mod open;
 pub(crate) mod rerun;
 mod rows;
@@ -42,8 +43,8 @@ use tether_core::{
     journal::{Outcome, Submission},
     placement::Placement,
     store::{
-        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, QuarantinedRun, Renewed, Rerun,
-        RerunSpec, RunRecord, Store, StoreError, SubmissionRecord,
+        Acquire, ClaimFilter, Created, HistoryEntry, Lease, Liveness, NewRun, QuarantinedRun,
+        Renewed, Rerun, RerunSpec, RunRecord, Store, StoreError, SubmissionRecord,
     },
 };
 
@@ -68,6 +69,8 @@ struct Inner {
     options: SqliteOptions,
     /// The path as shown in messages.
     location: String,
+    /// The database file (its owners' lock files live next to it).
+    path: PathBuf,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -101,6 +104,7 @@ impl SqliteStore {
         access: crate::Access,
     ) -> Result<(SqliteStore, crate::Migrated), StoreError> {
         let path: PathBuf = path.as_ref().to_path_buf();
+        let db_path = path.clone();
         let location = path.display().to_string();
         let loc = location.clone();
         let opts = options.clone();
@@ -143,10 +147,16 @@ impl SqliteStore {
                     options,
                     store_id,
                     location,
+                    path: db_path,
                 }),
             },
             versions,
         ))
+    }
+
+    /// Directory of the owners' liveness lock files.
+    fn owners_dir(&self) -> PathBuf {
+        liveness::dir_of(&self.inner.path)
     }
 
     /// Runs `f` on the connection in the blocking pool.
@@ -202,6 +212,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn hold_liveness(&self, owner: &OwnerId) -> Result<Option<Liveness>, StoreError> {
+        self.hold_liveness_impl(owner).await
+    }
+
     async fn create_run(&self, new: &NewRun) -> Result<Created, StoreError> {
         let new = new.clone();
         self.write("create_run", move |tx, loc| {

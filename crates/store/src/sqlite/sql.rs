@@ -6,7 +6,7 @@
 pub const APPLICATION_ID: i64 = 0x5445_5448;
 
 /// The schema version this build writes. Bump it and append to [`MIGRATIONS`] to change it.
-pub const LATEST_VERSION: i64 = 4;
+pub const LATEST_VERSION: i64 = 5;
 
 /// Migrations, index `i` bringing the schema from version `i` to `i + 1`. Each runs inside the
 /// same `BEGIN IMMEDIATE` transaction as its `schema_version` row, so a crash or a concurrent
@@ -89,6 +89,14 @@ ALTER TABLE runs ADD COLUMN base_dir TEXT;
 -- Last generation of the earlier instances (`tether rerun`): the budget counts from it.
 ALTER TABLE runs ADD COLUMN instance_base INTEGER;
 "#,
+    // 5: owners holding a liveness lock file (`<db>.owners/`): their runs are taken over as
+    // soon as that lock is free, not at lease expiry.
+    r#"
+CREATE TABLE IF NOT EXISTS owner_liveness (
+    owner    TEXT PRIMARY KEY,
+    since_ms INTEGER NOT NULL
+);
+"#,
 ];
 
 /// Creates the version table (first thing a migration transaction does).
@@ -164,13 +172,15 @@ pub const INSERT_HISTORY: &str =
 pub const LEASE_STATE: &str =
     "SELECT owner, lease_expires_at_ms, phase, epoch, generation FROM runs WHERE key = ?1";
 
-/// ?1 now, ?2 limit, ?3 the claimer's host (NULL: none), ?4 JSON array of kinds (NULL: all).
-/// Claimable runs: unfinished, free or expired, not placed on another host, of an allowed
-/// kind; queued first, then oldest.
+/// ?1 now, ?2 limit, ?3 the claimer's host (NULL: none), ?4 JSON array of kinds (NULL: all),
+/// ?5 JSON array of owners known gone (their liveness lock is free).
+/// Claimable runs: unfinished, free or expired or of a gone owner, not placed on another
+/// host, of an allowed kind; queued first, then oldest.
 pub const CLAIM_CANDIDATES: &str = "SELECT key, owner, lease_expires_at_ms, epoch, generation
     FROM runs
     WHERE phase <> 'finished' AND quarantined IS NULL
-      AND (owner IS NULL OR lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?1)
+      AND (owner IS NULL OR lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?1
+           OR owner IN (SELECT value FROM json_each(?5)))
       AND (placement_host IS NULL OR placement_host = ?3)
       AND (?4 IS NULL OR kind IN (SELECT value FROM json_each(?4)))
     ORDER BY queued DESC, created_at_ms, rowid

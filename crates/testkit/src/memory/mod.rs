@@ -8,6 +8,8 @@
 //! - A write and its history entry happen together, under one lock.
 //! - Lease expiry is judged by the store's own clock: real time plus what the test added with
 //!   [`MemoryStore::advance`] (so a test can expire a lease without sleeping).
+//! - Liveness: an owner's signal from `hold_liveness` is released when its guard is dropped;
+//!   its runs are then free at once (the stand-in for a killed process).
 //!
 //! ## Caveats
 //! - Not durable, no quarantine, no schema: a fake for tests only.
@@ -18,7 +20,7 @@ use std::{
     collections::BTreeMap,
     sync::{
         atomic::{AtomicI64, Ordering},
-        Mutex, MutexGuard,
+        Mutex, MutexGuard, Weak,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -44,6 +46,15 @@ struct Row {
 struct State {
     runs: BTreeMap<String, Row>,
     next_seq: u64,
+    /// Owners that hold (or held) a liveness signal: dead once the token is dropped.
+    live: BTreeMap<String, Weak<()>>,
+}
+
+/// Whether `owner` held a liveness signal and released it (dropped guard: "died").
+fn gone(live: &BTreeMap<String, Weak<()>>, owner: Option<&tether_core::ids::OwnerId>) -> bool {
+    owner
+        .and_then(|o| live.get(&o.0))
+        .is_some_and(|w| w.strong_count() == 0)
 }
 
 /// A [`Store`](tether_core::Store) in memory, for tests only (see the module docs).

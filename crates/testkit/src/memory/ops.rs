@@ -7,18 +7,24 @@ use tether_core::{
     journal::{Journal, Outcome, Phase, Submission},
     placement::Placement,
     store::{
-        Acquire, ClaimFilter, Created, HistoryEntry, Lease, NewRun, QuarantinedRun, Renewed, Rerun,
-        RerunSpec, RunRecord, StoreError, SubmissionRecord,
+        Acquire, ClaimFilter, Created, HistoryEntry, Lease, Liveness, NewRun, QuarantinedRun,
+        Renewed, Rerun, RerunSpec, RunRecord, StoreError, SubmissionRecord,
     },
     Store,
 };
 
-use super::{entry, lease_lost, not_found, ttl_ms, MemoryStore, Op, Row, State};
+use super::{entry, gone, lease_lost, not_found, ttl_ms, MemoryStore, Op, Row, State};
 
 /// Takes the lease of a free row: new epoch, owner, expiry, and a history entry.
 fn take(row: &mut Row, owner: &OwnerId, ttl: Duration, now: i64, decision: &str) -> Lease {
     // The SQL stores' words (tether-store's `takeover_reason`), checked by the conformance suite.
     let reason = match (&row.rec.owner, row.rec.lease_expires_at_ms) {
+        (Some(prev), Some(exp)) if exp > now => {
+            let left = (exp - now) as f64 / 1000.0;
+            format!(
+                "took over from {prev} (owner gone, lease had {left:.1}s left); new owner {owner}"
+            )
+        }
         (Some(prev), Some(exp)) => {
             let ago = (now - exp).max(0) as f64 / 1000.0;
             format!("took over from {prev} (lease expired {ago:.1}s ago); new owner {owner}")
@@ -57,6 +63,15 @@ fn fenced<'s>(state: &'s mut State, lease: &Lease, open: bool) -> Result<&'s mut
 
 #[async_trait]
 impl Store for MemoryStore {
+    async fn hold_liveness(&self, owner: &OwnerId) -> Result<Option<Liveness>, StoreError> {
+        let token = std::sync::Arc::new(());
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .live
+            .insert(owner.0.clone(), std::sync::Arc::downgrade(&token));
+        Ok(Some(Liveness::new(token)))
+    }
+
     async fn create_run(&self, new: &NewRun) -> Result<Created, StoreError> {
         let store = self.id.clone();
         self.with(Op::CreateRun, |s, now| {
@@ -144,7 +159,7 @@ impl Store for MemoryStore {
     ) -> Result<Acquire, StoreError> {
         self.with(Op::Acquire, |s, now| {
             let row = s.runs.get_mut(key.as_str()).ok_or_else(|| not_found(key))?;
-            if row.finished() || !row.free(now) {
+            if row.finished() || !(row.free(now) || gone(&s.live, row.rec.owner.as_ref())) {
                 return Ok(Acquire::Held(row.read(now)));
             }
             let lease = take(row, owner, ttl, now, "lease-acquired");
@@ -207,10 +222,11 @@ impl Store for MemoryStore {
         filter: &ClaimFilter,
     ) -> Result<Vec<(Lease, RunRecord)>, StoreError> {
         self.with(Op::Claim, |s, now| {
+            let live = &s.live;
             let mut candidates: Vec<&mut Row> = s
                 .runs
                 .values_mut()
-                .filter(|r| !r.finished() && r.free(now))
+                .filter(|r| !r.finished() && (r.free(now) || gone(live, r.rec.owner.as_ref())))
                 .filter(|r| filter.admits(&r.rec.kind, r.rec.placement.as_ref()))
                 .collect();
             candidates.sort_by_key(|r| (!r.rec.queued, r.rec.created_at_ms, r.seq));

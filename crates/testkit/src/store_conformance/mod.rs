@@ -20,10 +20,12 @@ use tether_core::{store::StoreError, Store};
 
 pub mod helpers;
 mod leases;
+mod liveness;
 mod records;
 mod rerun;
 
 pub use leases::*;
+pub use liveness::*;
 pub use records::*;
 pub use rerun::*;
 
@@ -72,6 +74,8 @@ macro_rules! store_conformance_tests {
             failed_outcome_round_trips,
             listings_carry_no_spec_bodies,
             rerun_makes_a_fresh_instance_that_continues_the_generations,
+            a_dead_owner_is_taken_over_at_once_a_live_one_is_not,
+            an_owner_without_liveness_is_judged_by_its_lease,
         );
     };
     (@each $make:expr; $($prop:ident),* $(,)?) => {
