@@ -64,7 +64,7 @@ pub struct ForgetHostArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The job spec (TOML).
+    /// The job spec (TOML); `-` reads it from stdin.
     pub spec: PathBuf,
     /// Run key; default: derived from the spec file's absolute path (and printed).
     #[arg(long)]
@@ -75,6 +75,22 @@ pub struct RunArgs {
     /// On Ctrl-C/SIGTERM, cancel the external job instead of leaving it running.
     #[arg(long)]
     pub cancel_on_exit: bool,
+    #[command(flatten)]
+    pub show: ShowArgs,
+}
+
+/// What `tether run` shows while it waits.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Stream the job's stdout and stderr while it runs.
+    #[arg(short = 'f', long = "logs")]
+    pub logs: bool,
+    /// When stderr is not a terminal: print a line at least this often (e.g. `30s`, `5m`).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub heartbeat: std::time::Duration,
+    /// Print every decision and its reason (also in `tether history`).
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -93,7 +109,7 @@ pub struct RerunArgs {
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// The job spec (TOML).
+    /// The job spec (TOML); `-` reads it from stdin.
     pub spec: PathBuf,
     /// Run key; default: derived from the spec file's absolute path.
     #[arg(long)]

@@ -8,6 +8,7 @@ mod io;
 mod args;
 mod commands;
 mod fault;
+mod joblogs;
 mod output;
 mod progress;
 

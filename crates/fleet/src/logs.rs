@@ -174,6 +174,11 @@ pub async fn logs(
             continue;
         }
         if matches!(r.journal.phase, Phase::Finished { .. }) {
+            // The job's last bytes may have come after the read above and before its end was
+            // recorded: read once more, or a follower misses the end of the output.
+            if let Some(j) = &job {
+                let _ = drain(reader, j, stream, cursor.clone(), &mut print).await;
+            }
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
