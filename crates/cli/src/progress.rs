@@ -214,19 +214,27 @@ impl Progress {
     }
 
     fn changed(&self, s: &mut State) {
-        let text = format!("{} · {}", s.key, self.describe(s));
         match &self.bar {
             Some(bar) => {
                 // Spinner, separator and `00:00:00` take 14 columns; the rest is the message.
                 let width = console::Term::stderr().size().1 as usize;
                 let room = width.saturating_sub(15).max(10);
+                // The state matters more than the end of a long key: cut the key first.
+                let rest = self.describe(s);
+                let key_room = room
+                    .saturating_sub(console::measure_text_width(&rest) + 3)
+                    .max(12);
+                let key = console::truncate_str(&s.key, key_room, "…");
+                let text = format!("{key} · {rest}");
                 bar.set_message(console::truncate_str(&text, room, "…").into_owned());
             }
-            None if s.last != text => {
-                diag!("{} tether: {text}", now_iso());
-                s.last = text;
+            None => {
+                let text = format!("{} · {}", s.key, self.describe(s));
+                if s.last != text {
+                    diag!("{} tether: {text}", now_iso());
+                    s.last = text;
+                }
             }
-            None => {}
         }
     }
 

@@ -229,7 +229,13 @@ async fn summary(ctx: &Ctx, key: &RunKey, outcome: &Outcome, progress: &Progress
         Outcome::Succeeded { result } => {
             let ms = result.get("duration_ms").and_then(|v| v.as_u64());
             let took = ms.map_or(progress.elapsed(), Duration::from_millis);
-            let mut line = format!("tether: {key}: succeeded in {}", human_duration(took));
+            // On a terminal the key is on stdout's line right below: keep this one short.
+            let who = if progress.is_terminal() {
+                String::new()
+            } else {
+                format!("{key}: ")
+            };
+            let mut line = format!("tether: {who}succeeded in {}", human_duration(took));
             if let Some(peak) = result.get("peak_rss_bytes").and_then(|v| v.as_u64()) {
                 if peak > 0 {
                     line.push_str(&format!(" (peak memory {})", human_bytes(peak)));
