@@ -135,6 +135,9 @@ pub struct WorkerArgs {
     /// Leave `local` out on workers that must not run commands from the specs in the store.
     #[arg(long, value_delimiter = ',')]
     pub kinds: Option<Vec<String>>,
+    /// Log format: `text` (timestamp, level, event) or `json` (one object per line).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: crate::logging::LogFormat,
 }
 
 #[derive(Debug, Args)]
