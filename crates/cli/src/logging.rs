@@ -31,7 +31,9 @@ pub fn init(cli: &Cli) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Its report of a failed write is an `eprintln!`, which panics on a closed stderr.
+        .log_internal_errors(false);
     let _ = match worker {
         Some(LogFormat::Json) => fmt.json().with_current_span(false).try_init(),
         Some(_) => fmt.with_ansi(color_stderr()).try_init(),
