@@ -36,16 +36,9 @@ pub fn init(cli: &Cli) {
         .log_internal_errors(false);
     let _ = match worker {
         Some(LogFormat::Json) => fmt.json().with_current_span(false).try_init(),
-        Some(_) => fmt.with_ansi(color_stderr()).try_init(),
+        // No colours (the `ansi` feature is off): `NO_COLOR` holds, logs stay plain text.
+        Some(_) => fmt.try_init(),
         // A command's diagnostics: no timestamps, they interleave with its own lines.
-        None => fmt.without_time().with_ansi(color_stderr()).try_init(),
+        None => fmt.without_time().try_init(),
     };
-}
-
-/// Colours on stderr only on a terminal and without `NO_COLOR` (anstream's rules).
-fn color_stderr() -> bool {
-    !matches!(
-        anstream::AutoStream::choice(&std::io::stderr()),
-        anstream::ColorChoice::Never
-    )
 }

@@ -309,7 +309,7 @@ fn phase_of(decision: &Decision) -> Option<String> {
             ActiveState::Queued => "queued".into(),
             _ => "running".into(),
         },
-        Decision::AskAgain { .. } => "backend not answering; asking again".into(),
+        Decision::AskAgain { .. } => "backend not answering; asking again with backoff".into(),
         Decision::Cancel { .. } => "cancelling".into(),
         Decision::GiveUp { .. } | Decision::Finish(_) | Decision::Return(_) => "ending".into(),
         _ => return None,
@@ -346,9 +346,16 @@ impl Observer for Progress {
                         tether_connectors::text::escape_controls(reason)
                     ));
                 }
-                let Some(phase) = phase_of(decision) else {
+                let Some(mut phase) = phase_of(decision) else {
                     return;
                 };
+                if matches!(**decision, Decision::AskAgain { .. }) && external_id.is_none() {
+                    phase = "backend unreachable, no job yet; retrying with backoff".into();
+                }
+                // The searches between the retries of an unreachable backend are not news.
+                if matches!(**decision, Decision::LookUp { .. }) && s.phase.starts_with("backend") {
+                    return;
+                }
                 s.phase = phase;
                 s.generation = generation.map(|g| g.to_string());
                 s.id = external_id

@@ -86,3 +86,39 @@ fn following_another_owner_says_who_and_why_it_waits() {
     assert!(!err.contains("lease released"), "{err}");
     wait_child(&mut first, Duration::from_secs(30));
 }
+
+#[test]
+fn a_backend_refusing_connections_at_submit_waits_in_one_line_and_ctrl_c_says_no_job_exists() {
+    let env = Env::new();
+    // Port 1: connections refused, nothing is ever sent.
+    let spec = env.spec(
+        "refused.toml",
+        "[job]\nkind = 'spark-standalone'\nmaster_rest = 'http://127.0.0.1:1'\n\
+         master_ui = 'http://127.0.0.1:1'\napp_resource = 'file:/nonexistent.jar'\nmain_class = 'x.Y'\n",
+    );
+    let err_path = env.path("err.txt");
+    let mut child = env
+        .cmd()
+        .args(["run", spec.to_str().unwrap(), "--key", "refused"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    // Several retries (every ~2 s at first).
+    std::thread::sleep(Duration::from_secs(6));
+    signal(child.id(), "INT");
+    let st = wait_child(&mut child, Duration::from_secs(20));
+    let err = read(&err_path);
+    assert_eq!(st.code(), Some(130), "{err}");
+    let waiting = err
+        .lines()
+        .filter(|l| l.contains("backend unreachable"))
+        .count();
+    assert_eq!(
+        waiting, 1,
+        "one line for the wait, not one per retry: {err}"
+    );
+    assert!(err.contains("no job was started"), "{err}");
+    assert!(!err.contains("left running"), "{err}");
+}
