@@ -242,7 +242,7 @@ impl Progress {
         let owner = record
             .owner
             .as_ref()
-            .map(|o| o.to_string())
+            .map(|o| tether_connectors::text::escape_controls(&o.0))
             .unwrap_or_else(|| "nobody".into());
         let since = match &s.following {
             Some((o, since)) if *o == owner => *since,
@@ -368,5 +368,26 @@ impl Observer for Progress {
 
     fn checkpoint(&self, key: &RunKey, point: Checkpoint) {
         crate::fault::maybe_crash(key, point);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_in_words() {
+        assert_eq!(human_duration(Duration::from_millis(6100)), "6.1s");
+        assert_eq!(human_duration(Duration::from_secs(192)), "3m 12s");
+        assert_eq!(human_duration(Duration::from_secs(3780)), "1h 03m");
+        assert_eq!(human_bytes(3 * 1024 * 1024 + 512 * 1024), "3.5 MiB");
+        assert_eq!(human_bytes(2048), "2.0 KiB");
+    }
+
+    #[test]
+    fn timestamps_are_iso_8601_utc_to_the_second() {
+        let t = now_iso();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
     }
 }

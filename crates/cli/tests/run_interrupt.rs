@@ -120,5 +120,5 @@ fn a_backend_refusing_connections_at_submit_waits_in_one_line_and_ctrl_c_says_no
         "one line for the wait, not one per retry: {err}"
     );
     assert!(err.contains("no job was started"), "{err}");
-    assert!(!err.contains("left running"), "{err}");
+    assert!(!err.contains("was left running"), "{err}");
 }

@@ -82,13 +82,16 @@ pub async fn drive(
         Some(r) => r,
         None if cancel_on_exit => {
             tracing::info!(%key, "interrupted: cancel on exit");
+            // Listen for the second interrupt before saying it may come: one sent right after
+            // the message must not be missed.
+            let second = listen();
             (ctx.notices)(
                 "tether: interrupted: --cancel-on-exit: cancelling the job and waiting until it \
                  is killed; Ctrl-C again within 2 s to stop waiting (the cancel stays requested: \
                  whoever drives the run next kills the job)",
             );
             store.request_cancel(&key).await?;
-            match again_within(Duration::from_secs(2), &mut driving, &*ctx.notices).await {
+            match again_within(Duration::from_secs(2), second, &mut driving, &*ctx.notices).await {
                 Some(r) => r,
                 None => {
                     drop(driving);
@@ -129,25 +132,36 @@ pub async fn drive(
     })
 }
 
+/// The next interrupt (SIGINT, SIGTERM, SIGHUP), or None without signal handling.
+type Interrupt = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn listen() -> Option<Interrupt> {
+    crate::shutdown_signal()
+        .ok()
+        .map(|f| Box::pin(f) as Interrupt)
+}
+
 /// Drives on; None if a second interrupt comes within `window` of the previous one (a later
 /// one only re-arms the window, with a reminder in the log).
 async fn again_within<T>(
     window: Duration,
+    mut signal: Option<Interrupt>,
     driving: &mut (impl Future<Output = T> + Unpin),
     say: &(dyn Fn(&str) + Send + Sync),
 ) -> Option<T> {
     let mut last = tokio::time::Instant::now();
     loop {
         // Without a signal handler (never on Unix) there is no second interrupt to wait for.
-        let Ok(signal) = crate::shutdown_signal() else {
+        let Some(next) = signal.take() else {
             return Some(driving.await);
         };
         tokio::select! {
             r = &mut *driving => return Some(r),
-            () = signal => {
+            () = next => {
                 if last.elapsed() <= window {
                     return None;
                 }
+                signal = listen();
                 say(&format!(
                     "tether: still cancelling; Ctrl-C again within {}s to stop waiting",
                     window.as_secs()

@@ -30,9 +30,12 @@ pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()
     let mut term = signal(SignalKind::terminate())?;
     // A closed terminal (SIGHUP) is handled like SIGTERM: release, leave the job running.
     let mut hup = signal(SignalKind::hangup())?;
+    // Registered now, not at the first poll (as `ctrl_c()` does): an interrupt that comes
+    // between this call and the first poll is not lost.
+    let mut int = signal(SignalKind::interrupt())?;
     Ok(async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
             _ = hup.recv() => {}
         }
