@@ -16,7 +16,7 @@ Exit codes:
   5    lease lost: another owner drives the run
   6    not found: no run with that key (or no such generation)
   7    wait --timeout ran out with the run still going
-  130  interrupted (SIGINT/SIGTERM): the job was left running\n\n"
+  130  interrupted (SIGINT, SIGTERM or SIGHUP): the job was left running\n\n"
     };
 }
 
@@ -139,7 +139,7 @@ pub struct ForgetHostArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The job spec (TOML).
+    /// The job spec (TOML); `-` reads it from stdin.
     pub spec: PathBuf,
     /// Run key; default: derived from the spec file's absolute path (and printed).
     #[arg(long)]
@@ -150,6 +150,22 @@ pub struct RunArgs {
     /// On Ctrl-C/SIGTERM, cancel the external job instead of leaving it running.
     #[arg(long)]
     pub cancel_on_exit: bool,
+    #[command(flatten)]
+    pub show: ShowArgs,
+}
+
+/// What `tether run` shows while it waits.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Stream the job's stdout and stderr while it runs.
+    #[arg(short = 'f', long = "logs")]
+    pub logs: bool,
+    /// When stderr is not a terminal: print a line at least this often (e.g. `30s`, `5m`).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub heartbeat: std::time::Duration,
+    /// Print every decision and its reason (also in `tether history`).
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -168,7 +184,7 @@ pub struct RerunArgs {
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// The job spec (TOML).
+    /// The job spec (TOML); `-` reads it from stdin.
     pub spec: PathBuf,
     /// Run key; default: derived from the spec file's absolute path.
     #[arg(long)]
@@ -194,6 +210,9 @@ pub struct WorkerArgs {
     /// Leave `local` out on workers that must not run commands from the specs in the store.
     #[arg(long, value_delimiter = ',')]
     pub kinds: Option<Vec<String>>,
+    /// Log format: `text` (timestamp, level, event) or `json` (one object per line).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: crate::logging::LogFormat,
 }
 
 #[derive(Debug, Args)]

@@ -55,3 +55,28 @@ macro_rules! say {
 macro_rules! diag {
     ($($arg:tt)*) => { $crate::io::err_line(format_args!($($arg)*)) };
 }
+
+/// Reads a job spec from stdin (`tether run -`): ("<stdin>", text). Specs over
+/// [`tether_core::spec::MAX_SPEC_BYTES`] are refused without reading further.
+pub fn read_spec_stdin() -> Result<(String, String), crate::commands::CliError> {
+    use std::io::Read;
+    let limit = tether_core::spec::MAX_SPEC_BYTES;
+    let mut text = String::new();
+    std::io::stdin()
+        .lock()
+        .take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| {
+            crate::commands::CliError::usage(format!(
+                "cannot read the job spec from stdin: {e} (`-` reads a TOML spec from stdin)"
+            ))
+        })?;
+    if text.len() as u64 > limit {
+        return Err(crate::commands::CliError::usage(format!(
+            "the job spec on stdin is larger than {} KiB: a spec describes a job, it does not \
+             carry its data; move large content into files the job reads",
+            limit >> 10
+        )));
+    }
+    Ok(("<stdin>".into(), text))
+}

@@ -8,6 +8,8 @@ mod io;
 mod args;
 mod commands;
 mod fault;
+mod joblogs;
+mod logging;
 mod output;
 mod progress;
 
@@ -24,7 +26,7 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     let cli = args::Cli::parse();
-    init_tracing();
+    logging::init(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,15 +41,4 @@ fn main() -> ExitCode {
     // Do not wait for blocking tasks (e.g. a store call) once the answer is known.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     ExitCode::from(code)
-}
-
-/// Library diagnostics (`tracing`) to stderr, filtered by `TETHER_LOG` (e.g. `info`,
-/// `tether_fleet=debug`); `warn` by default, so a command's usual output is its own lines.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TETHER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -418,6 +418,8 @@ async fn a_recovery_job_runs_alone() {
         match normal_c.status(&normal).await {
             JobStatus::Active { detail, state } => {
                 assert!(detail.contains("waiting for the local slot"), "{detail}");
+                // In this job's words: it is not the one that runs alone.
+                assert!(detail.contains("this job starts when it ends"), "{detail}");
                 assert_eq!(state, ActiveState::Queued, "waiting for the slot is queued");
             }
             other => panic!("expected the normal job to wait, got {other:?}"),
@@ -438,7 +440,11 @@ async fn a_recovery_job_runs_alone() {
     let recovery2 = submit(&*rec_c, &request("alone-recovery-2", Shape::Recovery)).await;
     match rec_c.status(&recovery2).await {
         JobStatus::Active { detail, .. } => {
-            assert!(detail.contains("waiting for the local slot"), "{detail}")
+            assert!(detail.contains("waiting for the local slot"), "{detail}");
+            assert!(
+                detail.contains("waits for the other local jobs"),
+                "{detail}"
+            )
         }
         other => panic!("expected the recovery job to wait, got {other:?}"),
     }

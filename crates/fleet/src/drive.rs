@@ -4,10 +4,11 @@
 //! ## Guarantees
 //! - When `stop` completes first, the job is left running and this process's lease released
 //!   (another owner takes over without waiting), unless `cancel_on_exit`: then the cancel is
-//!   requested and the run driven until its job is killed.
+//!   requested and the run driven until its job is killed; a second interrupt within 2 s
+//!   stops waiting (the cancel stays recorded, the lease is released).
 //! - A rerun touches only a finished run with no live lease; the fresh instance continues the
 //!   generation numbering, so a lookup by tag never adopts the earlier instance's job.
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tether_connectors::registry::Built;
 use tether_core::{
@@ -83,9 +84,29 @@ pub async fn drive(
         Some(r) => r,
         None if cancel_on_exit => {
             tracing::info!(%key, "interrupted: cancel on exit");
-            (ctx.notices)("tether: interrupted: --cancel-on-exit: cancelling the job");
+            // Listen for the second interrupt before saying it may come: one sent right after
+            // the message must not be missed.
+            let second = listen();
+            (ctx.notices)(
+                "tether: interrupted: --cancel-on-exit: cancelling the job and waiting until it \
+                 is killed; Ctrl-C again within 2 s to stop waiting (the cancel stays requested: \
+                 whoever drives the run next kills the job)",
+            );
             store.request_cancel(&key).await?;
-            driving.await
+            match again_within(Duration::from_secs(2), second, &mut driving, &*ctx.notices).await {
+                Some(r) => r,
+                None => {
+                    drop(driving);
+                    release_if_ours(store.as_ref(), &key, &owner).await;
+                    tracing::info!(%key, "interrupted twice: stopped waiting for the cancel");
+                    (ctx.notices)(&format!(
+                        "tether: stopped waiting: the cancel of {key} is recorded and the lease \
+                         released; the job runs until `tether cancel {key}`, `tether run` or a \
+                         worker acts on it"
+                    ));
+                    return Ok(Driven::Interrupted);
+                }
+            }
         }
         None => {
             drop(driving);
@@ -111,6 +132,46 @@ pub async fn drive(
         finish: result,
         view,
     })
+}
+
+/// The next interrupt (SIGINT, SIGTERM, SIGHUP), or None without signal handling.
+type Interrupt = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn listen() -> Option<Interrupt> {
+    crate::shutdown_signal()
+        .ok()
+        .map(|f| Box::pin(f) as Interrupt)
+}
+
+/// Drives on; None if a second interrupt comes within `window` of the previous one (a later
+/// one only re-arms the window, with a reminder in the log).
+async fn again_within<T>(
+    window: Duration,
+    mut signal: Option<Interrupt>,
+    driving: &mut (impl Future<Output = T> + Unpin),
+    say: &(dyn Fn(&str) + Send + Sync),
+) -> Option<T> {
+    let mut last = tokio::time::Instant::now();
+    loop {
+        // Without a signal handler (never on Unix) there is no second interrupt to wait for.
+        let Some(next) = signal.take() else {
+            return Some(driving.await);
+        };
+        tokio::select! {
+            r = &mut *driving => return Some(r),
+            () = next => {
+                if last.elapsed() <= window {
+                    return None;
+                }
+                signal = listen();
+                say(&format!(
+                    "tether: still cancelling; Ctrl-C again within {}s to stop waiting",
+                    window.as_secs()
+                ));
+                last = tokio::time::Instant::now();
+            }
+        }
+    }
 }
 
 async fn release_if_ours(store: &dyn Store, key: &RunKey, owner: &OwnerId) {

@@ -24,15 +24,21 @@ pub mod worker;
 pub use config::Config;
 pub use context::Ctx;
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM: the `stop` of a front end run from a shell or a
+/// Completes on SIGINT (Ctrl-C), SIGTERM or SIGHUP: the `stop` of a front end run from a shell or a
 /// service manager.
 pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
+    // A closed terminal (SIGHUP) is handled like SIGTERM: release, leave the job running.
+    let mut hup = signal(SignalKind::hangup())?;
+    // Registered now, not at the first poll (as `ctrl_c()` does): an interrupt that comes
+    // between this call and the first poll is not lost.
+    let mut int = signal(SignalKind::interrupt())?;
     Ok(async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
+            _ = hup.recv() => {}
         }
     })
 }

@@ -9,11 +9,14 @@
 //!   calls below it can be told apart by run.
 //! - Events never carry a spec's text or a token: only keys, ids, epochs, decisions and reasons
 //!   (reasons are what the history stores already).
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use tether_core::{
     engine::{Checkpoint, Event, Observer},
-    ids::{Epoch, OwnerId, RunKey},
+    ids::{Epoch, Generation, OwnerId, RunKey},
     Decision,
 };
 use tracing::{field, Span};
@@ -32,12 +35,18 @@ pub fn run_span(key: &RunKey, epoch: Epoch, owner: &OwnerId) -> Span {
 /// An [`Observer`] that turns engine events into tracing events, then hands them on.
 pub struct Traced {
     inner: Arc<dyn Observer>,
+    /// The generation last recorded in each run's span: recording a field again appends it
+    /// (`generation=1 generation=1 …` on every line of the log), so it is recorded on change.
+    recorded: Mutex<HashMap<RunKey, Generation>>,
 }
 
 impl Traced {
     /// Wraps `inner`, which still sees every event and checkpoint.
     pub fn new(inner: Arc<dyn Observer>) -> Traced {
-        Traced { inner }
+        Traced {
+            inner,
+            recorded: Mutex::default(),
+        }
     }
 }
 
@@ -62,9 +71,15 @@ impl Observer for Traced {
                 decision,
                 reason,
             } => {
-                if let Some(g) = generation {
-                    Span::current().record("generation", g.0);
+                let mut recorded = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+                if matches!(**decision, Decision::Finish(_) | Decision::Return(_)) {
+                    recorded.remove(key);
+                } else if let Some(g) = generation {
+                    if recorded.insert(key.clone(), *g) != Some(*g) {
+                        Span::current().record("generation", g.0);
+                    }
                 }
+                drop(recorded);
                 let id = external_id.as_ref().map(|i| i.0.as_str());
                 let g = generation.map(|g| g.0);
                 if matches!(

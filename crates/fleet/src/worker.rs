@@ -147,7 +147,7 @@ pub async fn worker(
     let _alive = ctx.hold_liveness(store.as_ref(), &owner).await;
     let ttl = ctx.config.leases.ttl;
     let say = hooks.notices.clone();
-    tracing::info!(%owner, concurrency = args.concurrency, local_slots = args.local_slots, "worker started");
+    tracing::info!(%owner, state = %tether_store::redact(&ctx.config.state), concurrency = args.concurrency, local_slots = args.local_slots, lease_ttl_ms = ttl.as_millis() as u64, "worker started");
     say(&format!(
         "tether worker {owner}: state {}, concurrency {}, local slots {}, lease ttl {}ms",
         tether_store::redact(&ctx.config.state),
@@ -208,6 +208,7 @@ pub async fn worker(
                                 if e.is_panic() { "panicked" } else { "was cancelled" }
                             ));
                             if let Err(e) = store.release(&lease).await {
+                                tracing::warn!(key = %lease.key, error = %e, "release failed; the heartbeat releases it");
                                 say(&format!("tether worker: {}: release failed ({e}); the heartbeat releases it", lease.key));
                             }
                         }

@@ -23,7 +23,7 @@ pub enum Exit {
     NotFound = 6,
     /// 7: `tether wait --timeout` ran out with the run still going.
     Timeout = 7,
-    /// 130: interrupted (SIGINT/SIGTERM); the job was left running.
+    /// 130: interrupted (SIGINT, SIGTERM or SIGHUP); the job was left running.
     Interrupted = 130,
 }
 

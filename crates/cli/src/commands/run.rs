@@ -1,5 +1,9 @@
 //! `tether run`: drive one run to the end from this process.
-use std::{sync::Arc, time::Instant};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tether_connectors::registry::Built;
 use tether_core::{
@@ -18,12 +22,19 @@ use tether_fleet::{
 };
 
 use super::{interrupted, outcome_code, submit, CliError, Exit};
-use crate::{args::RunArgs, output, progress::Progress};
+use crate::{
+    args::{RunArgs, ShowArgs},
+    output,
+    progress::{human_bytes, human_duration, Progress, ProgressOptions},
+};
 
 pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit, CliError> {
     let (new, built) = submit::new_run(ctx, &args.spec, args.key.as_deref(), false)?;
     let key = new.key.clone();
-    diag!("tether: run key {key}");
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        // On a terminal the status line carries the key.
+        diag!("{} tether: run key {key}", crate::progress::now_iso());
+    }
     if !built.durable {
         return ephemeral(&new.key, built).await;
     }
@@ -39,7 +50,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit, CliError> {
         cancel_on_exit: args.cancel_on_exit,
         resume: &resume,
     };
-    drive(ctx, store, &key, built, how).await
+    drive_with(ctx, store, &key, built, how, &args.show).await
 }
 
 /// A finished key is not run again: say so, with when, which generation and which job, and
@@ -98,27 +109,65 @@ pub async fn drive(
     built: Built,
     how: Drive<'_>,
 ) -> Result<Exit, CliError> {
+    let show = ShowArgs {
+        logs: false,
+        heartbeat: Duration::from_secs(300),
+        verbose: false,
+    };
+    drive_with(ctx, store, key, built, how, &show).await
+}
+
+/// [`drive`], showing what `show` asks for.
+pub async fn drive_with(
+    ctx: &Ctx,
+    store: Arc<dyn Store>,
+    key: &RunKey,
+    built: Built,
+    how: Drive<'_>,
+    show: &ShowArgs,
+) -> Result<Exit, CliError> {
     let key = key.clone();
-    let progress = Arc::new(Progress::new());
-    let driven = tether_fleet::drive::drive(
+    let progress = Arc::new(Progress::for_run(
+        &key,
+        ProgressOptions {
+            kind: built.connector.kind().to_string(),
+            verbose: show.verbose,
+            lease_ttl: ctx.config.leases.ttl,
+        },
+    ));
+    let heartbeat = (!progress.is_terminal()).then(|| {
+        let p = progress.clone();
+        let period = show.heartbeat.max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tick.tick().await;
+                p.heartbeat();
+            }
+        })
+    });
+    let driving = tether_fleet::drive::drive(
         ctx,
-        store,
+        store.clone(),
         &key,
         built,
         progress.clone(),
         how.cancel_on_exit,
         interrupted()?,
-    )
-    .await;
+    );
+    let driven = if show.logs {
+        with_logs(driving, crate::joblogs::follow(ctx, &key, &progress)).await
+    } else {
+        driving.await
+    };
+    if let Some(h) = heartbeat {
+        h.abort();
+    }
     progress.finish();
     let (result, view) = match driven {
         Ok(Driven::Ended { finish, view }) => (finish, view),
         Ok(_) => {
-            diag!(
-                "tether: interrupted: the job was left running and the lease released; resume with \
-                 `{}` (or kill the job with `tether cancel {key}`)",
-                how.resume
-            );
+            interrupted_line(store.as_ref(), &key, &progress, how.resume).await;
             return Ok(Exit::Interrupted);
         }
         Err(DriveError::Store(e)) => return Err(CliError::store(e)),
@@ -126,27 +175,27 @@ pub async fn drive(
     };
     let code = match result {
         Ok(Finish::Outcome(outcome)) => {
-            diag!("tether: {key}: {}", output::outcome_detail(&outcome));
+            summary(ctx, &key, &outcome, &progress, show).await;
             outcome_code(&outcome)
         }
         Ok(Finish::GaveUp { reason }) => {
-            diag!("tether: {key}: status unknown: {reason}");
+            progress.line(&format!("tether: {key}: status unknown: {reason}"));
             Exit::Unknown
         }
         Ok(Finish::Elsewhere(e)) => {
-            diag!(
+            progress.line(&format!(
                 "tether: {key}: status unknown: {e}. Run it there (same command), let a worker on \
                  host {host} pick it up, or, if that host is gone for good, `tether forget-host {host}`",
                 host = e.placement.host
-            );
+            ));
             Exit::Unknown
         }
         Err(e @ EngineError::LeaseLost { .. }) => {
-            diag!("tether: {e}");
+            progress.line(&format!("tether: {e}"));
             return Ok(Exit::LeaseLost);
         }
         Err(e) => {
-            diag!("tether: {key}: {e}; the run stays resumable");
+            progress.line(&format!("tether: {key}: {e}; the run stays resumable"));
             Exit::Unknown
         }
     };
@@ -158,6 +207,92 @@ pub async fn drive(
         }
     }
     Ok(code)
+}
+
+/// Drives while following the job's logs; once the run ended, lets the logs catch up for a
+/// moment (their follower ends by itself when it sees the run finished).
+async fn with_logs<T>(driving: impl Future<Output = T>, logs: impl Future<Output = ()>) -> T {
+    let mut driving = std::pin::pin!(driving);
+    let mut logs = std::pin::pin!(logs);
+    let out = tokio::select! {
+        out = &mut driving => out,
+        () = &mut logs => return driving.await,
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(3), logs).await;
+    out
+}
+
+/// The end of a run in one line: duration and peak memory on success (not the raw result),
+/// the reason and the tail of stderr on failure.
+async fn summary(ctx: &Ctx, key: &RunKey, outcome: &Outcome, progress: &Progress, show: &ShowArgs) {
+    match outcome {
+        Outcome::Succeeded { result } => {
+            let ms = result.get("duration_ms").and_then(|v| v.as_u64());
+            let took = ms.map_or(progress.elapsed(), Duration::from_millis);
+            // On a terminal the key is on stdout's line right below: keep this one short.
+            let who = if progress.is_terminal() {
+                String::new()
+            } else {
+                format!("{key}: ")
+            };
+            let mut line = format!("tether: {who}succeeded in {}", human_duration(took));
+            if let Some(peak) = result.get("peak_rss_bytes").and_then(|v| v.as_u64()) {
+                if peak > 0 {
+                    line.push_str(&format!(" (peak memory {})", human_bytes(peak)));
+                }
+            }
+            progress.line(&line);
+        }
+        Outcome::Failed { .. } => {
+            progress.line(&format!(
+                "tether: {key}: {}",
+                output::outcome_detail(outcome)
+            ));
+            if show.logs {
+                return;
+            }
+            if let Some(lines) = crate::joblogs::stderr_tail(ctx, key, 20).await {
+                if !lines.is_empty() {
+                    progress.line(&format!(
+                        "tether: last {} lines of the job's stderr (all of it: `tether logs {key} --stderr`):",
+                        lines.len()
+                    ));
+                    for l in lines {
+                        progress.line(&format!("  | {l}"));
+                    }
+                }
+            }
+        }
+        _ => progress.line(&format!(
+            "tether: {key}: {}",
+            output::outcome_detail(outcome)
+        )),
+    }
+}
+
+/// Says what an interruption left behind, in plain words: a job running (or none), a lease
+/// released (only if this process held one), and how to resume.
+async fn interrupted_line(store: &dyn Store, key: &RunKey, progress: &Progress, resume: &str) {
+    if let Some(owner) = progress.followed() {
+        progress.line(&format!(
+            "tether: interrupted: stopped following; {owner} still drives {key} (`tether status {key}`)"
+        ));
+        return;
+    }
+    let job = match store.get_run(key).await {
+        Ok(Some(run)) => run.current().1.map(|id| id.to_string()),
+        _ => None,
+    };
+    match job {
+        Some(id) => progress.line(&format!(
+            "tether: interrupted: job {id} was left running and the lease released; resume with \
+             `{resume}` (or kill the job with `tether cancel {key}`)"
+        )),
+        None => progress.line(&format!(
+            "tether: interrupted: no job was started, nothing is left running; start again with \
+             `{resume}`"
+        )),
+    }
 }
 
 /// `durable = false`: plain submit, poll, result. No journal, no lease, no resubmission.

@@ -17,10 +17,18 @@ pub fn new_run(
     key: Option<&str>,
     queued: bool,
 ) -> Result<(NewRun, tether_connectors::registry::Built), CliError> {
-    let (file, text) = read_spec(spec)?;
+    // `-`: the spec comes from stdin; its key (unless given) from its content, so the same
+    // spec piped twice is the same run.
+    let from_stdin = spec.as_os_str() == "-";
+    let (file, text) = if from_stdin {
+        crate::io::read_spec_stdin()?
+    } else {
+        read_spec(spec)?
+    };
     let built = ctx.connector_to_submit(&file, &text)?;
     let key = match key {
         Some(k) => parse_key(k)?,
+        None if from_stdin => RunKey::from_path("stdin", std::path::Path::new(&spec_hash(&text))),
         None => {
             let stem = spec
                 .file_name()

@@ -1,11 +1,7 @@
-//! `tether worker`: the library's worker (`tether_fleet::worker`), with its lines on stderr.
+//! `tether worker`: the library's worker (`tether_fleet::worker`), its log through `tracing`.
 use std::sync::Arc;
 
-use tether_core::{
-    engine::{Event, Observer},
-    ids::RunKey,
-    Decision,
-};
+use tether_core::{engine::Observer, ids::RunKey};
 use tether_fleet::worker::{WorkerEnd, WorkerError, WorkerHooks, WorkerOptions};
 
 use super::{interrupted, CliError, Exit};
@@ -18,7 +14,8 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<Exit, CliError> {
     options.exit_when_idle = args.exit_when_idle;
     let hooks = WorkerHooks {
         observer: Arc::new(WorkerLog),
-        notices: ctx.notices.clone(),
+        // Every notice of the worker is also a tracing event: printing both doubled each line.
+        notices: Arc::new(|_: &str| {}),
     };
     match tether_fleet::worker::worker(ctx, options, hooks, interrupted()?).await {
         Ok(WorkerEnd::Stopped) => Ok(Exit::Interrupted),
@@ -28,37 +25,11 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<Exit, CliError> {
     }
 }
 
-/// Worker log: one line per decision that changes something (not every poll).
+/// The worker's log is the library's `tracing` events (see `crate::logging`): this observer
+/// only keeps the crash-test hook, so no decision is printed twice.
 struct WorkerLog;
 
 impl Observer for WorkerLog {
-    fn event(&self, key: &RunKey, event: &Event) {
-        if let Event::Decided {
-            generation,
-            external_id,
-            decision,
-            reason,
-        } = event
-        {
-            if matches!(
-                **decision,
-                Decision::Poll { .. } | Decision::Observe | Decision::AskAgain { .. }
-            ) {
-                return;
-            }
-            let g = generation
-                .map(|g| g.to_string())
-                .unwrap_or_else(|| "-".into());
-            let id = external_id
-                .as_ref()
-                .map(|i| i.to_string())
-                .unwrap_or_else(|| "-".into());
-            diag!(
-                "tether worker: {key} gen {g} id {id}: {}: {reason}",
-                decision.name()
-            );
-        }
-    }
     fn checkpoint(&self, key: &RunKey, point: tether_core::engine::Checkpoint) {
         crate::fault::maybe_crash(key, point);
     }

@@ -72,6 +72,7 @@ use serde_json::json;
 use tether_core::{
     connector::{CancelError, FindByTag, JobRef, Logs, RecoveryShape, SubmitError, SubmitRequest},
     ids::{ExternalId, Tag},
+    journal::Shape,
     observe::{FailureClass, JobStatus, Lookup},
     Connector,
 };
@@ -195,9 +196,16 @@ impl LocalConnector {
         match record.supervisor.liveness() {
             Ok(Liveness::Alive) => match &record.job {
                 // Waiting for the local slot is the local backend's queue.
+                // Said in the words of this job: only a recovery job runs alone.
+                None if job.submission.shape == Shape::Recovery => JobStatus::queued(format!(
+                    "waiting for the local slot ({}): a recovery job runs alone, so it waits for \
+                     the other local jobs to end",
+                    slot_lock(&self.jobs_dir).display()
+                )),
                 None => JobStatus::queued(format!(
-                        "waiting for the local slot ({}): a recovery job runs alone, so it waits for the others, or they wait for it",
-                        slot_lock(&self.jobs_dir).display()
+                    "waiting for the local slot ({}): a recovery job runs alone there; this job \
+                     starts when it ends",
+                    slot_lock(&self.jobs_dir).display()
                 )),
                 Some(p) => JobStatus::running(format!(
                     "running as pid {} for {}s (supervisor pid {})",
@@ -212,7 +220,8 @@ impl LocalConnector {
                 // The supervisor died (SIGKILL, OOM killer) but the job itself may still run:
                 // calling it lost now would make the engine start a second copy beside it.
                 Ok(None) if job_still_runs(&record) => JobStatus::running(format!(
-                        "running unsupervised: its supervisor {found} is gone ({why}); waiting for                          the job to end (its exit status will not be known, so it will count as lost)"
+                        "running unsupervised: its supervisor {found} is gone ({why}); waiting for \
+                         the job to end (its exit status will not be known, so it will count as lost)"
                 )),
                 Ok(None) => JobStatus::NotFound {
                     detail: format!(

@@ -32,7 +32,7 @@ impl Driver<'_> {
                     SubmitReason::IntentIdempotent => {
                         "the intent had no recorded id; the backend submits idempotently, so the same tag again returns its job".into()
                     }
-                    SubmitReason::AfterFailure(class) => format!("generation {id} failed ({})", class.as_str()),
+                    SubmitReason::AfterFailure(class) => format!("job {id} failed ({})", class.as_str()),
                     SubmitReason::AfterLost => format!("job {id} was lost"),
                 };
                 let mut s = format!(

@@ -1,0 +1,44 @@
+//! Where `tracing` goes: a command's diagnostics (`TETHER_LOG`, `warn` by default), or the
+//! log of `tether worker`.
+//!
+//! ## Guarantees
+//! - `tether worker` logs through `tracing` only: each event once, with an RFC 3339 UTC
+//!   timestamp and its level, as text or (`--log-format json`) one JSON object per line;
+//!   `info` by default, `TETHER_LOG` overrides. The library's notices (the same events in
+//!   words, for the other commands) are not printed again.
+use clap::ValueEnum;
+
+use crate::args::{Cli, Command};
+
+/// How `tether worker` writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// `2026-12-01T18:33:00.123456Z  INFO run{key=…}: decided …`
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `target`, `spans`).
+    Json,
+}
+
+/// Installs the subscriber for this command.
+pub fn init(cli: &Cli) {
+    let worker = match &cli.command {
+        Command::Worker(w) => Some(w.log_format),
+        _ => None,
+    };
+    let default = if worker.is_some() { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TETHER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Its report of a failed write is an `eprintln!`, which panics on a closed stderr.
+        .log_internal_errors(false);
+    let _ = match worker {
+        Some(LogFormat::Json) => fmt.json().with_current_span(false).try_init(),
+        // No colours (the `ansi` feature is off): `NO_COLOR` holds, logs stay plain text.
+        Some(_) => fmt.try_init(),
+        // A command's diagnostics: no timestamps, they interleave with its own lines.
+        None => fmt.without_time().try_init(),
+    };
+}
