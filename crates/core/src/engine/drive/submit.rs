@@ -37,6 +37,12 @@ impl Driver<'_> {
                 class: *class,
                 message: message.clone(),
             }),
+            (Observed::Status(JobStatus::NotFound { detail }), SubmitReason::AfterLost) => {
+                Some(Outcome::Failed {
+                    class: FailureClass::Lost,
+                    message: format!("the backend lost the job: {detail}"),
+                })
+            }
             (_, SubmitReason::AfterLost) => Some(Outcome::Failed {
                 class: FailureClass::Lost,
                 message: "the backend lost the job".into(),
