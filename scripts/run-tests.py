@@ -57,11 +57,12 @@ def binaries():
 
 # What makes an integration test binary need something outside: its source mentions one of these.
 NEEDS_OUTSIDE = re.compile(
-    r"PgScratch|ScratchDb|Harness::postgres|postgres|TETHER_SPARK_ENV|spark_support|"
+    r"PgScratch|ScratchDb|Harness::postgres|postgres|conformance!|TETHER_SPARK_ENV|spark_support|"
     r"yarn_support|livy_support|TETHER_YARN_ENV|TETHER_LIVY_ENV"
 )
-# Binaries that mix offline and outside tests: the offline tier runs them with this filter.
-OFFLINE_FILTER = {"conformance": "sqlite::"}
+# Binaries that mix offline and outside tests (the SQL stores' `conformance!` runs each property
+# on SQLite and PostgreSQL): the offline tier runs them with this filter.
+OFFLINE_FILTER = {"conformance": "sqlite::", "placement": "sqlite::"}
 
 
 def offline_args(binary, args):
