@@ -208,6 +208,18 @@ pub fn fds(pid: u32) -> (usize, usize) {
 }
 
 /// p-th percentile (nearest rank) of sorted values.
+/// The `rounds | min | p50 | p99 | max` cells of a result row over sorted `times` (ms).
+pub fn latency_cells(times: &[i64], rounds: usize) -> String {
+    format!(
+        "{:>6} | {:>7} | {:>7} | {:>7} | {:>7} |",
+        format!("{}x{}", rounds, times.len() / rounds.max(1)),
+        times.first().copied().unwrap_or(0),
+        percentile(times, 50.0),
+        percentile(times, 99.0),
+        times.last().copied().unwrap_or(0),
+    )
+}
+
 pub fn percentile(sorted: &[i64], p: f64) -> i64 {
     if sorted.is_empty() {
         return 0;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tether_core::{ids::RunKey, journal::Phase};
 
-use super::procs::{now_ms, percentile, JobsReaper, Tether};
+use super::procs::{latency_cells, now_ms, percentile, JobsReaper, Tether};
 use super::{Scratch, StoreKind};
 
 const SPEC: &str =
@@ -25,16 +25,11 @@ pub struct RerunResult {
 
 impl RerunResult {
     pub fn row(&self) -> String {
-        let t = &self.times;
         format!(
-            "| {:<10} | {:<8} | {:>6} | {:>7} | {:>7} | {:>7} | {:>7} |",
+            "| {:<10} | {:<8} | {}",
             self.store.name(),
             if self.liveness { "on" } else { "off" },
-            format!("{}x{}", self.rounds, t.len() / self.rounds.max(1)),
-            t.first().copied().unwrap_or(0),
-            percentile(t, 50.0),
-            percentile(t, 99.0),
-            t.last().copied().unwrap_or(0),
+            latency_cells(&self.times, self.rounds),
         )
     }
     pub fn header() -> &'static str {

@@ -13,7 +13,7 @@ use tether_core::{
     store::NewRun,
 };
 
-use super::procs::{now_ms, percentile, JobsReaper, Tether};
+use super::procs::{latency_cells, now_ms, percentile, JobsReaper, Tether};
 use super::{Scratch, StoreKind};
 
 const SPEC: &str =
@@ -31,17 +31,12 @@ pub struct TakeoverResult {
 
 impl TakeoverResult {
     pub fn row(&self) -> String {
-        let l = &self.latencies;
         format!(
-            "| {:<10} | {:<12} | {:<8} | {:>6} | {:>7} | {:>7} | {:>7} | {:>7} |",
+            "| {:<10} | {:<12} | {:<8} | {}",
             self.store.name(),
             self.ttl,
             if self.liveness { "on" } else { "off" },
-            format!("{}x{}", self.rounds, l.len() / self.rounds.max(1)),
-            l.first().copied().unwrap_or(0),
-            percentile(l, 50.0),
-            percentile(l, 99.0),
-            l.last().copied().unwrap_or(0),
+            latency_cells(&self.latencies, self.rounds),
         )
     }
     pub fn header() -> &'static str {

@@ -428,9 +428,6 @@ impl Connector for SparkStandalone {
 
 impl RecoveryShape for SparkStandalone {
     fn describe(&self) -> String {
-        self.recovery
-            .as_ref()
-            .map(|p| p.description.clone())
-            .unwrap_or_else(|| "recovery disabled".into())
+        crate::spark::recovery::describe(self.recovery.as_ref())
     }
 }
