@@ -29,7 +29,9 @@ pub fn http(method: &str, url: &str, body: Option<&serde_json::Value>) -> (u16, 
     cmd.args([
         "-sS",
         "--max-time",
-        "30",
+        // Livy answers a DELETE only once YARN has killed the app: over 30 s on a loaded
+        // machine (the connector itself allows 120 s).
+        "120",
         "-X",
         method,
         "-w",
