@@ -1,10 +1,13 @@
 package dev.tether.testjob;
 
+import java.io.File;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 import org.apache.spark.SparkConf;
+import org.apache.spark.SparkEnv;
 import org.apache.spark.api.java.JavaSparkContext;
 
 /**
@@ -20,7 +23,12 @@ import org.apache.spark.api.java.JavaSparkContext;
  *   <li>{@code skew <bigMB> <smallMB> <partitions> <holdMs>}: partition 0 holds bigMB of heap,
  *       the others smallMB each, all for holdMs. With 4 tasks at once in a 512m executor the sum
  *       does not fit (executor OOM, exit 52); one task per executor fits. This is the job the
- *       recovery shape exists for.
+ *       recovery shape exists for. Each task checks in (a file under
+ *       /tmp/tether-skew/<app id>/<executor id>) once its memory is allocated and holds it until
+ *       as many tasks as the executor has cores (at most the partitions) have checked in there,
+ *       or holdMs passed without a new check-in: on a loaded machine an executor's tasks start
+ *       seconds apart, and a fixed hold let the first finish before the last allocated (no OOM).
+ *       Per executor, so a retry on a new executor does not count the dead one's check-ins.
  * </ul>
  */
 public final class TestJob {
@@ -66,7 +74,10 @@ public final class TestJob {
                 try (JavaSparkContext sc = context()) {
                     List<Integer> ids = new ArrayList<>();
                     for (int i = 0; i < parts; i++) ids.add(i);
-                    long total = sc.parallelize(ids, parts).map(i -> hold(i == 0 ? big : small, holdMs)).reduce(Long::sum);
+                    final String app = sc.sc().applicationId();
+                    long total = sc.parallelize(ids, parts)
+                            .map(i -> hold(i == 0 ? big : small, holdMs, app, i, parts))
+                            .reduce(Long::sum);
                     System.out.println("skew done: held " + total + " MB in total");
                 }
                 return;
@@ -84,15 +95,38 @@ public final class TestJob {
         return args.length > i ? args[i] : dflt;
     }
 
-    /** Allocates mb MiB in 256 KiB chunks (below G1's humongous threshold) and keeps it for holdMs. */
-    private static long hold(int mb, long holdMs) throws InterruptedException {
+    /**
+     * Allocates mb MiB in 256 KiB chunks (below G1's humongous threshold), checks in, and keeps
+     * it until this executor's slots all checked in or holdMs passed since the last new check-in.
+     */
+    private static long hold(int mb, long holdMs, String app, int part, int parts)
+            throws InterruptedException, IOException {
+        SparkEnv env = SparkEnv.get();
+        File dir = new File("/tmp/tether-skew/" + app + "/" + env.executorId());
+        int slots = Math.min(parts, env.conf().getInt("spark.executor.cores", 1));
         List<byte[]> chunks = new ArrayList<>();
         for (int i = 0; i < mb * 4; i++) {
             byte[] c = new byte[256 * 1024];
             c[0] = 1; // touch it, so the allocation is real
             chunks.add(c);
         }
-        Thread.sleep(holdMs);
+        dir.mkdirs();
+        new File(dir, Integer.toString(part)).createNewFile();
+        int seen = 0;
+        long deadline = System.currentTimeMillis() + holdMs;
+        while (System.currentTimeMillis() < deadline) {
+            String[] in = dir.list();
+            int n = in == null ? 0 : in.length;
+            if (n >= slots) {
+                break;
+            }
+            if (n > seen) {
+                seen = n;
+                deadline = System.currentTimeMillis() + holdMs;
+            }
+            Thread.sleep(100);
+        }
+        Thread.sleep(500);
         long sum = 0;
         for (byte[] c : chunks) sum += c[0];
         return sum / 4;
