@@ -14,6 +14,8 @@
 //!   grant still bumping the epoch (fencing unchanged). An owner that never held the signal is
 //!   judged by its lease alone. A frozen owner (SIGSTOP) still holds it: lease expiry as before.
 pub use crate::history::HistoryKind;
+mod listing;
+pub use listing::{BadCursor, RunCursor, RunPage, RunQuery, RunState, RunSummary, UnknownState};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -345,6 +347,23 @@ pub trait Store: Send + Sync + 'static {
     /// listing of ten thousand runs must not load ten thousand specs; use `get_run` for one).
     /// Rows that cannot be read are left out: see [`Store::quarantined`].
     async fn list_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+    /// One page of runs that `query` admits, most recently changed first, without spec
+    /// bodies (see [`RunQuery`] for the guarantees). The SQL stores answer in one statement;
+    /// this default filters [`Store::list_runs`] in memory, for stores that have no better way.
+    async fn list_summaries(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
+        let mut runs: Vec<RunSummary> = self
+            .list_runs()
+            .await?
+            .iter()
+            .map(RunSummary::from)
+            .filter(|s| query.admits(s))
+            .collect();
+        runs.sort_by(|a, b| {
+            (b.updated_at_ms, b.key.as_str()).cmp(&(a.updated_at_ms, a.key.as_str()))
+        });
+        runs.truncate(query.fetch().unwrap_or(usize::MAX));
+        Ok(query.page(runs))
+    }
     /// Runs set aside because they cannot be read (see [`QuarantinedRun`]), including rows
     /// that no claim has marked yet.
     async fn quarantined(&self) -> Result<Vec<QuarantinedRun>, StoreError> {
