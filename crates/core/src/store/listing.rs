@@ -26,6 +26,7 @@ use super::RunRecord;
 use crate::{
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey},
     journal::{Outcome, Phase},
+    placement::Placement,
 };
 
 /// A run's state in one word, as listings filter and show it.
@@ -218,7 +219,7 @@ impl RunQuery {
     /// memory; the SQL stores say the same in their statement).
     pub fn admits(&self, s: &RunSummary) -> bool {
         (self.states.is_empty() || self.states.contains(&s.state))
-            && (self.kinds.is_empty() || self.kinds.iter().any(|k| *k == s.kind))
+            && (self.kinds.is_empty() || self.kinds.contains(&s.kind))
             && self.since_ms.is_none_or(|t| s.updated_at_ms >= t)
             && self.after.as_ref().is_none_or(|c| {
                 (s.updated_at_ms, s.key.as_str()) < (c.updated_at_ms, c.key.as_str())
@@ -300,6 +301,8 @@ pub struct RunSummary {
     pub external_id: Option<ExternalId>,
     /// Created by `tether submit` for a worker.
     pub queued: bool,
+    /// Where a host-bound run's jobs live.
+    pub placement: Option<Placement>,
     /// Creation time (ms since the Unix epoch).
     pub created_at_ms: i64,
     /// Last change (ms since the Unix epoch); listings are ordered by it.
@@ -333,6 +336,7 @@ impl From<&RunRecord> for RunSummary {
             generation: generation.or(r.last_generation),
             external_id: external_id.or(r.last_external_id.as_ref()).cloned(),
             queued: r.queued,
+            placement: r.placement.clone(),
             created_at_ms: r.created_at_ms,
             updated_at_ms: r.updated_at_ms,
         }

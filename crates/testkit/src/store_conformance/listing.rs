@@ -133,7 +133,10 @@ pub async fn summaries_filter_by_state_kind_and_since<H: StoreHarness>(h: H) -> 
     let newest = times[0];
     let since = all(&s, RunQuery::new().since_ms(Some(newest))).await?;
     let at_newest = times.iter().filter(|t| **t == newest).count();
-    ensure!(since.len() == at_newest, "since {newest}: {since:?} of {times:?}");
+    ensure!(
+        since.len() == at_newest,
+        "since {newest}: {since:?} of {times:?}"
+    );
     ensure!(all(&s, RunQuery::new().since_ms(Some(newest + 1)))
         .await?
         .is_empty());
