@@ -15,7 +15,9 @@
 //!   judged by its lease alone. A frozen owner (SIGSTOP) still holds it: lease expiry as before.
 pub use crate::history::HistoryKind;
 mod listing;
+mod remove;
 pub use listing::{BadCursor, RunCursor, RunPage, RunQuery, RunState, RunSummary, UnknownState};
+pub use remove::{Remove, RemovedRun};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -444,6 +446,17 @@ pub trait Store: Send + Sync + 'static {
     /// the earlier instance are kept. An unfinished run is left as it is (`NotFinished`);
     /// an absent key is [`StoreError::NotFound`].
     async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError>;
+
+    /// Removes a finished run (succeeded, failed or cancelled, no live lease) with its
+    /// submissions and history, in one transaction; returns their tags so that the caller can
+    /// remove the jobs' files. An unfinished run is left as it is (`NotFinished`); an absent
+    /// key is [`StoreError::NotFound`].
+    async fn remove_run(&self, key: &RunKey) -> Result<Remove, StoreError>;
+
+    /// Removes every finished run (no live lease) last changed before `before_ms` (ms since the
+    /// Unix epoch, store clock), with its submissions and history, in one transaction; with
+    /// `dry_run`, changes nothing and returns what it would remove. Oldest first.
+    async fn prune(&self, before_ms: i64, dry_run: bool) -> Result<Vec<RemovedRun>, StoreError>;
 
     /// Starts holding `owner`'s liveness signal, which the operating system (or the database
     /// server) releases when this process dies: while it is held, others take `owner`'s runs

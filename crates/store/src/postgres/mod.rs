@@ -29,6 +29,7 @@ pub mod scratch;
 #[macro_use]
 mod sql;
 mod reads;
+mod remove;
 mod rerun;
 pub mod tls;
 
@@ -44,8 +45,8 @@ use tether_core::{
     placement::Placement,
     store::{
         Acquire, ClaimFilter, Created, HistoryEntry, Lease, Liveness, NewRun, QuarantinedRun,
-        Renewed, Rerun, RerunSpec, RunPage, RunQuery, RunRecord, Store, StoreError,
-        SubmissionRecord,
+        Remove, RemovedRun, Renewed, Rerun, RerunSpec, RunPage, RunQuery, RunRecord, Store,
+        StoreError, SubmissionRecord,
     },
 };
 use tokio_postgres::Row;
@@ -411,6 +412,14 @@ impl Store for PgStore {
 
     fn store_id(&self) -> &StoreId {
         &self.store_id
+    }
+
+    async fn remove_run(&self, key: &RunKey) -> Result<Remove, StoreError> {
+        self.remove_run_impl(key).await
+    }
+
+    async fn prune(&self, before_ms: i64, dry_run: bool) -> Result<Vec<RemovedRun>, StoreError> {
+        self.prune_impl(before_ms, dry_run).await
     }
 
     async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError> {

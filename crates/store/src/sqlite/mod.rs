@@ -27,6 +27,7 @@ mod leases;
 mod liveness;
 mod open;
 mod reads;
+mod remove;
 pub(crate) mod rerun;
 mod rows;
 mod sql;
@@ -45,8 +46,8 @@ use tether_core::{
     placement::Placement,
     store::{
         Acquire, ClaimFilter, Created, HistoryEntry, Lease, Liveness, NewRun, QuarantinedRun,
-        Renewed, Rerun, RerunSpec, RunPage, RunQuery, RunRecord, Store, StoreError,
-        SubmissionRecord,
+        Remove, RemovedRun, Renewed, Rerun, RerunSpec, RunPage, RunQuery, RunRecord, Store,
+        StoreError, SubmissionRecord,
     },
 };
 
@@ -391,6 +392,21 @@ impl Store for SqliteStore {
 
     fn store_id(&self) -> &StoreId {
         &self.inner.store_id
+    }
+
+    async fn remove_run(&self, key: &RunKey) -> Result<Remove, StoreError> {
+        let key = key.clone();
+        self.write("remove_run", move |tx, loc| {
+            remove::remove_run(tx, loc, &key)
+        })
+        .await
+    }
+
+    async fn prune(&self, before_ms: i64, dry_run: bool) -> Result<Vec<RemovedRun>, StoreError> {
+        self.write("prune", move |tx, loc| {
+            remove::prune(tx, loc, before_ms, dry_run)
+        })
+        .await
     }
 
     async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError> {
