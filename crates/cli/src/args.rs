@@ -122,9 +122,36 @@ pub enum Command {
     /// do); prints the schema version before and after.
     #[command(after_help = examples!("tether migrate", "tether --state postgres://tether@db/tether migrate"))]
     Migrate,
+    /// Remove a finished run: its record, submissions, history and (local) job files.
+    /// Refuses a run that has not finished.
+    #[command(after_help = examples!("tether rm nightly-2026-11-01"))]
+    Rm(RmArgs),
+    /// Remove finished runs not changed for a while, with their history and job files. Dry
+    /// run by default: prints what it would remove; `--yes` removes.
+    #[command(after_help = examples!("tether prune --older-than 30d", "tether prune --older-than 30d --yes"))]
+    Prune(PruneArgs),
     /// Declare a host gone for good: its local jobs count as lost and any host may rerun them.
     #[command(after_help = examples!("tether forget-host old-box-7 --yes"))]
     ForgetHost(ForgetHostArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// The run key.
+    pub key: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Runs finished and unchanged for at least this long (e.g. 30d, 12h).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "AGE")]
+    pub older_than: std::time::Duration,
+    /// Only print what would be removed (the default without --yes).
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
+    /// Remove them.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

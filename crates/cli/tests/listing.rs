@@ -107,3 +107,100 @@ async fn the_list_page_view_matches_the_documented_schema() {
     all.sort();
     assert_eq!(all, ["a", "b", "c"]);
 }
+
+fn job_dirs(env: &Env) -> usize {
+    std::fs::read_dir(&env.jobs)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().is_dir())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn rm_removes_a_finished_run_and_its_job_dir_and_refuses_an_unfinished_one() {
+    let env = Env::new();
+    let spec = env.spec("job.toml", "[job]\nkind = 'local'\ncommand = ['true']\n");
+    let out = env.run(&["run", spec.to_str().unwrap(), "--key", "done"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(job_dirs(&env), 1, "the run's job directory");
+    let out = env.run(&["submit", spec.to_str().unwrap(), "--key", "waiting"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let refused = env.run(&["rm", "waiting"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("has not finished") && stderr(&refused).contains("tether cancel"),
+        "{}",
+        stderr(&refused)
+    );
+    let out = env.run(&["rm", "done"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.contains("removed done (succeeded, 1 submission, 1 job directory)"),
+        "{said}"
+    );
+    assert_eq!(job_dirs(&env), 0, "job directory left behind");
+    assert_eq!(names(&env.run(&["ls", "-o", "name"])), ["waiting"]);
+    assert_eq!(env.run(&["history", "done"]).status.code(), Some(6));
+    assert_eq!(
+        env.run(&["rm", "done"]).status.code(),
+        Some(6),
+        "gone: not found"
+    );
+    // The key is free again.
+    let out = env.run(&["run", spec.to_str().unwrap(), "--key", "done"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn prune_is_a_dry_run_unless_told_yes() {
+    let env = Env::new();
+    let spec = env.spec("job.toml", "[job]\nkind = 'local'\ncommand = ['true']\n");
+    for k in ["a", "b"] {
+        let out = env.run(&["run", spec.to_str().unwrap(), "--key", k]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = env.run(&["submit", spec.to_str().unwrap(), "--key", "queued"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+
+    let young = env.run(&["prune", "--older-than", "1h"]);
+    assert!(young.status.success(), "{}", stderr(&young));
+    assert!(
+        young.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&young.stdout)
+    );
+
+    let dry = env.run(&["prune", "--older-than", "1s"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let text = String::from_utf8_lossy(&dry.stdout).to_string();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("would remove"))
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(stderr(&dry).contains("add --yes"), "{}", stderr(&dry));
+    assert_eq!(
+        names(&env.run(&["ls", "-o", "name"])).len(),
+        3,
+        "dry run removed"
+    );
+    assert_eq!(job_dirs(&env), 2);
+
+    let done = env.run(&["prune", "--older-than", "1s", "--yes"]);
+    assert!(done.status.success(), "{}", stderr(&done));
+    let text = String::from_utf8_lossy(&done.stdout).to_string();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("removed")).count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(names(&env.run(&["ls", "-o", "name"])), ["queued"]);
+    assert_eq!(job_dirs(&env), 0, "job directories left behind");
+}
