@@ -16,6 +16,7 @@ Exit codes:
   5    lease lost: another owner drives the run
   6    not found: no run with that key (or no such generation)
   7    wait --timeout ran out with the run still going
+  8    logs: the job's log could not be read (the run is not affected)
   130  interrupted (SIGINT, SIGTERM or SIGHUP): the job was left running\n\n"
     };
 }
@@ -329,6 +330,9 @@ pub struct LogsArgs {
     /// Generation to show (default: the latest).
     #[arg(long)]
     pub generation: Option<u32>,
+    /// JSON lines on stdout, one per log line (schema `log_line` in docs/json.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

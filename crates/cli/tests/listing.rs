@@ -204,3 +204,55 @@ fn prune_is_a_dry_run_unless_told_yes() {
     assert_eq!(names(&env.run(&["ls", "-o", "name"])), ["queued"]);
     assert_eq!(job_dirs(&env), 0, "job directories left behind");
 }
+
+#[test]
+fn logs_json_prints_one_documented_object_per_line_and_an_unreadable_log_exits_8() {
+    let env = Env::new();
+    let spec = env.spec(
+        "job.toml",
+        "[job]\nkind = 'local'\ncommand = ['sh', '-c', 'echo one; printf \"two \\\"q\\\"\"']\n",
+    );
+    let out = env.run(&["run", spec.to_str().unwrap(), "--key", "j"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = env.run(&["logs", "j", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/json-schema/tether-v1.schema.json"
+    );
+    let mut schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    schema["$ref"] = serde_json::json!("#/$defs/log_line");
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for l in &lines {
+        let errors: Vec<String> = validator.iter_errors(l).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}: {l}");
+    }
+    let texts: Vec<&str> = lines.iter().map(|l| l["line"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["one", "two \"q\""], "the last line has no newline");
+    assert!(lines
+        .iter()
+        .all(|l| l["stream"] == "stdout" && l["key"] == "j"));
+
+    // A log that exists but cannot be read: its own exit code, and a JSON error in --json mode.
+    let dir = std::fs::read_dir(&env.jobs)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    std::fs::remove_file(dir.join("stdout.log")).unwrap();
+    std::fs::create_dir(dir.join("stdout.log")).unwrap();
+    let out = env.run(&["logs", "j", "--json"]);
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "logs_unreadable", "{v}");
+    // A job whose log is gone: not found.
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(env.run(&["logs", "j"]).status.code(), Some(6));
+}

@@ -159,6 +159,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Status(a) | Command::History(a) => a.json,
         Command::Ls(a) => a.json || a.output == Some(LsFormat::Json),
         Command::Wait(a) => a.json,
+        Command::Logs(a) => a.json,
         _ => false,
     }
 }
