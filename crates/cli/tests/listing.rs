@@ -256,3 +256,28 @@ fn logs_json_prints_one_documented_object_per_line_and_an_unreadable_log_exits_8
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(env.run(&["logs", "j"]).status.code(), Some(6));
 }
+
+/// A `durable = false` run is never in the store: it says so, and (stderr not a terminal) its
+/// notices carry ISO timestamps like every other non-tty line.
+#[test]
+fn a_non_durable_run_says_status_and_ls_will_not_show_it_with_timestamps() {
+    let env = Env::new();
+    let spec = env.spec(
+        "job.toml",
+        "durable = false\n[job]\nkind = 'local'\ncommand = ['true']\n",
+    );
+    let out = env.run(&["run", spec.to_str().unwrap(), "--key", "plain"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`tether status plain` and `tether ls` will not show this run"),
+        "{err}"
+    );
+    for line in err.lines().filter(|l| !l.trim().is_empty()) {
+        let stamp = line.split(' ').next().unwrap_or("");
+        assert!(
+            stamp.len() == 20 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+            "no ISO timestamp: {line:?}"
+        );
+    }
+}
