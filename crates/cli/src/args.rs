@@ -16,6 +16,7 @@ Exit codes:
   5    lease lost: another owner drives the run
   6    not found: no run with that key (or no such generation)
   7    wait --timeout ran out with the run still going
+  8    logs: the job's log could not be read (the run is not affected)
   130  interrupted (SIGINT, SIGTERM or SIGHUP): the job was left running\n\n"
     };
 }
@@ -122,9 +123,36 @@ pub enum Command {
     /// do); prints the schema version before and after.
     #[command(after_help = examples!("tether migrate", "tether --state postgres://tether@db/tether migrate"))]
     Migrate,
+    /// Remove a finished run: its record, submissions, history and (local) job files.
+    /// Refuses a run that has not finished.
+    #[command(after_help = examples!("tether rm nightly-2026-11-01"))]
+    Rm(RmArgs),
+    /// Remove finished runs not changed for a while, with their history and job files. Dry
+    /// run by default: prints what it would remove; `--yes` removes.
+    #[command(after_help = examples!("tether prune --older-than 30d", "tether prune --older-than 30d --yes"))]
+    Prune(PruneArgs),
     /// Declare a host gone for good: its local jobs count as lost and any host may rerun them.
     #[command(after_help = examples!("tether forget-host old-box-7 --yes"))]
     ForgetHost(ForgetHostArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// The run key.
+    pub key: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Runs finished and unchanged for at least this long (e.g. 30d, 12h).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "AGE")]
+    pub older_than: std::time::Duration,
+    /// Only print what would be removed (the default without --yes).
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
+    /// Remove them.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -232,19 +260,25 @@ pub struct LsArgs {
     /// Output format: the table, a wide table, JSON, or the keys only.
     #[arg(short, long, value_enum)]
     pub output: Option<LsFormat>,
-    /// Only runs in this state (queued, running, succeeded, failed, cancelled). Named
-    /// `--status` because `--state` is the state store, for every command.
+    /// Only runs in this state (queued, running, succeeded, failed, cancelled; several
+    /// separated by commas). Named `--status` because `--state` is the state store, for every
+    /// command.
     #[arg(long = "status", id = "status_filter", value_name = "STATE")]
     pub status: Option<String>,
-    /// Only runs of this backend kind (e.g. local, spark-standalone).
+    /// Only runs of this backend kind (e.g. local, spark-standalone; several separated by
+    /// commas).
     #[arg(long)]
     pub kind: Option<String>,
     /// Only runs changed within this long (e.g. 1h, 7d).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub since: Option<std::time::Duration>,
-    /// At most this many runs (the most recent).
+    /// At most this many runs (the most recent); when there are more, stderr says how to
+    /// get the next page.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Continue a listing after this cursor (printed by an earlier `ls --limit N`).
+    #[arg(long, value_name = "CURSOR")]
+    pub after: Option<String>,
 }
 
 /// `tether ls -o …`.
@@ -296,6 +330,9 @@ pub struct LogsArgs {
     /// Generation to show (default: the latest).
     #[arg(long)]
     pub generation: Option<u32>,
+    /// JSON lines on stdout, one per log line (schema `log_line` in docs/json.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

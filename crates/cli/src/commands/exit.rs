@@ -23,6 +23,9 @@ pub enum Exit {
     NotFound = 6,
     /// 7: `tether wait --timeout` ran out with the run still going.
     Timeout = 7,
+    /// 8: `tether logs` could not read the job's log (the backend or its files failed); the
+    /// run itself is not affected.
+    LogsUnreadable = 8,
     /// 130: interrupted (SIGINT, SIGTERM or SIGHUP); the job was left running.
     Interrupted = 130,
 }
@@ -46,6 +49,7 @@ impl Exit {
             Exit::LeaseLost => ErrorKind::LeaseLost,
             Exit::Failed | Exit::Cancelled => ErrorKind::Failed,
             Exit::Timeout => ErrorKind::Timeout,
+            Exit::LogsUnreadable => ErrorKind::LogsUnreadable,
             Exit::Succeeded | Exit::BadInput => ErrorKind::BadInput,
         }
     }
@@ -77,6 +81,7 @@ mod tests {
             (Exit::LeaseLost, 5),
             (Exit::NotFound, 6),
             (Exit::Timeout, 7),
+            (Exit::LogsUnreadable, 8),
             (Exit::Interrupted, 130),
         ];
         for (e, n) in all {

@@ -5,6 +5,7 @@ mod forget_host;
 mod inspect;
 mod logs;
 mod migrate;
+mod remove;
 mod rerun;
 mod run;
 mod submit;
@@ -158,6 +159,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Status(a) | Command::History(a) => a.json,
         Command::Ls(a) => a.json || a.output == Some(LsFormat::Json),
         Command::Wait(a) => a.json,
+        Command::Logs(a) => a.json,
         _ => false,
     }
 }
@@ -193,6 +195,8 @@ pub async fn dispatch(cli: Cli) -> Exit {
             Command::Logs(a) => logs::logs(&ctx, a).await,
             Command::Cancel(a) => cancel::cancel(&ctx, a).await,
             Command::ForgetHost(a) => forget_host::forget_host(&ctx, a).await,
+            Command::Rm(a) => remove::rm(&ctx, a).await,
+            Command::Prune(a) => remove::prune(&ctx, a).await,
             Command::Migrate => migrate::migrate(&ctx).await,
         }
     }

@@ -300,7 +300,20 @@ async fn ephemeral(
     key: &tether_core::ids::RunKey,
     built: tether_connectors::registry::Built,
 ) -> Result<Exit, CliError> {
-    diag!("tether: durable = false: no journal; a crash of this process loses track of the job");
+    // Without a Progress (no run record to draw), the notices still follow its rule: stamped
+    // with the time when stderr is not a terminal (cron, CI logs).
+    let stamp = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let note = |text: String| {
+        if stamp {
+            diag!("{} tether: {text}", crate::progress::now_iso());
+        } else {
+            diag!("tether: {text}");
+        }
+    };
+    note(format!(
+        "durable = false: no journal, so `tether status {key}` and `tether ls` will not show this \
+         run; a crash of this process loses track of the job"
+    ));
     // No store: a fresh random scope, so this job's tag is never another run's.
     let mut scope = [0u8; 8];
     getrandom::fill(&mut scope).map_err(|e| CliError::usage(format!("no randomness: {e}")))?;
@@ -323,7 +336,7 @@ async fn ephemeral(
             code: Exit::Failed,
             message: e.to_string(),
         })?;
-    diag!("tether: submitted job {external_id}");
+    note(format!("submitted job {external_id}"));
     let job = JobRef {
         external_id,
         submission,
@@ -350,14 +363,14 @@ async fn ephemeral(
                 if unknown_since.get_or_insert_with(Instant::now).elapsed()
                     >= built.policy.status_timeout
                 {
-                    diag!("tether: status unknown beyond status_timeout: {reason}");
+                    note(format!("status unknown beyond status_timeout: {reason}"));
                     return Ok(Exit::Unknown);
                 }
             }
         }
         tokio::time::sleep(built.policy.poll_interval).await;
     };
-    diag!("tether: {key}: {}", output::outcome_detail(&outcome));
+    note(format!("{key}: {}", output::outcome_detail(&outcome)));
     say!("{key}\t{}", outcome.label());
     Ok(outcome_code(&outcome))
 }

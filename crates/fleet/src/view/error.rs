@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Failed,
     /// A wait ended at its `--timeout` with the run still going.
     Timeout,
+    /// The job's log could not be read (`tether logs`); the run is not affected.
+    LogsUnreadable,
 }
 
 /// `{"schema_version": 1, "error": {"kind": "not_found", "message": "…", "exit_code": 6}}`.
