@@ -6,7 +6,8 @@
 //! [`FakeKubernetes::annotate`], [`FakeKubernetes::append_log`], [`FakeKubernetes::create`].
 //!
 //! It follows the API's documented behaviour for what it serves:
-//! - Pods, configmaps and services under `/api/v1/namespaces/{ns}/{plural}`: `POST` creates,
+//! - Pods, configmaps and services under `/api/v1/namespaces/{ns}/{plural}`, and network
+//!   policies under `/apis/networking.k8s.io/v1/...` (Spark 4.3 applies one): `POST` creates,
 //!   with name uniqueness: a second create of a name answers `409` with a `Status` object whose
 //!   `reason` is `AlreadyExists`; each object gets `uid`, `creationTimestamp` and a
 //!   `resourceVersion` that grows with every change; a new pod is `Pending`.

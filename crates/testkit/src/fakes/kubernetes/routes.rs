@@ -34,43 +34,46 @@ pub(super) fn route(r: &Request, state: &Arc<Mutex<State>>) -> Reply {
         }
     }
     s.requests += 1;
-    let parts: Vec<&str> = r.path.trim_end_matches('/').split('/').skip(1).collect();
+    let all: Vec<&str> = r.path.trim_end_matches('/').split('/').skip(1).collect();
+    // `/api/v1/...` (core) or `/apis/<group>/<version>/...`: the group version, then the rest.
+    let (gv, parts) = match all.as_slice() {
+        ["api", "v1", rest @ ..] => ("v1".to_string(), rest),
+        ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest),
+        _ => (String::new(), all.as_slice()),
+    };
+    let kind = |plural: &str| Kind::from_url(&gv, plural);
     let m = r.method.as_str();
-    let answer = match parts.as_slice() {
-        ["version"] => Some(Err((
+    let answer = match parts {
+        ["version"] if gv.is_empty() => Some(Err((
             200,
             json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-tether-fake",
                    "platform": "linux/amd64"}),
         ))),
-        ["api", "v1", "namespaces", ns, plural] => {
-            Kind::from_plural(plural).and_then(|k| match m {
-                "GET" => Some(Ok(list(r, &mut s, k, Some(ns)))),
-                "POST" => Some(Err(match r.json() {
-                    Some(body) => s.objects.create(k, ns, body),
-                    None => bad_body(r),
-                })),
-                _ => None,
-            })
-        }
-        ["api", "v1", plural] => Kind::from_plural(plural)
+        ["namespaces", ns, plural] => kind(plural).and_then(|k| match m {
+            "GET" => Some(Ok(list(r, &mut s, k, Some(ns)))),
+            "POST" => Some(Err(match r.json() {
+                Some(body) => s.objects.create(k, ns, body),
+                None => bad_body(r),
+            })),
+            _ => None,
+        }),
+        [plural] => kind(plural)
             .filter(|_| m == "GET")
             .map(|k| Ok(list(r, &mut s, k, None))),
-        ["api", "v1", "namespaces", ns, plural, name] => {
-            Kind::from_plural(plural).and_then(|k| match m {
-                "GET" => Some(Err(s
-                    .objects
-                    .get(k, ns, name)
-                    .map_or_else(|| not_found(k, name), |o| (200, o.clone())))),
-                "DELETE" => Some(Err(delete(r, &mut s, k, ns, name))),
-                "PATCH" => Some(Err(patch(r, &mut s, k, ns, name))),
-                _ => None,
-            })
-        }
-        ["api", "v1", "namespaces", ns, "pods", name, "status"] if m == "GET" => Some(Err(s
+        ["namespaces", ns, plural, name] => kind(plural).and_then(|k| match m {
+            "GET" => Some(Err(s
+                .objects
+                .get(k, ns, name)
+                .map_or_else(|| not_found(k, name), |o| (200, o.clone())))),
+            "DELETE" => Some(Err(delete(r, &mut s, k, ns, name))),
+            "PATCH" => Some(Err(patch(r, &mut s, k, ns, name))),
+            _ => None,
+        }),
+        ["namespaces", ns, "pods", name, "status"] if m == "GET" && gv == "v1" => Some(Err(s
             .objects
             .get(Kind::Pod, ns, name)
             .map_or_else(|| not_found(Kind::Pod, name), |o| (200, o.clone())))),
-        ["api", "v1", "namespaces", ns, "pods", name, "log"] if m == "GET" => {
+        ["namespaces", ns, "pods", name, "log"] if m == "GET" && gv == "v1" => {
             return log(r, &mut s, ns, name)
         }
         _ => None,

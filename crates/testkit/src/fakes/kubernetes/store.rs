@@ -18,16 +18,28 @@ pub enum Kind {
     ConfigMap,
     /// `services` (`Service`).
     Service,
+    /// `networkpolicies` (`NetworkPolicy`, `networking.k8s.io/v1`): Spark 4.3 applies one per
+    /// application.
+    NetworkPolicy,
 }
 
 impl Kind {
-    /// From the plural resource name of the URL.
-    pub fn from_plural(p: &str) -> Option<Kind> {
-        match p {
-            "pods" => Some(Kind::Pod),
-            "configmaps" => Some(Kind::ConfigMap),
-            "services" => Some(Kind::Service),
-            _ => None,
+    /// From the API group version (`v1`, `networking.k8s.io/v1`) and plural name of the URL.
+    pub fn from_url(group_version: &str, plural: &str) -> Option<Kind> {
+        [
+            Kind::Pod,
+            Kind::ConfigMap,
+            Kind::Service,
+            Kind::NetworkPolicy,
+        ]
+        .into_iter()
+        .find(|k| k.plural() == plural && k.api_version() == group_version)
+    }
+    /// The object's `apiVersion`.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Kind::NetworkPolicy => "networking.k8s.io/v1",
+            _ => "v1",
         }
     }
     /// The object's `kind`.
@@ -36,6 +48,7 @@ impl Kind {
             Kind::Pod => "Pod",
             Kind::ConfigMap => "ConfigMap",
             Kind::Service => "Service",
+            Kind::NetworkPolicy => "NetworkPolicy",
         }
     }
     /// The plural resource name (`pods`).
@@ -44,6 +57,7 @@ impl Kind {
             Kind::Pod => "pods",
             Kind::ConfigMap => "configmaps",
             Kind::Service => "services",
+            Kind::NetworkPolicy => "networkpolicies",
         }
     }
 }
@@ -138,7 +152,7 @@ impl Objects {
         let rv = self.bump();
         let o = obj.as_object_mut().expect("checked: has metadata.name");
         o.insert("kind".into(), kind.name().into());
-        o.insert("apiVersion".into(), "v1".into());
+        o.insert("apiVersion".into(), kind.api_version().into());
         let meta = o
             .get_mut("metadata")
             .and_then(Value::as_object_mut)
