@@ -128,6 +128,11 @@ async fn real_spark_submit_creates_the_driver_pod_and_a_second_create_is_409() {
         fake.unknown_requests()
     );
     assert_eq!(fake.pods_created(), 1, "a second driver pod was created");
+    // Spark cleans up after a failure past the pod's creation only: the existing pod stays.
+    let still = fake
+        .pod(NS, pod)
+        .expect("the first driver pod is still there");
+    assert!(still["metadata"]["deletionTimestamp"].is_null(), "{still}");
     // spark-submit exits 1 naming the conflict; the runner cannot tell this from any other
     // failure without an id (`Ambiguous`, its output cut short): the spark-k8s connector looks
     // the pod up by its name and tag label instead, and adopts it.
