@@ -65,7 +65,7 @@ pub use build::K8sFactory;
 
 use crate::spark::{
     recovery::RecoveryPlan,
-    submit::{Cluster, SparkSubmit},
+    submit::{already_submitted, Cluster, SparkSubmit},
     tag::{driver_pod_name, label_value},
 };
 use api::Kube;
@@ -148,16 +148,8 @@ impl Connector for SparkK8s {
 
     async fn submit(&self, req: &SubmitRequest) -> Result<ExternalId, SubmitError> {
         let tag = &req.submission.tag;
-        match self.lookup(tag).await {
-            Lookup::Found { external_id } => return Ok(external_id),
-            Lookup::Unknown { reason } => {
-                return Err(SubmitError::Unavailable {
-                    reason: format!(
-                        "cannot tell whether a driver pod with tag {tag} exists ({reason}); nothing was submitted"
-                    ),
-                })
-            }
-            _ => {}
+        if let Some(id) = already_submitted(tag, "a driver pod", self.lookup(tag).await)? {
+            return Ok(id);
         }
         let run = self.spark_submit(req)?;
         req.fence.confirm().await?;
