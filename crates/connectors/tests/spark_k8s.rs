@@ -316,3 +316,41 @@ async fn bad_specs_are_rejected_naming_the_field() {
     ));
     assert!(e.contains("spark.kubernetes.driver.pod.name"), "{e}");
 }
+
+/// A submission that races another one of the same tag: spark-submit meets the 409 (here a
+/// stand-in spark-submit, a real process, that waits while the other pod appears and then fails
+/// as Spark's does) and the connector adopts the pod of its name and tag instead of failing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spark_submit_that_meets_409_adopts_the_pod_of_its_tag() {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = FakeKubernetes::start(Some(TOKEN)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("spark");
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    let script = home.join("bin/spark-submit");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nsleep 3\necho 'Exception in thread \"main\" io.fabric8.kubernetes.client.KubernetesClientException: pods already exists' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let real_home = spark_support::cluster().spark_home.clone().unwrap();
+    let text = spec(&kubeconfig(&fake, dir.path()), "").replace(
+        &format!("spark_home = \"{}\"", real_home.display()),
+        &format!("spark_home = \"{}\"", home.display()),
+    );
+    let c = connector(&text);
+    let req = request(&c, "race");
+    let submit = tokio::spawn({
+        let (c, req) = (c.clone(), req.clone());
+        async move { c.submit(&req).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let name = driver_pod(&fake, &req);
+    let id = submit.await.unwrap().expect("the raced pod is adopted");
+    assert_eq!(id.0, name);
+    assert_eq!(fake.pods_created(), 1);
+    // Without a pod of the tag, the same failure stays a failure.
+    let other = request(&c, "race-lost");
+    assert!(c.submit(&other).await.is_err());
+}
