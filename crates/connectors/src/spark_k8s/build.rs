@@ -4,10 +4,15 @@ use std::{sync::Arc, time::Duration};
 
 use tether_core::spec::{parse_spec, SpecError};
 
-use super::{api::Kube, spec::K8sJob, KubeTarget, SparkK8s};
+use super::{
+    api::Kube,
+    recovery::{k8s_recovery_plan, major_minor},
+    spec::K8sJob,
+    KubeTarget, SparkK8s,
+};
 use crate::{
     registry::{BuildContext, Built, ConnectorFactory},
-    spark::recovery::{recovery_plan, SparkRecovery},
+    spark::recovery::SparkRecovery,
 };
 
 /// The factory of the `spark-k8s` kind.
@@ -47,9 +52,14 @@ impl ConnectorFactory for K8sFactory {
         let target = KubeTarget::load(job.kubeconfig.clone(), job.context.clone())
             .map_err(|(field, m)| err(field, m))?;
         let recovery = spec.recovery.clone().unwrap_or_default();
+        // The version from the spec; without it the shape every Spark understands (reading
+        // `spark-submit --version` is not done yet).
+        let version = job.spark_version.as_deref().and_then(major_minor);
         let plan = recovery
             .enabled
-            .then(|| recovery_plan(&job.conf, &recovery));
+            .then(|| k8s_recovery_plan(&job.conf, job.executor.cores, &recovery, version))
+            .flatten();
+        let has_plan = plan.is_some();
         let kube = Kube::new(target, job.namespace.clone(), job.request_timeout.0);
         let connector = SparkK8s {
             job,
@@ -58,7 +68,7 @@ impl ConnectorFactory for K8sFactory {
         };
         Ok(Built {
             connector: Arc::new(connector),
-            policy: spec.policy(Duration::from_secs(2), recovery.enabled),
+            policy: spec.policy(Duration::from_secs(2), has_plan),
             durable: spec.durable,
         })
     }

@@ -42,10 +42,11 @@
 //! ## Caveats
 //! - Logs are read whole and paged by byte offset: a driver log of many megabytes is fetched
 //!   at every page (kube's `sinceTime` cursor is not used yet).
-//! - The recovery shape is, for now, the shared one (executor cores = task cpus); Spark 4.2's
-//!   native recovery mode and the executor pod history are not observed yet.
+//! - The recovery shape ([`recovery`]) uses Spark 4.2's native flag only when `spark_version`
+//!   says ≥ 4.2 (`spark-submit --version` is not read yet); executor pods are not observed yet.
 mod api;
 mod build;
+pub mod recovery;
 pub mod spec;
 pub mod state;
 
