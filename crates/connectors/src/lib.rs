@@ -10,6 +10,8 @@
 //! - `databricks` (feature `databricks`): Databricks Jobs API 2.2 runs, idempotent by token.
 //! - `spark_yarn` (feature `spark-yarn`): Spark on YARN through spark-submit and the
 //!   ResourceManager's REST API.
+//! - `spark_k8s` (feature `spark-k8s`): Spark on Kubernetes through spark-submit and the
+//!   Kubernetes API (`kube`).
 //! - `livy` (feature `livy`): Apache Livy batches.
 //! - `spark` (feature `spark`, enabled by every Spark backend): the shared Spark layer (OOM
 //!   classifier, conf, tag places, recovery shape, spark-submit runner).
@@ -35,6 +37,8 @@ pub mod pool;
 pub mod registry;
 #[cfg(feature = "spark")]
 pub mod spark;
+#[cfg(feature = "spark-k8s")]
+pub mod spark_k8s;
 #[cfg(feature = "spark-standalone")]
 pub mod spark_standalone;
 #[cfg(feature = "spark-yarn")]

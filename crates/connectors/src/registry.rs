@@ -111,6 +111,8 @@ impl Registry {
         registry.register(crate::databricks::DatabricksFactory::default());
         #[cfg(feature = "spark-yarn")]
         registry.register(crate::spark_yarn::YarnFactory::default());
+        #[cfg(feature = "spark-k8s")]
+        registry.register(crate::spark_k8s::K8sFactory);
         #[cfg(feature = "livy")]
         registry.register(crate::livy::LivyFactory::default());
         registry
@@ -189,6 +191,7 @@ pub fn known_kinds() -> Vec<&'static str> {
         ("spark-standalone", cfg!(feature = "spark-standalone")),
         ("databricks", cfg!(feature = "databricks")),
         ("spark-yarn", cfg!(feature = "spark-yarn")),
+        ("spark-k8s", cfg!(feature = "spark-k8s")),
         ("livy", cfg!(feature = "livy")),
     ]
     .into_iter()

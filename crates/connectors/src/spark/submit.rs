@@ -90,6 +90,26 @@ impl Cluster {
     }
 }
 
+/// What a tag look-up before spark-submit means (every spark-submit backend looks first): the
+/// job `what` (e.g. "an application") carrying `tag` that already exists, or none (submit), or
+/// `Unavailable` when the backend could not say (submitting then could start a second job).
+pub fn already_submitted(
+    tag: &tether_core::ids::Tag,
+    what: &str,
+    found: tether_core::observe::Lookup,
+) -> Result<Option<ExternalId>, SubmitError> {
+    use tether_core::observe::Lookup;
+    match found {
+        Lookup::Found { external_id } => Ok(Some(external_id)),
+        Lookup::Unknown { reason } => Err(SubmitError::Unavailable {
+            reason: format!(
+                "cannot tell whether {what} with tag {tag} exists ({reason}); nothing was submitted"
+            ),
+        }),
+        _ => Ok(None),
+    }
+}
+
 /// One spark-submit run.
 #[derive(Debug, Clone)]
 pub struct SparkSubmit {

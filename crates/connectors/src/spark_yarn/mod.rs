@@ -67,7 +67,7 @@ use tether_core::{
 
 use crate::spark::{
     recovery::RecoveryPlan,
-    submit::{Cluster, SparkSubmit},
+    submit::{already_submitted, Cluster, SparkSubmit},
 };
 pub use build::YarnFactory;
 use rm::{AppAnswer, Rm};
@@ -166,16 +166,8 @@ impl Connector for SparkYarn {
 
     async fn submit(&self, req: &SubmitRequest) -> Result<ExternalId, SubmitError> {
         let tag = &req.submission.tag;
-        match self.lookup(tag).await {
-            Lookup::Found { external_id } => return Ok(external_id),
-            Lookup::Unknown { reason } => {
-                return Err(SubmitError::Unavailable {
-                    reason: format!(
-                        "cannot tell whether an application with tag {tag} exists ({reason}); nothing was submitted"
-                    ),
-                })
-            }
-            _ => {}
+        if let Some(id) = already_submitted(tag, "an application", self.lookup(tag).await)? {
+            return Ok(id);
         }
         let run = self.spark_submit(req)?;
         // The look-up took a while: an owner frozen meanwhile and taken over creates nothing.
