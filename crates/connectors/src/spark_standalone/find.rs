@@ -60,13 +60,10 @@ impl SparkStandalone {
             .expect("cache lock")
             .iter()
             .find_map(|(id, t)| t.is(tag.as_str()).then(|| ExternalId(id.clone())));
-        let state = match self.rest.master_state().await {
+        // Fresh, but shared with the submits and bulk polls asking at the same time.
+        let state = match self.listing.get(&self.rest).await {
             Ok(s) => s,
-            Err(e) => {
-                return Scan::Decided(Lookup::Unknown {
-                    reason: e.to_string(),
-                })
-            }
+            Err(reason) => return Scan::Decided(Lookup::Unknown { reason }),
         };
         self.logs.remember_workers(&state);
         if let Some(id) = known {
