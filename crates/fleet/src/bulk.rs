@@ -54,6 +54,8 @@ struct Ask {
 /// The observers of one process (a worker), one per endpoint.
 #[derive(Clone)]
 pub struct Observers {
+    /// `false`: every run asks its own status (`TETHER_BULK_STATUS=off`).
+    enabled: bool,
     gap: Duration,
     endpoints: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Ask>>>>,
 }
@@ -68,8 +70,31 @@ impl Observers {
     /// Observers sending at most one bulk request per endpoint every `gap`.
     pub fn new(gap: Duration) -> Observers {
         Observers {
+            enabled: true,
             gap,
             endpoints: Arc::default(),
+        }
+    }
+
+    /// No coalescing: each run asks its own status, as before bulk observation (for
+    /// comparison in the benchmarks, and as a way out should a backend's list misbehave).
+    pub fn disabled() -> Observers {
+        Observers {
+            enabled: false,
+            ..Observers::default()
+        }
+    }
+
+    /// [`Observers::default`], or [`Observers::disabled`] with `TETHER_BULK_STATUS=off`.
+    pub fn from_env() -> Result<Observers, String> {
+        match std::env::var("TETHER_BULK_STATUS") {
+            Err(_) => Ok(Observers::default()),
+            Ok(v) if v == "on" => Ok(Observers::default()),
+            Ok(v) if v == "off" => Ok(Observers::disabled()),
+            Ok(v) => Err(format!(
+                "TETHER_BULK_STATUS={v:?}: write `on` (one status request per backend endpoint \
+                 and tick, the default) or `off` (one per run)"
+            )),
         }
     }
 
@@ -81,7 +106,7 @@ impl Observers {
     /// `connector` with its `status` served by its endpoint's observer, if it offers
     /// [`BulkStatus`]; otherwise `connector` itself (per-run status). Needs a Tokio runtime.
     pub fn wrap(&self, connector: Arc<dyn Connector>) -> Arc<dyn Connector> {
-        let Some(bulk) = connector.bulk_status() else {
+        let Some(bulk) = connector.bulk_status().filter(|_| self.enabled) else {
             return connector;
         };
         let endpoint = bulk.endpoint();

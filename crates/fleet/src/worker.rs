@@ -145,6 +145,7 @@ pub async fn worker(
             "--concurrency and --local-slots must be at least 1".into(),
         ));
     }
+    let bulk = Observers::from_env().map_err(WorkerError::Options)?;
     let store = ctx.store().await?;
     let owner = owner_id("worker");
     // Held until the worker returns: if it dies, another worker takes its runs at once.
@@ -174,7 +175,6 @@ pub async fn worker(
         .instrument(tracing::info_span!("heartbeat", %owner)),
     );
     let observer: Arc<dyn Observer> = Arc::new(Traced::new(hooks.observer.clone()));
-    let bulk = Observers::default();
     let run = Launch {
         ctx,
         store: &store,

@@ -40,13 +40,14 @@ impl BulkStatus for SparkStandalone {
     }
 
     async fn fetch(&self, _jobs: &[JobRef]) -> Result<BulkAnswer, BulkError> {
-        let state = self
+        let listing = self
             .listing
             .get(&self.rest)
             .await
             .map_err(|reason| BulkError {
                 reason: self.clean(&reason),
             })?;
+        let state = &listing.state;
         if state.status != "ALIVE" {
             return Err(BulkError {
                 reason: self.clean(&format!(
@@ -56,7 +57,7 @@ impl BulkStatus for SparkStandalone {
                 )),
             });
         }
-        self.logs.remember_workers(&state);
+        self.logs.remember_workers(state);
         Ok(BulkAnswer::new(Listed(
             state
                 .drivers()
@@ -98,8 +99,20 @@ impl BulkStatus for SparkStandalone {
     }
 }
 
+/// One `/json/` and what is worked out from it once for every caller sharing it.
+#[derive(Debug)]
+pub(super) struct Snapshot {
+    /// The master's answer.
+    pub(super) state: MasterState,
+    /// Every driver id it lists.
+    pub(super) ids: std::collections::HashSet<String>,
+    /// Find-by-tag's candidates: drivers of this spec's main class whose launch command was not
+    /// read when first asked, newest first.
+    pub(super) unread: std::sync::OnceLock<Vec<super::rest::DriverInfo>>,
+}
+
 /// A listing, or why the master could not list.
-type MasterListing = Result<Arc<MasterState>, String>;
+type MasterListing = Result<Arc<Snapshot>, String>;
 
 /// Fresh `/json/` listings shared by concurrent callers.
 #[derive(Debug, Default)]
@@ -125,7 +138,13 @@ impl Listing {
         let answer = rest
             .master_state()
             .await
-            .map(Arc::new)
+            .map(|state| {
+                Arc::new(Snapshot {
+                    ids: state.drivers().map(|d| d.id.clone()).collect(),
+                    state,
+                    unread: std::sync::OnceLock::new(),
+                })
+            })
             .map_err(|e| e.to_string());
         *last = Some((n, answer.clone()));
         answer

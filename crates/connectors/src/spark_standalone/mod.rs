@@ -160,7 +160,7 @@ pub struct SparkStandalone {
     rest: Rest,
     logs: DriverLogs,
     /// Driver id -> what its launch command showed (or what we submitted under it).
-    tags: Mutex<HashMap<String, Seen>>,
+    tags: Mutex<Tags>,
     /// Scrubbed out of every text the connector returns.
     token: Option<Secret>,
     /// Driver id -> terminal status, once verified and classified (terminal states never change).
@@ -182,6 +182,34 @@ impl Seen {
     /// Ours: our tag and (as far as the log shows) our application.
     fn is(&self, tag: &str) -> bool {
         self.tag.as_deref() == Some(tag) && self.other_app.is_none()
+    }
+}
+
+/// What each driver's launch command showed, and the drivers that are ours by tag: a submit
+/// looks its tag up in O(1) instead of walking every driver seen.
+#[derive(Debug, Default)]
+struct Tags {
+    by_id: HashMap<String, Seen>,
+    /// Tag -> the driver carrying it with this spec's application (the latest remembered).
+    ours: HashMap<String, String>,
+}
+
+impl Tags {
+    fn get(&self, id: &str) -> Option<&Seen> {
+        self.by_id.get(id)
+    }
+    fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+    fn insert(&mut self, id: String, seen: Seen) {
+        if let (Some(tag), None) = (&seen.tag, &seen.other_app) {
+            self.ours.insert(tag.clone(), id.clone());
+        }
+        self.by_id.insert(id, seen);
+    }
+    /// The driver carrying `tag` with this spec's application, if one was seen.
+    fn known(&self, tag: &str) -> Option<ExternalId> {
+        self.ours.get(tag).map(|id| ExternalId(id.clone()))
     }
 }
 
@@ -233,7 +261,7 @@ impl SparkStandalone {
             job,
             recovery: plan,
             rest,
-            tags: Mutex::new(HashMap::new()),
+            tags: Mutex::default(),
             finals: Mutex::new(HashMap::new()),
             listing: bulk::Listing::default(),
             token,

@@ -53,6 +53,9 @@ pub struct Stats {
     drivers: Mutex<HashMap<String, (String, String)>>,
     /// While set, `GET /json/` lists every driver created, `RUNNING` (a real master's list).
     pub list_drivers: AtomicBool,
+    /// Once set, every driver it created is `FINISHED` (status and `/json/`): the end of all
+    /// runs at once, to time how soon their owners see it.
+    pub finished: AtomicBool,
     /// While non-zero, each `GET /json/` is answered only after this many milliseconds (a slow
     /// master, for the tests that freeze an owner inside its find-by-tag).
     pub json_delay_ms: AtomicU64,
@@ -144,10 +147,15 @@ fn route(r: &Request, st: &Stats) -> Reply {
         if let Ok(mut p) = st.polled.lock() {
             p.insert(id.to_string());
         }
+        let state = if st.finished.load(Ordering::Relaxed) {
+            "FINISHED"
+        } else {
+            "RUNNING"
+        };
         return json(if known {
             json!({
                 "action": "SubmissionStatusResponse",
-                "driverState": "RUNNING",
+                "driverState": state,
                 "serverSparkVersion": "4.3.0",
                 "submissionId": id,
                 "success": true,
@@ -207,17 +215,24 @@ fn route(r: &Request, st: &Stats) -> Reply {
 fn master_json(r: &Request, st: &Stats) -> Reply {
     st.master_json.fetch_add(1, Ordering::Relaxed);
     let host = r.header("host").unwrap_or_default();
+    let finished = st.finished.load(Ordering::Relaxed);
     let listed: Vec<serde_json::Value> = if st.list_drivers.load(Ordering::Relaxed) {
         let drivers = st.drivers.lock().map(|d| d.clone()).unwrap_or_default();
+        let state = if finished { "FINISHED" } else { "RUNNING" };
         drivers
             .into_iter()
             .map(|(id, (_, mainclass))| {
-                json!({"id": id, "starttime": "1767225600000", "state": "RUNNING",
+                json!({"id": id, "starttime": "1767225600000", "state": state,
                        "worker": "worker-bench", "mainclass": mainclass})
             })
             .collect()
     } else {
         Vec::new()
+    };
+    let (active, completed) = if finished {
+        (Vec::new(), listed)
+    } else {
+        (listed, Vec::new())
     };
     json(json!({
         "url": "spark://127.0.0.1:7077",
@@ -227,8 +242,8 @@ fn master_json(r: &Request, st: &Stats) -> Reply {
             "webuiaddress": format!("http://{host}"),
             "state": "ALIVE",
         }],
-        "activedrivers": listed,
-        "completeddrivers": [],
+        "activedrivers": active,
+        "completeddrivers": completed,
     }))
 }
 
