@@ -73,11 +73,23 @@ async fn the_real_masters_listing_judges_drivers_like_their_status() {
     // A worker that took the run over: the tag is not read yet, the listing leaves it open.
     let taker = connector();
     assert_eq!(judged(&*taker, &job).await, None);
-    assert!(matches!(taker.status(&job).await, JobStatus::Active { .. }));
-    assert!(
-        matches!(judged(&*taker, &job).await, Some(JobStatus::Active { detail, .. }) if detail == "RUNNING"),
-        "the tag read by status settles it"
-    );
+    // The tag read by status settles it (once the worker has written the driver's launch
+    // command: until then status says running, unverified, and reads it again next time).
+    let deadline = Instant::now() + T;
+    loop {
+        assert!(matches!(taker.status(&job).await, JobStatus::Active { .. }));
+        match judged(&*taker, &job).await {
+            Some(JobStatus::Active { detail, .. }) if detail == "RUNNING" => break,
+            None => {}
+            other => panic!("{}: unexpected {other:?}", job.external_id),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: tag never read",
+            job.external_id
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 
     submitter.cancel(&job).await.expect("cancel");
     let deadline = Instant::now() + T;
