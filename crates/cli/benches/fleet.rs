@@ -209,7 +209,9 @@ async fn main() -> anyhow::Result<()> {
         let window = Duration::from_secs(setting("FLEET_WINDOW_SECS", 20) as u64);
         let mut rows = Vec::new();
         for &store in &stores {
-            rows.push(capacity::measure(store, runs, window).await?);
+            for bulk in [true, false] {
+                rows.push(capacity::measure(store, runs, window, bulk).await?);
+            }
         }
         println!(
             "\nCapacity: one worker, remote runs polled every 5 s (fake Spark master on loopback)"
@@ -227,6 +229,20 @@ async fn main() -> anyhow::Result<()> {
                 r.server_conns,
                 r.lost
             );
+        }
+        println!("\nBulk observation against one status request per run (same bench run):");
+        for pair in rows.chunks(2) {
+            if let [b, p] = pair {
+                println!(
+                    "{}: backend requests/s {:.1} against {:.0} (x{:.4}); all ends seen {:.1} s against {:.1} s",
+                    b.store.name(),
+                    b.backend_rps,
+                    p.backend_rps,
+                    b.backend_rps / p.backend_rps.max(f64::MIN_POSITIVE),
+                    b.end_seen_secs,
+                    p.end_seen_secs
+                );
+            }
         }
     }
     Ok(())

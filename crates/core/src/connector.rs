@@ -3,7 +3,7 @@
 //! The core is small: [`Connector::submit`], [`Connector::status`] and [`Connector::cancel`].
 //! Everything else is an opt-in capability returned by a method that defaults to `None`:
 //! [`FindByTag`] (heals a crash between submit and id record), [`Logs`] (paged by an opaque
-//! [`LogCursor`]), [`RecoveryShape`].
+//! [`LogCursor`]), [`RecoveryShape`], [`BulkStatus`] (many jobs of one endpoint in one call).
 //! No store type appears here: a connector knows nothing about journals or leases.
 //!
 //! ## Guarantees a connector must give (checked by the conformance suite in
@@ -215,6 +215,70 @@ pub trait Connector: Send + Sync + 'static {
     fn host_bound(&self) -> Option<&dyn HostBound> {
         None
     }
+    /// Capability: observe many jobs of one backend endpoint in one request.
+    fn bulk_status(&self) -> Option<&dyn BulkStatus> {
+        None
+    }
+}
+
+/// Capability: the status of many jobs of one backend endpoint in one request (Spark
+/// standalone `/json/`, YARN `apps?applicationTags=`, Livy `GET /batches`, Databricks active
+/// `runs/list`), so that a process polling thousands of runs sends a few requests per interval
+/// instead of one per run.
+///
+/// Two steps, so that one request serves the runs of many specs on the same endpoint while each
+/// run is judged by its own connector (its own spec, its own caches): one connector of the
+/// endpoint [`BulkStatus::fetch`]es, then each run's connector [`BulkStatus::judge`]s its job
+/// from that answer.
+///
+/// ## Guarantees a connector must give
+/// - `judge` gives the status [`Connector::status`] would give from the same answer (same
+///   identity rules: a job whose tag differs is [`JobStatus::Mismatch`]).
+/// - A job the answer does not settle (absent from it, ended and needing a closer look,
+///   identity not verified yet) is `None`: the caller then asks [`Connector::status`] for it.
+///   `judge` never says [`JobStatus::NotFound`] on absence alone, and never makes a request.
+/// - `Err` from `fetch` means the call failed: the caller reports [`JobStatus::Unknown`] for
+///   every job it covers (never lost).
+/// - Connectors whose [`BulkStatus::endpoint`] is equal can judge each other's answers.
+#[async_trait]
+pub trait BulkStatus: Send + Sync {
+    /// What one bulk request covers (e.g. `spark-standalone http://master:8080`): the answer
+    /// fetched by one connector of an endpoint is judged by all of them. Never a secret.
+    fn endpoint(&self) -> String;
+    /// One request for the state of `jobs` (or of every job of the endpoint).
+    async fn fetch(&self, jobs: &[JobRef]) -> Result<BulkAnswer, BulkError>;
+    /// The status of `job` according to `answer` (fetched by a connector of the same
+    /// endpoint), or `None`: ask [`Connector::status`].
+    fn judge(&self, answer: &BulkAnswer, job: &JobRef) -> Option<JobStatus>;
+}
+
+/// A bulk answer as its connector parsed it; only connectors of the same endpoint read it.
+#[derive(Clone)]
+pub struct BulkAnswer(Arc<dyn std::any::Any + Send + Sync>);
+
+impl BulkAnswer {
+    /// Wraps a connector's parsed answer.
+    pub fn new<T: std::any::Any + Send + Sync>(answer: T) -> Self {
+        BulkAnswer(Arc::new(answer))
+    }
+    /// The parsed answer, if it is a `T` (`None` for another connector's answer).
+    pub fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for BulkAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BulkAnswer")
+    }
+}
+
+/// A bulk status call that failed: every job it covers is [`JobStatus::Unknown`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason}")]
+pub struct BulkError {
+    /// What failed and where (scrubbed of secrets), e.g. `GET http://m:8080/json/: HTTP 503`.
+    pub reason: String,
 }
 
 /// Capability: jobs live on one machine, in one location there (the local backend).

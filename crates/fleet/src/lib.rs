@@ -11,6 +11,7 @@
 //! - Nothing here prints, exits the process or reads command line arguments: results and typed
 //!   errors (one per operation, keeping their source) go back to the caller; lines meant for a
 //!   person go through [`context::Notices`]; diagnostics are `tracing` events (see [`trace`]).
+pub mod bulk;
 pub mod cancel;
 pub mod config;
 pub mod context;

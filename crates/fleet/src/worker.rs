@@ -16,6 +16,9 @@
 //!   action on a job waits for a fenced write, so nothing is done to a run it may have lost.
 //!   When the database is back the next renewal tells which leases survived.
 //!
+//! - The status requests of all runs on one endpoint whose connector offers bulk status go out
+//!   as one request per tick ([`crate::bulk`]); each run still decides on its own status.
+//!
 //! ## Caveats
 //! - A run that only polls a remote backend costs one task and one timer. Local jobs are bounded
 //!   by `--local-slots`; a local run in recovery mode takes all of them.
@@ -36,6 +39,7 @@ use tokio::{sync::Semaphore, task::JoinSet};
 use tracing::Instrument;
 
 use crate::{
+    bulk::Observers,
     context::{owner_id, Notices, OpenError},
     trace::Traced,
     Ctx,
@@ -141,6 +145,7 @@ pub async fn worker(
             "--concurrency and --local-slots must be at least 1".into(),
         ));
     }
+    let bulk = Observers::from_env().map_err(WorkerError::Options)?;
     let store = ctx.store().await?;
     let owner = owner_id("worker");
     // Held until the worker returns: if it dies, another worker takes its runs at once.
@@ -179,6 +184,7 @@ pub async fn worker(
         local_slots: args.local_slots,
         observer: &observer,
         say: &say,
+        bulk: &bulk,
     };
 
     tokio::pin!(stop);
@@ -291,6 +297,8 @@ struct Launch<'a> {
     local_slots: usize,
     observer: &'a Arc<dyn Observer>,
     say: &'a Notices,
+    /// Coalesces the status requests of all runs on one endpoint (see [`crate::bulk`]).
+    bulk: &'a Observers,
 }
 
 impl Launch<'_> {
@@ -329,6 +337,7 @@ impl Launch<'_> {
                 return;
             }
         };
+        let connector = self.bulk.wrap(connector);
         let connector = slots::limit_local(connector, slots.clone(), local_slots);
         let signals = RunSignals::new();
         if record.journal.cancel_requested {

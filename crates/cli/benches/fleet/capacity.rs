@@ -5,7 +5,14 @@
 //! store with `queued: true`; then ONE worker is started, and timed until every run is
 //! `submitted` and has been polled at least once. Then, over a sampling window, the worker's
 //! VmRSS/VmHWM, threads, sockets and CPU time (utime+stime from `/proc/PID/stat`) and the fake
-//! master's status request rate are read.
+//! master's request rate (every request: status, `/json/`, logs) are read. Once every run is
+//! submitted the fake lists its drivers in `/json/` as a real master does (not before, so that
+//! the submit phase is measured as in earlier runs of this bench). Last, the fake says every driver `FINISHED` and
+//! the time until the store shows every run finished is taken (status latency at a 5 s poll).
+//!
+//! Each store is measured twice in the same bench run: with bulk observation (one `/json/` per
+//! tick for all runs) and with `TETHER_BULK_STATUS=off` (one status request per run, the design
+//! before it), and the request rates are printed as a ratio.
 use std::{
     sync::{atomic::Ordering, Arc},
     time::{Duration, Instant},
@@ -26,6 +33,11 @@ const POLL_SECS: f64 = 5.0;
 
 pub struct CapacityResult {
     pub store: StoreKind,
+    pub bulk: bool,
+    /// Requests of every kind the fake master answered per second in the window.
+    pub backend_rps: f64,
+    /// From "every driver FINISHED" to every run finished in the store.
+    pub end_seen_secs: f64,
     pub runs: usize,
     pub in_flight: usize,
     pub create_secs: f64,
@@ -35,7 +47,6 @@ pub struct CapacityResult {
     pub hwm_mib: f64,
     pub threads: f64,
     pub sockets: usize,
-    pub polls_per_sec: f64,
     pub cpu_pct: f64,
     pub window_secs: f64,
     pub server_conns: usize,
@@ -44,13 +55,14 @@ pub struct CapacityResult {
 
 impl CapacityResult {
     pub fn header() -> &'static str {
-        "| store      | runs in flight | claim+submit all | all polled | RSS MiB | peak RSS MiB | threads | sockets | polls/s (expected) | worker CPU |\n\
-         |------------|----------------|------------------|------------|---------|--------------|---------|---------|--------------------|------------|"
+        "| store      | status   | runs in flight | claim+submit all | all polled | RSS MiB | peak RSS MiB | threads | sockets | backend requests/s | all ends seen | worker CPU |\n\
+         |------------|----------|----------------|------------------|------------|---------|--------------|---------|---------|--------------------|---------------|------------|"
     }
     pub fn row(&self) -> String {
         format!(
-            "| {:<10} | {:>14} | {:>14.1} s | {:>8.1} s | {:>7.0} | {:>12.0} | {:>7.0} | {:>7} | {:>8.0} ({:>6.0}) | {:>8.0} % |",
+            "| {:<10} | {:<8} | {:>14} | {:>14.1} s | {:>8.1} s | {:>7.0} | {:>12.0} | {:>7.0} | {:>7} | {:>18.1} | {:>11.1} s | {:>8.0} % |",
             self.store.name(),
+            if self.bulk { "bulk" } else { "per run" },
             format!("{}/{}", self.in_flight, self.runs),
             self.submit_all_secs,
             self.polled_all_secs,
@@ -58,8 +70,8 @@ impl CapacityResult {
             self.hwm_mib,
             self.threads,
             self.sockets,
-            self.polls_per_sec,
-            self.runs as f64 / POLL_SECS,
+            self.backend_rps,
+            self.end_seen_secs,
             self.cpu_pct,
         )
     }
@@ -77,6 +89,7 @@ pub async fn measure(
     kind: StoreKind,
     runs: usize,
     window: Duration,
+    bulk: bool,
 ) -> anyhow::Result<CapacityResult> {
     let fake = FakeSpark::start().await?;
     let scratch = Scratch::new(kind).await?;
@@ -118,10 +131,12 @@ pub async fn measure(
 
     let jobs = scratch.dir.path().join("jobs");
     let n = runs.to_string();
-    let mut worker = Tether::spawn(
+    let mut worker = Tether::spawn_env(
         &scratch.location,
         &jobs,
         None,
+        true,
+        &[("TETHER_BULK_STATUS", if bulk { "on" } else { "off" })],
         &["worker", "--concurrency", &n],
         &scratch.dir.path().join("worker.log"),
     );
@@ -129,6 +144,8 @@ pub async fn measure(
     let start = Instant::now();
     let deadline = start + Duration::from_secs(300);
     let mut submit_all_secs = None;
+    // Listings of the master once every run was submitted: the second covers every run.
+    let mut listings_at_submit_all = u64::MAX;
     let mut last_report = Instant::now();
     let (mut progress, mut progress_at) = (0, Instant::now());
     let polled_all_secs = loop {
@@ -154,6 +171,10 @@ pub async fn measure(
             }
             if submitted == runs {
                 submit_all_secs = Some(start.elapsed().as_secs_f64());
+                listings_at_submit_all = fake.stats.master_json.load(Ordering::Relaxed);
+                // From now on the master lists its drivers, as a real one does (not before: the
+                // submit phase is measured as in earlier bench runs, with an empty list).
+                fake.stats.list_drivers.store(true, Ordering::SeqCst);
             } else if last_report.elapsed() > Duration::from_secs(10) {
                 last_report = Instant::now();
                 eprintln!(
@@ -164,14 +185,20 @@ pub async fn measure(
                 );
             }
         }
-        if submit_all_secs.is_some() && fake.stats.polled_count() >= runs {
+        let polled = if bulk {
+            fake.stats.master_json.load(Ordering::Relaxed)
+                >= listings_at_submit_all.saturating_add(2)
+        } else {
+            fake.stats.polled_count() >= runs
+        };
+        if submit_all_secs.is_some() && polled {
             break start.elapsed().as_secs_f64();
         }
     };
     // Settle for one poll interval, then sample.
     tokio::time::sleep(Duration::from_secs_f64(POLL_SECS)).await;
     let cpu0 = cpu_seconds(pid).unwrap_or(0.0);
-    let polls0 = fake.stats.statuses.load(Ordering::Relaxed);
+    let requests0 = requests(&fake);
     let t = Instant::now();
     let mut rss_max: f64 = 0.0;
     while t.elapsed() < window {
@@ -180,7 +207,7 @@ pub async fn measure(
     }
     let secs = t.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid).unwrap_or(0.0) - cpu0;
-    let polls = fake.stats.statuses.load(Ordering::Relaxed) - polls0;
+    let backend = requests(&fake) - requests0;
     let hwm_mib = proc_status(pid, "VmHWM").unwrap_or(0.0);
     let threads = proc_status(pid, "Threads").unwrap_or(0.0);
     let (_, sockets) = fds(pid);
@@ -201,8 +228,30 @@ pub async fn measure(
         total,
         open,
     );
+    // Every driver ends at once: how soon does the worker see it?
+    fake.stats.finished.store(true, Ordering::SeqCst);
+    let ended = Instant::now();
+    let end_seen_secs = loop {
+        let finished = store
+            .list_runs()
+            .await?
+            .iter()
+            .filter(|r| matches!(r.journal.phase, Phase::Finished { .. }))
+            .count();
+        if finished == runs {
+            break ended.elapsed().as_secs_f64();
+        }
+        anyhow::ensure!(
+            ended.elapsed() < Duration::from_secs(180),
+            "only {finished} of {runs} runs finished 180 s after their drivers did"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     let result = CapacityResult {
         store: kind,
+        bulk,
+        backend_rps: backend as f64 / secs,
+        end_seen_secs,
         runs,
         in_flight,
         create_secs,
@@ -212,7 +261,6 @@ pub async fn measure(
         hwm_mib,
         threads,
         sockets,
-        polls_per_sec: polls as f64 / secs,
         cpu_pct: 100.0 * cpu / secs,
         window_secs: secs,
         server_conns: open,
@@ -222,6 +270,16 @@ pub async fn measure(
     drop(store);
     scratch.close().await;
     Ok(result)
+}
+
+/// Every request the fake master answered so far.
+fn requests(fake: &FakeSpark) -> u64 {
+    let s = &fake.stats;
+    s.statuses.load(Ordering::Relaxed)
+        + s.json_received.load(Ordering::Relaxed)
+        + s.logs.load(Ordering::Relaxed)
+        + s.other.load(Ordering::Relaxed)
+        + s.creates.load(Ordering::Relaxed)
 }
 
 async fn count_submitted(store: &dyn tether_core::Store) -> anyhow::Result<usize> {

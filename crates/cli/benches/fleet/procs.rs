@@ -24,12 +24,8 @@ pub struct Tether {
 
 impl Tether {
     /// Starts `tether <args>` with `TETHER_STATE=state`, `TETHER_JOBS_DIR=jobs`, no user config,
-    /// `TETHER_LEASE_TTL=ttl` (unset: the default), stdout/stderr to `log`.
-    pub fn spawn(state: &str, jobs: &Path, ttl: Option<&str>, args: &[&str], log: &Path) -> Self {
-        Self::spawn_with(state, jobs, ttl, true, args, log)
-    }
-
-    /// Same, with owner liveness on or off (`TETHER_LIVENESS`; off: the design before it).
+    /// `TETHER_LEASE_TTL=ttl` (unset: the default), stdout/stderr to `log`, with owner liveness on
+    /// or off (`TETHER_LIVENESS`; off: the design before it).
     pub fn spawn_with(
         state: &str,
         jobs: &Path,
@@ -38,8 +34,22 @@ impl Tether {
         args: &[&str],
         log: &Path,
     ) -> Self {
+        Self::spawn_env(state, jobs, ttl, liveness, &[], args, log)
+    }
+
+    /// Same, with more environment variables (e.g. `TETHER_BULK_STATUS`).
+    pub fn spawn_env(
+        state: &str,
+        jobs: &Path,
+        ttl: Option<&str>,
+        liveness: bool,
+        envs: &[(&str, &str)],
+        args: &[&str],
+        log: &Path,
+    ) -> Self {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
         c.args(args)
+            .envs(envs.iter().copied())
             .env("TETHER_LIVENESS", if liveness { "on" } else { "off" })
             .env("TETHER_STATE", state)
             .env("TETHER_JOBS_DIR", jobs)

@@ -54,33 +54,33 @@ enum Scan {
 
 impl SparkStandalone {
     async fn scan_for_tag(&self, tag: &Tag) -> Scan {
-        let known = self
-            .tags
-            .lock()
-            .expect("cache lock")
-            .iter()
-            .find_map(|(id, t)| t.is(tag.as_str()).then(|| ExternalId(id.clone())));
-        let state = match self.rest.master_state().await {
+        let known = self.tags.lock().expect("cache lock").known(tag.as_str());
+        // Fresh, but shared with the submits and bulk polls asking at the same time.
+        let listing = match self.listing.get(&self.rest).await {
             Ok(s) => s,
-            Err(e) => {
-                return Scan::Decided(Lookup::Unknown {
-                    reason: e.to_string(),
-                })
-            }
+            Err(reason) => return Scan::Decided(Lookup::Unknown { reason }),
         };
-        self.logs.remember_workers(&state);
+        let state = &listing.state;
+        self.logs.remember_workers(state);
         if let Some(id) = known {
             // Submitted through this connector: found if the master still lists it.
-            if state.drivers().any(|d| d.id == id.0) {
+            if listing.ids.contains(&id.0) {
                 return Scan::Decided(Lookup::Found { external_id: id });
             }
         }
-        let mut candidates: Vec<_> = state
-            .drivers()
-            .filter(|d| d.mainclass == self.job.main_class)
-            .collect();
-        // Newest first: a crash right after the POST leaves our driver among the latest.
-        candidates.sort_by(|a, b| b.id.cmp(&a.id));
+        // Drivers whose launch command was read already are not ours (or `known` had found
+        // them): only the others need a look, worked out once per listing, not per submit.
+        let candidates = listing.unread.get_or_init(|| {
+            let tags = self.tags.lock().expect("cache lock");
+            let mut unread: Vec<_> = state
+                .drivers()
+                .filter(|d| d.mainclass == self.job.main_class && !tags.contains(&d.id))
+                .cloned()
+                .collect();
+            // Newest first: a crash right after the POST leaves our driver among the latest.
+            unread.sort_by(|a, b| b.id.cmp(&a.id));
+            unread
+        });
         let mut unreadable: Option<String> = None;
         let mut queued: Option<String> = None;
         for d in candidates {

@@ -94,6 +94,7 @@
 //!   recovery shape may start more (smaller-core, same-memory) executors than the normal one;
 //!   cap it with `"spark.cores.max"` in `[recovery.conf]` if memory is tight.
 mod build;
+mod bulk;
 mod find;
 pub use crate::http;
 pub mod logs;
@@ -109,7 +110,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use tether_core::{
     connector::{
-        is_recovery, CancelError, FindByTag, JobRef, Logs, RecoveryShape, SubmitError,
+        is_recovery, BulkStatus, CancelError, FindByTag, JobRef, Logs, RecoveryShape, SubmitError,
         SubmitRequest,
     },
     ids::{ExternalId, Tag},
@@ -159,11 +160,13 @@ pub struct SparkStandalone {
     rest: Rest,
     logs: DriverLogs,
     /// Driver id -> what its launch command showed (or what we submitted under it).
-    tags: Mutex<HashMap<String, Seen>>,
+    tags: Mutex<Tags>,
     /// Scrubbed out of every text the connector returns.
     token: Option<Secret>,
     /// Driver id -> terminal status, once verified and classified (terminal states never change).
     finals: Mutex<HashMap<String, JobStatus>>,
+    /// The master's `/json/`, fetched fresh and shared by concurrent find-by-tag and bulk calls.
+    listing: bulk::Listing,
 }
 
 /// What a driver's launch command showed about it.
@@ -179,6 +182,34 @@ impl Seen {
     /// Ours: our tag and (as far as the log shows) our application.
     fn is(&self, tag: &str) -> bool {
         self.tag.as_deref() == Some(tag) && self.other_app.is_none()
+    }
+}
+
+/// What each driver's launch command showed, and the drivers that are ours by tag: a submit
+/// looks its tag up in O(1) instead of walking every driver seen.
+#[derive(Debug, Default)]
+struct Tags {
+    by_id: HashMap<String, Seen>,
+    /// Tag -> the driver carrying it with this spec's application (the latest remembered).
+    ours: HashMap<String, String>,
+}
+
+impl Tags {
+    fn get(&self, id: &str) -> Option<&Seen> {
+        self.by_id.get(id)
+    }
+    fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+    fn insert(&mut self, id: String, seen: Seen) {
+        if let (Some(tag), None) = (&seen.tag, &seen.other_app) {
+            self.ours.insert(tag.clone(), id.clone());
+        }
+        self.by_id.insert(id, seen);
+    }
+    /// The driver carrying `tag` with this spec's application, if one was seen.
+    fn known(&self, tag: &str) -> Option<ExternalId> {
+        self.ours.get(tag).map(|id| ExternalId(id.clone()))
     }
 }
 
@@ -230,8 +261,9 @@ impl SparkStandalone {
             job,
             recovery: plan,
             rest,
-            tags: Mutex::new(HashMap::new()),
+            tags: Mutex::default(),
             finals: Mutex::new(HashMap::new()),
+            listing: bulk::Listing::default(),
             token,
         }
     }
@@ -240,6 +272,32 @@ impl SparkStandalone {
     fn clean(&self, text: &str) -> String {
         let secrets: Vec<&str> = self.token.iter().map(Secret::expose).collect();
         text::clean(text, &secrets)
+    }
+
+    /// [`Self::clean`] on every text of a status.
+    fn clean_status(&self, status: JobStatus) -> JobStatus {
+        match status {
+            JobStatus::Active { state, detail } => JobStatus::Active {
+                state,
+                detail: self.clean(&detail),
+            },
+            JobStatus::Succeeded { result } => JobStatus::Succeeded {
+                result: self.clean_json(result),
+            },
+            JobStatus::Failed { class, message } => JobStatus::Failed {
+                class,
+                message: self.clean(&message),
+            },
+            JobStatus::NotFound { detail } => JobStatus::NotFound {
+                detail: self.clean(&detail),
+            },
+            JobStatus::Mismatch { found } => JobStatus::Mismatch {
+                found: self.clean(&found),
+            },
+            JobStatus::Unknown { reason } => JobStatus::Unknown {
+                reason: self.clean(&reason),
+            },
+        }
     }
 
     /// [`Self::clean`] on every string of a JSON value.
@@ -380,28 +438,7 @@ impl Connector for SparkStandalone {
     }
 
     async fn status(&self, job: &JobRef) -> JobStatus {
-        match self.status_raw(job).await {
-            JobStatus::Active { state, detail } => JobStatus::Active {
-                state,
-                detail: self.clean(&detail),
-            },
-            JobStatus::Succeeded { result } => JobStatus::Succeeded {
-                result: self.clean_json(result),
-            },
-            JobStatus::Failed { class, message } => JobStatus::Failed {
-                class,
-                message: self.clean(&message),
-            },
-            JobStatus::NotFound { detail } => JobStatus::NotFound {
-                detail: self.clean(&detail),
-            },
-            JobStatus::Mismatch { found } => JobStatus::Mismatch {
-                found: self.clean(&found),
-            },
-            JobStatus::Unknown { reason } => JobStatus::Unknown {
-                reason: self.clean(&reason),
-            },
-        }
+        self.clean_status(self.status_raw(job).await)
     }
 
     async fn cancel(&self, job: &JobRef) -> Result<(), CancelError> {
@@ -423,6 +460,9 @@ impl Connector for SparkStandalone {
     }
     fn recovery(&self) -> Option<&dyn RecoveryShape> {
         self.recovery.as_ref().map(|_| self as &dyn RecoveryShape)
+    }
+    fn bulk_status(&self) -> Option<&dyn BulkStatus> {
+        Some(self)
     }
 }
 

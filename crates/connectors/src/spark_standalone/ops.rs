@@ -20,12 +20,7 @@ impl SparkStandalone {
         // instead of a second one. A look-up that cannot answer means: create nothing now, ask
         // again (never create on a guess).
         let tag = req.submission.tag.as_str();
-        let known = self
-            .tags
-            .lock()
-            .expect("cache lock")
-            .iter()
-            .find_map(|(id, t)| t.is(tag).then(|| ExternalId(id.clone())));
+        let known = self.tags.lock().expect("cache lock").known(tag);
         if let Some(id) = known {
             return Ok(id);
         }

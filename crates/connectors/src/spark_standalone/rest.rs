@@ -102,6 +102,11 @@ impl Rest {
         &self.rest
     }
 
+    /// The master web UI's address (`/json/` is under it).
+    pub fn ui_url(&self) -> &str {
+        &self.ui
+    }
+
     /// Sends what `make` builds and reads at most `cap` bytes of the answer.
     async fn exchange(
         &self,

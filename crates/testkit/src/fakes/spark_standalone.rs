@@ -11,7 +11,9 @@
 //! - `GET /json/` (master web UI): ALIVE, one worker whose web UI is this server, and **no
 //!   drivers listed**, so find-by-tag (run before every submit) answers "absent" after one
 //!   request. A real master lists its active drivers, and the connector then reads the launch
-//!   command of each one with the same main class: not what is measured here.
+//!   command of each one with the same main class: not what is measured here. With
+//!   [`Stats::list_drivers`] set it lists every driver it created (`RUNNING`), as a real
+//!   master does: what bulk observation reads.
 //! - `GET /log/?driverId=<id>&logType=stderr...` (worker web UI): a log page whose first line is
 //!   the `Launch Command:` carrying the driver's tag, so the identity check of a driver whose tag
 //!   is not cached (a restarted worker) succeeds.
@@ -47,8 +49,13 @@ pub struct Stats {
     pub other: AtomicU64,
     /// Drivers whose status was asked at least once.
     pub polled: Mutex<HashSet<String>>,
-    /// Driver id -> tag.
-    drivers: Mutex<HashMap<String, String>>,
+    /// Driver id -> (tag, main class).
+    drivers: Mutex<HashMap<String, (String, String)>>,
+    /// While set, `GET /json/` lists every driver created, `RUNNING` (a real master's list).
+    pub list_drivers: AtomicBool,
+    /// Once set, every driver it created is `FINISHED` (status and `/json/`): the end of all
+    /// runs at once, to time how soon their owners see it.
+    pub finished: AtomicBool,
     /// While non-zero, each `GET /json/` is answered only after this many milliseconds (a slow
     /// master, for the tests that freeze an owner inside its find-by-tag).
     pub json_delay_ms: AtomicU64,
@@ -120,16 +127,11 @@ fn route(r: &Request, st: &Stats) -> Reply {
     if method == "POST" && path == "/v1/submissions/create" {
         let n = st.creates.fetch_add(1, Ordering::Relaxed);
         let id = format!("driver-20260101000000-{n:05}");
-        let tag = r
-            .json()
-            .and_then(|v| {
-                v["sparkProperties"]["spark.tether.tag"]
-                    .as_str()
-                    .map(str::to_string)
-            })
-            .unwrap_or_default();
+        let body = r.json().unwrap_or_default();
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        let tag = text(&body["sparkProperties"]["spark.tether.tag"]);
         if let Ok(mut d) = st.drivers.lock() {
-            d.insert(id.clone(), tag);
+            d.insert(id.clone(), (tag, text(&body["mainClass"])));
         }
         return json(json!({
             "action": "CreateSubmissionResponse",
@@ -145,10 +147,15 @@ fn route(r: &Request, st: &Stats) -> Reply {
         if let Ok(mut p) = st.polled.lock() {
             p.insert(id.to_string());
         }
+        let state = if st.finished.load(Ordering::Relaxed) {
+            "FINISHED"
+        } else {
+            "RUNNING"
+        };
         return json(if known {
             json!({
                 "action": "SubmissionStatusResponse",
-                "driverState": "RUNNING",
+                "driverState": state,
                 "serverSparkVersion": "4.3.0",
                 "submissionId": id,
                 "success": true,
@@ -177,7 +184,11 @@ fn route(r: &Request, st: &Stats) -> Reply {
     if path == "/log/" {
         st.logs.fetch_add(1, Ordering::Relaxed);
         let id = r.query_param("driverId").unwrap_or_default();
-        let tag = st.drivers.lock().ok().and_then(|d| d.get(&id).cloned());
+        let tag = st
+            .drivers
+            .lock()
+            .ok()
+            .and_then(|d| d.get(&id).map(|(tag, _)| tag.clone()));
         let page = match tag {
             Some(tag) => {
                 let log = format!(
@@ -204,6 +215,25 @@ fn route(r: &Request, st: &Stats) -> Reply {
 fn master_json(r: &Request, st: &Stats) -> Reply {
     st.master_json.fetch_add(1, Ordering::Relaxed);
     let host = r.header("host").unwrap_or_default();
+    let finished = st.finished.load(Ordering::Relaxed);
+    let listed: Vec<serde_json::Value> = if st.list_drivers.load(Ordering::Relaxed) {
+        let drivers = st.drivers.lock().map(|d| d.clone()).unwrap_or_default();
+        let state = if finished { "FINISHED" } else { "RUNNING" };
+        drivers
+            .into_iter()
+            .map(|(id, (_, mainclass))| {
+                json!({"id": id, "starttime": "1767225600000", "state": state,
+                       "worker": "worker-bench", "mainclass": mainclass})
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (active, completed) = if finished {
+        (Vec::new(), listed)
+    } else {
+        (listed, Vec::new())
+    };
     json(json!({
         "url": "spark://127.0.0.1:7077",
         "status": "ALIVE",
@@ -212,8 +242,8 @@ fn master_json(r: &Request, st: &Stats) -> Reply {
             "webuiaddress": format!("http://{host}"),
             "state": "ALIVE",
         }],
-        "activedrivers": [],
-        "completeddrivers": [],
+        "activedrivers": active,
+        "completeddrivers": completed,
     }))
 }
 
