@@ -120,8 +120,9 @@ fn livy_restarted_without_recovery_reuses_id_zero_and_tether_adopts_no_stranger(
     // tether is frozen while Livy restarts: its lease must outlast that.
     env.lease_ttl = "300s".into();
     let k = key("restart");
-    // on_lost = "fail": the original YARN app outlives Livy's restart, so a resubmit would run
-    // the work twice; the test wants to see the mismatch reported, not a new generation.
+    // on_lost = "fail": the test wants to see the mismatch reported, not a new generation. (A
+    // graceful Livy stop kills its batches' YARN apps; after a Livy crash the app would run on,
+    // and a resubmit would run the work twice.)
     let s = spec(
         &env,
         &livy,
@@ -132,7 +133,7 @@ fn livy_restarted_without_recovery_reuses_id_zero_and_tether_adopts_no_stranger(
     assert!(wait_until(T, || phase(&env, &k).as_deref() == Some("submitted")));
     let prefix = tag_prefix(&env, &k);
     assert_eq!(batches_named(livy.url(), &prefix)[0].0, "0");
-    // The app is on YARN (it outlives Livy's spark-submit, which `stop` kills).
+    // The app is on YARN before Livy goes (so the count below sees the run's one app).
     let rm = livy.env["YARN_RM_URL"].clone();
     assert!(wait_until(T, || !yarn_apps_tagged(&rm, &prefix).is_empty()));
     livy.stop();
