@@ -354,9 +354,11 @@ fn rm_frozen_mid_run_is_unknown_never_resubmitted_and_the_app_completes_once() {
         .parse()
         .unwrap();
     let k = key("frozen");
+    // A real SparkContext holding a task for 40 s: the app is RUNNING only once the driver's
+    // SparkContext registered the AM (`sleep` mode never does, and ends with exit 13).
     let text = spec(
         &y,
-        &["sleep", "40"],
+        &["skew", "10", "10", "1", "40000"],
         "poll_interval = \"1s\"\nbackoff = \"1s\"\nbackoff_max = \"2s\"",
         "",
     )
