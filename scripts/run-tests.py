@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 # Known slow binaries start first so the tail of the run is short ones.
 SLOW_FIRST = [
     "spark_crash", "spark_standalone", "yarn_cluster", "yarn", "yarn_crash", "livy",
-    "livy_crash", "livy_server", "fleet", "spark_submit", "crash_local", "pg_outage",
+    "livy_crash", "livy_fresh", "livy_server", "fleet", "spark_submit", "crash_local", "pg_outage",
 ]
 
 

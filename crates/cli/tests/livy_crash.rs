@@ -117,3 +117,102 @@ fn crash_after_the_post_before_the_id_record_adopts_the_batch_by_name() {
     let id = assert_one_batch(&e, &tag_prefix(&env, &k), "success");
     assert_eq!(run_json(&out)["external_id"], id.as_str());
 }
+
+#[test]
+fn a_worker_sigkilled_with_livy_runs_hands_them_to_another_one_batch_each() {
+    let Some(e) =
+        livy_env_or_skip("a_worker_sigkilled_with_livy_runs_hands_them_to_another_one_batch_each")
+    else {
+        return;
+    };
+    let env = Env::new();
+    let keys: Vec<String> = (0..3).map(|i| key(&format!("fleet{i}"))).collect();
+    for k in &keys {
+        let s = spec(&env, &e, &["16", "20"], "poll_interval = \"1s\"");
+        let s = std::fs::rename(&s, env.path(&format!("{k}.toml")))
+            .map(|_| env.path(&format!("{k}.toml")))
+            .unwrap();
+        let out = env.run(&["submit", s.to_str().unwrap(), "--key", k]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let mut first = env.spawn(&["worker", "--concurrency", "8"], &[]);
+    assert!(
+        wait_until(T, || keys
+            .iter()
+            .all(|k| phase(&env, k).as_deref() == Some("submitted"))),
+        "the first worker never submitted every run"
+    );
+    signal(first.id(), "KILL");
+    wait_child(&mut first, T);
+    let mut heir = env.spawn(&["worker", "--concurrency", "8"], &[]);
+    assert!(
+        wait_until(T, || keys
+            .iter()
+            .all(|k| phase(&env, k).as_deref() == Some("finished"))),
+        "the second worker did not finish the runs"
+    );
+    signal(heir.id(), "TERM");
+    wait_child(&mut heir, T);
+    for k in &keys {
+        let s = env.status(k).unwrap();
+        assert_eq!(s["state"], "succeeded", "{s}");
+        let d = env.decisions(k);
+        assert_eq!(
+            d.iter().filter(|x| *x == "submit").count(),
+            1,
+            "{}",
+            env.history_text(k)
+        );
+        assert_one_batch(&e, &tag_prefix(&env, k), "success");
+    }
+}
+
+#[test]
+fn a_driver_past_its_container_is_oom_and_the_recovery_shape_succeeds() {
+    let Some(e) =
+        livy_env_or_skip("a_driver_past_its_container_is_oom_and_the_recovery_shape_succeeds")
+    else {
+        return;
+    };
+    if e.get("LIVY_MASTER").map(String::as_str) != Some("yarn") {
+        eprintln!("SKIPPED: the OOM test needs Livy on YARN (the NodeManager's pmem check)");
+        return;
+    }
+    let env = Env::new();
+    let k = key("oom");
+    // 1500 MB in a 512m driver (1 GB container): the NodeManager kills it (-104). The recovery
+    // shape gives the driver 2g (a 2.4 GB container), where it fits.
+    let s = spec(
+        &env,
+        &e,
+        &["1500", "5"],
+        "max_submissions = 2\nbackoff = \"1s\"\npoll_interval = \"1s\"",
+    );
+    let mut text = std::fs::read_to_string(&s).unwrap();
+    text.push_str("[recovery.conf]\n\"spark.driver.memory\" = \"2g\"\n");
+    std::fs::write(&s, text).unwrap();
+    let out = env.run(&["run", &s, "--key", &k, "--json"]);
+    let history = env.history_text(&k);
+    assert_eq!(out.status.code(), Some(0), "{}\n{history}", stderr(&out));
+    let v = run_json(&out);
+    let subs = v["submissions"].as_array().unwrap();
+    assert_eq!(subs.len(), 2, "{v}");
+    assert_eq!(subs[1]["submission"]["shape"], "recovery", "{v}");
+    assert!(history.contains("failed (oom)"), "{history}");
+    assert!(history.contains("spark.driver.memory = 2g"), "{history}");
+    let first_outcome = subs[0]["outcome"].to_string();
+    assert!(
+        first_outcome.contains("out of memory")
+            && (first_outcome.contains("-104") || first_outcome.contains("PHYSICAL")),
+        "{first_outcome}"
+    );
+    let prefix = tag_prefix(&env, &k);
+    let mut batches = batches_named(&e["LIVY_URL"], &prefix);
+    batches.sort_by_key(|b| b.0.parse::<u64>().unwrap_or(0));
+    let states: Vec<&str> = batches.iter().map(|b| b.1.as_str()).collect();
+    assert_eq!(states, ["dead", "success"], "{batches:?}");
+    let mut apps = yarn_apps_tagged(&e["YARN_RM_URL"], &prefix);
+    apps.sort();
+    let finals: Vec<&str> = apps.iter().map(|a| a.2.as_str()).collect();
+    assert_eq!(finals, ["FAILED", "SUCCEEDED"], "{apps:?}");
+}

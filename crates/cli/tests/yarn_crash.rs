@@ -328,3 +328,110 @@ fn a_jar_without_main_class_is_rejected_at_once() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("main_class"), "{}", stderr(&out));
 }
+
+/// Thaws the frozen YARN JVM even when the test fails.
+struct Thaw(u32);
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+#[test]
+fn rm_frozen_mid_run_is_unknown_never_resubmitted_and_the_app_completes_once() {
+    let Some((y, env)) =
+        setup("rm_frozen_mid_run_is_unknown_never_resubmitted_and_the_app_completes_once")
+    else {
+        return;
+    };
+    let cluster_env = std::fs::read_to_string(y.dir.join("cluster.env")).unwrap();
+    let pid: u32 = cluster_env
+        .lines()
+        .find_map(|l| l.strip_prefix("YARN_PID="))
+        .expect("YARN_PID in cluster.env")
+        .parse()
+        .unwrap();
+    let k = key("frozen");
+    // A real SparkContext holding a task for 40 s: the app is RUNNING only once the driver's
+    // SparkContext registered the AM (`sleep` mode never does, and ends with exit 13).
+    let text = spec(
+        &y,
+        &["skew", "10", "10", "1", "40000"],
+        "poll_interval = \"1s\"\nbackoff = \"1s\"\nbackoff_max = \"2s\"",
+        "",
+    )
+    .replace("[job.conf]", "request_timeout = \"3s\"\n[job.conf]");
+    let s = env.spec("y.toml", &text).display().to_string();
+    let mut run = env.spawn(&["run", &s, "--key", &k], &[]);
+    assert!(wait_until(T, || phase(&env, &k).as_deref() == Some("submitted")));
+    let t = tag(&env, &k, 1);
+    assert!(wait_until(T, || y
+        .apps_with_tag(&t)
+        .iter()
+        .any(|a| a["state"] == "RUNNING")));
+    eprintln!("freezing the test YARN (pid {pid}) for ~15 s: other YARN users will wait");
+    let frozen = std::time::Instant::now();
+    signal(pid, "STOP");
+    let thaw = Thaw(pid);
+    let unknown = wait_until(std::time::Duration::from_secs(60), || {
+        env.decisions(&k).iter().any(|d| d == "ask-again")
+    });
+    std::thread::sleep(std::time::Duration::from_secs(15).saturating_sub(frozen.elapsed()));
+    drop(thaw);
+    assert!(
+        unknown,
+        "a frozen RM gives unknown, asked again: {}",
+        env.history_text(&k)
+    );
+    let st = wait_child(&mut run, T);
+    let history = env.history_text(&k);
+    assert_eq!(st.code(), Some(0), "{history}");
+    let d = env.decisions(&k);
+    assert_eq!(
+        d.iter()
+            .filter(|x| *x == "submit" || x.starts_with("resubmit"))
+            .count(),
+        1,
+        "never resubmitted on unknown: {history}"
+    );
+    let app = one_app(&y, &env, &k);
+    assert_eq!(app["finalStatus"], "SUCCEEDED", "{app}");
+}
+
+#[test]
+fn logs_follow_a_yarn_run_and_read_again_after_it_finished() {
+    let Some((y, env)) = setup("logs_follow_a_yarn_run_and_read_again_after_it_finished") else {
+        return;
+    };
+    let k = key("logs");
+    let s = env
+        .spec(
+            "y.toml",
+            &spec(&y, &["pi", "2"], "poll_interval = \"1s\"", ""),
+        )
+        .display()
+        .to_string();
+    let mut run = env.spawn(&["run", &s, "--key", &k], &[]);
+    assert!(wait_until(T, || phase(&env, &k).as_deref() == Some("submitted")));
+    let follow = env.run(&["logs", &k, "-f"]);
+    assert!(follow.status.success(), "{}", stderr(&follow));
+    let text = String::from_utf8_lossy(&follow.stdout).into_owned();
+    assert!(text.contains("tether test job: mode pi"), "{text}");
+    assert!(
+        text.contains("Pi is roughly"),
+        "the whole log, to the end: {text}"
+    );
+    assert_eq!(wait_child(&mut run, T).code(), Some(0));
+    // After the app finished: the NodeManager still serves the driver's log.
+    let again = env.run(&["logs", &k]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), text);
+    let err = env.run(&["logs", &k, "--stderr"]);
+    assert!(
+        String::from_utf8_lossy(&err.stdout).contains("ApplicationMaster"),
+        "{}",
+        stderr(&err)
+    );
+}

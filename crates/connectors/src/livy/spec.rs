@@ -212,6 +212,8 @@ impl LivyJob {
             .collect();
         let mut executor_cores = self.executor_cores.map(|n| n.to_string());
         let mut executor_memory = self.executor_memory.clone();
+        let mut driver_memory = self.driver_memory.clone();
+        let mut driver_cores = self.driver_cores.map(|n| n.to_string());
         if let Some(plan) = recovery {
             for (k, v) in &plan.overrides {
                 // The body's fields become spark-submit flags, which win over --conf.
@@ -221,6 +223,14 @@ impl LivyJob {
                     }
                     "spark.executor.memory" if executor_memory.is_some() => {
                         executor_memory = Some(v.clone())
+                    }
+                    // A driver OOM's `[recovery.conf]` (e.g. a bigger spark.driver.memory)
+                    // would otherwise lose to the normal shape's `--driver-memory`.
+                    "spark.driver.memory" if driver_memory.is_some() => {
+                        driver_memory = Some(v.clone())
+                    }
+                    "spark.driver.cores" if driver_cores.is_some() => {
+                        driver_cores = Some(v.clone())
                     }
                     _ => {}
                 }
@@ -249,11 +259,13 @@ impl LivyJob {
             }
         };
         opt("className", self.class_name.as_ref().map(|v| json!(v)));
+        opt("driverMemory", driver_memory.map(|v| json!(v)));
         opt(
-            "driverMemory",
-            self.driver_memory.as_ref().map(|v| json!(v)),
+            "driverCores",
+            driver_cores
+                .and_then(|v| v.parse::<u32>().ok())
+                .map(|v| json!(v)),
         );
-        opt("driverCores", self.driver_cores.map(|v| json!(v)));
         opt("executorMemory", executor_memory.map(|v| json!(v)));
         opt(
             "executorCores",
@@ -329,6 +341,32 @@ mod tests {
         assert_eq!(b["executorMemory"], "1g");
         assert_eq!(b["conf"]["spark.executor.cores"], "2");
         assert_eq!(b["conf"]["spark.tether.shape"], "recovery");
+    }
+
+    #[test]
+    fn recovery_conf_driver_memory_replaces_the_driver_memory_field() {
+        let job = parse(&format!("{BASE}driver_memory='512m'\ndriver_cores=1\n"));
+        let plan = job.recovery_plan(&SparkRecovery {
+            enabled: true,
+            conf: [
+                (
+                    "spark.driver.memory".to_string(),
+                    ConfValue::Text("2g".into()),
+                ),
+                (
+                    "spark.driver.cores".to_string(),
+                    ConfValue::Text("2".into()),
+                ),
+            ]
+            .into(),
+        });
+        let b = job.batch_body(&Tag::from_stored("t-g2"), Some(&plan));
+        assert_eq!(b["driverMemory"], "2g", "{b}");
+        assert_eq!(b["driverCores"], 2, "{b}");
+        assert_eq!(b["conf"]["spark.driver.memory"], "2g");
+        let normal = job.batch_body(&Tag::from_stored("t-g1"), None);
+        assert_eq!(normal["driverMemory"], "512m");
+        assert_eq!(normal["driverCores"], 1);
     }
 
     #[test]

@@ -94,3 +94,109 @@ pub fn yarn_apps_tagged(rm: &str, prefix: &str) -> Vec<(String, String, String)>
         })
         .collect()
 }
+
+/// A Livy server of the test's own (`scripts/livy-server start` in a scratch dir, on the YARN of
+/// `TETHER_YARN_ENV`): fresh, so its first batch gets id 0, and free to stop, restart or freeze
+/// without disturbing the shared one. Stopped (with the spark-submits it started) on drop.
+pub struct FreshLivy {
+    pub dir: std::path::PathBuf,
+    pub port: u16,
+    pub env: HashMap<String, String>,
+}
+
+fn script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("repo root")
+        .join("scripts/livy-server")
+}
+
+impl FreshLivy {
+    /// Starts one, or None (after saying why) without a test YARN.
+    pub fn start_or_skip(test: &str) -> Option<FreshLivy> {
+        let yarn = std::env::var("TETHER_YARN_ENV")
+            .ok()
+            .filter(|p| !p.is_empty());
+        let Some(yarn) = yarn else {
+            eprintln!(
+                "SKIPPED {test}: TETHER_YARN_ENV is not set (this test starts its own Livy on \
+                 the test YARN; scripts/test sets it)"
+            );
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!("tether-livy-{}-{nanos}", std::process::id()));
+        let mut l = FreshLivy {
+            dir,
+            port,
+            env: HashMap::new(),
+        };
+        std::env::set_var("LIVY_YARN_ENV", yarn);
+        l.start();
+        Some(l)
+    }
+
+    /// (Re)starts the server in the same dir, on the same port, without recovery: a restarted
+    /// Livy has forgotten every batch and numbers them from 0 again.
+    pub fn start(&mut self) {
+        let out = Command::new(script())
+            .arg("start")
+            .arg(&self.dir)
+            .env("LIVY_PORT", self.port.to_string())
+            .env_remove("LIVY_MASTER")
+            .output()
+            .expect("run scripts/livy-server");
+        assert!(
+            out.status.success(),
+            "scripts/livy-server start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(self.dir.join("livy.env")).expect("livy.env");
+        self.env = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
+    pub fn stop(&self) {
+        let out = Command::new(script())
+            .arg("stop")
+            .arg(&self.dir)
+            .output()
+            .expect("run scripts/livy-server");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn url(&self) -> &str {
+        &self.env["LIVY_URL"]
+    }
+
+    /// The server JVM's pid (to freeze it with SIGSTOP).
+    pub fn pid(&self) -> u32 {
+        self.env["LIVY_PID"].parse().expect("LIVY_PID")
+    }
+}
+
+impl Drop for FreshLivy {
+    fn drop(&mut self) {
+        if let Some(pid) = self.env.get("LIVY_PID") {
+            // A frozen server cannot stop: thaw it first.
+            let _ = Command::new("kill").args(["-CONT", pid]).status();
+        }
+        let _ = Command::new(script()).arg("stop").arg(&self.dir).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
