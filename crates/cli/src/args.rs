@@ -210,6 +210,10 @@ pub struct WorkerArgs {
     /// Leave `local` out on workers that must not run commands from the specs in the store.
     #[arg(long, value_delimiter = ',')]
     pub kinds: Option<Vec<String>>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. `127.0.0.1:9464`; port 0 picks
+    /// a free one, logged at start). Off by default.
+    #[arg(long, env = "TETHER_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Log format: `text` (timestamp, level, event) or `json` (one object per line).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: crate::logging::LogFormat,

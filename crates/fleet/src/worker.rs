@@ -37,6 +37,7 @@ use tracing::Instrument;
 
 use crate::{
     context::{owner_id, Notices, OpenError},
+    metrics::{Counted, Metrics},
     trace::Traced,
     Ctx,
 };
@@ -83,6 +84,8 @@ pub struct WorkerOptions {
     /// Stop once no run is left that this worker could claim (after a lease TTL of quiet, so
     /// runs of dead owners are taken over first).
     pub exit_when_idle: bool,
+    /// Where the worker counts what it does (a new, private set by default).
+    pub metrics: Metrics,
 }
 
 impl WorkerOptions {
@@ -93,6 +96,7 @@ impl WorkerOptions {
             local_slots,
             kinds: None,
             exit_when_idle: false,
+            metrics: Metrics::new(),
         }
     }
 }
@@ -158,6 +162,9 @@ pub async fn worker(
     let table: Table = Arc::default();
     let filter = claim_filter(ctx, &args)?;
     let slots = Arc::new(Semaphore::new(args.local_slots));
+    let metrics = args.metrics.clone();
+    metrics.watch_slots(&slots, args.local_slots);
+    metrics.attach_store(store.clone());
     let mut tasks = Tasks::default();
     let heart = tokio::spawn(
         heartbeat(
@@ -166,10 +173,14 @@ pub async fn worker(
             ttl,
             table.clone(),
             say.clone(),
+            metrics.clone(),
         )
         .instrument(tracing::info_span!("heartbeat", %owner)),
     );
-    let observer: Arc<dyn Observer> = Arc::new(Traced::new(hooks.observer.clone()));
+    let observer: Arc<dyn Observer> = Arc::new(Counted {
+        metrics: metrics.clone(),
+        inner: Arc::new(Traced::new(hooks.observer.clone())),
+    });
     let run = Launch {
         ctx,
         store: &store,
@@ -179,6 +190,7 @@ pub async fn worker(
         local_slots: args.local_slots,
         observer: &observer,
         say: &say,
+        metrics: &metrics,
     };
 
     tokio::pin!(stop);
@@ -195,6 +207,9 @@ pub async fn worker(
                     Ok((id, (key, result))) => {
                         tasks.leases.remove(&id);
                         table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                        if let Err(EngineError::LeaseLost { .. }) = &result {
+                            metrics.lease_lost();
+                        }
                         report(&key, &result, &say);
                     }
                     Err(e) => {
@@ -230,6 +245,10 @@ pub async fn worker(
                     backlog = claimed.len() == batch;
                     for (lease, record) in claimed {
                         tracing::info!(key = %lease.key, epoch = %lease.epoch, %owner, "claimed");
+                        // Epoch 1 is a run's first lease: a higher one was held before.
+                        if lease.epoch.0 > 1 {
+                            metrics.takeover();
+                        }
                         run.start(&mut connectors, &mut tasks, lease, record);
                     }
                 }
@@ -291,6 +310,7 @@ struct Launch<'a> {
     local_slots: usize,
     observer: &'a Arc<dyn Observer>,
     say: &'a Notices,
+    metrics: &'a Metrics,
 }
 
 impl Launch<'_> {
@@ -330,6 +350,7 @@ impl Launch<'_> {
             }
         };
         let connector = slots::limit_local(connector, slots.clone(), local_slots);
+        let connector = crate::metrics::timed(connector, self.metrics.clone());
         let signals = RunSignals::new();
         if record.journal.cancel_requested {
             signals.request_cancel();
