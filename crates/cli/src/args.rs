@@ -214,6 +214,10 @@ pub struct WorkerArgs {
     /// a free one, logged at start). Off by default.
     #[arg(long, env = "TETHER_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How often to look for claimable runs without a wake-up (PostgreSQL wakes the worker
+    /// at once for new and released runs; runs of dead owners are found by this poll).
+    #[arg(long, env = "TETHER_CLAIM_INTERVAL", value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub claim_interval: std::time::Duration,
     /// Log format: `text` (timestamp, level, event) or `json` (one object per line).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: crate::logging::LogFormat,

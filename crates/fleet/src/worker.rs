@@ -86,6 +86,10 @@ pub struct WorkerOptions {
     pub exit_when_idle: bool,
     /// Where the worker counts what it does (a new, private set by default).
     pub metrics: Metrics,
+    /// How often the worker looks for claimable runs without being woken (default 0.5 s). The
+    /// store's wake-ups (PostgreSQL `NOTIFY`) bring new and released runs sooner; runs of dead
+    /// or expired owners are found by this poll.
+    pub claim_interval: Duration,
 }
 
 impl WorkerOptions {
@@ -97,6 +101,7 @@ impl WorkerOptions {
             kinds: None,
             exit_when_idle: false,
             metrics: Metrics::new(),
+            claim_interval: Duration::from_millis(500),
         }
     }
 }
@@ -140,6 +145,11 @@ pub async fn worker(
     hooks: WorkerHooks,
     stop: impl Future<Output = ()>,
 ) -> Result<WorkerEnd, WorkerError> {
+    if args.claim_interval.is_zero() {
+        return Err(WorkerError::Options(
+            "the claim interval must be longer than zero".into(),
+        ));
+    }
     if args.concurrency == 0 || args.local_slots == 0 {
         return Err(WorkerError::Options(
             "--concurrency and --local-slots must be at least 1".into(),
@@ -194,7 +204,15 @@ pub async fn worker(
     };
 
     tokio::pin!(stop);
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    // Woken when a run becomes claimable (a best effort: the tick stays the fallback).
+    let wakeups = match store.claim_wakeups().await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "no claim wake-ups; claiming on the interval only");
+            None
+        }
+    };
+    let mut tick = tokio::time::interval(args.claim_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle_since: Option<Instant> = None;
     let mut connectors = ConnectorCache::default();
@@ -232,6 +250,7 @@ pub async fn worker(
                 continue;
             }
             _ = tick.tick(), if !backlog => {}
+            () = woken_once(&wakeups), if !backlog => {}
             _ = std::future::ready(()), if backlog => {}
         }
         let free = args.concurrency.saturating_sub(tasks.set.len());
@@ -298,6 +317,14 @@ pub async fn worker(
         let _ = store.release(&lease).await;
     }
     Ok(code)
+}
+
+/// The next wake-up of `wakeups`; never without them.
+async fn woken_once(wakeups: &Option<tether_core::store::ClaimWakeups>) {
+    match wakeups {
+        Some(w) => w.notify.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// What starting a claimed run needs.

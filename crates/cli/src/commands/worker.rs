@@ -12,6 +12,7 @@ pub async fn worker(ctx: &Ctx, args: WorkerArgs) -> Result<Exit, CliError> {
     let mut options = WorkerOptions::new(args.concurrency, args.local_slots);
     options.kinds = args.kinds;
     options.exit_when_idle = args.exit_when_idle;
+    options.claim_interval = args.claim_interval;
     if let Some(addr) = args.metrics_listen {
         serve_metrics(addr, options.metrics.clone()).await?;
     }

@@ -124,7 +124,31 @@ CREATE TABLE IF NOT EXISTS owner_liveness (
     since_ms BIGINT NOT NULL
 );
 "#,
+    // 6 (issue 15): wake claimers (`LISTEN tether_claimable`) when a run becomes claimable: a
+    // queued run is created, a lease is released, or a finished run is rerun. Sent at commit; identical notifications of
+    // one transaction are folded into one. The WHEN clauses keep claims and renewals (which
+    // set an owner) from calling the function at all. A dead owner cannot notify: its runs are
+    // found by the claimers' poll (see `notify.rs`).
+    r#"
+CREATE OR REPLACE FUNCTION tether_notify_claimable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('tether_claimable', '');
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS runs_created_claimable ON runs;
+CREATE TRIGGER runs_created_claimable AFTER INSERT ON runs
+    FOR EACH ROW WHEN (NEW.queued AND NEW.owner IS NULL)
+    EXECUTE FUNCTION tether_notify_claimable();
+DROP TRIGGER IF EXISTS runs_released_claimable ON runs;
+CREATE TRIGGER runs_released_claimable AFTER UPDATE OF owner, phase ON runs
+    FOR EACH ROW WHEN (NEW.owner IS NULL AND NEW.phase <> 'finished'
+                       AND (OLD.owner IS NOT NULL OR OLD.phase = 'finished'))
+    EXECUTE FUNCTION tether_notify_claimable();
+"#,
 ];
+
+/// The channel of [`MIGRATIONS`]' claimable-run notifications.
+pub const CLAIMABLE_CHANNEL: &str = "tether_claimable";
 
 /// Creates the version table.
 pub const CREATE_SCHEMA_VERSION: &str = "CREATE TABLE IF NOT EXISTS schema_version (
