@@ -1,6 +1,6 @@
 //! Claim wake-ups on PostgreSQL: a session of its own that `LISTEN`s on `tether_claimable`,
-//! which the triggers of migration 6 notify at the commit of a queued run's creation, of a
-//! release and of a rerun (see `sql::MIGRATIONS`).
+//! which triggers on `runs` notify at the commit of a queued run's creation, of a release and
+//! of a rerun (`sql::INSTALL_CLAIMABLE_TRIGGERS`, installed here when missing).
 //!
 //! ## Guarantees
 //! - Best effort only: the worker keeps its claim poll. A lost notification, a broken session
@@ -19,7 +19,10 @@ use std::{sync::Arc, time::Duration};
 use tether_core::store::{ClaimWakeups, StoreError};
 use tokio::sync::Notify;
 
-use super::{pool::Listener, sql};
+use super::{
+    pool::{map_err, Listener},
+    sql,
+};
 
 /// Aborts the listening task (and so closes its session) when the wake-ups are dropped.
 struct Listening(tokio::task::JoinHandle<()>);
@@ -35,7 +38,12 @@ impl super::PgStore {
         let notify = Arc::new(Notify::new());
         let pool = self.pool.listener();
         // The first session is opened here, so a store that cannot listen says so at once.
-        let first = open(&pool, &notify).await?;
+        let (mut client, task) = open(&pool, &notify).await?;
+        if let Err(e) = install_triggers(&mut client).await {
+            task.abort();
+            return Err(e);
+        }
+        let first = (client, task);
         let wake = notify.clone();
         let task = tokio::spawn(async move {
             let mut session = first;
@@ -69,4 +77,18 @@ async fn open(
         notify.notify_one()
     })
     .await
+}
+
+/// Creates the notifying triggers if they are missing, under the migration lock (two workers
+/// starting at once would otherwise both create them, and one would fail).
+async fn install_triggers(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+    let op = "claim_wakeups";
+    let tx = client.transaction().await.map_err(|e| map_err(op, e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&sql::MIGRATION_LOCK])
+        .await
+        .map_err(|e| map_err(op, e))?;
+    tx.batch_execute(sql::INSTALL_CLAIMABLE_TRIGGERS)
+        .await
+        .map_err(|e| map_err(op, e))?;
+    tx.commit().await.map_err(|e| map_err(op, e))
 }
