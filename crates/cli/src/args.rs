@@ -218,6 +218,11 @@ pub struct WorkerArgs {
     /// at once for new and released runs; runs of dead owners are found by this poll).
     #[arg(long, env = "TETHER_CLAIM_INTERVAL", value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub claim_interval: std::time::Duration,
+    /// Export the worker's tracing spans with OpenTelemetry (OTLP over HTTP) to this collector,
+    /// e.g. `http://127.0.0.1:4318` (`/v1/traces` is added). Without it the standard
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is used when set; otherwise nothing is exported.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Log format: `text` (timestamp, level, event) or `json` (one object per line).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: crate::logging::LogFormat,

@@ -204,14 +204,11 @@ pub async fn worker(
     };
 
     tokio::pin!(stop);
-    // Woken when a run becomes claimable (a best effort: the tick stays the fallback).
-    let wakeups = match store.claim_wakeups().await {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "no claim wake-ups; claiming on the interval only");
-            None
-        }
-    };
+    // Woken when a run becomes claimable (a best effort: the tick stays the fallback). Set up
+    // beside the first claims, not before them: its session costs a connection (and a TLS
+    // handshake), which would delay the takeover of a dead owner's runs.
+    let woken = Arc::new(tokio::sync::Notify::new());
+    let listening = tokio::spawn(listen(store.clone(), woken.clone()));
     let mut tick = tokio::time::interval(args.claim_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle_since: Option<Instant> = None;
@@ -250,7 +247,7 @@ pub async fn worker(
                 continue;
             }
             _ = tick.tick(), if !backlog => {}
-            () = woken_once(&wakeups), if !backlog => {}
+            () = woken.notified(), if !backlog => {}
             _ = std::future::ready(()), if backlog => {}
         }
         let free = args.concurrency.saturating_sub(tasks.set.len());
@@ -290,6 +287,7 @@ pub async fn worker(
         }
     };
     heart.abort();
+    listening.abort();
     if code == WorkerEnd::Stopped {
         tracing::info!(
             runs = tasks.set.len(),
@@ -319,11 +317,15 @@ pub async fn worker(
     Ok(code)
 }
 
-/// The next wake-up of `wakeups`; never without them.
-async fn woken_once(wakeups: &Option<tether_core::store::ClaimWakeups>) {
-    match wakeups {
-        Some(w) => w.notify.notified().await,
-        None => std::future::pending().await,
+/// Hands the store's claim wake-ups on to `woken` (nothing for a store without them).
+async fn listen(store: Arc<dyn Store>, woken: Arc<tokio::sync::Notify>) {
+    match store.claim_wakeups().await {
+        Ok(Some(wakeups)) => loop {
+            wakeups.notify.notified().await;
+            woken.notify_one();
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "no claim wake-ups; claiming on the interval only"),
     }
 }
 
