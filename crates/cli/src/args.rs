@@ -238,6 +238,19 @@ pub struct WorkerArgs {
     /// Leave `local` out on workers that must not run commands from the specs in the store.
     #[arg(long, value_delimiter = ',')]
     pub kinds: Option<Vec<String>>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. `127.0.0.1:9464`; port 0 picks
+    /// a free one, logged at start). Off by default.
+    #[arg(long, env = "TETHER_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How often to look for claimable runs without a wake-up (PostgreSQL wakes the worker
+    /// at once for new and released runs; runs of dead owners are found by this poll).
+    #[arg(long, env = "TETHER_CLAIM_INTERVAL", value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub claim_interval: std::time::Duration,
+    /// Export the worker's tracing spans with OpenTelemetry (OTLP over HTTP) to this collector,
+    /// e.g. `http://127.0.0.1:4318` (`/v1/traces` is added). Without it the standard
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is used when set; otherwise nothing is exported.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Log format: `text` (timestamp, level, event) or `json` (one object per line).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: crate::logging::LogFormat,

@@ -20,25 +20,50 @@ pub enum LogFormat {
     Json,
 }
 
+/// What must live until the process ends (the OTLP exporter, flushed when dropped).
+pub struct Guard {
+    #[cfg(feature = "otlp")]
+    _otlp: Option<crate::otlp::Exporting>,
+}
+
 /// Installs the subscriber for this command.
-pub fn init(cli: &Cli) {
-    let worker = match &cli.command {
-        Command::Worker(w) => Some(w.log_format),
-        _ => None,
+pub fn init(cli: &Cli) -> Guard {
+    use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, Layer};
+    let (worker, otlp_flag) = match &cli.command {
+        Command::Worker(w) => (Some(w.log_format), w.otlp_endpoint.as_deref()),
+        _ => (None, None),
     };
     let default = if worker.is_some() { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TETHER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Its report of a failed write is an `eprintln!`, which panics on a closed stderr.
         .log_internal_errors(false);
-    let _ = match worker {
-        Some(LogFormat::Json) => fmt.json().with_current_span(false).try_init(),
+    let fmt = match worker {
+        Some(LogFormat::Json) => fmt.json().with_current_span(false).boxed(),
         // No colours (the `ansi` feature is off): `NO_COLOR` holds, logs stay plain text.
-        Some(_) => fmt.try_init(),
+        Some(_) => fmt.boxed(),
         // A command's diagnostics: no timestamps, they interleave with its own lines.
-        None => fmt.without_time().try_init(),
+        None => fmt.without_time().boxed(),
     };
+    #[cfg(feature = "otlp")]
+    let (otlp, exporting) = match worker.and_then(|_| crate::otlp::layer(otlp_flag)) {
+        Some((layer, exporting)) => (Some(layer), Some(exporting)),
+        None => (None, None),
+    };
+    #[cfg(not(feature = "otlp"))]
+    let otlp: Option<Box<dyn Layer<_> + Send + Sync>> = {
+        let _ = otlp_flag;
+        None
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otlp)
+        .try_init();
+    Guard {
+        #[cfg(feature = "otlp")]
+        _otlp: exporting,
+    }
 }

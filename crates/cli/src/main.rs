@@ -10,6 +10,8 @@ mod commands;
 mod fault;
 mod joblogs;
 mod logging;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod output;
 mod progress;
 
@@ -26,7 +28,8 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     let cli = args::Cli::parse();
-    logging::init(&cli);
+    // Kept to the end: dropping it flushes the spans not yet exported.
+    let _tracing = logging::init(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -261,6 +261,33 @@ impl std::fmt::Debug for Liveness {
     }
 }
 
+/// Wake-ups for claimers (see [`Store::claim_wakeups`]): `notify` gets a permit whenever a run
+/// may have become claimable. Listening lasts while this value lives.
+pub struct ClaimWakeups {
+    /// Notified (one stored permit, coalescing) when a run was created queued or released.
+    pub notify: std::sync::Arc<tokio::sync::Notify>,
+    _held: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl ClaimWakeups {
+    /// Wake-ups on `notify`, for as long as `held` (the listening session or task) lives.
+    pub fn new(
+        notify: std::sync::Arc<tokio::sync::Notify>,
+        held: impl std::any::Any + Send + Sync,
+    ) -> Self {
+        ClaimWakeups {
+            notify,
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClaimWakeups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClaimWakeups")
+    }
+}
+
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -464,6 +491,13 @@ pub trait Store: Send + Sync + 'static {
     /// lease alone decides). Hold it before taking leases and for as long as they are driven.
     async fn hold_liveness(&self, owner: &OwnerId) -> Result<Option<Liveness>, StoreError> {
         let _ = owner;
+        Ok(None)
+    }
+
+    /// Starts listening for runs that become claimable (created queued, released), so a
+    /// claimer wakes at once instead of at its next poll. `None`: this store cannot tell;
+    /// poll. A best effort: a missed wake-up only costs the poll interval, never a run.
+    async fn claim_wakeups(&self) -> Result<Option<ClaimWakeups>, StoreError> {
         Ok(None)
     }
 }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod context;
 pub mod drive;
 pub mod logs;
+pub mod metrics;
 pub mod probe;
 pub mod trace;
 pub mod view;
@@ -24,6 +25,7 @@ pub mod worker;
 
 pub use config::Config;
 pub use context::Ctx;
+pub use metrics::Metrics;
 
 /// Completes on SIGINT (Ctrl-C), SIGTERM or SIGHUP: the `stop` of a front end run from a shell or a
 /// service manager.

@@ -41,6 +41,7 @@ use tracing::Instrument;
 use crate::{
     bulk::Observers,
     context::{owner_id, Notices, OpenError},
+    metrics::{Counted, Metrics},
     trace::Traced,
     Ctx,
 };
@@ -87,6 +88,12 @@ pub struct WorkerOptions {
     /// Stop once no run is left that this worker could claim (after a lease TTL of quiet, so
     /// runs of dead owners are taken over first).
     pub exit_when_idle: bool,
+    /// Where the worker counts what it does (a new, private set by default).
+    pub metrics: Metrics,
+    /// How often the worker looks for claimable runs without being woken (default 0.5 s). The
+    /// store's wake-ups (PostgreSQL `NOTIFY`) bring new and released runs sooner; runs of dead
+    /// or expired owners are found by this poll.
+    pub claim_interval: Duration,
 }
 
 impl WorkerOptions {
@@ -97,6 +104,8 @@ impl WorkerOptions {
             local_slots,
             kinds: None,
             exit_when_idle: false,
+            metrics: Metrics::new(),
+            claim_interval: Duration::from_millis(500),
         }
     }
 }
@@ -140,6 +149,11 @@ pub async fn worker(
     hooks: WorkerHooks,
     stop: impl Future<Output = ()>,
 ) -> Result<WorkerEnd, WorkerError> {
+    if args.claim_interval.is_zero() {
+        return Err(WorkerError::Options(
+            "the claim interval must be longer than zero".into(),
+        ));
+    }
     if args.concurrency == 0 || args.local_slots == 0 {
         return Err(WorkerError::Options(
             "--concurrency and --local-slots must be at least 1".into(),
@@ -163,6 +177,9 @@ pub async fn worker(
     let table: Table = Arc::default();
     let filter = claim_filter(ctx, &args)?;
     let slots = Arc::new(Semaphore::new(args.local_slots));
+    let metrics = args.metrics.clone();
+    metrics.watch_slots(&slots, args.local_slots);
+    metrics.attach_store(store.clone());
     let mut tasks = Tasks::default();
     let heart = tokio::spawn(
         heartbeat(
@@ -171,10 +188,14 @@ pub async fn worker(
             ttl,
             table.clone(),
             say.clone(),
+            metrics.clone(),
         )
         .instrument(tracing::info_span!("heartbeat", %owner)),
     );
-    let observer: Arc<dyn Observer> = Arc::new(Traced::new(hooks.observer.clone()));
+    let observer: Arc<dyn Observer> = Arc::new(Counted {
+        metrics: metrics.clone(),
+        inner: Arc::new(Traced::new(hooks.observer.clone())),
+    });
     let run = Launch {
         ctx,
         store: &store,
@@ -185,10 +206,16 @@ pub async fn worker(
         observer: &observer,
         say: &say,
         bulk: &bulk,
+        metrics: &metrics,
     };
 
     tokio::pin!(stop);
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    // Woken when a run becomes claimable (a best effort: the tick stays the fallback). Set up
+    // beside the first claims, not before them: its session costs a connection (and a TLS
+    // handshake), which would delay the takeover of a dead owner's runs.
+    let woken = Arc::new(tokio::sync::Notify::new());
+    let listening = tokio::spawn(listen(store.clone(), woken.clone()));
+    let mut tick = tokio::time::interval(args.claim_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle_since: Option<Instant> = None;
     let mut connectors = ConnectorCache::default();
@@ -201,6 +228,9 @@ pub async fn worker(
                     Ok((id, (key, result))) => {
                         tasks.leases.remove(&id);
                         table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                        if let Err(EngineError::LeaseLost { .. }) = &result {
+                            metrics.lease_lost();
+                        }
                         report(&key, &result, &say);
                     }
                     Err(e) => {
@@ -223,6 +253,7 @@ pub async fn worker(
                 continue;
             }
             _ = tick.tick(), if !backlog => {}
+            () = woken.notified(), if !backlog => {}
             _ = std::future::ready(()), if backlog => {}
         }
         let free = args.concurrency.saturating_sub(tasks.set.len());
@@ -236,6 +267,10 @@ pub async fn worker(
                     backlog = claimed.len() == batch;
                     for (lease, record) in claimed {
                         tracing::info!(key = %lease.key, epoch = %lease.epoch, %owner, "claimed");
+                        // Epoch 1 is a run's first lease: a higher one was held before.
+                        if lease.epoch.0 > 1 {
+                            metrics.takeover();
+                        }
                         run.start(&mut connectors, &mut tasks, lease, record);
                     }
                 }
@@ -258,6 +293,7 @@ pub async fn worker(
         }
     };
     heart.abort();
+    listening.abort();
     if code == WorkerEnd::Stopped {
         tracing::info!(
             runs = tasks.set.len(),
@@ -287,6 +323,18 @@ pub async fn worker(
     Ok(code)
 }
 
+/// Hands the store's claim wake-ups on to `woken` (nothing for a store without them).
+async fn listen(store: Arc<dyn Store>, woken: Arc<tokio::sync::Notify>) {
+    match store.claim_wakeups().await {
+        Ok(Some(wakeups)) => loop {
+            wakeups.notify.notified().await;
+            woken.notify_one();
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "no claim wake-ups; claiming on the interval only"),
+    }
+}
+
 /// What starting a claimed run needs.
 struct Launch<'a> {
     ctx: &'a Ctx,
@@ -299,6 +347,7 @@ struct Launch<'a> {
     say: &'a Notices,
     /// Coalesces the status requests of all runs on one endpoint (see [`crate::bulk`]).
     bulk: &'a Observers,
+    metrics: &'a Metrics,
 }
 
 impl Launch<'_> {
@@ -339,6 +388,7 @@ impl Launch<'_> {
         };
         let connector = self.bulk.wrap(connector);
         let connector = slots::limit_local(connector, slots.clone(), local_slots);
+        let connector = crate::metrics::timed(connector, self.metrics.clone());
         let signals = RunSignals::new();
         if record.journal.cancel_requested {
             signals.request_cancel();

@@ -23,6 +23,7 @@ pub(super) async fn heartbeat(
     ttl: Duration,
     table: Table,
     say: Notices,
+    metrics: crate::Metrics,
 ) {
     let mut beat = tokio::time::interval(ttl / 3);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -34,7 +35,9 @@ pub(super) async fn heartbeat(
     loop {
         beat.tick().await;
         let asked = Instant::now();
-        match store.renew_all(&owner, ttl).await {
+        let renewed = store.renew_all(&owner, ttl).await;
+        metrics.renewal(asked.elapsed());
+        match renewed {
             Ok(held) => {
                 if let Some(since) = down_since.take() {
                     tracing::warn!(

@@ -24,6 +24,7 @@ mod journal;
 mod leases;
 mod liveness;
 mod migrate;
+mod notify;
 mod pool;
 pub mod scratch;
 #[macro_use]
@@ -44,9 +45,9 @@ use tether_core::{
     journal::{Outcome, Submission},
     placement::Placement,
     store::{
-        Acquire, ClaimFilter, Created, HistoryEntry, Lease, Liveness, NewRun, QuarantinedRun,
-        Remove, RemovedRun, Renewed, Rerun, RerunSpec, RunPage, RunQuery, RunRecord, Store,
-        StoreError, SubmissionRecord,
+        Acquire, ClaimFilter, ClaimWakeups, Created, HistoryEntry, Lease, Liveness, NewRun,
+        QuarantinedRun, Remove, RemovedRun, Renewed, Rerun, RerunSpec, RunPage, RunQuery,
+        RunRecord, Store, StoreError, SubmissionRecord,
     },
 };
 use tokio_postgres::Row;
@@ -258,6 +259,10 @@ impl PgStore {
 impl Store for PgStore {
     async fn hold_liveness(&self, owner: &OwnerId) -> Result<Option<Liveness>, StoreError> {
         self.hold_liveness_impl(owner).await
+    }
+
+    async fn claim_wakeups(&self) -> Result<Option<ClaimWakeups>, StoreError> {
+        self.claim_wakeups_impl().await
     }
 
     async fn create_run(&self, new: &NewRun) -> Result<Created, StoreError> {

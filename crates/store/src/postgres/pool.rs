@@ -253,6 +253,16 @@ impl Pool {
         Ok((client, timeout))
     }
 
+    /// What opening listening sessions needs, detached from the pool (a task of its own keeps it).
+    pub(crate) fn listener(&self) -> Listener {
+        Listener {
+            config: self.config.clone(),
+            tls: self.tls.clone(),
+            timeout: self.options.connect_timeout,
+            location: self.location.clone(),
+        }
+    }
+
     /// A usable connection, round-robin, (re)connecting its slot if needed.
     async fn conn(&self, op: &'static str) -> Result<Arc<Conn>, StoreError> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
@@ -381,5 +391,67 @@ impl Pool {
         };
         let res = tokio::time::timeout(self.options.query_timeout, run).await;
         self.settle(op, &conn, self.options.query_timeout, res)
+    }
+}
+
+/// Opens sessions that `LISTEN` (see [`Pool::listener`]).
+#[derive(Clone)]
+pub(crate) struct Listener {
+    config: Config,
+    tls: MakeRustlsConnect,
+    timeout: Duration,
+    location: String,
+}
+
+impl Listener {
+    /// A session of its own whose notifications call `on_notify`, listening on `channel`
+    /// (a constant). The returned task ends when the session does (server gone, client dropped).
+    pub(crate) async fn listen(
+        &self,
+        op: &'static str,
+        channel: &'static str,
+        on_notify: impl Fn() + Send + 'static,
+    ) -> Result<(Client, tokio::task::JoinHandle<()>), StoreError> {
+        let timeout = self.timeout;
+        let (client, mut connection) =
+            match tokio::time::timeout(timeout, self.config.connect(self.tls.clone())).await {
+                Err(_) => {
+                    return Err(StoreError::Unavailable {
+                        op,
+                        message: format!(
+                            "connecting to {} timed out after {timeout:?}",
+                            self.location
+                        ),
+                    })
+                }
+                Ok(Err(e)) => return Err(connect_error(op, &self.location, e)),
+                Ok(Ok(pair)) => pair,
+            };
+        // Unlike `connect`, this task reads the session's asynchronous messages: the
+        // notifications arrive there, not as answers to a statement.
+        let task = tokio::spawn(async move {
+            while let Some(Ok(message)) =
+                std::future::poll_fn(|cx| connection.poll_message(cx)).await
+            {
+                if let tokio_postgres::AsyncMessage::Notification(_) = message {
+                    on_notify();
+                }
+            }
+        });
+        let listen = format!("LISTEN {channel}");
+        match tokio::time::timeout(timeout, client.batch_execute(&listen)).await {
+            Ok(Ok(())) => Ok((client, task)),
+            Ok(Err(e)) => {
+                task.abort();
+                Err(map_err(op, e))
+            }
+            Err(_) => {
+                task.abort();
+                Err(StoreError::Unavailable {
+                    op,
+                    message: format!("{listen} took longer than {timeout:?}"),
+                })
+            }
+        }
     }
 }

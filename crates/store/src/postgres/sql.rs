@@ -126,6 +126,37 @@ CREATE TABLE IF NOT EXISTS owner_liveness (
 "#,
 ];
 
+/// The channel of the claimable-run notifications ([`INSTALL_CLAIMABLE_TRIGGERS`]).
+pub const CLAIMABLE_CHANNEL: &str = "tether_claimable";
+
+/// Wakes claimers (`LISTEN tether_claimable`) when a run becomes claimable: a queued run is
+/// created, a lease is released, or a finished run is rerun. Sent at commit; identical
+/// notifications of one transaction are folded into one. The WHEN clauses keep claims and
+/// renewals (which set an owner) from calling the function at all. A dead owner cannot notify:
+/// its runs are found by the claimers' poll (see `notify.rs`).
+///
+/// Installed when missing by the first worker that listens, under the migration lock, rather
+/// than as a schema version: triggers change no table, so older builds read the database as
+/// before, and SQLite (which has no such thing) stays at the same schema version.
+pub const INSTALL_CLAIMABLE_TRIGGERS: &str = r#"
+DO $install$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgrelid = 'runs'::regclass AND tgname = 'runs_released_claimable') THEN
+        CREATE OR REPLACE FUNCTION tether_notify_claimable() RETURNS trigger LANGUAGE plpgsql AS
+            $fn$ BEGIN PERFORM pg_notify('tether_claimable', ''); RETURN NULL; END $fn$;
+        DROP TRIGGER IF EXISTS runs_created_claimable ON runs;
+        CREATE TRIGGER runs_created_claimable AFTER INSERT ON runs
+            FOR EACH ROW WHEN (NEW.queued AND NEW.owner IS NULL)
+            EXECUTE FUNCTION tether_notify_claimable();
+        CREATE TRIGGER runs_released_claimable AFTER UPDATE OF owner, phase ON runs
+            FOR EACH ROW WHEN (NEW.owner IS NULL AND NEW.phase <> 'finished'
+                               AND (OLD.owner IS NOT NULL OR OLD.phase = 'finished'))
+            EXECUTE FUNCTION tether_notify_claimable();
+    END IF;
+END
+$install$"#;
+
 /// Creates the version table.
 pub const CREATE_SCHEMA_VERSION: &str = "CREATE TABLE IF NOT EXISTS schema_version (
     version    INTEGER PRIMARY KEY,
