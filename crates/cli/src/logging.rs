@@ -24,6 +24,7 @@ pub enum LogFormat {
 pub fn init(cli: &Cli) {
     let worker = match &cli.command {
         Command::Worker(w) => Some(w.log_format),
+        Command::Serve(s) => Some(s.log_format),
         _ => None,
     };
     let default = if worker.is_some() { "info" } else { "warn" };

@@ -7,6 +7,7 @@ mod logs;
 mod migrate;
 mod rerun;
 mod run;
+mod serve;
 mod submit;
 mod tools;
 mod wait;
@@ -187,6 +188,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
             Command::Rerun(a) => rerun::rerun(&ctx, a).await,
             Command::Submit(a) => submit::submit(&ctx, a).await,
             Command::Worker(a) => worker::worker(&ctx, a).await,
+            Command::Serve(a) => serve::serve(ctx, a).await,
             Command::Status(a) => inspect::status(&ctx, a).await,
             Command::Ls(a) => inspect::ls(&ctx, a).await,
             Command::History(a) => inspect::history(&ctx, a).await,
