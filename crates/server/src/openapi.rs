@@ -41,3 +41,50 @@ pub fn spec() -> &'static Value {
 pub async fn document() -> Json<&'static Value> {
     Json(spec())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route the code serves is documented, and every documented path is served: the
+    /// routes are read from the source that declares them.
+    #[test]
+    fn the_document_lists_exactly_the_routes_of_the_code() {
+        let doc = spec();
+        let documented: std::collections::BTreeSet<String> =
+            doc["paths"].as_object().unwrap().keys().cloned().collect();
+        let mut served = std::collections::BTreeSet::new();
+        for (prefix, source) in [
+            ("/api/v1", include_str!("api.rs")),
+            ("", include_str!("lib.rs")),
+        ] {
+            for part in source.split(".route(\"").skip(1) {
+                let path = part.split('"').next().unwrap();
+                let prefix = if path.starts_with("/runs") || path == "/openapi.json" {
+                    "/api/v1"
+                } else {
+                    prefix
+                };
+                served.insert(format!("{prefix}{path}"));
+            }
+        }
+        assert_eq!(documented, served);
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = spec();
+        let text = doc.to_string();
+        for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = part.split('"').next().unwrap();
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "unresolved $ref {name}"
+            );
+        }
+        assert!(
+            !text.contains("#/$defs/"),
+            "a view schema kept its $defs reference"
+        );
+    }
+}
