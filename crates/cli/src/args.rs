@@ -255,19 +255,25 @@ pub struct LsArgs {
     /// Output format: the table, a wide table, JSON, or the keys only.
     #[arg(short, long, value_enum)]
     pub output: Option<LsFormat>,
-    /// Only runs in this state (queued, running, succeeded, failed, cancelled). Named
-    /// `--status` because `--state` is the state store, for every command.
+    /// Only runs in this state (queued, running, succeeded, failed, cancelled; several
+    /// separated by commas). Named `--status` because `--state` is the state store, for every
+    /// command.
     #[arg(long = "status", id = "status_filter", value_name = "STATE")]
     pub status: Option<String>,
-    /// Only runs of this backend kind (e.g. local, spark-standalone).
+    /// Only runs of this backend kind (e.g. local, spark-standalone; several separated by
+    /// commas).
     #[arg(long)]
     pub kind: Option<String>,
     /// Only runs changed within this long (e.g. 1h, 7d).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub since: Option<std::time::Duration>,
-    /// At most this many runs (the most recent).
+    /// At most this many runs (the most recent); when there are more, stderr says how to
+    /// get the next page.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Continue a listing after this cursor (printed by an earlier `ls --limit N`).
+    #[arg(long, value_name = "CURSOR")]
+    pub after: Option<String>,
 }
 
 /// `tether ls -o …`.

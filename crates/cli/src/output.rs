@@ -3,6 +3,7 @@ use tether_core::{
     journal::{Outcome, Phase},
     store::{HistoryEntry, RunRecord, SubmissionRecord},
 };
+use tether_fleet::view::RunSummaryView;
 pub use tether_fleet::view::{iso_time, state};
 
 /// A JSON view as one line (a view always serializes: plain data, string keys).
@@ -77,7 +78,7 @@ pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
     }
 }
 
-pub fn print_ls(runs: &[RunRecord], wide: bool) {
+pub fn print_ls(runs: &[RunSummaryView], wide: bool) {
     let head = format!(
         "{:<40} {:<16} {:>5} {:>4} {:<28} OWNER",
         "KEY", "STATE", "EPOCH", "GEN", "EXTERNAL ID"
@@ -88,7 +89,7 @@ pub fn print_ls(runs: &[RunRecord], wide: bool) {
         say!("{head}");
     }
     for r in runs {
-        let (g, id) = (r.last_generation, r.last_external_id.as_ref());
+        let (g, id) = (r.generation, r.external_id.as_ref());
         let owner = match (&r.owner, r.lease_alive) {
             (Some(o), true) => o.to_string(),
             (Some(o), false) => format!("{o} (expired)"),
@@ -97,8 +98,11 @@ pub fn print_ls(runs: &[RunRecord], wide: bool) {
         let line = format!(
             "{:<40} {:<16} {:>5} {:>4} {:<28} {}",
             r.key.as_str(),
-            state(r),
-            r.epoch.0,
+            match r.failure_class {
+                Some(class) => format!("{}: {class}", r.state),
+                None => r.state.to_string(),
+            },
+            r.epoch,
             g.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
             id.map(|i| esc(&i.0)).unwrap_or_else(|| "-".into()),
             owner

@@ -14,6 +14,10 @@
 //!   grant still bumping the epoch (fencing unchanged). An owner that never held the signal is
 //!   judged by its lease alone. A frozen owner (SIGSTOP) still holds it: lease expiry as before.
 pub use crate::history::HistoryKind;
+mod listing;
+mod remove;
+pub use listing::{BadCursor, RunCursor, RunPage, RunQuery, RunState, RunSummary, UnknownState};
+pub use remove::{Remove, RemovedRun};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -345,6 +349,23 @@ pub trait Store: Send + Sync + 'static {
     /// listing of ten thousand runs must not load ten thousand specs; use `get_run` for one).
     /// Rows that cannot be read are left out: see [`Store::quarantined`].
     async fn list_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+    /// One page of runs that `query` admits, most recently changed first, without spec
+    /// bodies (see [`RunQuery`] for the guarantees). The SQL stores answer in one statement;
+    /// this default filters [`Store::list_runs`] in memory, for stores that have no better way.
+    async fn list_summaries(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
+        let mut runs: Vec<RunSummary> = self
+            .list_runs()
+            .await?
+            .iter()
+            .map(RunSummary::from)
+            .filter(|s| query.admits(s))
+            .collect();
+        runs.sort_by(|a, b| {
+            (b.updated_at_ms, b.key.as_str()).cmp(&(a.updated_at_ms, a.key.as_str()))
+        });
+        runs.truncate(query.fetch().unwrap_or(usize::MAX));
+        Ok(query.page(runs))
+    }
     /// Runs set aside because they cannot be read (see [`QuarantinedRun`]), including rows
     /// that no claim has marked yet.
     async fn quarantined(&self) -> Result<Vec<QuarantinedRun>, StoreError> {
@@ -425,6 +446,17 @@ pub trait Store: Send + Sync + 'static {
     /// the earlier instance are kept. An unfinished run is left as it is (`NotFinished`);
     /// an absent key is [`StoreError::NotFound`].
     async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError>;
+
+    /// Removes a finished run (succeeded, failed or cancelled, no live lease) with its
+    /// submissions and history, in one transaction; returns their tags so that the caller can
+    /// remove the jobs' files. An unfinished run is left as it is (`NotFinished`); an absent
+    /// key is [`StoreError::NotFound`].
+    async fn remove_run(&self, key: &RunKey) -> Result<Remove, StoreError>;
+
+    /// Removes every finished run (no live lease) last changed before `before_ms` (ms since the
+    /// Unix epoch, store clock), with its submissions and history, in one transaction; with
+    /// `dry_run`, changes nothing and returns what it would remove. Oldest first.
+    async fn prune(&self, before_ms: i64, dry_run: bool) -> Result<Vec<RemovedRun>, StoreError>;
 
     /// Starts holding `owner`'s liveness signal, which the operating system (or the database
     /// server) releases when this process dies: while it is held, others take `owner`'s runs

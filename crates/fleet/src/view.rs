@@ -18,16 +18,18 @@
 //!   its file name; owner ids and external ids are shown as stored.
 mod error;
 mod history;
+mod list;
 
 pub use error::{ErrorBody, ErrorKind, ErrorView};
 pub use history::{history_views, HistoryEntryView};
+pub use list::{list, list_with_submissions, RunListView, RunSummaryView};
 
 use serde::Serialize;
 use tether_core::{
     ids::{ExternalId, OwnerId, RunKey},
     journal::{Outcome, Phase},
     placement::Placement,
-    store::{QuarantinedRun, RunRecord, SubmissionRecord},
+    store::{QuarantinedRun, RunRecord, RunState, RunSummary, SubmissionRecord},
 };
 
 /// The version of the JSON views' schema (`docs/json.md`). Version 1 is the first documented
@@ -93,31 +95,26 @@ pub struct RunView {
 impl RunView {
     /// The view of `run` with its `submissions`.
     pub fn new(run: &RunRecord, submissions: &[SubmissionRecord]) -> RunView {
-        let (generation, external_id) = run.current();
-        let (failure_class, message) = match &run.journal.phase {
-            Phase::Finished {
-                outcome: Outcome::Failed { class, message },
-            } => (Some(class.as_str()), Some(message.clone())),
-            Phase::Finished {
-                outcome: Outcome::Cancelled { message },
-            } => (None, Some(message.clone())),
-            _ => (None, None),
-        };
+        RunView::from_summary(&RunSummary::from(run), submissions)
+    }
+
+    /// The view of a listed run with its `submissions`.
+    pub fn from_summary(run: &RunSummary, submissions: &[SubmissionRecord]) -> RunView {
+        let (failure_class, message) = failure(run.outcome());
         let started_ms = submissions.iter().map(|s| s.intent_at_ms).min();
-        let ended_ms =
-            matches!(run.journal.phase, Phase::Finished { .. }).then_some(run.updated_at_ms);
+        let ended_ms = run.state.is_finished().then_some(run.updated_at_ms);
         RunView {
             schema_version: SCHEMA_VERSION,
             key: run.key.clone(),
             kind: run.kind.clone(),
             spec_name: run.spec_name.clone(),
-            state: state_word(run),
+            state: run.state.as_str(),
             failure_class,
             message,
-            phase: run.journal.phase.clone(),
-            cancel_requested: run.journal.cancel_requested,
-            generation: generation.or(run.last_generation).map(|g| g.0),
-            external_id: external_id.or(run.last_external_id.as_ref()).cloned(),
+            phase: run.phase.clone(),
+            cancel_requested: run.cancel_requested,
+            generation: run.generation.map(|g| g.0),
+            external_id: run.external_id.clone(),
             epoch: run.epoch.0,
             owner: run.owner.clone(),
             lease_alive: run.lease_alive,
@@ -202,18 +199,20 @@ pub enum ListEntry {
     Quarantined(QuarantinedView),
 }
 
+/// The failure class and the message of an outcome (`None`s while unfinished; a success has
+/// neither, a cancel only a message).
+fn failure(outcome: Option<&Outcome>) -> (Option<&'static str>, Option<String>) {
+    match outcome {
+        Some(Outcome::Failed { class, message }) => (Some(class.as_str()), Some(message.clone())),
+        Some(Outcome::Cancelled { message }) => (None, Some(message.clone())),
+        _ => (None, None),
+    }
+}
+
 /// One word for the run's state, as the JSON views give it: `queued`, `running`, `succeeded`,
 /// `failed`, `cancelled` (the failure class is a field of its own).
 pub fn state_word(run: &RunRecord) -> &'static str {
-    match &run.journal.phase {
-        Phase::Empty => "queued",
-        Phase::Intent { .. } | Phase::Submitted { .. } => "running",
-        Phase::Finished { outcome } => match outcome {
-            Outcome::Succeeded { .. } => "succeeded",
-            Outcome::Failed { .. } => "failed",
-            Outcome::Cancelled { .. } => "cancelled",
-        },
-    }
+    RunState::of(&run.journal.phase).as_str()
 }
 
 /// The run's state for people: queued, running, succeeded, failed: <class>, cancelled.

@@ -1,7 +1,7 @@
 //! `tether status`, `tether ls`, `tether history`.
-use tether_core::store::RunRecord;
+use tether_core::store::{RunCursor, RunQuery, RunState};
 use tether_fleet::{
-    view::{history_views, state_word, ListEntry, QuarantinedView, RunView},
+    view::{self, history_views, ListEntry, QuarantinedView, RunView},
     Ctx,
 };
 
@@ -50,44 +50,51 @@ pub async fn status(ctx: &Ctx, args: KeyArgs) -> Result<Exit, CliError> {
     Ok(Exit::Succeeded)
 }
 
-/// The runs `args` asks for, most recently changed first.
-fn select(mut runs: Vec<RunRecord>, args: &LsArgs) -> Result<Vec<RunRecord>, CliError> {
-    const STATES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
-    if let Some(s) = &args.status {
-        if !STATES.contains(&s.as_str()) {
-            return Err(CliError::usage(format!(
-                "--status {s}: not a state; use one of {}",
-                STATES.join(", ")
-            )));
-        }
-    }
+/// The store query `args` asks for.
+fn query(args: &LsArgs) -> Result<RunQuery, CliError> {
+    let list = |s: &Option<String>| -> Vec<String> {
+        s.iter()
+            .flat_map(|s| s.split(','))
+            .map(|w| w.trim().to_string())
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let states = list(&args.status)
+        .iter()
+        .map(|w| {
+            w.parse::<RunState>()
+                .map_err(|e| CliError::usage(format!("--status {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let since_ms = args.since.map(|d| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         i64::try_from(now.saturating_sub(d).as_millis()).unwrap_or(0)
     });
-    runs.retain(|r| {
-        args.status.as_deref().is_none_or(|s| state_word(r) == s)
-            && args.kind.as_deref().is_none_or(|k| r.kind == k)
-            && since_ms.is_none_or(|t| r.updated_at_ms >= t)
-    });
-    runs.sort_by(|a, b| {
-        b.updated_at_ms
-            .cmp(&a.updated_at_ms)
-            .then(a.key.as_str().cmp(b.key.as_str()))
-    });
-    if let Some(n) = args.limit {
-        runs.truncate(n);
-    }
-    Ok(runs)
+    let after = args
+        .after
+        .as_deref()
+        .map(|c| c.parse::<RunCursor>())
+        .transpose()
+        .map_err(|e| CliError::usage(format!("--after: {e}")))?;
+    Ok(RunQuery::new()
+        .states(states)
+        .kinds(list(&args.kind))
+        .since_ms(since_ms)
+        .limit(args.limit.unwrap_or(0))
+        .after(after))
 }
 
 pub async fn ls(ctx: &Ctx, args: LsArgs) -> Result<Exit, CliError> {
+    let q = query(&args)?;
     let store = ctx.store_existing().await?;
-    let runs = select(store.list_runs().await.map_err(CliError::store)?, &args)?;
-    // Unreadable rows are listed only when no filter could have excluded them.
-    let unfiltered = args.status.is_none() && args.kind.is_none() && args.since.is_none();
+    // Unreadable rows are listed (on the first page) only when no filter could have excluded
+    // them.
+    let unfiltered = args.status.is_none()
+        && args.kind.is_none()
+        && args.since.is_none()
+        && args.after.is_none();
     let quarantined = if unfiltered {
         store.quarantined().await.map_err(CliError::store)?
     } else {
@@ -98,27 +105,40 @@ pub async fn ls(ctx: &Ctx, args: LsArgs) -> Result<Exit, CliError> {
         (None, true) => Some(LsFormat::Json),
         (None, false) => None,
     };
-    if format == Some(LsFormat::Name) {
-        for r in &runs {
-            say!("{}", r.key);
-        }
-    } else if format == Some(LsFormat::Json) {
-        let mut all = Vec::with_capacity(runs.len() + quarantined.len());
-        for r in &runs {
-            let subs = store.submissions(&r.key).await.map_err(CliError::store)?;
-            all.push(ListEntry::Run(Box::new(RunView::new(r, &subs))));
-        }
+    let next = if format == Some(LsFormat::Json) {
+        let (runs, next) = view::list_with_submissions(store.as_ref(), &q)
+            .await
+            .map_err(CliError::store)?;
+        let mut all: Vec<ListEntry> = runs
+            .into_iter()
+            .map(|r| ListEntry::Run(Box::new(r)))
+            .collect();
         all.extend(
             quarantined
                 .iter()
                 .map(|q| ListEntry::Quarantined(QuarantinedView::new(q))),
         );
         say!("{}", output::json_line(&all));
+        next
     } else {
-        output::print_ls(&runs, format == Some(LsFormat::Wide));
-        for q in &quarantined {
-            say!("{:<40} {:<16} {}", q.key, "quarantined", q.reason);
+        let page = view::list(store.as_ref(), &q)
+            .await
+            .map_err(CliError::store)?;
+        if format == Some(LsFormat::Name) {
+            for r in &page.runs {
+                say!("{}", r.key);
+            }
+        } else {
+            output::print_ls(&page.runs, format == Some(LsFormat::Wide));
+            for q in &quarantined {
+                say!("{:<40} {:<16} {}", q.key, "quarantined", q.reason);
+            }
         }
+        page.next_cursor
+    };
+    if let Some(next) = next {
+        // On stderr: stdout stays exactly the listing, for scripts.
+        diag!("more runs: continue with `--after {next}` (same filters and --limit)");
     }
     Ok(Exit::Succeeded)
 }

@@ -28,6 +28,8 @@ mod pool;
 pub mod scratch;
 #[macro_use]
 mod sql;
+mod reads;
+mod remove;
 mod rerun;
 pub mod tls;
 
@@ -38,18 +40,19 @@ use migrate::migrate;
 pub use pool::PgOptions;
 use pool::{connect, Pool};
 use tether_core::{
-    ids::{Epoch, ExternalId, Generation, OwnerId, RunKey, StoreId},
+    ids::{ExternalId, Generation, OwnerId, RunKey, StoreId},
     journal::{Outcome, Submission},
     placement::Placement,
     store::{
         Acquire, ClaimFilter, Created, HistoryEntry, Lease, Liveness, NewRun, QuarantinedRun,
-        Renewed, Rerun, RerunSpec, RunRecord, Store, StoreError, SubmissionRecord,
+        Remove, RemovedRun, Renewed, Rerun, RerunSpec, RunPage, RunQuery, RunRecord, Store,
+        StoreError, SubmissionRecord,
     },
 };
 use tokio_postgres::Row;
 
 use crate::{
-    record::{self, RunRow, SubmissionRow},
+    record::{self, RunRow},
     redact,
 };
 
@@ -287,59 +290,23 @@ impl Store for PgStore {
     }
 
     async fn list_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        let rows = self.pool.query("list_runs", sql::LIST_RUNS, &[]).await?;
-        Ok(rows.iter().filter_map(|r| self.decode(r).ok()).collect())
+        self.list_runs_impl().await
+    }
+
+    async fn list_summaries(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
+        self.list_summaries_impl(query).await
     }
 
     async fn quarantined(&self) -> Result<Vec<QuarantinedRun>, StoreError> {
-        let rows = self.pool.query("quarantined", sql::LIST_RUNS, &[]).await?;
-        Ok(rows.iter().filter_map(|r| self.decode(r).err()).collect())
+        self.quarantined_impl().await
     }
 
     async fn history(&self, key: &RunKey) -> Result<Vec<HistoryEntry>, StoreError> {
-        let op = "history";
-        let rows = self.pool.query(op, sql::HISTORY, &[&key.as_str()]).await?;
-        rows.iter()
-            .map(|r| {
-                let generation: Option<i64> = r.try_get(2).map_err(|e| decode_err(op, e))?;
-                Ok(HistoryEntry {
-                    at_ms: r.try_get(0).map_err(|e| decode_err(op, e))?,
-                    epoch: Epoch(r.try_get(1).map_err(|e| decode_err(op, e))?),
-                    generation: generation
-                        .map(|g| record::parse_generation(self.loc(), g))
-                        .transpose()?,
-                    decision: r
-                        .try_get::<_, String>(3)
-                        .map_err(|e| decode_err(op, e))?
-                        .into(),
-                    reason: r.try_get(4).map_err(|e| decode_err(op, e))?,
-                })
-            })
-            .collect()
+        self.history_impl(key).await
     }
 
     async fn submissions(&self, key: &RunKey) -> Result<Vec<SubmissionRecord>, StoreError> {
-        let op = "submissions";
-        let rows = self
-            .pool
-            .query(op, sql::SUBMISSIONS, &[&key.as_str()])
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let row = (|| {
-                    Ok::<_, tokio_postgres::Error>(SubmissionRow {
-                        generation: r.try_get(0)?,
-                        tag: r.try_get(1)?,
-                        shape: r.try_get(2)?,
-                        external_id: r.try_get(3)?,
-                        outcome: r.try_get(4)?,
-                        intent_at_ms: r.try_get(5)?,
-                    })
-                })()
-                .map_err(|e| decode_err(op, e))?;
-                row.into_record(self.loc())
-            })
-            .collect()
+        self.submissions_impl(key).await
     }
 
     async fn acquire(
@@ -445,6 +412,14 @@ impl Store for PgStore {
 
     fn store_id(&self) -> &StoreId {
         &self.store_id
+    }
+
+    async fn remove_run(&self, key: &RunKey) -> Result<Remove, StoreError> {
+        self.remove_run_impl(key).await
+    }
+
+    async fn prune(&self, before_ms: i64, dry_run: bool) -> Result<Vec<RemovedRun>, StoreError> {
+        self.prune_impl(before_ms, dry_run).await
     }
 
     async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError> {

@@ -204,6 +204,30 @@ pub const LIST_RUNS: &str = "SELECT key, kind, '' AS spec, spec_name, spec_hash,
      placement, (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir, instance_base \
      FROM runs ORDER BY created_at_ms DESC, seq DESC";
 
+/// A page of the listing (`Store::list_summaries`): the columns of [`LIST_RUNS`] (no spec
+/// body). $1 states (state words, NULL: any), $2 kinds (NULL: any), $3 changed at or after
+/// (ms), $4/$5 the cursor's `updated_at_ms`/key (NULL: first page), $6 row limit (NULL: none).
+/// The state word is derived from `phase` and the outcome's tag, matched as text (a damaged
+/// outcome must not fail the whole listing, as a `::jsonb` cast would). Keys compare bytewise
+/// (`COLLATE "C"`), as the cursor does, whatever the database's collation.
+pub const LIST_SUMMARIES: &str = "SELECT key, kind, '' AS spec, spec_name, spec_hash, phase, \
+     generation, tag, shape, external_id, outcome, cancel_requested, epoch, owner, \
+     lease_expires_at_ms, queued, created_at_ms, updated_at_ms, \
+     COALESCE(owner IS NOT NULL AND lease_expires_at_ms > tether_now_ms(), false), quarantined, \
+     placement, (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir, instance_base \
+     FROM runs \
+     WHERE ($1::text[] IS NULL OR (CASE phase WHEN 'empty' THEN 'queued' \
+            WHEN 'intent' THEN 'running' WHEN 'submitted' THEN 'running' WHEN 'finished' THEN \
+              CASE WHEN outcome LIKE '{\"outcome\":\"succeeded\"%' THEN 'succeeded' \
+                   WHEN outcome LIKE '{\"outcome\":\"failed\"%' THEN 'failed' \
+                   WHEN outcome LIKE '{\"outcome\":\"cancelled\"%' THEN 'cancelled' END END) \
+            = ANY($1::text[])) \
+       AND ($2::text[] IS NULL OR kind = ANY($2::text[])) \
+       AND ($3::bigint IS NULL OR updated_at_ms >= $3::bigint) \
+       AND ($4::bigint IS NULL OR updated_at_ms < $4::bigint \
+            OR (updated_at_ms = $4::bigint AND key COLLATE \"C\" < $5::text)) \
+     ORDER BY updated_at_ms DESC, key COLLATE \"C\" DESC LIMIT $6::bigint";
+
 /// $1 key, $2 reason, $3 owner. Sets a run this build cannot read aside and gives back the
 /// lease the claim just took on it.
 pub const QUARANTINE: &str = "UPDATE runs SET quarantined = $2::text,

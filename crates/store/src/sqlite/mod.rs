@@ -26,6 +26,8 @@ mod journal;
 mod leases;
 mod liveness;
 mod open;
+mod reads;
+mod remove;
 pub(crate) mod rerun;
 mod rows;
 mod sql;
@@ -44,7 +46,8 @@ use tether_core::{
     placement::Placement,
     store::{
         Acquire, ClaimFilter, Created, HistoryEntry, Lease, Liveness, NewRun, QuarantinedRun,
-        Renewed, Rerun, RerunSpec, RunRecord, Store, StoreError, SubmissionRecord,
+        Remove, RemovedRun, Renewed, Rerun, RerunSpec, RunPage, RunQuery, RunRecord, Store,
+        StoreError, SubmissionRecord,
     },
 };
 
@@ -53,9 +56,9 @@ use self::{
     busy::retry_busy,
     fenced::{entry, insert_history, must_get_run},
     open::{map_err, now_ms},
-    rows::{get_run, scan, Decoded},
+    rows::get_run,
 };
-use crate::record::{self, SubmissionRow};
+use crate::record;
 
 /// A tether state store in one SQLite file.
 #[derive(Clone)]
@@ -253,82 +256,23 @@ impl Store for SqliteStore {
     }
 
     async fn list_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        self.with_conn("list_runs", move |c, loc| {
-            Ok(scan(c, loc)?
-                .into_iter()
-                .filter_map(|d| match d {
-                    Decoded::Run(r) => Some(r),
-                    Decoded::Quarantined(_) => None,
-                })
-                .collect())
-        })
-        .await
+        self.list_runs_impl().await
+    }
+
+    async fn list_summaries(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
+        self.list_summaries_impl(query).await
     }
 
     async fn quarantined(&self) -> Result<Vec<QuarantinedRun>, StoreError> {
-        self.with_conn("quarantined", move |c, loc| {
-            Ok(scan(c, loc)?
-                .into_iter()
-                .filter_map(|d| match d {
-                    Decoded::Quarantined(q) => Some(q),
-                    Decoded::Run(_) => None,
-                })
-                .collect())
-        })
-        .await
+        self.quarantined_impl().await
     }
 
     async fn history(&self, key: &RunKey) -> Result<Vec<HistoryEntry>, StoreError> {
-        let key = key.clone();
-        self.with_conn("history", move |c, loc| {
-            let rows: Vec<(i64, i64, Option<i64>, String, String)> = c
-                .prepare_cached(sql::HISTORY)
-                .and_then(|mut s| {
-                    s.query_map([key.as_str()], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                    })?
-                    .collect()
-                })
-                .map_err(|e| map_err("history", loc, e))?;
-            rows.into_iter()
-                .map(|(at_ms, epoch, generation, decision, reason)| {
-                    Ok(HistoryEntry {
-                        at_ms,
-                        epoch: Epoch(epoch),
-                        generation: generation
-                            .map(|g| record::parse_generation(loc, g))
-                            .transpose()?,
-                        decision: decision.into(),
-                        reason,
-                    })
-                })
-                .collect()
-        })
-        .await
+        self.history_impl(key).await
     }
 
     async fn submissions(&self, key: &RunKey) -> Result<Vec<SubmissionRecord>, StoreError> {
-        let key = key.clone();
-        self.with_conn("submissions", move |c, loc| {
-            let rows: Vec<SubmissionRow> = c
-                .prepare_cached(sql::SUBMISSIONS)
-                .and_then(|mut s| {
-                    s.query_map([key.as_str()], |r| {
-                        Ok(SubmissionRow {
-                            generation: r.get(0)?,
-                            tag: r.get(1)?,
-                            shape: r.get(2)?,
-                            external_id: r.get(3)?,
-                            outcome: r.get(4)?,
-                            intent_at_ms: r.get(5)?,
-                        })
-                    })?
-                    .collect()
-                })
-                .map_err(|e| map_err("submissions", loc, e))?;
-            rows.into_iter().map(|r| r.into_record(loc)).collect()
-        })
-        .await
+        self.submissions_impl(key).await
     }
 
     async fn acquire(
@@ -448,6 +392,21 @@ impl Store for SqliteStore {
 
     fn store_id(&self) -> &StoreId {
         &self.inner.store_id
+    }
+
+    async fn remove_run(&self, key: &RunKey) -> Result<Remove, StoreError> {
+        let key = key.clone();
+        self.write("remove_run", move |tx, loc| {
+            remove::remove_run(tx, loc, &key)
+        })
+        .await
+    }
+
+    async fn prune(&self, before_ms: i64, dry_run: bool) -> Result<Vec<RemovedRun>, StoreError> {
+        self.write("prune", move |tx, loc| {
+            remove::prune(tx, loc, before_ms, dry_run)
+        })
+        .await
     }
 
     async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError> {

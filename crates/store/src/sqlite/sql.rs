@@ -151,6 +151,28 @@ pub const LIST_RUNS: &str = "SELECT key, kind, '' AS spec, spec_name, spec_hash,
      (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir, instance_base, quarantined \
      FROM runs ORDER BY created_at_ms DESC, rowid DESC";
 
+/// A page of the listing (`Store::list_summaries`): the columns of [`LIST_RUNS`] (no spec
+/// body). ?1 states (JSON array of state words, NULL: any), ?2 kinds (JSON array, NULL: any),
+/// ?3 changed at or after (ms), ?4/?5 the cursor's `updated_at_ms`/key (NULL: first page),
+/// ?6 row limit (-1: none). The state word is derived from `phase` and the outcome's tag,
+/// matched as text (a damaged outcome must not fail the whole listing, as a JSON function
+/// would). Keys compare bytewise (BINARY collation), as the cursor does.
+pub const LIST_SUMMARIES: &str = "SELECT key, kind, '' AS spec, spec_name, spec_hash, phase, \
+     generation, tag, shape, external_id, outcome, cancel_requested, epoch, owner, \
+     lease_expires_at_ms, queued, created_at_ms, updated_at_ms, placement, \
+     (SELECT value FROM tether_meta WHERE name = 'store_id'), base_dir, instance_base, quarantined \
+     FROM runs \
+     WHERE (?1 IS NULL OR (CASE phase WHEN 'empty' THEN 'queued' WHEN 'intent' THEN 'running' \
+            WHEN 'submitted' THEN 'running' WHEN 'finished' THEN \
+              CASE WHEN outcome LIKE '{\"outcome\":\"succeeded\"%' THEN 'succeeded' \
+                   WHEN outcome LIKE '{\"outcome\":\"failed\"%' THEN 'failed' \
+                   WHEN outcome LIKE '{\"outcome\":\"cancelled\"%' THEN 'cancelled' END END) \
+            IN (SELECT value FROM json_each(?1))) \
+       AND (?2 IS NULL OR kind IN (SELECT value FROM json_each(?2))) \
+       AND (?3 IS NULL OR updated_at_ms >= ?3) \
+       AND (?4 IS NULL OR updated_at_ms < ?4 OR (updated_at_ms = ?4 AND key < ?5)) \
+     ORDER BY updated_at_ms DESC, key DESC LIMIT ?6";
+
 /// ?1 key, ?2 reason, ?3 now. Sets a run aside; it keeps its lease fields as they were.
 pub const QUARANTINE: &str =
     "UPDATE runs SET quarantined = ?2, quarantined_at_ms = ?3 WHERE key = ?1";

@@ -27,6 +27,8 @@ pub enum Op {
     RequestCancel,
     ForgetHost,
     Rerun,
+    RemoveRun,
+    Prune,
 }
 
 impl Op {
@@ -34,6 +36,8 @@ impl Op {
     pub fn name(self) -> &'static str {
         match self {
             Op::CreateRun => "create_run",
+            Op::RemoveRun => "remove_run",
+            Op::Prune => "prune",
             Op::GetRun => "get_run",
             Op::ListRuns => "list_runs",
             Op::Quarantined => "quarantined",

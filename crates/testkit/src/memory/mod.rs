@@ -15,6 +15,7 @@
 //! - Not durable, no quarantine, no schema: a fake for tests only.
 mod faults;
 mod ops;
+mod remove;
 
 use std::{
     collections::BTreeMap,

@@ -386,6 +386,22 @@ impl Store for MemoryStore {
         &self.id
     }
 
+    async fn remove_run(&self, key: &RunKey) -> Result<tether_core::store::Remove, StoreError> {
+        self.with(Op::RemoveRun, |s, now| {
+            super::remove::remove_run(s, key, now)
+        })
+    }
+
+    async fn prune(
+        &self,
+        before_ms: i64,
+        dry_run: bool,
+    ) -> Result<Vec<tether_core::store::RemovedRun>, StoreError> {
+        self.with(Op::Prune, |s, now| {
+            Ok(super::remove::prune(s, before_ms, dry_run, now))
+        })
+    }
+
     async fn rerun(&self, key: &RunKey, spec: Option<&RerunSpec>) -> Result<Rerun, StoreError> {
         self.with(Op::Rerun, |s, now| {
             let row = s.runs.get_mut(key.as_str()).ok_or_else(|| not_found(key))?;

@@ -20,13 +20,17 @@ use tether_core::{store::StoreError, Store};
 
 pub mod helpers;
 mod leases;
+mod listing;
 mod liveness;
 mod records;
+mod remove;
 mod rerun;
 
 pub use leases::*;
+pub use listing::*;
 pub use liveness::*;
 pub use records::*;
+pub use remove::*;
 pub use rerun::*;
 
 /// What a property returns: an error says which promise broke, and how.
@@ -73,6 +77,10 @@ macro_rules! store_conformance_tests {
             list_runs_newest_first,
             failed_outcome_round_trips,
             listings_carry_no_spec_bodies,
+            summaries_filter_by_state_kind_and_since,
+            summary_pages_are_stable_while_inserting,
+            remove_takes_only_a_finished_run_with_all_it_owns,
+            prune_removes_old_finished_runs_and_a_dry_run_nothing,
             rerun_makes_a_fresh_instance_that_continues_the_generations,
             a_dead_owner_is_taken_over_at_once_a_live_one_is_not,
             an_owner_without_liveness_is_judged_by_its_lease,
