@@ -3,14 +3,19 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
 };
 use serde::{Deserialize, Serialize};
-use tether_core::{engine::Quiet, ids::RunKey, Store};
+use tether_core::{
+    engine::Quiet,
+    ids::RunKey,
+    store::{RunCursor, RunQuery, RunState},
+    Store,
+};
 use tether_fleet::{
     cancel::{CancelError, Cancelled},
     drive::RerunError,
@@ -24,7 +29,7 @@ use crate::{error::ApiError, AppState};
 /// The `/api/v1` routes that need auth.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/runs", post(submit))
+        .route("/runs", post(submit).get(list))
         .route("/runs/{key}", get(run))
         .route("/runs/{key}/generations", get(generations))
         .route("/runs/{key}/history", get(history))
@@ -88,7 +93,7 @@ pub(crate) async fn store(state: &AppState) -> Result<Arc<dyn Store>, ApiError> 
 }
 
 /// The run `key` and its submissions, or 404.
-async fn load(
+pub(crate) async fn load(
     state: &AppState,
     key: &RunKey,
 ) -> Result<
@@ -136,6 +141,110 @@ async fn history(
     let store = store(&state).await?;
     let entries = store.history(&key).await.map_err(|e| ApiError::store(&e))?;
     Ok(Json(history_views(&entries, &subs)).into_response())
+}
+
+/// Query of `GET /api/v1/runs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Comma-separated states (`queued,running,…`).
+    #[serde(default)]
+    state: Option<String>,
+    /// Comma-separated kinds.
+    #[serde(default)]
+    kind: Option<String>,
+    /// Changed at or after: an RFC 3339 time, or a duration ago (`1h`, `2d`).
+    #[serde(default)]
+    since: Option<String>,
+    /// Runs per page (default 50, at most 500).
+    #[serde(default)]
+    limit: Option<usize>,
+    /// The `next` of the previous page.
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// Largest page.
+const MAX_PAGE: usize = 500;
+
+fn list_query(q: ListQuery) -> Result<RunQuery, ApiError> {
+    let words = |s: Option<String>| -> Vec<String> {
+        s.unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let states = words(q.state)
+        .iter()
+        .map(|w| {
+            w.parse::<RunState>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "state={w:?}: write queued, running, succeeded, failed or cancelled"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let since_ms = match q.since.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(since_ms(text)?),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "limit={limit}: write 1 to {MAX_PAGE}"
+        )));
+    }
+    let after = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<RunCursor>().map_err(|e| {
+            ApiError::bad_request(format!("{e}: pass the `next` of the previous page"))
+        })?),
+    };
+    Ok(RunQuery::new()
+        .states(states)
+        .kinds(words(q.kind))
+        .since_ms(since_ms)
+        .limit(limit)
+        .after(after))
+}
+
+/// `since`: an RFC 3339 time or a duration before now, as ms since the Unix epoch.
+fn since_ms(text: &str) -> Result<i64, ApiError> {
+    let at = match humantime::parse_rfc3339_weak(text) {
+        Ok(at) => at,
+        Err(_) => {
+            let ago = humantime::parse_duration(text).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "since={text:?}: write an RFC 3339 time (2026-12-01T00:00:00Z) or a \
+                     duration ago (90m, 1d)"
+                ))
+            })?;
+            std::time::SystemTime::now()
+                .checked_sub(ago)
+                .unwrap_or(std::time::UNIX_EPOCH)
+        }
+    };
+    let ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    Ok(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// `GET /api/v1/runs`: one page of runs, most recently changed first (the fleet's list view).
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let query = list_query(q)?;
+    let store = store(&state).await?;
+    let page = tether_fleet::view::list(store.as_ref(), &query)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    Ok(Json(page).into_response())
 }
 
 /// `POST /api/v1/runs`: a spec to enqueue.

@@ -96,6 +96,8 @@ pub(crate) async fn logs(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/event-stream"));
     options.follow = sse;
+    // An unknown run is a 404 before any stream starts (an event stream answers 200 at once).
+    crate::api::load(&state, &key).await?;
     let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
     let ctx = state.ctx.clone();
     let handle = tokio::runtime::Handle::current();
