@@ -553,3 +553,43 @@ async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
         server.log()
     );
 }
+
+/// With a certificate the server speaks HTTPS only (rustls), verified against its CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_when_given_a_certificate() {
+    let env = Env::new();
+    let ca = tether_testkit::http::TestCa::new(false);
+    let cert = env.path("cert.pem");
+    let key = env.path("key.pem");
+    std::fs::write(&cert, &ca.server_pem.0).unwrap();
+    std::fs::write(&key, &ca.server_pem.1).unwrap();
+    let server = Server::start(
+        &env,
+        &[],
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        server.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.base
+    );
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.ca_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let resp = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Plain HTTP on the same port gets no answer.
+    let plain = server.base.replace("https://", "http://");
+    let answer = reqwest::get(format!("{plain}/healthz")).await;
+    assert!(answer.map(|r| r.status() != 200).unwrap_or(true));
+}
