@@ -89,6 +89,9 @@ pub enum Command {
     /// Claim queued or orphaned runs and drive them to the end.
     #[command(after_help = examples!("tether worker --concurrency 64", "tether worker --kinds spark-standalone --exit-when-idle"))]
     Worker(WorkerArgs),
+    /// Serve the HTTP API (runs, logs, submit, cancel, rerun) over the state store.
+    #[command(after_help = examples!("tether serve", "TETHER_SERVE_TOKEN_READ=... tether serve --listen 0.0.0.0:8686 --tls-cert cert.pem --tls-key key.pem"))]
+    Serve(ServeArgs),
     /// Show one run.
     #[command(after_help = examples!("tether status nightly", "tether status nightly --json | jq .state"))]
     Status(KeyArgs),
@@ -251,6 +254,26 @@ pub struct WorkerArgs {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` is used when set; otherwise nothing is exported.
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+    /// Log format: `text` (timestamp, level, event) or `json` (one object per line).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: crate::logging::LogFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Without a token configured only a loopback address is accepted.
+    #[arg(long, default_value = "127.0.0.1:8686")]
+    pub listen: std::net::SocketAddr,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Serve an open API (no token) on a non-loopback address: anyone who reaches it can
+    /// submit and cancel runs.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
     /// Log format: `text` (timestamp, level, event) or `json` (one object per line).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: crate::logging::LogFormat,

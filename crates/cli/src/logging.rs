@@ -31,6 +31,7 @@ pub fn init(cli: &Cli) -> Guard {
     use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, Layer};
     let (worker, otlp_flag) = match &cli.command {
         Command::Worker(w) => (Some(w.log_format), w.otlp_endpoint.as_deref()),
+        Command::Serve(s) => (Some(s.log_format), None),
         _ => (None, None),
     };
     let default = if worker.is_some() { "info" } else { "warn" };

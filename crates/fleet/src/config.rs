@@ -70,6 +70,9 @@ struct FileConfig {
     liveness: Option<bool>,
     #[serde(default)]
     token_env_allow: Vec<String>,
+    /// `[serve]`: read by `tether-server` (its own strict parser), kept raw here.
+    #[serde(default)]
+    serve: toml::Table,
 }
 
 /// Effective settings.
@@ -86,6 +89,9 @@ pub struct Config {
     /// Owners hold a liveness signal (`Store::hold_liveness`), so their runs are taken over
     /// as soon as they die rather than at lease expiry.
     pub liveness: bool,
+    /// The config file's `[serve]` table as written (tokens of `tether serve`), parsed by the
+    /// server; empty when absent.
+    pub serve: toml::Table,
 }
 
 impl Config {
@@ -147,6 +153,7 @@ impl Config {
             leases,
             token_env_allow: file.token_env_allow,
             liveness,
+            serve: file.serve,
         })
     }
 }

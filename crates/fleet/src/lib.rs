@@ -4,7 +4,7 @@
 //! - [`Ctx`]: the settings ([`Config`]), the connector registry, opening the store.
 //! - [`worker::worker`]: claim and drive runs until asked to stop.
 //! - [`drive::drive`], [`drive::rerun`]: run in the foreground, or follow someone else's run.
-//! - [`cancel::cancel`], [`logs::logs`].
+//! - [`cancel::cancel`], [`logs::logs`], [`submit::submit`].
 //! - [`view`]: the JSON views of runs (`--json`, the server's answers).
 //!
 //! ## Guarantees
@@ -19,6 +19,7 @@ pub mod drive;
 pub mod logs;
 pub mod metrics;
 pub mod probe;
+pub mod submit;
 pub mod trace;
 pub mod view;
 pub mod worker;

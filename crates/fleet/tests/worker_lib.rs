@@ -62,6 +62,7 @@ fn context(dir: &std::path::Path) -> Ctx {
         leases,
         token_env_allow: vec![],
         liveness: true,
+        serve: Default::default(),
     };
     let exe = std::env::current_exe().unwrap().display().to_string();
     Ctx::new(config, vec![exe, "__supervise".into()])

@@ -8,6 +8,7 @@ mod migrate;
 mod remove;
 mod rerun;
 mod run;
+mod serve;
 mod submit;
 mod tools;
 mod wait;
@@ -189,6 +190,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
             Command::Rerun(a) => rerun::rerun(&ctx, a).await,
             Command::Submit(a) => submit::submit(&ctx, a).await,
             Command::Worker(a) => worker::worker(&ctx, a).await,
+            Command::Serve(a) => serve::serve(ctx, a).await,
             Command::Status(a) => inspect::status(&ctx, a).await,
             Command::Ls(a) => inspect::ls(&ctx, a).await,
             Command::History(a) => inspect::history(&ctx, a).await,

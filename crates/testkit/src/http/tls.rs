@@ -19,6 +19,9 @@ pub struct TestCa {
     pub client_pem: String,
     /// Whether the server requires a client certificate signed by the CA.
     pub require_client_cert: bool,
+    /// The server certificate (for `127.0.0.1` and `localhost`) and its key, PEM: for a real
+    /// server under test (`tether serve --tls-cert --tls-key`).
+    pub server_pem: (String, String),
     ca_der: CertificateDer<'static>,
     server_der: CertificateDer<'static>,
     server_key: Vec<u8>,
@@ -51,6 +54,7 @@ impl TestCa {
             ca_pem: ca.pem(),
             client_pem: format!("{}{}", client.pem(), client_key.serialize_pem()),
             require_client_cert,
+            server_pem: (cert.pem(), key.serialize_pem()),
             ca_der: ca.der().clone(),
             server_der: cert.der().clone(),
             server_key: key.serialize_der(),
