@@ -255,7 +255,6 @@ fn chromium_reaches_the_server() {
 
 /// The runs table follows a job to its end without a reload; screenshots of the runs page.
 #[test]
-#[ignore = "needs the /ui pages of branch r-ui (issue 14): remove this line when it is merged"]
 fn runs_table_updates_when_a_job_finishes() {
     let browser = Browser::get();
     let env = Env::new();
@@ -285,12 +284,12 @@ fn runs_table_updates_when_a_job_finishes() {
 /// Worker A is SIGKILLed while its job runs; worker B takes the run over; the run page's
 /// timeline shows the takeover and the fleet page lists B. Screenshots of both pages.
 #[test]
-#[ignore = "needs the /ui pages of branch r-ui (issue 14): remove this line when it is merged"]
 fn run_page_shows_its_timeline_after_a_takeover() {
     let browser = Browser::get();
     let env = Env::new();
     let server = Server::start(&env);
-    submit(&env, "handover", "sleep 25");
+    // Long enough to still hold its owner while the fleet page is looked at; cancelled at the end.
+    submit(&env, "handover", "sleep 300");
     let mut a = worker(&env);
     let before = wait_status(&env, "handover", "running", |s| s["state"] == "running");
     let epoch = before["epoch"].as_i64().expect("epoch");
@@ -325,12 +324,15 @@ fn run_page_shows_its_timeline_after_a_takeover() {
             assert!(f.is_file(), "no screenshot {}", f.display());
         }
     }
+    // Leave no job behind: worker B kills it.
+    let out = env.run(&["cancel", "handover"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    wait_status(&env, "handover", "cancelled", |s| s["state"] == "cancelled");
 }
 
 /// Cancel on the run page (its confirm() accepted) kills the local job: its process is gone
 /// and the run is cancelled in the store.
 #[test]
-#[ignore = "needs the /ui pages of branch r-ui (issue 14): remove this line when it is merged"]
 fn cancel_from_the_ui_kills_the_job() {
     let browser = Browser::get();
     let env = Env::new();

@@ -83,10 +83,12 @@ function ready() {
   console.log("READY");
 }
 
-// Counts full page loads: a live update must not be one.
+// Counts navigations of the page after it loaded: a live update must not be one.
 function countLoads(page) {
   const loads = { n: 0 };
-  page.on("load", () => loads.n++);
+  page.on("framenavigated", (frame) => {
+    if (frame === page.mainFrame()) loads.n++;
+  });
   return loads;
 }
 
@@ -150,7 +152,7 @@ const scenarios = {
     const { page } = await open(browser, "/ui/fleet");
     await page.waitForSelector("#workers tr[data-owner]", { timeout: T });
     const owners = await page.$$eval("#workers tr[data-owner]", (trs) => trs.map((tr) => tr.dataset.owner));
-    const shots = await screenshots(browser, "/ui/fleet", "#workers", "fleet");
+    const shots = await screenshots(browser, "/ui/fleet", "#workers tr[data-owner]", "fleet");
     return { owners, shots };
   },
 
