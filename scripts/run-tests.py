@@ -13,7 +13,8 @@ Usage: run-tests.py [--offline] [test args...]   (e.g. a name filter, passed to 
 
 --offline runs the tier that needs nothing outside the machine's own processes and files: every
 crate's unit tests and each integration test binary whose source names no PostgreSQL, Spark,
-YARN or Livy helper (decided from the source, so new tests are placed without a list to keep),
+YARN or Livy helper nor the browser (decided from the source, so new tests are placed without a
+list to keep),
 plus the SQLite half of the store conformance suite. It starts nothing and needs no network.
 """
 import json
@@ -30,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 SLOW_FIRST = [
     "spark_crash", "spark_standalone", "yarn_cluster", "yarn", "yarn_crash", "livy",
     "livy_crash", "livy_fresh", "livy_server", "fleet", "spark_submit", "crash_local", "pg_outage",
+    "ui_browser",
 ]
 
 
@@ -58,7 +60,7 @@ def binaries():
 # What makes an integration test binary need something outside: its source mentions one of these.
 NEEDS_OUTSIDE = re.compile(
     r"PgScratch|ScratchDb|Harness::postgres|postgres|conformance!|TETHER_SPARK_ENV|spark_support|"
-    r"yarn_support|livy_support|TETHER_YARN_ENV|TETHER_LIVY_ENV"
+    r"yarn_support|livy_support|TETHER_YARN_ENV|TETHER_LIVY_ENV|browser-env"
 )
 # Binaries that mix offline and outside tests (the SQL stores' `conformance!` runs each property
 # on SQLite and PostgreSQL): the offline tier runs them with this filter.

@@ -17,10 +17,12 @@
 //! - A view holds no secret: the spec text (which may name token variables) is not in it, only
 //!   its file name; owner ids and external ids are shown as stored.
 mod error;
+mod fleet;
 mod history;
 mod list;
 
 pub use error::{ErrorBody, ErrorKind, ErrorView};
+pub use fleet::{fleet, HeldRunView, WorkerView};
 pub use history::{history_views, HistoryEntryView};
 pub use list::{list, list_with_submissions, RunListView, RunSummaryView};
 

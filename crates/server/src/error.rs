@@ -79,6 +79,11 @@ impl ApiError {
         self.status
     }
 
+    /// What went wrong and what to do.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// A spec that does not build: 400 with its line and column where known.
     pub fn spec(e: &SpecError) -> ApiError {
         let mut err = ApiError::new(StatusCode::BAD_REQUEST, "bad_spec", e.to_string());

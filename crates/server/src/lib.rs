@@ -28,12 +28,13 @@ pub mod auth;
 pub mod error;
 mod logs;
 pub mod openapi;
+pub mod ui;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::{Request, State},
-    http::{header, Method},
+    http::Method,
     middleware::{self, Next},
     response::Response,
     Router,
@@ -50,6 +51,8 @@ pub struct AppState {
     pub ctx: Arc<Ctx>,
     /// The configured tokens.
     pub tokens: Arc<Tokens>,
+    /// What `/metrics` serves.
+    pub metrics: tether_fleet::Metrics,
 }
 
 /// How to serve.
@@ -119,6 +122,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", axum::routing::get(api::healthz))
         .route("/readyz", axum::routing::get(api::readyz))
         .nest("/api/v1", api)
+        .merge(ui::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route: see /api/v1/openapi.json") })
         // Specs are small; a larger body is refused before it is read.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
@@ -126,7 +130,11 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Checks the bearer token against the scope the method needs.
-async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn authorize(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !state.tokens.any() {
         return next.run(request).await;
     }
@@ -135,17 +143,14 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
     } else {
         Scope::Write
     };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    // The pages' scripts present the UI's cookie instead of a header.
+    let presented = ui::presented_token(request.headers());
     let Some(token) = presented else {
         return axum::response::IntoResponse::into_response(ApiError::unauthorized(
             "this server needs a bearer token: send `Authorization: Bearer TOKEN`",
         ));
     };
-    match state.tokens.scope_of(token.trim()) {
+    match state.tokens.scope_of(&token) {
         Some(scope) if scope >= needed => next.run(request).await,
         Some(_) => axum::response::IntoResponse::into_response(ApiError::forbidden(
             "this token has the read scope; submit, cancel and rerun need a write token",
@@ -170,6 +175,7 @@ pub async fn serve(
     let app = app(AppState {
         ctx: Arc::new(ctx),
         tokens: Arc::new(tokens),
+        metrics: tether_fleet::Metrics::new(),
     });
     let addr = options.listen;
     let io = |source| ServeError::Io { addr, source };

@@ -14,7 +14,10 @@ pub async fn serve(ctx: Ctx, args: ServeArgs) -> Result<Exit, CliError> {
     } else {
         "http"
     };
-    let bound = |addr| diag!("tether: serving the API on {scheme}://{addr}/api/v1");
+    let bound = |addr| {
+        diag!("tether: serving the API on {scheme}://{addr}/api/v1");
+        diag!("tether: the web UI is at {scheme}://{addr}/ui/runs, metrics at /metrics");
+    };
     match tether_server::serve(ctx, options, interrupted()?, bound).await {
         // A service manager's stop is the normal end of a server.
         Ok(()) => Ok(Exit::Succeeded),
