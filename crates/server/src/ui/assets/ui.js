@@ -43,7 +43,8 @@
   }
 
   function updateRow(tr, run) {
-    if (tr.dataset.state !== run.state || tr.querySelector(".state .badge").textContent !== run.state) {
+    const badge = tr.querySelector(".state .badge");
+    if (tr.dataset.state !== run.state || !badge || badge.textContent !== run.state) {
       tr.dataset.state = run.state;
       stateCell(tr.querySelector("td.state"), run);
     }
