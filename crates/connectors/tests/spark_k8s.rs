@@ -27,17 +27,7 @@ const TOKEN: &str = "fake-token-k8s-connector";
 
 /// A kubeconfig naming the fake (CA file, token), as `kubectl config` writes one.
 fn kubeconfig(fake: &FakeKubernetes, dir: &Path) -> std::path::PathBuf {
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, &fake.ca.ca_pem).unwrap();
-    let path = dir.join("kubeconfig");
-    let text = format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster:\n    server: {url}\n    certificate-authority: {ca}\n\
-         users:\n- name: tester\n  user:\n    token: {TOKEN}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: tester\n    namespace: {NS}\n",
-        url = fake.url(),
-        ca = ca.display()
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+    fake.write_kubeconfig(dir, NS, TOKEN).unwrap()
 }
 
 fn spec(kubeconfig: &Path, extra: &str) -> String {

@@ -6,6 +6,7 @@
 //! | `Pending` | active, queued (with the container's waiting reason) |
 //! | `Running` | active, running (`terminating` once deleted) |
 //! | `Succeeded` | succeeded: `{"pod", "namespace", "exit_code"}` |
+//! | `Failed` while being deleted (`deletionTimestamp`) | failed, killed: the kubelet stopped it for the delete (a cancel) |
 //! | `Failed` | failed: the container's terminated reason and exit code, the pod's reason and message, and the `spark.exit-exception` annotation Spark 4 writes; out of memory through [`crate::spark::oom`] |
 //! | `Unknown` or no phase | unknown (the node stopped reporting) |
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod};
@@ -111,7 +112,17 @@ fn failed(pod: &Pod, name: &str) -> JobStatus {
         exit_code: term.map(|t| t.exit_code),
         reason: term.and_then(|t| t.reason.as_deref()),
     });
+    // Since Kubernetes 1.27 the kubelet moves a deleted pod to a terminal phase before it goes:
+    // a pod that failed while being deleted was stopped by the delete (a cancel), unless the
+    // container itself says it ran out of memory first (exit 143 is the delete's SIGTERM here,
+    // not the OOM signal it is for a cluster manager's kill).
+    let deleted = pod.metadata.deletion_timestamp.is_some()
+        && term.and_then(|t| t.reason.as_deref()) != Some("OOMKilled");
     let class = match verdict {
+        _ if deleted => {
+            parts.push("deleted (cancelled)".into());
+            FailureClass::Killed
+        }
         Verdict::Oom { evidence, .. } => {
             parts.push(format!("out of memory: {evidence}"));
             FailureClass::Oom
@@ -204,6 +215,18 @@ mod tests {
             JobStatus::Failed { class, message } => {
                 assert_eq!(class, FailureClass::Oom, "{message}");
                 assert!(message.contains("OOMKilled"), "{message}");
+            }
+            s => panic!("{s:?}"),
+        }
+        let mut p = base(
+            "Failed",
+            json!({"terminated": {"exitCode": 143, "reason": "Error"}}),
+        );
+        p["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:30Z");
+        match status_of(&pod(p), "t-g1") {
+            JobStatus::Failed { class, message } => {
+                assert_eq!(class, FailureClass::Killed, "{message}");
+                assert!(message.contains("deleted"), "{message}");
             }
             s => panic!("{s:?}"),
         }

@@ -190,7 +190,8 @@ impl Connector for SparkYarn {
                 reason: e.to_string(),
             },
         };
-        clean_status(status)
+        // The RM's diagnostics are multi-line: control characters escaped, as every backend's.
+        crate::text::clean_status(status, &[])
     }
 
     async fn cancel(&self, job: &JobRef) -> Result<(), CancelError> {
@@ -306,24 +307,5 @@ impl FindByTag for SparkYarn {
 impl RecoveryShape for SparkYarn {
     fn describe(&self) -> String {
         crate::spark::recovery::describe(self.recovery.as_ref())
-    }
-}
-
-/// Backend text with control characters escaped (the RM's diagnostics are multi-line).
-fn clean_status(status: JobStatus) -> JobStatus {
-    let c = |s: String| crate::text::clean(&s, &[]);
-    match status {
-        JobStatus::Active { state, detail } => JobStatus::Active {
-            state,
-            detail: c(detail),
-        },
-        JobStatus::Failed { class, message } => JobStatus::Failed {
-            class,
-            message: c(message),
-        },
-        JobStatus::NotFound { detail } => JobStatus::NotFound { detail: c(detail) },
-        JobStatus::Mismatch { found } => JobStatus::Mismatch { found: c(found) },
-        JobStatus::Unknown { reason } => JobStatus::Unknown { reason: c(reason) },
-        other => other,
     }
 }

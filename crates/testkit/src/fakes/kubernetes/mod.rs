@@ -3,7 +3,9 @@
 //! test ([`TestCa`]) and a bearer token. It is not Kubernetes: nothing schedules or runs pods.
 //! **The test plays the kubelet** (and, where needed, Spark's driver creating executor pods):
 //! [`FakeKubernetes::set_running`], [`FakeKubernetes::succeed`], [`FakeKubernetes::fail`],
-//! [`FakeKubernetes::annotate`], [`FakeKubernetes::append_log`], [`FakeKubernetes::create`].
+//! [`FakeKubernetes::annotate`], [`FakeKubernetes::append_log`], [`FakeKubernetes::create`];
+//! or, with [`FakeKubernetes::fate`], an "auto-kubelet" moves each pod by a [`Fate`] chosen from
+//! the pod itself (see [`kubelet`]).
 //!
 //! It follows the API's documented behaviour for what it serves:
 //! - Pods, configmaps and services under `/api/v1/namespaces/{ns}/{plural}`, and network
@@ -43,16 +45,20 @@ use std::{
     time::SystemTime,
 };
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::http::{FakeServer, Request, TestCa};
 
+pub mod kubelet;
 mod routes;
 mod store;
 #[cfg(test)]
 mod tests;
 
+pub use kubelet::Fate;
 pub use store::{rfc3339, Kind, Selector};
+
+type FateFn = Arc<dyn Fn(&Value) -> Fate + Send + Sync>;
 
 /// A fault every request gets while it lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +78,54 @@ pub(crate) struct State {
     pub(crate) outage: Option<Outage>,
     pub(crate) unknown: Vec<String>,
     pub(crate) requests: u64,
+    pub(crate) fate: Option<FateFn>,
+    /// The fate of each pod created while [`FakeKubernetes::fate`] was set, by (ns, name).
+    pub(crate) fates: HashMap<(String, String), Fate>,
+}
+
+impl State {
+    /// Records a newly created pod's fate.
+    pub(crate) fn created(&mut self, kind: Kind, ns: &str, obj: &Value) {
+        if kind != Kind::Pod {
+            return;
+        }
+        if let (Some(f), Some(name)) = (&self.fate, obj["metadata"]["name"].as_str()) {
+            let fate = f(obj);
+            self.fates.insert((ns.to_string(), name.to_string()), fate);
+        }
+    }
+
+    fn fate_of(&self, ns: &str, name: &str) -> Option<Fate> {
+        self.fates
+            .get(&(ns.to_string(), name.to_string()))
+            .filter(|f| **f != Fate::Driven)
+            .cloned()
+    }
+
+    /// One auto-kubelet step of pod `name` (read by a client).
+    pub(crate) fn step(&mut self, ns: &str, name: &str) {
+        let Some(fate) = self.fate_of(ns, name) else {
+            return;
+        };
+        let mut log = None;
+        self.objects.update(Kind::Pod, ns, name, |o| {
+            if o["metadata"]["deletionTimestamp"].is_null() {
+                log = kubelet::step(o, &fate);
+            }
+        });
+        if let Some(text) = log.filter(|t| !t.is_empty()) {
+            let now = SystemTime::now();
+            let entry = self.logs.entry((ns.into(), name.into())).or_default();
+            entry.extend(text.lines().map(|l| (now, l.to_string())));
+        }
+    }
+
+    /// A fated pod being deleted gracefully stops (`Failed`, exit 143) until it goes.
+    pub(crate) fn deleting(&mut self, ns: &str, name: &str) {
+        if self.fate_of(ns, name).is_some() {
+            self.objects.update(Kind::Pod, ns, name, kubelet::deleted);
+        }
+    }
 }
 
 /// The running fake API server; dropping it stops it.
@@ -105,6 +159,27 @@ impl FakeKubernetes {
         self.server.url()
     }
 
+    /// Writes a kubeconfig naming this server (its CA in `ca.pem` beside it, bearer `token`,
+    /// default namespace `ns`) into `dir`, as `kubectl config` writes one; returns its path.
+    pub fn write_kubeconfig(
+        &self,
+        dir: &std::path::Path,
+        ns: &str,
+        token: &str,
+    ) -> std::io::Result<std::path::PathBuf> {
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, &self.ca.ca_pem)?;
+        let path = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster:\n    server: {url}\n    certificate-authority: {ca}\n\
+             users:\n- name: tester\n  user:\n    token: {token}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: tester\n    namespace: {ns}\n",
+            url = self.url(),
+            ca = ca.display()
+        );
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+
     /// Every request from now on gets `outage` (`None` ends it).
     pub fn outage(&self, outage: Option<Outage>) {
         lock(&self.state).outage = outage;
@@ -113,6 +188,11 @@ impl FakeKubernetes {
     /// Requests the fake did not serve (`METHOD target`), in order.
     pub fn unknown_requests(&self) -> Vec<String> {
         lock(&self.state).unknown.clone()
+    }
+
+    /// Decides each new pod's [`Fate`] from the pod as created (its args, labels, env).
+    pub fn fate(&self, f: impl Fn(&Value) -> Fate + Send + Sync + 'static) {
+        lock(&self.state).fate = Some(Arc::new(f));
     }
 
     /// How many pods were ever created (a refused second create counts nothing).
@@ -139,8 +219,12 @@ impl FakeKubernetes {
     /// Creates `obj` as a client would (the test playing the driver creating executor pods).
     /// `Err` carries the `Status` of a refused create.
     pub fn create(&self, kind: Kind, ns: &str, obj: Value) -> Result<Value, Value> {
-        match lock(&self.state).objects.create(kind, ns, obj) {
-            (201, o) => Ok(o),
+        let mut s = lock(&self.state);
+        match s.objects.create(kind, ns, obj) {
+            (201, o) => {
+                s.created(kind, ns, &o);
+                Ok(o)
+            }
             (_, status) => Err(status),
         }
     }
@@ -173,14 +257,7 @@ impl FakeKubernetes {
 
     /// The kubelet started the pod's containers: `Running`, container `running`.
     pub fn set_running(&self, ns: &str, name: &str) {
-        let started = rfc3339(SystemTime::now());
-        self.set_status(
-            ns,
-            name,
-            "Running",
-            json!({"running": {"startedAt": started}}),
-            None,
-        );
+        self.set_status(ns, name, "Running", kubelet::running(), None);
     }
 
     /// The containers exited 0: `Succeeded`, terminated `Completed`.
@@ -207,9 +284,7 @@ impl FakeKubernetes {
         exit_code: i32,
         pod_reason: Option<(&str, &str)>,
     ) {
-        let now = rfc3339(SystemTime::now());
-        let state = json!({"terminated": {"exitCode": exit_code, "reason": reason,
-            "startedAt": now, "finishedAt": now, "containerID": format!("containerd://{name}")}});
+        let state = kubelet::terminated(name, reason, exit_code);
         self.set_status(ns, name, phase, state, pod_reason);
     }
 
@@ -222,23 +297,7 @@ impl FakeKubernetes {
         pod_reason: Option<(&str, &str)>,
     ) {
         lock(&self.state).objects.update(Kind::Pod, ns, name, |o| {
-            let statuses: Vec<Value> = o
-                .pointer("/spec/containers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    json!({"name": c["name"], "image": c["image"], "imageID": "",
-                           "ready": phase == "Running", "restartCount": 0,
-                           "started": phase == "Running", "state": container_state})
-                })
-                .collect();
-            o["status"]["phase"] = phase.into();
-            o["status"]["containerStatuses"] = Value::Array(statuses);
-            if let Some((reason, message)) = pod_reason {
-                o["status"]["reason"] = reason.into();
-                o["status"]["message"] = message.into();
-            }
+            kubelet::set_status(o, phase, &container_state, pod_reason);
         });
     }
 }

@@ -52,7 +52,13 @@ pub(super) fn route(r: &Request, state: &Arc<Mutex<State>>) -> Reply {
         ["namespaces", ns, plural] => kind(plural).and_then(|k| match m {
             "GET" => Some(Ok(list(r, &mut s, k, Some(ns)))),
             "POST" => Some(Err(match r.json() {
-                Some(body) => s.objects.create(k, ns, body),
+                Some(body) => {
+                    let (code, o) = s.objects.create(k, ns, body);
+                    if code == 201 {
+                        s.created(k, ns, &o);
+                    }
+                    (code, o)
+                }
                 None => bad_body(r),
             })),
             _ => None,
@@ -61,18 +67,24 @@ pub(super) fn route(r: &Request, state: &Arc<Mutex<State>>) -> Reply {
             .filter(|_| m == "GET")
             .map(|k| Ok(list(r, &mut s, k, None))),
         ["namespaces", ns, plural, name] => kind(plural).and_then(|k| match m {
-            "GET" => Some(Err(s
-                .objects
-                .get(k, ns, name)
-                .map_or_else(|| not_found(k, name), |o| (200, o.clone())))),
+            "GET" => Some(Err({
+                if k == Kind::Pod {
+                    s.step(ns, name);
+                }
+                s.objects
+                    .get(k, ns, name)
+                    .map_or_else(|| not_found(k, name), |o| (200, o.clone()))
+            })),
             "DELETE" => Some(Err(delete(r, &mut s, k, ns, name))),
             "PATCH" => Some(Err(patch(r, &mut s, k, ns, name))),
             _ => None,
         }),
-        ["namespaces", ns, "pods", name, "status"] if m == "GET" && gv == "v1" => Some(Err(s
-            .objects
-            .get(Kind::Pod, ns, name)
-            .map_or_else(|| not_found(Kind::Pod, name), |o| (200, o.clone())))),
+        ["namespaces", ns, "pods", name, "status"] if m == "GET" && gv == "v1" => Some(Err({
+            s.step(ns, name);
+            s.objects
+                .get(Kind::Pod, ns, name)
+                .map_or_else(|| not_found(Kind::Pod, name), |o| (200, o.clone()))
+        })),
         ["namespaces", ns, "pods", name, "log"] if m == "GET" && gv == "v1" => {
             return log(r, &mut s, ns, name)
         }
@@ -170,7 +182,14 @@ fn delete(r: &Request, s: &mut State, kind: Kind, ns: &str, name: &str) -> (u16,
     let grace = decoded(r, "gracePeriodSeconds")
         .and_then(|g| g.parse().ok())
         .or_else(|| r.json()?.get("gracePeriodSeconds")?.as_u64());
-    s.objects.delete(kind, ns, name, grace)
+    let answer = s.objects.delete(kind, ns, name, grace);
+    if kind == Kind::Pod && answer.0 == 200 {
+        s.deleting(ns, name);
+        if let Some(o) = s.objects.get(kind, ns, name) {
+            return (200, o.clone());
+        }
+    }
+    answer
 }
 
 /// Server-side apply (`application/apply-patch+yaml`, JSON being YAML) creates or replaces the
