@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 # Known slow binaries start first so the tail of the run is short ones.
 SLOW_FIRST = [
     "spark_crash", "spark_standalone", "yarn_cluster", "yarn", "yarn_crash", "livy",
-    "livy_crash", "livy_fresh", "livy_server", "fleet", "spark_submit", "crash_local", "pg_outage",
+    "livy_crash", "livy_fresh", "livy_server", "spark_k8s_conformance", "k8s_crash", "fleet", "spark_submit", "crash_local", "pg_outage",
     "ui_browser",
 ]
 
@@ -86,7 +86,11 @@ def lane(name):
     """Binaries of one cluster share its capacity: they run one after the other."""
     if name in ("spark_yarn",) or name.startswith(("yarn", "livy")):
         return "yarn"
-    if name.startswith("spark_") and name not in ("spark_fixtures", "spark_http"):
+    # spark-k8s runs spark-submit against the fake API server and spark_bulk a fake master: they
+    # use no cluster, so they run beside the lanes.
+    if name.startswith("spark_k8s") or name in ("spark_fixtures", "spark_http", "spark_bulk"):
+        return None
+    if name.startswith("spark_"):
         return "spark"
     return None
 

@@ -260,6 +260,10 @@ fn an_unreachable_api_server_is_unknown_and_never_resubmitted() {
     // Unreachable from the first status call on: the pod exists, tether cannot see it.
     let mut run = env.spawn(&["run", &s, "--key", &k], &[]);
     assert!(wait_until(T, || phase(&env, &k).as_deref() == Some("submitted")));
+    // Decisions before the outage may hold two submits of generation 1 on a loaded machine (a
+    // spark-submit past its timeout, then the idempotent submit of the same tag): what this test
+    // pins is that nothing is submitted once the status is unknown.
+    let before = env.decisions(&k).len();
     k8s.fake.outage(Some(Outage::Unavailable));
     let unknown = wait_until(Duration::from_secs(60), || {
         env.decisions(&k).iter().any(|d| d == "ask-again")
@@ -270,12 +274,12 @@ fn an_unreachable_api_server_is_unknown_and_never_resubmitted() {
     let history = env.history_text(&k);
     assert_eq!(st.code(), Some(0), "{history}");
     let d = env.decisions(&k);
-    assert_eq!(
-        d.iter()
-            .filter(|x| *x == "submit" || x.starts_with("resubmit"))
-            .count(),
-        1,
-        "never resubmitted on unknown: {history}"
+    assert!(
+        !d[before..]
+            .iter()
+            .any(|x| x == "submit" || x.starts_with("resubmit")),
+        "never submitted again once unknown: {history}"
     );
+    assert!(!d.iter().any(|x| x.starts_with("resubmit")), "{history}");
     assert_eq!(k8s.fake.pods_created(), 1);
 }
