@@ -233,7 +233,10 @@ fn livy_sigkilled_and_restarted_without_recovery_never_runs_the_job_twice() {
     let text = std::fs::read_to_string(&s).unwrap();
     std::fs::write(
         &s,
-        text.replacen("[job]\n", &format!("[job]\nrm_url = \"{rm}\"\n"), 1),
+        // A loaded machine may need more than Spark's default 100 s to start the driver's
+        // SparkContext (the AM then fails with exit code 13 and the run retries).
+        text.replacen("[job]\n", &format!("[job]\nrm_url = \"{rm}\"\n"), 1)
+            + "\"spark.yarn.am.waitTime\" = \"600s\"\n",
     )
     .unwrap();
     let mut run = env.spawn(&["run", &s, "--key", &k], &[]);

@@ -3,7 +3,8 @@
 //! application from the RM's one `GET /ws/v1/cluster/apps?states=...` (the tag is in
 //! `spark.yarn.tags`); once it ended both leave it to the per-run status.
 //!
-//! Needs `TETHER_LIVY_ENV` on a YARN master (skipped with a message otherwise).
+//! Starts its own Livy on the test YARN (`FreshLivy`, whose whitelist is this checkout's
+//! `tests/`); needs `TETHER_YARN_ENV` (skipped with a message otherwise).
 mod livy_support;
 
 use std::{
@@ -12,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use livy_support::livy_env_or_skip;
+use livy_support::FreshLivy;
 use tether_connectors::registry::{BuildContext, Registry};
 use tether_core::{
     connector::{JobRef, NoFence, SubmitRequest},
@@ -33,17 +34,13 @@ fn build(name: &str, text: &str) -> Arc<dyn Connector> {
 
 #[tokio::test]
 async fn one_bulk_call_judges_a_real_batch_on_livy_and_its_app_on_yarn() {
-    let Some(e) = livy_env_or_skip("one_bulk_call_judges_a_real_batch_on_livy_and_its_app_on_yarn")
+    let Some(fresh) =
+        FreshLivy::start_or_skip("one_bulk_call_judges_a_real_batch_on_livy_and_its_app_on_yarn")
     else {
         return;
     };
-    let Some(rm) = e
-        .get("YARN_RM_URL")
-        .filter(|_| e.get("LIVY_MASTER").map(String::as_str) == Some("yarn"))
-    else {
-        eprintln!("SKIPPED: this Livy does not run on YARN");
-        return;
-    };
+    let e = fresh.env.clone();
+    let rm = &e["YARN_RM_URL"];
     let file: PathBuf = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/spark-job/python/alloc.py")
         .canonicalize()
@@ -53,7 +50,8 @@ async fn one_bulk_call_judges_a_real_batch_on_livy_and_its_app_on_yarn() {
         &format!(
             "[job]\nkind = \"livy\"\nurl = \"{}\"\nfile = \"{}\"\nargs = [\"16\", \"25\"]\n\
              driver_memory = \"512m\"\nrm_url = \"{rm}\"\n[job.conf]\n\
-             \"spark.yarn.jars\" = \"local:{}/jars/*\"\n\"spark.yarn.maxAppAttempts\" = \"1\"\n",
+             \"spark.yarn.jars\" = \"local:{}/jars/*\"\n\"spark.yarn.maxAppAttempts\" = \"1\"\n\
+             \"spark.yarn.am.waitTime\" = \"600s\"\n",
             e["LIVY_URL"],
             file.display(),
             e["SPARK_HOME"]
