@@ -213,3 +213,63 @@ fn livy_frozen_mid_run_is_unknown_never_resubmitted_and_the_run_continues() {
     let apps = yarn_apps_tagged(&livy.env["YARN_RM_URL"], &prefix);
     assert_eq!(apps.len(), 1, "exactly one YARN application: {apps:?}");
 }
+
+#[test]
+fn livy_sigkilled_and_restarted_without_recovery_never_runs_the_job_twice() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(mut livy) = FreshLivy::start_or_skip(
+        "livy_sigkilled_and_restarted_without_recovery_never_runs_the_job_twice",
+    ) else {
+        return;
+    };
+    let env = Env::new();
+    let k = key("crash");
+    let rm = livy.env["YARN_RM_URL"].clone();
+    // The default on_lost = "resubmit": before the fix, the 404 of the restarted Livy read as
+    // lost and a second generation ran beside the first one's YARN application.
+    // Long enough to outlast Livy's restart (~70 s on a loaded machine): the run must follow
+    // the live application on YARN, not only read its end.
+    let s = spec(&env, &livy, &["16", "150"], "poll_interval = \"1s\"");
+    let text = std::fs::read_to_string(&s).unwrap();
+    std::fs::write(
+        &s,
+        // A loaded machine may need more than Spark's default 100 s to start the driver's
+        // SparkContext (the AM then fails with exit code 13 and the run retries).
+        text.replacen("[job]\n", &format!("[job]\nrm_url = \"{rm}\"\n"), 1)
+            + "\"spark.yarn.am.waitTime\" = \"600s\"\n",
+    )
+    .unwrap();
+    let mut run = env.spawn(&["run", &s, "--key", &k], &[]);
+    assert!(wait_until(T, || phase(&env, &k).as_deref() == Some("submitted")));
+    let prefix = tag_prefix(&env, &k);
+    assert!(
+        wait_until(T, || yarn_apps_tagged(&rm, &prefix)
+            .iter()
+            .any(|a| a.1 == "RUNNING")),
+        "the batch's YARN application never ran: {:?}",
+        yarn_apps_tagged(&rm, &prefix)
+    );
+    // A crash, not a stop: Livy kills nothing, its YARN application runs on.
+    let pid = livy.pid();
+    signal(pid, "KILL");
+    // `scripts/livy-server start` reuses a server whose pid it sees alive (a SIGKILLed JVM may
+    // linger as a zombie): forget the dead one's pid so that a new server starts.
+    std::fs::remove_file(livy.dir.join("livy.pid")).unwrap();
+    livy.start();
+    assert!(
+        batches_named(livy.url(), &prefix).is_empty(),
+        "Livy forgot it"
+    );
+    let st = wait_child(&mut run, T);
+    let history = env.history_text(&k);
+    assert_eq!(st.code(), Some(0), "{history}");
+    assert!(history.contains("Livy forgot the batch"), "{history}");
+    assert_eq!(submits(&env, &k), 1, "never resubmitted: {history}");
+    assert_eq!(env.status(&k).unwrap()["state"], "succeeded");
+    let apps = yarn_apps_tagged(&rm, &prefix);
+    assert_eq!(apps.len(), 1, "exactly one YARN application: {apps:?}");
+    assert_eq!(
+        (apps[0].1.as_str(), apps[0].2.as_str()),
+        ("FINISHED", "SUCCEEDED")
+    );
+}

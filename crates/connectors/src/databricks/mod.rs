@@ -44,6 +44,7 @@ use crate::{
 };
 
 mod build;
+mod bulk;
 pub mod spec;
 pub mod state;
 
@@ -357,6 +358,9 @@ impl Connector for Databricks {
             })
     }
 
+    fn bulk_status(&self) -> Option<&dyn tether_core::connector::BulkStatus> {
+        Some(self)
+    }
     fn logs(&self) -> Option<&dyn Logs> {
         Some(self)
     }

@@ -5,8 +5,12 @@ use std::{sync::Arc, time::Duration};
 use tether_core::spec::{parse_spec, SpecError};
 
 use super::{spec::LivyJob, Api, Livy, KIND};
+use crate::spark_yarn::{hadoop, rm::Rm};
 use crate::{
-    http::{secret_from_env, Auth, Client, ClientConfig, EnvSecretError, Retry, TOKEN_ENV_PREFIX},
+    http::{
+        secret_from_env, web_url, Auth, Client, ClientConfig, EnvSecretError, Retry,
+        TOKEN_ENV_PREFIX,
+    },
     pool::{ClientPool, Endpoint},
     registry::{value_error, BuildContext, Built, ConnectorFactory},
     spark::recovery::SparkRecovery,
@@ -89,13 +93,62 @@ impl ConnectorFactory for LivyFactory {
             })?;
         let client = Client::from_reqwest(http, timeout, auth, Retry::default());
         let api = Api::new(client, &job.url);
+        let rm = self.rm(&mut job, ctx, file)?;
         let recovery = spec.recovery.clone().unwrap_or_default();
         let enabled = recovery.enabled;
         let plan = enabled.then(|| job.recovery_plan(&recovery));
         Ok(Built {
-            connector: Arc::new(Livy::new(job, api, plan)),
+            connector: Arc::new(Livy::new(job, api, plan).with_rm(rm)),
             policy: spec.policy(Duration::from_secs(2), enabled),
             durable: spec.durable,
         })
+    }
+}
+
+impl LivyFactory {
+    /// The ResourceManager Livy submits to: `rm_url`, else the `yarn-site.xml` of
+    /// `hadoop_conf_dir` (an error if it names none), else of `HADOOP_CONF_DIR`/`YARN_CONF_DIR`
+    /// (ignored if it names none: Livy may run Spark locally), else none.
+    fn rm(
+        &self,
+        job: &mut LivyJob,
+        ctx: &BuildContext,
+        file: &str,
+    ) -> Result<Option<Rm>, SpecError> {
+        if let Some(dir) = job.hadoop_conf_dir.as_mut().filter(|p| p.is_relative()) {
+            *dir = ctx.base_dir().join(&*dir);
+        }
+        let url = match (&job.rm_url, &job.hadoop_conf_dir) {
+            (Some(u), _) => Some(u.clone()),
+            (None, Some(dir)) => Some(
+                hadoop::rm_url(dir)
+                    .map_err(|e| value_error(file, "job.hadoop_conf_dir", e.to_string()))?,
+            ),
+            (None, None) => ["HADOOP_CONF_DIR", "YARN_CONF_DIR"]
+                .iter()
+                .filter_map(|v| std::env::var_os(v).filter(|d| !d.is_empty()))
+                .find_map(|d| hadoop::rm_url(std::path::Path::new(&d)).ok()),
+        };
+        let Some(url) = url else { return Ok(None) };
+        let parsed = web_url(&url).map_err(|p| {
+            value_error(
+                file,
+                "job.rm_url",
+                format!(
+                    "{} {p}: write e.g. \"http://rm:8088\"",
+                    crate::http::shown(&url)
+                ),
+            )
+        })?;
+        let timeout = job.request_timeout.0;
+        let http = self
+            .0
+            .get_or_try_make(Endpoint::of(&parsed, None, timeout), || {
+                ClientConfig::new(timeout).build()
+            })
+            .map_err(|m| value_error(file, "job.rm_url", m))?;
+        let client = Client::from_reqwest(http, timeout, Auth::None, Retry::default());
+        job.rm_url = Some(url.clone());
+        Ok(Some(Rm::new(client, &url)))
     }
 }

@@ -62,6 +62,14 @@ impl Logs for Livy {
     ) -> Result<LogChunk, LogError> {
         let from = line_of(cursor)?;
         let id = job.external_id.0.as_str();
+        if let Some(app) = super::yarn::adopted(id) {
+            return Err(LogError::NotFound {
+                reason: format!(
+                    "this run follows YARN application {app} (Livy forgot its batch), which has no \
+                     Livy log: read it with `yarn logs -applicationId {app}`"
+                ),
+            });
+        }
         let size = (max as u64 / 40).clamp(1, MAX_LINES);
         let not_found = || LogError::NotFound {
             reason: format!("Livy does not track batch {id}"),

@@ -30,6 +30,10 @@
 //!   `NotFound` (or `Failed { Killed }` for a batch this process deleted); a batch under the
 //!   recorded id whose `name` is not our tag is `Mismatch` (Livy numbers batches from 0 again
 //!   after a restart without recovery). `cancel` checks the name before it deletes.
+//! - Before a batch Livy no longer knows is reported not found or mismatched, and before
+//!   find-by-tag answers absent, YARN is asked for the tag's application ([`yarn`]): one still
+//!   running is followed there, never lost, so a Livy crash never runs a job twice.
+//! - Bulk status: Livy's paged `GET /batches` judges every active batch at once (`bulk.rs`).
 //! - `dead`/`error` are classified by [`crate::spark::oom`] on the log tail, which on YARN ends
 //!   with the application's diagnostics (-104, "beyond the 'PHYSICAL' memory limit").
 //! - Credentials come from allowed variables only ([`crate::http::secret_from_env`]) and are
@@ -49,9 +53,11 @@
 //! - Livy merges the driver's stdout and stderr into one log: both streams read it.
 mod api;
 mod build;
+mod bulk;
 mod logs;
 mod ops;
 pub mod spec;
+pub mod yarn;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -74,6 +80,7 @@ pub use build::LivyFactory;
 use spec::LivyJob;
 
 use crate::spark::recovery::RecoveryPlan;
+use crate::spark_yarn::rm::Rm;
 use crate::text;
 
 /// The `kind` of this connector.
@@ -95,6 +102,8 @@ pub struct Livy {
     deleted: Mutex<HashSet<(String, String)>>,
     /// `(id, tag)` -> terminal status (terminal states never change).
     finals: Mutex<HashMap<(String, String), JobStatus>>,
+    /// The ResourceManager Livy submits to, asked before a forgotten batch is called lost.
+    rm: Option<Rm>,
 }
 
 impl Livy {
@@ -106,7 +115,15 @@ impl Livy {
             recovery,
             deleted: Mutex::new(HashSet::new()),
             finals: Mutex::new(HashMap::new()),
+            rm: None,
         }
+    }
+
+    /// The same, asking `rm` (the ResourceManager Livy submits to) before a batch Livy no
+    /// longer knows is called lost or a tag absent (see [`yarn`]).
+    pub fn with_rm(mut self, rm: Option<Rm>) -> Self {
+        self.rm = rm;
+        self
     }
 
     fn secrets(&self) -> Vec<String> {
@@ -148,6 +165,9 @@ impl Connector for Livy {
             .map_err(|e| text::clean_cancel_error(e, &s))
     }
 
+    fn bulk_status(&self) -> Option<&dyn tether_core::connector::BulkStatus> {
+        Some(self)
+    }
     fn find_by_tag(&self) -> Option<&dyn FindByTag> {
         Some(self)
     }

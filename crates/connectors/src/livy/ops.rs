@@ -7,6 +7,7 @@ use tether_core::{
     observe::{FailureClass, JobStatus, Lookup},
 };
 
+use super::yarn::adopted;
 use super::{Batch, Livy, CLASSIFY_LINES, OVERLAP, PAGE};
 use crate::http::{HttpError, Outcome};
 use crate::spark::oom::{classify, Facts, Verdict};
@@ -60,6 +61,9 @@ impl Livy {
     pub(super) async fn status_raw(&self, job: &JobRef) -> JobStatus {
         let id = job.external_id.0.as_str();
         let tag = job.submission.tag.as_str();
+        if let Some(app) = adopted(id) {
+            return self.adopted_status(app, tag).await;
+        }
         let key = (id.to_string(), tag.to_string());
         if let Some(done) = self.finals.lock().expect("cache lock").get(&key) {
             return done.clone();
@@ -77,17 +81,19 @@ impl Livy {
                 }
             }
             Ok(None) => {
-                return JobStatus::NotFound {
+                let gone = JobStatus::NotFound {
                     detail: format!(
                         "Livy does not track batch {id} (deleted, forgotten after \
                          livy.server.session.state-retain.sec, or Livy restarted without recovery)"
                     ),
-                }
+                };
+                // Its YARN application may run on (a Livy crash): never lost while it does.
+                return self.ask_yarn(tag, gone).await;
             }
             Ok(Some(b)) => b,
         };
         if batch.name.as_deref() != Some(tag) {
-            return JobStatus::Mismatch {
+            let stranger = JobStatus::Mismatch {
                 found: match &batch.name {
                     Some(n) => {
                         format!("batch {id} is named {n:?} (Livy reuses ids after a restart)")
@@ -95,6 +101,7 @@ impl Livy {
                     None => format!("batch {id} has no name (not submitted by tether)"),
                 },
             };
+            return self.ask_yarn(tag, stranger).await;
         }
         let st = self.map_state(&batch).await;
         if st.is_terminal() {
@@ -106,17 +113,28 @@ impl Livy {
         st
     }
 
-    pub(super) async fn map_state(&self, b: &Batch) -> JobStatus {
+    /// The status of a batch Livy has not ended; `None` for any other state.
+    pub(super) fn active_state(b: &Batch) -> Option<JobStatus> {
         let id = &b.id;
         match b.state.as_str() {
             "not_started" | "starting" | "recovering" => {
-                JobStatus::queued(format!("batch {id} {}", b.state))
+                Some(JobStatus::queued(format!("batch {id} {}", b.state)))
             }
-            "running" | "busy" | "idle" | "shutting_down" => JobStatus::running(format!(
+            "running" | "busy" | "idle" | "shutting_down" => Some(JobStatus::running(format!(
                 "batch {id} {} ({})",
                 b.state,
                 b.app_id.as_deref().unwrap_or("no app id yet")
-            )),
+            ))),
+            _ => None,
+        }
+    }
+
+    pub(super) async fn map_state(&self, b: &Batch) -> JobStatus {
+        if let Some(active) = Self::active_state(b) {
+            return active;
+        }
+        let id = &b.id;
+        match b.state.as_str() {
             "success" => JobStatus::Succeeded {
                 result: json!({ "batch_id": id, "state": b.state, "app_id": b.app_id, "app_info": b.app_info }),
             },
@@ -170,6 +188,9 @@ impl Livy {
     pub(super) async fn cancel_raw(&self, job: &JobRef) -> Result<(), CancelError> {
         let id = job.external_id.0.as_str();
         let tag = job.submission.tag.as_str();
+        if let Some(app) = adopted(id) {
+            return self.adopted_cancel(app, job).await;
+        }
         let refused = |e: HttpError| match e.outcome() {
             Outcome::Definite => CancelError::Refused {
                 message: e.to_string(),
@@ -252,7 +273,8 @@ impl Livy {
                         ),
                     };
                 }
-                return Lookup::Absent;
+                // Livy may have forgotten it (a crash) while its YARN application lives on.
+                return self.find_on_yarn(tag).await;
             }
             from += (page.sessions.len() as u64).saturating_sub(OVERLAP).max(1);
         }

@@ -90,6 +90,14 @@ pub struct LivyJob {
     /// Timeout of one HTTP request to Livy (default 10s).
     #[serde(default = "default_request_timeout")]
     pub request_timeout: HumanDuration,
+    /// The YARN ResourceManager's web address (e.g. `http://rm:8088`) Livy submits to: where
+    /// tether looks for the batch's application when Livy no longer knows the batch. Default:
+    /// from `hadoop_conf_dir`'s (or `HADOOP_CONF_DIR`'s) `yarn-site.xml`.
+    #[serde(default)]
+    pub rm_url: Option<String>,
+    /// Directory of the cluster's `yarn-site.xml` (relative: to the submitter's directory).
+    #[serde(default)]
+    pub hadoop_conf_dir: Option<PathBuf>,
 }
 
 fn default_request_timeout() -> HumanDuration {
@@ -127,6 +135,14 @@ pub enum InvalidJob {
     /// A bad or reserved `[job.conf]` key.
     #[error(transparent)]
     Conf(#[from] ConfError),
+    /// `rm_url` is not an http(s) URL with a host (and no userinfo).
+    #[error("{shown} {problem}: write the ResourceManager's web address, e.g. \"http://rm:8088\"")]
+    RmUrl {
+        /// The address as given, userinfo hidden.
+        shown: String,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 impl InvalidJob {
@@ -139,6 +155,7 @@ impl InvalidJob {
             InvalidJob::InsecureCredentials => "job.allow_insecure_credentials",
             InvalidJob::RequestTimeout(_) => "job.request_timeout",
             InvalidJob::Conf(e) => e.field(),
+            InvalidJob::RmUrl { .. } => "job.rm_url",
         }
     }
 }
@@ -150,6 +167,12 @@ impl LivyJob {
             shown: shown(&self.url),
             problem,
         })?;
+        if let Some(rm) = &self.rm_url {
+            web_url(rm).map_err(|problem| InvalidJob::RmUrl {
+                shown: shown(rm),
+                problem,
+            })?;
+        }
         if self.file.trim().is_empty() {
             return Err(InvalidJob::NoFile);
         }

@@ -46,6 +46,7 @@
 //!   (and across restarts without RM recovery): an old id may then come back `not found`.
 //! - YARN tags are at most 100 characters; tether's tags are shorter.
 mod build;
+mod bulk;
 pub mod hadoop;
 pub mod logs;
 pub mod rm;
@@ -147,7 +148,7 @@ impl SparkYarn {
 }
 
 /// `application_<cluster start>_<n>` in submission order.
-fn app_order(id: &str) -> (u64, u64) {
+pub(crate) fn app_order(id: &str) -> (u64, u64) {
     let mut parts = id.trim_start_matches("application_").split('_');
     let mut num = || {
         parts
@@ -226,6 +227,9 @@ impl Connector for SparkYarn {
         })
     }
 
+    fn bulk_status(&self) -> Option<&dyn tether_core::connector::BulkStatus> {
+        Some(self)
+    }
     fn find_by_tag(&self) -> Option<&dyn FindByTag> {
         Some(self)
     }

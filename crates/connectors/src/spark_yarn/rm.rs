@@ -100,6 +100,17 @@ impl Rm {
     /// `GET /ws/v1/cluster/apps?applicationTags=<tag>`: the applications carrying `tag`
     /// (YARN matches any of the given tags; the caller checks the exact tag).
     pub async fn apps_with_tag(&self, tag: &str) -> Result<Vec<AppReport>, HttpError> {
+        self.apps_where("applicationTags", &tag.to_ascii_lowercase())
+            .await
+    }
+
+    /// `GET /ws/v1/cluster/apps?states=<s1,s2,...>`: the applications in those states (one
+    /// request for every run of the RM: bulk status).
+    pub async fn apps_in_states(&self, states: &[&str]) -> Result<Vec<AppReport>, HttpError> {
+        self.apps_where("states", &states.join(",")).await
+    }
+
+    async fn apps_where(&self, key: &str, value: &str) -> Result<Vec<AppReport>, HttpError> {
         let mut url =
             reqwest::Url::parse(&format!("{}/ws/v1/cluster/apps", self.base)).map_err(|e| {
                 HttpError::BadAddress {
@@ -107,8 +118,7 @@ impl Rm {
                     reason: e.to_string(),
                 }
             })?;
-        url.query_pairs_mut()
-            .append_pair("applicationTags", &tag.to_ascii_lowercase());
+        url.query_pairs_mut().append_pair(key, value);
         let url = url.to_string();
         let (status, body) = self.get_json(&url, LIST_CAP).await?;
         if status == 404 {

@@ -18,8 +18,9 @@
 //!   as Databricks refuses the output of multi-task runs).
 //! - `POST /api/2.2/jobs/runs/cancel {"run_id"}`: `{}`; the run goes `TERMINATING` then
 //!   `TERMINATED`/`CANCELED` at its next `runs/get`. Cancelling a finished run is a no-op.
-//! - `GET /api/2.2/jobs/runs/list?limit=&page_token=`: newest first, `limit` 1..=25 (default
-//!   20), `has_more` and `next_page_token`.
+//! - `GET /api/2.2/jobs/runs/list?limit=&page_token=&active_only=`: newest first, `limit`
+//!   1..=25 (default 20), `has_more` and `next_page_token`; `active_only=true` lists queued,
+//!   pending, blocked, running and terminating runs only.
 //! - `POST /oidc/v1/token` (basic auth with client id and secret, `grant_type=
 //!   client_credentials`, `scope=all-apis`): `{"access_token", "token_type": "Bearer",
 //!   "expires_in"}`; tokens expire after [`FakeDatabricks::set_token_lifetime`].

@@ -51,7 +51,7 @@ pub(super) fn route(r: &Request, state: &Arc<Mutex<State>>) -> Reply {
             Route::Get => get(r, &mut s),
             Route::GetOutput => output(r, &s),
             Route::Cancel => cancel(r, &mut s),
-            _ => list(r, &s),
+            _ => list(r, &mut s),
         }
     };
     match fault {
@@ -203,6 +203,12 @@ fn create(r: &Request, s: &mut State, route: Route) -> Reply {
 /// One step of a run whose [`Fate`] drives it, taken at each `runs/get`.
 fn step(run: &mut Run) {
     run.gets += 1;
+    advance(run);
+}
+
+/// One step of a run's [`Fate`] (by `runs/get`, or by an `active_only` list, which a bulk
+/// observer asks instead of getting each run).
+fn advance(run: &mut Run) {
     let (end, message, logs) = match &run.fate {
         Fate::Driven => return,
         Fate::RunForever => {
@@ -360,7 +366,7 @@ fn cancel(r: &Request, s: &mut State) -> Reply {
     ok(json!({}))
 }
 
-fn list(r: &Request, s: &State) -> Reply {
+fn list(r: &Request, s: &mut State) -> Reply {
     let limit: usize = match r.query_param("limit").map(|l| l.parse()) {
         None => 20,
         Some(Ok(l)) if (1..=25).contains(&l) => l,
@@ -377,7 +383,29 @@ fn list(r: &Request, s: &State) -> Reply {
         Some(Ok(n)) => n,
         Some(Err(_)) => return error(400, "INVALID_PARAMETER_VALUE", "Invalid page token"),
     };
-    let all: Vec<&Run> = s.runs.values().rev().collect();
+    // `active_only=true`: "only active runs are included in the results; otherwise, lists both
+    // active and completed runs. An active run is a run in the QUEUED, PENDING, RUNNING, or
+    // TERMINATING".
+    let active_only = r.query_param("active_only").as_deref() == Some("true");
+    if active_only && skip == 0 {
+        s.runs.values_mut().for_each(advance);
+    }
+    let all: Vec<&Run> = s
+        .runs
+        .values()
+        .rev()
+        .filter(|run| {
+            !active_only
+                || matches!(
+                    run.life,
+                    Life::Pending
+                        | Life::Queued
+                        | Life::Blocked
+                        | Life::Running
+                        | Life::Terminating
+                )
+        })
+        .collect();
     let page: Vec<Value> = all
         .iter()
         .skip(skip)
