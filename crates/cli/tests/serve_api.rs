@@ -127,7 +127,12 @@ fn assert_valid(def: &str, v: &Value) {
     assert!(errors.is_empty(), "{def}: {errors:?}\n{v:#}");
 }
 
+/// The `code` of an error answer, after checking the answer against the documented
+/// `api_error` definition.
 fn error_code(v: &Value) -> &str {
+    if v.get("error").is_some() {
+        assert_valid("api_error", v);
+    }
     v["error"]["code"].as_str().unwrap_or("")
 }
 
