@@ -230,9 +230,7 @@ impl RunQuery {
         (self.states.is_empty() || self.states.contains(&s.state))
             && (self.kinds.is_empty() || self.kinds.contains(&s.kind))
             && (self.owners.is_empty()
-                || s.owner
-                    .as_ref()
-                    .is_some_and(|o| self.owners.iter().any(|w| *w == o.0)))
+                || s.owner.as_ref().is_some_and(|o| self.owners.contains(&o.0)))
             && self.since_ms.is_none_or(|t| s.updated_at_ms >= t)
             && self.after.as_ref().is_none_or(|c| {
                 (s.updated_at_ms, s.key.as_str()) < (c.updated_at_ms, c.key.as_str())
