@@ -305,6 +305,10 @@ pub struct LsArgs {
     /// commas).
     #[arg(long)]
     pub kind: Option<String>,
+    /// Only runs held by this owner id (a worker or `tether run`), exactly as `tether ls -o
+    /// wide` shows it (several separated by commas).
+    #[arg(long, value_name = "OWNER")]
+    pub owner: Option<String>,
     /// Only runs changed within this long (e.g. 1h, 7d).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub since: Option<std::time::Duration>,

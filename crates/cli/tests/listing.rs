@@ -281,3 +281,38 @@ fn a_non_durable_run_says_status_and_ls_will_not_show_it_with_timestamps() {
         );
     }
 }
+
+/// `ls --owner`: the runs a given owner (here a `tether run` process) holds, by its exact id;
+/// a queued run (no holder) and another owner id match nothing.
+#[test]
+fn ls_owner_lists_the_runs_an_owner_holds() {
+    let env = Env::new();
+    let long = env.spec(
+        "long.toml",
+        "[job]\nkind = 'local'\ncommand = ['sleep', '30']\n",
+    );
+    let quick = env.spec("quick.toml", "[job]\nkind = 'local'\ncommand = ['true']\n");
+    let out = env.run(&["submit", quick.to_str().unwrap(), "--key", "queued"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut driver = env.spawn(&["run", long.to_str().unwrap(), "--key", "held"], &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let owner = loop {
+        let out = env.run(&["ls", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let held = v
+            .as_array()
+            .and_then(|runs| runs.iter().find(|r| r["key"] == "held"))
+            .and_then(|r| r["owner"].as_str().map(str::to_string));
+        if let Some(o) = held {
+            break o;
+        }
+        assert!(std::time::Instant::now() < deadline, "never held: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let mine = env.run(&["ls", "-o", "name", "--owner", &owner]);
+    let other = env.run(&["ls", "-o", "name", "--owner", "nobody@nowhere:1:0"]);
+    let _ = driver.kill();
+    let _ = driver.wait();
+    assert_eq!(names(&mine), ["held"]);
+    assert!(names(&other).is_empty());
+}

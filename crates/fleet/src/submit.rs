@@ -123,7 +123,7 @@ pub fn other_spec(existing: &RunRecord) -> String {
         Phase::Finished { .. } => format!(
             "run {key} already {} at {} (generation {generation}) from another spec ({}; its \
              content differs); nothing was run. To run the new content: `tether rerun {key} SPEC` \
-             (a fresh run under this key) or give another key",
+             (a fresh run under this key) or give another key (`--key NEW`)",
             state(existing),
             iso_time(existing.updated_at_ms),
             existing.spec_name,
@@ -136,7 +136,8 @@ pub fn other_spec(existing: &RunRecord) -> String {
             format!(
                 "run {key} is {} (generation {generation}, {owner}, since {}, last change {}) from \
                  another spec ({}; its content differs); nothing was written. Wait for it to end, \
-                 kill it with `tether cancel {key}`, or submit this spec under another key",
+                 kill it with `tether cancel {key}`, resume it with the original content, or \
+                 run this spec under another key (`--key NEW`)",
                 state(existing),
                 iso_time(existing.created_at_ms),
                 iso_time(existing.updated_at_ms),

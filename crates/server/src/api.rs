@@ -153,6 +153,9 @@ pub struct ListQuery {
     /// Comma-separated kinds.
     #[serde(default)]
     kind: Option<String>,
+    /// Comma-separated owner ids: runs whose lease one of them holds (exact match).
+    #[serde(default)]
+    owner: Option<String>,
     /// Changed at or after: an RFC 3339 time, or a duration ago (`1h`, `2d`).
     #[serde(default)]
     since: Option<String>,
@@ -205,6 +208,7 @@ fn list_query(q: ListQuery) -> Result<RunQuery, ApiError> {
     Ok(RunQuery::new()
         .states(states)
         .kinds(words(q.kind))
+        .owners(words(q.owner))
         .since_ms(since_ms)
         .limit(limit)
         .after(after))

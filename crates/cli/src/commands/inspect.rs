@@ -81,6 +81,7 @@ fn query(args: &LsArgs) -> Result<RunQuery, CliError> {
     Ok(RunQuery::new()
         .states(states)
         .kinds(list(&args.kind))
+        .owners(list(&args.owner))
         .since_ms(since_ms)
         .limit(args.limit.unwrap_or(0))
         .after(after))

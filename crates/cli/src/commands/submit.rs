@@ -1,34 +1,36 @@
-//! `tether submit`: enqueue a run for the workers.
+//! `tether submit`: enqueue a run for the workers, through [`tether_fleet::submit`] (the same
+//! validation and answers as `POST /api/v1/runs` of `tether serve`).
 use tether_core::{
     ids::RunKey,
     journal::Phase,
-    spec::{spec_hash, spec_hash_matches},
-    store::{Created, NewRun, RunRecord},
+    spec::spec_hash_matches,
+    store::{Created, NewRun},
 };
 
 use super::{parse_key, read_spec, CliError, Exit};
 use crate::{args::SubmitArgs, output};
-use tether_fleet::{view::RunView, Ctx};
+use tether_fleet::{
+    submit::{content_key, other_spec, SubmitError, SubmitSpec, Submitted},
+    view::RunView,
+    Ctx,
+};
 
-/// Builds the `NewRun` of a spec file after validating it with its connector.
-pub fn new_run(
-    ctx: &Ctx,
+/// A spec read from `spec` (`-`: stdin): its name for messages, its text and its key — `key`
+/// if given, else one derived from the spec's canonical path (from its content for stdin, so
+/// the same spec piped twice is the same run).
+pub fn read_keyed(
     spec: &std::path::Path,
     key: Option<&str>,
-    queued: bool,
-) -> Result<(NewRun, tether_connectors::registry::Built), CliError> {
-    // `-`: the spec comes from stdin; its key (unless given) from its content, so the same
-    // spec piped twice is the same run.
+) -> Result<(String, String, RunKey), CliError> {
     let from_stdin = spec.as_os_str() == "-";
     let (file, text) = if from_stdin {
         crate::io::read_spec_stdin()?
     } else {
         read_spec(spec)?
     };
-    let built = ctx.connector_to_submit(&file, &text)?;
     let key = match key {
         Some(k) => parse_key(k)?,
-        None if from_stdin => RunKey::from_path("stdin", std::path::Path::new(&spec_hash(&text))),
+        None if from_stdin => content_key(&text),
         None => {
             let stem = spec
                 .file_name()
@@ -42,23 +44,41 @@ pub fn new_run(
             RunKey::from_path(&stem, &canonical)
         }
     };
+    Ok((file, text, key))
+}
+
+/// Whoever drives the run takes the spec's relative paths from here, not from its own working
+/// directory.
+fn base_dir() -> Option<String> {
+    std::env::current_dir()
+        .ok()
+        .map(|d| d.display().to_string())
+}
+
+/// Builds the `NewRun` of a spec file (for `tether run`, driven here) after validating it with
+/// its connector.
+pub fn new_run(
+    ctx: &Ctx,
+    spec: &std::path::Path,
+    key: Option<&str>,
+    queued: bool,
+) -> Result<(NewRun, tether_connectors::registry::Built), CliError> {
+    let (file, text, key) = read_keyed(spec, key)?;
+    let built = ctx.connector_to_submit(&file, &text)?;
     let run = NewRun {
         key,
         kind: built.connector.kind().to_string(),
-        spec_hash: spec_hash(&text),
+        spec_hash: tether_core::spec::spec_hash(&text),
         spec: text,
         spec_name: file,
         queued,
-        // Whoever drives the run takes the spec's relative paths from here, not from its own
-        // working directory.
-        base_dir: std::env::current_dir()
-            .ok()
-            .map(|d| d.display().to_string()),
+        base_dir: base_dir(),
     };
     Ok((run, built))
 }
 
-/// Creates the run, or checks that the existing run with this key has the same spec.
+/// Creates the run, or checks that the existing run with this key has the same spec (the
+/// refusal is the fleet's [`other_spec`], as for `tether submit` and the server).
 pub async fn create(store: &dyn tether_core::Store, run: &NewRun) -> Result<Created, CliError> {
     let created = store.create_run(run).await.map_err(CliError::store)?;
     if let Created::Existing(existing) = &created {
@@ -69,55 +89,14 @@ pub async fn create(store: &dyn tether_core::Store, run: &NewRun) -> Result<Crea
     Ok(created)
 }
 
-/// Why a spec whose key belongs to a run of other content is refused, and what to do. Nothing
-/// is written: running the new content under the old key would either start a second job beside
-/// the running one or return a result that the new content never produced.
-fn other_spec(existing: &RunRecord) -> String {
-    let key = &existing.key;
-    let generation = existing
-        .last_generation
-        .map(|g| g.to_string())
-        .unwrap_or_else(|| "-".into());
-    match &existing.journal.phase {
-        Phase::Finished { .. } => format!(
-            "run {key} already {} at {} (generation {generation}) from another spec ({}; its \
-             content differs); nothing was run. To run the new content: `tether rerun {key} SPEC` \
-             (a fresh run under this key) or give another key with --key NEW",
-            output::state(existing),
-            output::iso_time(existing.updated_at_ms),
-            existing.spec_name,
-        ),
-        _ => {
-            let owner = match (&existing.owner, existing.lease_alive) {
-                (Some(o), true) => format!("owner {o}"),
-                _ => "no live owner".into(),
-            };
-            format!(
-                "run {key} is {} (generation {generation}, {owner}, since {}, last change {}) from \
-                 another spec ({}; its content differs); nothing was written. Wait for it to end, kill it with \
-                 `tether cancel {key}`, resume it with the original content, or run this spec \
-                 under another key with --key NEW",
-                output::state(existing),
-                output::iso_time(existing.created_at_ms),
-                output::iso_time(existing.updated_at_ms),
-                existing.spec_name,
-            )
-        }
-    }
-}
-
 pub async fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<Exit, CliError> {
-    let (run, built) = new_run(ctx, &args.spec, args.key.as_deref(), true)?;
-    if !built.durable {
-        return Err(CliError::usage(
-            "a spec with durable = false cannot be queued for workers: use `tether run`",
-        ));
-    }
-    let store = ctx.store().await?;
-    let created = create(store.as_ref(), &run).await?;
-    let record = match created {
-        Created::New(r) => r,
-        Created::Existing(r) => {
+    let (file, text, key) = read_keyed(&args.spec, args.key.as_deref())?;
+    let mut spec = SubmitSpec::new(file, text);
+    spec.key = Some(key);
+    spec.base_dir = base_dir();
+    let record = match tether_fleet::submit::submit(ctx, spec).await {
+        Ok(Submitted::New(r)) => r,
+        Ok(Submitted::Existing(r)) => {
             let hint = match r.journal.phase {
                 Phase::Finished { .. } => format!(
                     " (finished at {}; `tether rerun {}` runs it again)",
@@ -133,6 +112,11 @@ pub async fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<Exit, CliError> {
             );
             r
         }
+        Ok(_) => return Err(CliError::usage("unexpected answer of the submission")),
+        Err(SubmitError::Build(e)) => return Err(e.into()),
+        Err(SubmitError::Open(e)) => return Err(e.into()),
+        Err(SubmitError::Store(e)) => return Err(CliError::store(e)),
+        Err(e) => return Err(CliError::usage(e.to_string())),
     };
     if args.json {
         say!("{}", output::json_line(&RunView::new(&record, &[])));

@@ -176,6 +176,10 @@ pub struct RunQuery {
     pub states: Vec<RunState>,
     /// Only runs of one of these kinds (empty: any kind).
     pub kinds: Vec<String>,
+    /// Only runs whose lease holder is one of these owner ids, compared exactly (empty: any
+    /// run). A released or finished run has no holder; an expired lease keeps its holder until
+    /// someone takes the run over.
+    pub owners: Vec<String>,
     /// Only runs changed at or after this time (ms since the Unix epoch, store clock).
     pub since_ms: Option<i64>,
     /// At most this many runs per page; 0: no limit (one page).
@@ -199,6 +203,11 @@ impl RunQuery {
         self.kinds = kinds.into_iter().map(Into::into).collect();
         self
     }
+    /// Only runs whose lease holder is one of `owners`.
+    pub fn owners<S: Into<String>>(mut self, owners: impl IntoIterator<Item = S>) -> Self {
+        self.owners = owners.into_iter().map(Into::into).collect();
+        self
+    }
     /// Only runs changed at or after `ms` (ms since the Unix epoch).
     pub fn since_ms(mut self, ms: Option<i64>) -> Self {
         self.since_ms = ms;
@@ -220,6 +229,8 @@ impl RunQuery {
     pub fn admits(&self, s: &RunSummary) -> bool {
         (self.states.is_empty() || self.states.contains(&s.state))
             && (self.kinds.is_empty() || self.kinds.contains(&s.kind))
+            && (self.owners.is_empty()
+                || s.owner.as_ref().is_some_and(|o| self.owners.contains(&o.0)))
             && self.since_ms.is_none_or(|t| s.updated_at_ms >= t)
             && self.after.as_ref().is_none_or(|c| {
                 (s.updated_at_ms, s.key.as_str()) < (c.updated_at_ms, c.key.as_str())

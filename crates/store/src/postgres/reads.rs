@@ -78,6 +78,7 @@ impl PgStore {
         let states: Option<Vec<&str>> =
             (!query.states.is_empty()).then(|| query.states.iter().map(|s| s.as_str()).collect());
         let kinds: Option<&Vec<String>> = (!query.kinds.is_empty()).then_some(&query.kinds);
+        let owners: Option<&Vec<String>> = (!query.owners.is_empty()).then_some(&query.owners);
         let after_at = query.after.as_ref().map(|c| c.updated_at_ms());
         let after_key = query.after.as_ref().map(|c| c.key());
         let limit = query.fetch().map(|n| i64::try_from(n).unwrap_or(i64::MAX));
@@ -93,6 +94,7 @@ impl PgStore {
                     &after_at,
                     &after_key,
                     &limit,
+                    &owners,
                 ],
             )
             .await?;

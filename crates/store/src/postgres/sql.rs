@@ -257,6 +257,7 @@ pub const LIST_SUMMARIES: &str = "SELECT key, kind, '' AS spec, spec_name, spec_
        AND ($3::bigint IS NULL OR updated_at_ms >= $3::bigint) \
        AND ($4::bigint IS NULL OR updated_at_ms < $4::bigint \
             OR (updated_at_ms = $4::bigint AND key COLLATE \"C\" < $5::text)) \
+       AND ($7::text[] IS NULL OR owner = ANY($7::text[])) \
      ORDER BY updated_at_ms DESC, key COLLATE \"C\" DESC LIMIT $6::bigint";
 
 /// $1 key, $2 reason, $3 owner. Sets a run this build cannot read aside and gives back the

@@ -109,6 +109,8 @@ impl SqliteStore {
         });
         let kinds =
             (!q.kinds.is_empty()).then(|| serde_json::to_string(&q.kinds).unwrap_or_default());
+        let owners =
+            (!q.owners.is_empty()).then(|| serde_json::to_string(&q.owners).unwrap_or_default());
         self.with_conn("list_summaries", move |c, loc| {
             let now = now_ms();
             let limit = q
@@ -122,7 +124,9 @@ impl SqliteStore {
                 .prepare_cached(sql::LIST_SUMMARIES)
                 .and_then(|mut s| {
                     s.query_map(
-                        rusqlite::params![states, kinds, q.since_ms, after_at, after_key, limit],
+                        rusqlite::params![
+                            states, kinds, q.since_ms, after_at, after_key, limit, owners
+                        ],
                         |r| Ok((r.get(17)?, r.get(0)?, decode_row(r, now, loc))),
                     )?
                     .collect()

@@ -171,6 +171,7 @@ pub const LIST_SUMMARIES: &str = "SELECT key, kind, '' AS spec, spec_name, spec_
        AND (?2 IS NULL OR kind IN (SELECT value FROM json_each(?2))) \
        AND (?3 IS NULL OR updated_at_ms >= ?3) \
        AND (?4 IS NULL OR updated_at_ms < ?4 OR (updated_at_ms = ?4 AND key < ?5)) \
+       AND (?7 IS NULL OR owner IN (SELECT value FROM json_each(?7))) \
      ORDER BY updated_at_ms DESC, key DESC LIMIT ?6";
 
 /// ?1 key, ?2 reason, ?3 now. Sets a run aside; it keeps its lease fields as they were.

@@ -46,6 +46,39 @@ async fn all(s: &Arc<dyn Store>, q: RunQuery) -> anyhow::Result<Vec<String>> {
     Ok(keys(&page.runs))
 }
 
+/// Property: `list_summaries` filters by owner (the lease holder, exactly; a released lease
+/// has none), ANDed with the other filters; a run with no holder matches no owner filter.
+pub async fn summaries_filter_by_owner<H: StoreHarness>(h: H) -> R {
+    let s = h.store().await?;
+    create_kind(&s, "never", "local").await?;
+    create_kind(&s, "a1", "local").await?;
+    create_kind(&s, "a2", "spark").await?;
+    create_kind(&s, "b1", "local").await?;
+    create_kind(&s, "c1", "local").await?;
+    acquire(&s, "a1", "worker-a", LONG).await?;
+    acquire(&s, "a2", "worker-a", LONG).await?;
+    acquire(&s, "b1", "worker-b", LONG).await?;
+    let c = acquire(&s, "c1", "worker-c", LONG).await?;
+    s.release(&c).await?;
+
+    let mut a = all(&s, RunQuery::new().owners(["worker-a"])).await?;
+    a.sort();
+    ensure!(a == ["a1", "a2"], "owner worker-a: {a:?}");
+    let mut both = all(&s, RunQuery::new().owners(["worker-a", "worker-b"])).await?;
+    both.sort();
+    ensure!(both == ["a1", "a2", "b1"], "owners a and b: {both:?}");
+    let a_spark = all(&s, RunQuery::new().owners(["worker-a"]).kinds(["spark"])).await?;
+    ensure!(a_spark == ["a2"], "owner a, kind spark: {a_spark:?}");
+    let released = all(&s, RunQuery::new().owners(["worker-c"])).await?;
+    ensure!(released.is_empty(), "released lease matched: {released:?}");
+    // Exact match: a prefix of an owner id is not that owner.
+    let prefix = all(&s, RunQuery::new().owners(["worker"])).await?;
+    ensure!(prefix.is_empty(), "prefix matched: {prefix:?}");
+    let everything = all(&s, RunQuery::new()).await?;
+    ensure!(everything.len() == 5, "no owner filter: {everything:?}");
+    Ok(())
+}
+
 /// Property: `list_summaries` filters by state, kind and change time (AND), newest first.
 pub async fn summaries_filter_by_state_kind_and_since<H: StoreHarness>(h: H) -> R {
     let s = h.store().await?;

@@ -78,6 +78,7 @@ macro_rules! store_conformance_tests {
             failed_outcome_round_trips,
             listings_carry_no_spec_bodies,
             summaries_filter_by_state_kind_and_since,
+            summaries_filter_by_owner,
             summary_pages_are_stable_while_inserting,
             remove_takes_only_a_finished_run_with_all_it_owns,
             prune_removes_old_finished_runs_and_a_dry_run_nothing,
