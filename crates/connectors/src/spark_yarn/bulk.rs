@@ -21,7 +21,7 @@ use tether_core::{
     observe::JobStatus,
 };
 
-use super::{clean_status, state, state::AppReport, SparkYarn, KIND};
+use super::{state, state::AppReport, SparkYarn, KIND};
 
 /// The states of an application YARN has not ended.
 const ACTIVE: &[&str] = &["NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING"];
@@ -56,7 +56,7 @@ impl BulkStatus for SparkYarn {
             job.submission.tag.as_str(),
             self.job.main_class.as_deref(),
         ) {
-            st @ JobStatus::Active { .. } => Some(clean_status(st)),
+            st @ JobStatus::Active { .. } => Some(crate::text::clean_status(st, &[])),
             _ => None,
         }
     }
