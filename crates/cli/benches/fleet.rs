@@ -215,10 +215,13 @@ async fn main() -> anyhow::Result<()> {
         let window = Duration::from_secs(setting("FLEET_WINDOW_SECS", 20) as u64);
         let mut rows = Vec::new();
         for &store in &stores {
-            let designs = std::env::var("FLEET_CAPACITY_STATUS")
-                .unwrap_or_else(|_| "bulk,per-run".into());
+            let designs =
+                std::env::var("FLEET_CAPACITY_STATUS").unwrap_or_else(|_| "bulk,per-run".into());
             for bulk in [true, false] {
-                if designs.split(',').any(|d| d.trim() == if bulk { "bulk" } else { "per-run" }) {
+                if designs
+                    .split(',')
+                    .any(|d| d.trim() == if bulk { "bulk" } else { "per-run" })
+                {
                     rows.push(capacity::measure(store, runs, window, bulk).await?);
                 }
             }
@@ -243,7 +246,7 @@ async fn main() -> anyhow::Result<()> {
         println!("\nBulk observation against one status request per run (same bench run):");
         for pair in rows.chunks(2) {
             if let [b, p] = pair {
-                if !(b.bulk && !p.bulk) {
+                if !b.bulk || p.bulk {
                     continue; // one design measured only (FLEET_CAPACITY_STATUS)
                 }
                 println!(

@@ -27,7 +27,10 @@ impl DurabilityResult {
          |------------|--------|-------------|-----------|--------------|-------------|-----------|"
     }
     pub fn row(&self) -> String {
-        let (d50, p50) = (percentile(&self.durable, 50.0), percentile(&self.plain, 50.0));
+        let (d50, p50) = (
+            percentile(&self.durable, 50.0),
+            percentile(&self.plain, 50.0),
+        );
         format!(
             "| {:<10} | {:>6} | {:>8} ms | {:>6} ms | {:>9} ms | {:>8} ms | {:>6} ms |",
             self.store.name(),
