@@ -5,6 +5,7 @@
 //! cargo bench -p tether-cli --bench fleet                # both sections, small defaults
 //! cargo bench -p tether-cli --bench fleet -- takeover    # takeover after a SIGKILL (worker, run)
 //! cargo bench -p tether-cli --bench fleet -- capacity    # runs in flight per worker, RSS, CPU
+//! cargo bench -p tether-cli --bench fleet -- durability  # `durable = true` against `false`
 //! ```
 //!
 //! Settings (environment): `FLEET_STORES` (`sqlite,postgres`; PostgreSQL through
@@ -12,12 +13,17 @@
 //! unreachable), `FLEET_TAKEOVER_RUNS` (30), `FLEET_TAKEOVER_ROUNDS` (3), `FLEET_RERUN_RUNS`
 //! (10, `tether run`s killed and rerun per round), `FLEET_RERUN_ROUNDS` (as takeover),
 //! `FLEET_CAPACITY_RUNS`
-//! (10000), `FLEET_WINDOW_SECS` (20, the capacity sampling window).
+//! (10000), `FLEET_WINDOW_SECS` (20, the capacity sampling window), `FLEET_CAPACITY_STATUS`
+//! (`bulk,per-run`: which status designs the capacity section measures; `bulk` alone for
+//! 100,000 runs, where one request per run would be 20,000 requests/s),
+//! `FLEET_DURABILITY_ROUNDS` (20).
 //!
 //! Everything started (workers, local jobs and their supervisors, the fake Spark master,
 //! scratch databases, temporary directories) is stopped or removed by guards, also on panic.
 #[path = "fleet/capacity.rs"]
 mod capacity;
+#[path = "fleet/durability.rs"]
+mod durability;
 #[path = "fleet/procs.rs"]
 mod procs;
 #[path = "fleet/rerun.rs"]
@@ -149,8 +155,8 @@ async fn main() -> anyhow::Result<()> {
     let want = |s: &str| sections.is_empty() || sections.iter().any(|a| a == s);
     for s in &sections {
         anyhow::ensure!(
-            s == "takeover" || s == "capacity",
-            "unknown section {s:?}: use takeover, capacity or nothing (both)"
+            s == "takeover" || s == "capacity" || s == "durability",
+            "unknown section {s:?}: use takeover, capacity, durability or nothing (all)"
         );
     }
     let stores = stores().await;
@@ -209,8 +215,15 @@ async fn main() -> anyhow::Result<()> {
         let window = Duration::from_secs(setting("FLEET_WINDOW_SECS", 20) as u64);
         let mut rows = Vec::new();
         for &store in &stores {
+            let designs =
+                std::env::var("FLEET_CAPACITY_STATUS").unwrap_or_else(|_| "bulk,per-run".into());
             for bulk in [true, false] {
-                rows.push(capacity::measure(store, runs, window, bulk).await?);
+                if designs
+                    .split(',')
+                    .any(|d| d.trim() == if bulk { "bulk" } else { "per-run" })
+                {
+                    rows.push(capacity::measure(store, runs, window, bulk).await?);
+                }
             }
         }
         println!(
@@ -233,6 +246,9 @@ async fn main() -> anyhow::Result<()> {
         println!("\nBulk observation against one status request per run (same bench run):");
         for pair in rows.chunks(2) {
             if let [b, p] = pair {
+                if !b.bulk || p.bulk {
+                    continue; // one design measured only (FLEET_CAPACITY_STATUS)
+                }
                 println!(
                     "{}: backend requests/s {:.1} against {:.0} (x{:.4}); all ends seen {:.1} s against {:.1} s",
                     b.store.name(),
@@ -243,6 +259,18 @@ async fn main() -> anyhow::Result<()> {
                     p.end_seen_secs
                 );
             }
+        }
+    }
+    if want("durability") {
+        let rounds = setting("FLEET_DURABILITY_ROUNDS", 20);
+        let mut rows = Vec::new();
+        for &store in &stores {
+            rows.push(durability::measure(store, rounds).await?);
+        }
+        println!("\nDurability overhead: `tether run` of a local `true`, process start to exit");
+        println!("{}", durability::DurabilityResult::header());
+        for r in &rows {
+            println!("{}", r.row());
         }
     }
     Ok(())

@@ -393,6 +393,32 @@ pub trait Store: Send + Sync + 'static {
         runs.truncate(query.fetch().unwrap_or(usize::MAX));
         Ok(query.page(runs))
     }
+    /// How many readable runs there are per (state, kind), for gauges. The SQL stores answer
+    /// with one grouped count (no row is loaded); this default counts [`Store::list_runs`].
+    async fn count_runs(&self) -> Result<Vec<(RunState, String, u64)>, StoreError> {
+        let mut counts =
+            std::collections::BTreeMap::<(&'static str, String), (RunState, u64)>::new();
+        for run in self.list_runs().await? {
+            let state = RunState::of(&run.journal.phase);
+            counts
+                .entry((state.as_str(), run.kind))
+                .or_insert((state, 0))
+                .1 += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((_, kind), (state, n))| (state, kind, n))
+            .collect())
+    }
+    /// Whether an unfinished, readable run is left that `filter` admits (a worker's idle
+    /// check). The SQL stores answer with one `EXISTS` (it stops at the first such run); this
+    /// default reads [`Store::list_runs`].
+    async fn any_unfinished(&self, filter: &ClaimFilter) -> Result<bool, StoreError> {
+        Ok(self.list_runs().await?.iter().any(|r| {
+            filter.admits(&r.kind, r.placement.as_ref())
+                && !RunState::of(&r.journal.phase).is_finished()
+        }))
+    }
     /// Runs set aside because they cannot be read (see [`QuarantinedRun`]), including rows
     /// that no claim has marked yet.
     async fn quarantined(&self) -> Result<Vec<QuarantinedRun>, StoreError> {

@@ -49,6 +49,8 @@ use crate::{
 mod cache;
 mod heartbeat;
 mod slots;
+#[cfg(test)]
+mod store_calls_tests;
 
 use cache::ConnectorCache;
 use heartbeat::heartbeat;
@@ -428,16 +430,8 @@ impl Launch<'_> {
 /// not build, or bound to another host (those wait for other workers; waiting for them here
 /// would keep `--exit-when-idle` from ever exiting).
 async fn nothing_left(store: &dyn Store, filter: &ClaimFilter) -> bool {
-    match store.list_runs().await {
-        Ok(runs) => runs.iter().all(|r| {
-            !filter.admits(&r.kind, r.placement.as_ref())
-                || matches!(
-                    r.journal.phase,
-                    tether_core::journal::Phase::Finished { .. }
-                )
-        }),
-        Err(_) => false,
-    }
+    // One bounded query (it stops at the first such run), not every run at every tick.
+    matches!(store.any_unfinished(filter).await, Ok(false))
 }
 
 /// Runs this worker may claim: those not placed on another host, of the kinds it can build

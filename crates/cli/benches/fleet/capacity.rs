@@ -20,8 +20,7 @@ use std::{
 
 use tether_core::{
     ids::{fnv1a64, RunKey},
-    journal::Phase,
-    store::NewRun,
+    store::{NewRun, RunState},
 };
 
 use super::fake_spark::FakeSpark;
@@ -232,12 +231,7 @@ pub async fn measure(
     fake.stats.finished.store(true, Ordering::SeqCst);
     let ended = Instant::now();
     let end_seen_secs = loop {
-        let finished = store
-            .list_runs()
-            .await?
-            .iter()
-            .filter(|r| matches!(r.journal.phase, Phase::Finished { .. }))
-            .count();
+        let finished = count(store.as_ref(), RunState::is_finished).await?;
         if finished == runs {
             break ended.elapsed().as_secs_f64();
         }
@@ -282,11 +276,22 @@ fn requests(fake: &FakeSpark) -> u64 {
         + s.creates.load(Ordering::Relaxed)
 }
 
+/// Runs in flight (intent or submitted: an intent lasts only until its submit answers).
 async fn count_submitted(store: &dyn tether_core::Store) -> anyhow::Result<usize> {
+    count(store, |s| s == RunState::Running).await
+}
+
+/// Runs in the states `which` admits, by one grouped count: reading every run twice a second
+/// (`list_runs`) loaded the store beside the worker it measures, O(all runs) each time.
+async fn count(
+    store: &dyn tether_core::Store,
+    which: impl Fn(RunState) -> bool,
+) -> anyhow::Result<usize> {
     Ok(store
-        .list_runs()
+        .count_runs()
         .await?
-        .iter()
-        .filter(|r| matches!(r.journal.phase, Phase::Submitted { .. }))
-        .count())
+        .into_iter()
+        .filter(|(state, _, _)| which(*state))
+        .map(|(_, _, n)| n as usize)
+        .sum())
 }

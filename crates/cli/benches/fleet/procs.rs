@@ -82,6 +82,24 @@ impl Tether {
         at
     }
 
+    /// Waits up to `limit` for the process to exit by itself: whether it exited with 0.
+    /// Polled every millisecond, so that a wall time taken around it is not rounded up.
+    pub fn wait(&mut self, limit: Duration) -> anyhow::Result<bool> {
+        let c = self
+            .child
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("no process"))?;
+        let until = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < until {
+            if let Some(status) = c.try_wait()? {
+                self.child = None;
+                return Ok(status.success());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        anyhow::bail!("still running after {limit:?}")
+    }
+
     /// SIGTERM, then wait up to `grace` (SIGKILL after that).
     pub fn stop(&mut self, grace: Duration) {
         let Some(mut c) = self.child.take() else {

@@ -219,20 +219,20 @@ impl Metrics {
     pub async fn refresh(&self) {
         let store = lock(&self.inner.store).clone();
         if let Some(store) = store {
-            match store.list_runs().await {
-                Ok(runs) => {
-                    let mut counts = std::collections::HashMap::<RunLabels, i64>::new();
-                    for run in &runs {
-                        let labels = RunLabels {
-                            state: crate::view::state_word(run).to_string(),
-                            kind: run.kind.clone(),
-                        };
-                        *counts.entry(labels).or_default() += 1;
-                    }
+            // One grouped count per scrape: reading every run here made a scrape O(all runs).
+            match store.count_runs().await {
+                Ok(counts) => {
                     // Cleared first: a state no run is in any more drops out instead of staying.
                     self.inner.runs.clear();
-                    for (labels, n) in counts {
-                        self.inner.runs.get_or_create(&labels).set(n);
+                    for (state, kind, n) in counts {
+                        let labels = RunLabels {
+                            state: state.as_str().to_string(),
+                            kind,
+                        };
+                        self.inner
+                            .runs
+                            .get_or_create(&labels)
+                            .set(i64::try_from(n).unwrap_or(i64::MAX));
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "metrics: cannot count the runs"),

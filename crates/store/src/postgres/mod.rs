@@ -25,6 +25,8 @@ mod leases;
 mod liveness;
 mod migrate;
 mod notify;
+#[cfg(test)]
+mod plan_tests;
 mod pool;
 pub mod scratch;
 #[macro_use]
@@ -47,7 +49,7 @@ use tether_core::{
     store::{
         Acquire, ClaimFilter, ClaimWakeups, Created, HistoryEntry, Lease, Liveness, NewRun,
         QuarantinedRun, Remove, RemovedRun, Renewed, Rerun, RerunSpec, RunPage, RunQuery,
-        RunRecord, Store, StoreError, SubmissionRecord,
+        RunRecord, RunState, Store, StoreError, SubmissionRecord,
     },
 };
 use tokio_postgres::Row;
@@ -300,6 +302,14 @@ impl Store for PgStore {
 
     async fn list_summaries(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
         self.list_summaries_impl(query).await
+    }
+
+    async fn count_runs(&self) -> Result<Vec<(RunState, String, u64)>, StoreError> {
+        self.count_runs_impl().await
+    }
+
+    async fn any_unfinished(&self, filter: &ClaimFilter) -> Result<bool, StoreError> {
+        self.any_unfinished_impl(filter).await
     }
 
     async fn quarantined(&self) -> Result<Vec<QuarantinedRun>, StoreError> {

@@ -2,8 +2,8 @@
 use tether_core::{
     ids::{Epoch, RunKey},
     store::{
-        HistoryEntry, QuarantinedRun, RunPage, RunQuery, RunRecord, RunSummary, StoreError,
-        SubmissionRecord,
+        ClaimFilter, HistoryEntry, QuarantinedRun, RunPage, RunQuery, RunRecord, RunState,
+        RunSummary, StoreError, SubmissionRecord,
     },
 };
 
@@ -14,6 +14,37 @@ impl PgStore {
     pub(super) async fn list_runs_impl(&self) -> Result<Vec<RunRecord>, StoreError> {
         let rows = self.pool.query("list_runs", sql::LIST_RUNS, &[]).await?;
         Ok(rows.iter().filter_map(|r| self.decode(r).ok()).collect())
+    }
+
+    /// One grouped count ([`sql::COUNT_RUNS`]).
+    pub(super) async fn count_runs_impl(&self) -> Result<Vec<(RunState, String, u64)>, StoreError> {
+        let op = "count_runs";
+        let rows = self.pool.query(op, sql::COUNT_RUNS, &[]).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let st: String = r.try_get(0).map_err(|e| decode_err(op, e))?;
+            let kind: String = r.try_get(1).map_err(|e| decode_err(op, e))?;
+            let n: i64 = r.try_get(2).map_err(|e| decode_err(op, e))?;
+            if let Ok(state) = st.parse() {
+                out.push((state, kind, u64::try_from(n).unwrap_or(0)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One `EXISTS` ([`sql::ANY_UNFINISHED`]).
+    pub(super) async fn any_unfinished_impl(
+        &self,
+        filter: &ClaimFilter,
+    ) -> Result<bool, StoreError> {
+        let op = "any_unfinished";
+        let rows = self
+            .pool
+            .query(op, sql::ANY_UNFINISHED, &[&filter.host, &filter.kinds])
+            .await?;
+        // `SELECT EXISTS` always answers one row.
+        rows.first()
+            .map_or(Ok(false), |r| r.try_get(0).map_err(|e| decode_err(op, e)))
     }
 
     pub(super) async fn quarantined_impl(&self) -> Result<Vec<QuarantinedRun>, StoreError> {

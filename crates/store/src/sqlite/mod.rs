@@ -26,6 +26,8 @@ mod journal;
 mod leases;
 mod liveness;
 mod open;
+#[cfg(test)]
+mod plan_tests;
 mod reads;
 mod remove;
 pub(crate) mod rerun;
@@ -46,8 +48,8 @@ use tether_core::{
     placement::Placement,
     store::{
         Acquire, ClaimFilter, Created, HistoryEntry, Lease, Liveness, NewRun, QuarantinedRun,
-        Remove, RemovedRun, Renewed, Rerun, RerunSpec, RunPage, RunQuery, RunRecord, Store,
-        StoreError, SubmissionRecord,
+        Remove, RemovedRun, Renewed, Rerun, RerunSpec, RunPage, RunQuery, RunRecord, RunState,
+        Store, StoreError, SubmissionRecord,
     },
 };
 
@@ -261,6 +263,14 @@ impl Store for SqliteStore {
 
     async fn list_summaries(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
         self.list_summaries_impl(query).await
+    }
+
+    async fn count_runs(&self) -> Result<Vec<(RunState, String, u64)>, StoreError> {
+        self.count_runs_impl().await
+    }
+
+    async fn any_unfinished(&self, filter: &ClaimFilter) -> Result<bool, StoreError> {
+        self.any_unfinished_impl(filter).await
     }
 
     async fn quarantined(&self) -> Result<Vec<QuarantinedRun>, StoreError> {

@@ -2,8 +2,8 @@
 use tether_core::{
     ids::{Epoch, RunKey},
     store::{
-        HistoryEntry, QuarantinedRun, RunPage, RunQuery, RunRecord, RunSummary, StoreError,
-        SubmissionRecord,
+        ClaimFilter, HistoryEntry, QuarantinedRun, RunPage, RunQuery, RunRecord, RunState,
+        RunSummary, StoreError, SubmissionRecord,
     },
 };
 
@@ -24,6 +24,44 @@ impl SqliteStore {
                     Decoded::Quarantined(_) => None,
                 })
                 .collect())
+        })
+        .await
+    }
+
+    /// One grouped count ([`sql::COUNT_RUNS`]).
+    pub(super) async fn count_runs_impl(&self) -> Result<Vec<(RunState, String, u64)>, StoreError> {
+        self.with_conn("count_runs", move |c, loc| {
+            let rows: Vec<(String, String, i64)> = c
+                .prepare_cached(sql::COUNT_RUNS)
+                .and_then(|mut s| {
+                    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect()
+                })
+                .map_err(|e| map_err("count_runs", loc, e))?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(st, kind, n)| {
+                    Some((st.parse().ok()?, kind, u64::try_from(n).unwrap_or(0)))
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// One `EXISTS` ([`sql::ANY_UNFINISHED`]).
+    pub(super) async fn any_unfinished_impl(
+        &self,
+        filter: &ClaimFilter,
+    ) -> Result<bool, StoreError> {
+        let host = filter.host.clone();
+        let kinds = filter
+            .kinds
+            .as_ref()
+            .map(|k| serde_json::Value::from(k.clone()).to_string());
+        self.with_conn("any_unfinished", move |c, loc| {
+            c.prepare_cached(sql::ANY_UNFINISHED)
+                .and_then(|mut s| s.query_row(rusqlite::params![host, kinds], |r| r.get(0)))
+                .map_err(|e| map_err("any_unfinished", loc, e))
         })
         .await
     }

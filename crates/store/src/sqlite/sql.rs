@@ -6,7 +6,7 @@
 pub const APPLICATION_ID: i64 = 0x5445_5448;
 
 /// The schema version this build writes. Bump it and append to [`MIGRATIONS`] to change it.
-pub const LATEST_VERSION: i64 = 5;
+pub const LATEST_VERSION: i64 = 6;
 
 /// Migrations, index `i` bringing the schema from version `i` to `i + 1`. Each runs inside the
 /// same `BEGIN IMMEDIATE` transaction as its `schema_version` row, so a crash or a concurrent
@@ -96,6 +96,12 @@ CREATE TABLE IF NOT EXISTS owner_liveness (
     owner    TEXT PRIMARY KEY,
     since_ms INTEGER NOT NULL
 );
+"#,
+    // 6: free unfinished runs in claim order, so that a claim reads O(batch) rows instead of
+    // every unfinished run (see `CLAIM_CANDIDATES`). An index only: older builds read as before.
+    r#"
+CREATE INDEX IF NOT EXISTS runs_free ON runs (queued DESC, created_at_ms)
+    WHERE phase <> 'finished' AND owner IS NULL;
 "#,
 ];
 
@@ -195,19 +201,74 @@ pub const INSERT_HISTORY: &str =
 pub const LEASE_STATE: &str =
     "SELECT owner, lease_expires_at_ms, phase, epoch, generation FROM runs WHERE key = ?1";
 
+/// The columns a claim candidate is read with (see [`CLAIM_CANDIDATES`]).
+macro_rules! claim_cand {
+    () => {
+        "runs.key, owner, lease_expires_at_ms, epoch, generation, queued, created_at_ms"
+    };
+}
+
+/// What every claim candidate must also be: readable, not placed on another host, of an
+/// allowed kind (see [`CLAIM_CANDIDATES`]).
+macro_rules! claim_admits {
+    () => {
+        "quarantined IS NULL AND (placement_host IS NULL OR placement_host = ?3)
+         AND (?4 IS NULL OR kind IN (SELECT value FROM json_each(?4)))"
+    };
+}
+
 /// ?1 now, ?2 limit, ?3 the claimer's host (NULL: none), ?4 JSON array of kinds (NULL: all),
 /// ?5 JSON array of owners known gone (their liveness lock is free).
 /// Claimable runs: unfinished, free or expired or of a gone owner, not placed on another
 /// host, of an allowed kind; queued first, then oldest.
-pub const CLAIM_CANDIDATES: &str = "SELECT key, owner, lease_expires_at_ms, epoch, generation
-    FROM runs
-    WHERE phase <> 'finished' AND quarantined IS NULL
-      AND (owner IS NULL OR lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?1
-           OR owner IN (SELECT value FROM json_each(?5)))
-      AND (placement_host IS NULL OR placement_host = ?3)
-      AND (?4 IS NULL OR kind IN (SELECT value FROM json_each(?4)))
-    ORDER BY queued DESC, created_at_ms, rowid
-    LIMIT ?2";
+///
+/// Three index-driven parts, each at most ?2 rows, merged: free runs walked in claim order on
+/// `runs_free` (it stops after ?2 admitted rows), expired leases by range on `runs_claim`, and
+/// the gone owners' runs on `runs_owner`. One `WHERE` over all unfinished runs scanned every
+/// run (and sorted them) at each claim tick: O(all runs) with 100,000 in flight. (A lease
+/// always has an expiry: no statement sets an owner without one.)
+pub const CLAIM_CANDIDATES: &str = concat!(
+    "SELECT key, owner, lease_expires_at_ms, epoch, generation FROM (
+    SELECT * FROM (SELECT runs.rowid AS rid, ",
+    claim_cand!(),
+    " FROM runs INDEXED BY runs_free
+        WHERE phase <> 'finished' AND owner IS NULL AND ",
+    claim_admits!(),
+    " ORDER BY queued DESC, created_at_ms, runs.rowid LIMIT ?2)
+    UNION
+    SELECT * FROM (SELECT runs.rowid AS rid, ",
+    claim_cand!(),
+    " FROM runs INDEXED BY runs_claim
+        WHERE phase <> 'finished' AND lease_expires_at_ms <= ?1 AND ",
+    claim_admits!(),
+    " ORDER BY queued DESC, created_at_ms, runs.rowid LIMIT ?2)
+    UNION
+    SELECT * FROM (SELECT runs.rowid AS rid, ",
+    claim_cand!(),
+    " FROM json_each(?5) AS gone CROSS JOIN runs INDEXED BY runs_owner ON runs.owner = gone.value
+        WHERE phase <> 'finished' AND ",
+    claim_admits!(),
+    " ORDER BY queued DESC, created_at_ms, runs.rowid LIMIT ?2)
+) ORDER BY queued DESC, created_at_ms, rid LIMIT ?2"
+);
+
+/// ?1 the worker's host (NULL: none), ?2 JSON array of kinds (NULL: all). Whether an
+/// unfinished readable run is left that such a worker may claim; stops at the first one.
+pub const ANY_UNFINISHED: &str = "SELECT EXISTS (SELECT 1 FROM runs
+    WHERE phase IN ('empty', 'intent', 'submitted') AND quarantined IS NULL
+      AND (placement_host IS NULL OR placement_host = ?1)
+      AND (?2 IS NULL OR kind IN (SELECT value FROM json_each(?2))))";
+
+/// Readable runs per state word and kind: one grouped count, no row decoded. The state word
+/// as in [`LIST_SUMMARIES`]; a row whose phase or outcome this build cannot tell is left out
+/// (as `list_runs` leaves it out).
+pub const COUNT_RUNS: &str = "SELECT st, kind, COUNT(*) FROM (SELECT kind, \
+     CASE phase WHEN 'empty' THEN 'queued' WHEN 'intent' THEN 'running' \
+            WHEN 'submitted' THEN 'running' WHEN 'finished' THEN \
+              CASE WHEN outcome LIKE '{\"outcome\":\"succeeded\"%' THEN 'succeeded' \
+                   WHEN outcome LIKE '{\"outcome\":\"failed\"%' THEN 'failed' \
+                   WHEN outcome LIKE '{\"outcome\":\"cancelled\"%' THEN 'cancelled' END END AS st \
+     FROM runs WHERE quarantined IS NULL) WHERE st IS NOT NULL GROUP BY st, kind";
 
 /// ?1 key, ?2 expected (old) epoch, ?3 new owner, ?4 expiry, ?5 now. Takes the lease with a
 /// new epoch; matching on the old epoch keeps it a compare-and-set even outside a transaction.

@@ -29,6 +29,8 @@ pub enum Op {
     Rerun,
     RemoveRun,
     Prune,
+    CountRuns,
+    AnyUnfinished,
 }
 
 impl Op {
@@ -55,6 +57,8 @@ impl Op {
             Op::RequestCancel => "request_cancel",
             Op::ForgetHost => "forget_host",
             Op::Rerun => "rerun",
+            Op::CountRuns => "count_runs",
+            Op::AnyUnfinished => "any_unfinished",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The [`Store`] methods of [`MemoryStore`].
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use async_trait::async_trait;
 use tether_core::{
@@ -8,7 +8,7 @@ use tether_core::{
     placement::Placement,
     store::{
         Acquire, ClaimFilter, Created, HistoryEntry, Lease, Liveness, NewRun, QuarantinedRun,
-        Renewed, Rerun, RerunSpec, RunRecord, StoreError, SubmissionRecord,
+        Renewed, Rerun, RerunSpec, RunRecord, RunState, StoreError, SubmissionRecord,
     },
     Store,
 };
@@ -126,6 +126,30 @@ impl Store for MemoryStore {
                     ..r.read(now)
                 })
                 .collect())
+        })
+    }
+
+    async fn count_runs(&self) -> Result<Vec<(RunState, String, u64)>, StoreError> {
+        self.with(Op::CountRuns, |s, _| {
+            let mut counts = BTreeMap::<(&'static str, String), (RunState, u64)>::new();
+            for row in s.runs.values() {
+                let state = RunState::of(&row.rec.journal.phase);
+                let at = (state.as_str(), row.rec.kind.clone());
+                counts.entry(at).or_insert((state, 0)).1 += 1;
+            }
+            Ok(counts
+                .into_iter()
+                .map(|((_, kind), (state, n))| (state, kind, n))
+                .collect())
+        })
+    }
+
+    async fn any_unfinished(&self, filter: &ClaimFilter) -> Result<bool, StoreError> {
+        self.with(Op::AnyUnfinished, |s, _| {
+            Ok(s.runs.values().any(|row| {
+                filter.admits(&row.rec.kind, row.rec.placement.as_ref())
+                    && !RunState::of(&row.rec.journal.phase).is_finished()
+            }))
         })
     }
 
