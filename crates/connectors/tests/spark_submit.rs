@@ -238,3 +238,112 @@ async fn output_is_capped() {
     // The id came after the cap: not seen, so ambiguous (never a guess), and the run finished.
     assert!(matches!(e, SubmitError::Ambiguous { .. }), "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secret_conf_goes_through_an_in_memory_file_with_the_defaults_never_the_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("seen");
+    std::fs::create_dir_all(&seen).unwrap();
+    let conf_dir = dir.path().join("conf");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    std::fs::write(
+        conf_dir.join("spark-defaults.conf"),
+        "spark.eventLog.enabled true\n",
+    )
+    .unwrap();
+    // Reads the file twice, as spark-submit's launcher and its JVM do.
+    let home = fake_home(
+        &dir.path().join("home"),
+        &format!(
+            "prev=; for a in \"$@\"; do if [ \"$prev\" = --properties-file ]; then cat \"$a\" > {s}/props; \
+             cat \"$a\" > {s}/props2; fi; prev=\"$a\"; done; printf '%s\\n' \"$@\" > {s}/args; \
+             echo 'Submission successfully created as driver-20261201000000-0043. Polling'",
+            s = seen.display()
+        ),
+    );
+    let mut submit = job("spark://m:6066".into(), &marker("props"));
+    submit.spark_home = Some(home);
+    submit.env = vec![("SPARK_CONF_DIR".into(), conf_dir.display().to_string())];
+    submit
+        .conf
+        .set("spark.hadoop.fs.s3a.secret.key", "s3cr=t:value");
+    assert_eq!(
+        submit.run().await.unwrap().id.0,
+        "driver-20261201000000-0043"
+    );
+    let args = std::fs::read_to_string(seen.join("args")).unwrap();
+    assert!(!args.contains("s3cr"), "{args}");
+    assert!(args.contains("--properties-file\n/dev/fd/"), "{args}");
+    assert!(
+        args.contains("spark.tether.tag="),
+        "other conf stays arguments: {args}"
+    );
+    let props = std::fs::read_to_string(seen.join("props")).unwrap();
+    assert_eq!(
+        props,
+        "spark.eventLog.enabled true\nspark.hadoop.fs.s3a.secret.key=s3cr\\=t\\:value\n"
+    );
+    assert_eq!(std::fs::read_to_string(seen.join("props2")).unwrap(), props);
+    // Nothing of it is left open in tether.
+    let open: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|l| l.display().to_string())
+        .filter(|l| l.contains("tether-spark-conf"))
+        .collect();
+    assert_eq!(open, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_spark_submit_reads_secret_conf_from_the_memory_file_and_no_process_shows_it() {
+    let rest = cluster().rest.trim_start_matches("http://").to_string();
+    let tag = marker("secret");
+    let secret = format!("pw-{}", tag.rsplit('-').next().unwrap());
+    let mut submit = job(format!("spark://{rest}"), &tag);
+    submit.conf.set("spark.tether.test.password", &secret);
+    // Watch every process's command line while spark-submit runs (the launcher, its JVM).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (stop, secret) = (stop.clone(), secret.clone());
+        std::thread::spawn(move || {
+            let (mut shown, mut driver_has_it) = (Vec::new(), false);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                for pid in processes_with(&secret) {
+                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                    // The driver the worker launches carries its conf as -D options: Spark's
+                    // doing, after submission; what must not show it is the submitting side.
+                    if cmd.contains("DriverWrapper") {
+                        driver_has_it = true;
+                    } else {
+                        shown.push(cmd);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (shown, driver_has_it)
+        })
+    };
+    let submitted = submit.run().await;
+    let id = submitted
+        .unwrap_or_else(|e| panic!("spark-submit against the real cluster: {e}"))
+        .id
+        .0;
+    // The worker logs the launch command redacted; the key is there, so Spark got the conf.
+    let launched = launch_command(&id);
+    assert!(
+        launched.contains("spark.tether.test.password"),
+        "{launched}"
+    );
+    assert!(wait_gone(&tag), "the driver (sleep 1) ended");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (shown, driver_has_it) = watcher.join().unwrap();
+    assert_eq!(
+        shown,
+        Vec::<String>::new(),
+        "the secret was in a command line"
+    );
+    // The value itself arrived intact: the driver JVM was started with it.
+    assert!(driver_has_it, "no driver process carried the secret value");
+}

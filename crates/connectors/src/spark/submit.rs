@@ -23,14 +23,18 @@
 //! - Values of secret conf keys ([`super::conf::is_secret_key`]) are scrubbed from every text
 //!   returned (errors, [`Submitted::output`]).
 //!
+//! - Values of secret conf keys are not arguments (on Linux): they reach spark-submit in an
+//!   in-memory properties file only it inherits ([`props`]), so the host's process list never
+//!   shows them.
+//!
 //! ## Caveats
-//! - Conf values are passed as `--conf k=v` arguments, readable in this host's process list for
-//!   the seconds spark-submit runs: keep secrets out of conf (use files or the cluster's secret
-//!   store).
+//! - Other conf values are passed as `--conf k=v` arguments, readable in this host's process list
+//!   for the seconds spark-submit runs.
 //! - For standalone, `spark.master.rest.enabled=true` is added (unless set) so spark-submit uses
 //!   the master's REST gateway when the master URL names its REST port; spark-submit falls back
 //!   to the legacy RPC gateway by itself when that port is not REST.
 pub mod outcome;
+pub mod props;
 
 use std::{
     path::{Path, PathBuf},
@@ -166,8 +170,10 @@ impl SparkSubmit {
         Ok(home)
     }
 
-    /// spark-submit's arguments (after the program name).
-    pub fn arguments(&self) -> Vec<String> {
+    /// spark-submit's arguments (after the program name). With `properties_file`, secret conf
+    /// values are left to that file ([`props`]) and it is named with `--properties-file`;
+    /// without, every conf pair is a `--conf` argument.
+    pub fn arguments(&self, properties_file: Option<&str>) -> Vec<String> {
         let mut a = vec![
             "--master".to_string(),
             self.master.clone(),
@@ -183,11 +189,37 @@ impl SparkSubmit {
             conf.set_default("spark.master.rest.enabled", "true");
         }
         for (k, v) in conf.iter() {
-            a.extend(["--conf".into(), format!("{k}={v}")]);
+            if properties_file.is_none() || !is_secret_key(k) {
+                a.extend(["--conf".into(), format!("{k}={v}")]);
+            }
+        }
+        if let Some(file) = properties_file {
+            a.extend(["--properties-file".into(), file.to_string()]);
         }
         a.push(self.app_resource.clone());
         a.extend(self.args.iter().cloned());
         a
+    }
+
+    /// The in-memory properties file holding the secret conf, when there is any ([`props`]).
+    #[cfg(target_os = "linux")]
+    fn secret_file(&self, home: &Path) -> Result<Option<std::os::fd::OwnedFd>, SubmitError> {
+        let pairs: Vec<(&str, &str)> = self.conf.iter().filter(|(k, _)| is_secret_key(k)).collect();
+        if pairs.is_empty() {
+            return Ok(None);
+        }
+        let defaults_path = props::defaults_path(home, &self.env);
+        let defaults = props::read_defaults(&defaults_path).map_err(|e| SubmitError::Rejected {
+            message: format!(
+                "cannot read {} (spark-submit's defaults, kept beside the secret conf): {e}",
+                shown_path(&defaults_path)
+            ),
+        })?;
+        props::memory_file(&props::text(&defaults, &pairs))
+            .map(Some)
+            .map_err(|e| SubmitError::Rejected {
+                message: format!("cannot create the in-memory file for the secret conf: {e}"),
+            })
     }
 
     /// Values scrubbed out of every text returned.
@@ -223,8 +255,18 @@ impl SparkSubmit {
         let scrub = |s: &str| text::scrub(s, secrets);
         let home = self.spark_home()?;
         let program = home.join("bin").join("spark-submit");
+        // Held until spark-submit is done: its launcher and its JVM each read the file.
+        #[cfg(target_os = "linux")]
+        let secret_file = self.secret_file(&home)?;
+        #[cfg(target_os = "linux")]
+        let file_path = secret_file.as_ref().map(|fd| {
+            use std::os::fd::AsRawFd;
+            format!("/dev/fd/{}", fd.as_raw_fd())
+        });
+        #[cfg(not(target_os = "linux"))]
+        let file_path: Option<String> = None;
         let mut cmd = Command::new(&program);
-        cmd.args(self.arguments())
+        cmd.args(self.arguments(file_path.as_deref()))
             .env_clear()
             .envs(allowed_env(&self.env_allow))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -236,6 +278,11 @@ impl SparkSubmit {
             .process_group(0)
             .kill_on_drop(true);
         die_with_parent(&mut cmd);
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &secret_file {
+            use std::os::fd::AsRawFd;
+            props::inherit(&mut cmd, fd.as_raw_fd());
+        }
         let mut child = cmd.spawn().map_err(|e| SubmitError::Rejected {
             message: format!(
                 "cannot start {}: {e} (is spark_home / SPARK_HOME a Spark distribution?)",
