@@ -206,7 +206,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
     match result {
         Ok(code) => code,
         Err(e) => {
-            diag!("tether: error: {e}");
+            diag!("tether: {} {e}", crate::style::error_label());
             if json {
                 // A script reading stdout gets JSON whatever happened.
                 let view = tether_fleet::view::ErrorView::new(
