@@ -36,10 +36,11 @@ Job specs: see the README, section \"Job specs\", and examples/*.toml."
     };
 }
 
-/// A subcommand's `--help` epilogue: its examples, then the environment variables.
+/// A subcommand's `--help` epilogue: its examples, the exit codes, then the environment
+/// variables.
 macro_rules! examples {
     ($($line:literal),+ $(,)?) => {
-        concat!("Examples:\n", $("  ", $line, "\n",)+ "\n", env_vars!())
+        concat!("Examples:\n", $("  ", $line, "\n",)+ "\n", exit_codes!(), env_vars!())
     };
 }
 
@@ -115,6 +116,7 @@ pub enum Command {
     #[command(after_help = examples!("tether validate examples/hello.toml"))]
     Validate(ValidateArgs),
     /// Print tether's version.
+    #[command(after_help = examples!("tether version", "tether --version"))]
     Version,
     /// Print a shell completion script.
     #[command(after_help = examples!("tether completions bash > ~/.local/share/bash-completion/completions/tether", "tether completions zsh > ~/.zfunc/_tether", "tether completions fish > ~/.config/fish/completions/tether.fish"))]
