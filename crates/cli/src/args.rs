@@ -106,7 +106,7 @@ pub enum Command {
     #[command(after_help = examples!("tether history nightly", "tether history nightly --json"))]
     History(KeyArgs),
     /// Kill a run's external job (reaches its owner, or acts itself if no owner is alive).
-    #[command(after_help = examples!("tether cancel nightly", "tether cancel nightly --no-wait"))]
+    #[command(after_help = examples!("tether cancel nightly", "tether cancel nightly --no-wait", "tether cancel nightly --json | jq .state"))]
     Cancel(CancelArgs),
     /// Block until a run ends (driven by a worker or another `tether run`); its outcome is the
     /// exit code. What an orchestrator task calls after `tether submit`.
@@ -384,4 +384,7 @@ pub struct CancelArgs {
     /// Only record the request; do not wait for the job to be killed.
     #[arg(long)]
     pub no_wait: bool,
+    /// Print the run after the cancel as JSON (docs/json.md) on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -161,6 +161,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Ls(a) => a.json || a.output == Some(LsFormat::Json),
         Command::Wait(a) => a.json,
         Command::Logs(a) => a.json,
+        Command::Cancel(a) => a.json,
         _ => false,
     }
 }
