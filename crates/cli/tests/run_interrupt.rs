@@ -134,7 +134,15 @@ fn sighup_is_handled_like_sigterm_the_lease_released_and_the_job_left_running() 
             done.display()
         ),
     );
-    let mut run = env.spawn(&["run", spec.to_str().unwrap(), "--key", "hup"], &[]);
+    let err_path = env.path("hup-err.txt");
+    let mut run = env
+        .cmd()
+        .args(["run", spec.to_str().unwrap(), "--key", "hup"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
     assert!(wait_until(Duration::from_secs(20), || env
         .status("hup")
         .is_some_and(|s| s["phase"]["phase"] == "submitted")));
@@ -142,6 +150,12 @@ fn sighup_is_handled_like_sigterm_the_lease_released_and_the_job_left_running() 
     assert_eq!(
         wait_child(&mut run, Duration::from_secs(20)).code(),
         Some(130)
+    );
+    // It says what it did and what to do next.
+    let err = read(&err_path);
+    assert!(
+        err.contains("was left running and the lease released; resume with"),
+        "{err}"
     );
     let s = env.status("hup").unwrap();
     assert_eq!(s["owner"], serde_json::Value::Null, "lease released: {s}");
