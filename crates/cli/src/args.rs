@@ -36,10 +36,11 @@ Job specs: see the README, section \"Job specs\", and examples/*.toml."
     };
 }
 
-/// A subcommand's `--help` epilogue: its examples, then the environment variables.
+/// A subcommand's `--help` epilogue: its examples, the exit codes, then the environment
+/// variables.
 macro_rules! examples {
     ($($line:literal),+ $(,)?) => {
-        concat!("Examples:\n", $("  ", $line, "\n",)+ "\n", env_vars!())
+        concat!("Examples:\n", $("  ", $line, "\n",)+ "\n", exit_codes!(), env_vars!())
     };
 }
 
@@ -105,7 +106,7 @@ pub enum Command {
     #[command(after_help = examples!("tether history nightly", "tether history nightly --json"))]
     History(KeyArgs),
     /// Kill a run's external job (reaches its owner, or acts itself if no owner is alive).
-    #[command(after_help = examples!("tether cancel nightly", "tether cancel nightly --no-wait"))]
+    #[command(after_help = examples!("tether cancel nightly", "tether cancel nightly --no-wait", "tether cancel nightly --json | jq .state"))]
     Cancel(CancelArgs),
     /// Block until a run ends (driven by a worker or another `tether run`); its outcome is the
     /// exit code. What an orchestrator task calls after `tether submit`.
@@ -115,6 +116,7 @@ pub enum Command {
     #[command(after_help = examples!("tether validate examples/hello.toml"))]
     Validate(ValidateArgs),
     /// Print tether's version.
+    #[command(after_help = examples!("tether version", "tether --version"))]
     Version,
     /// Print a shell completion script.
     #[command(after_help = examples!("tether completions bash > ~/.local/share/bash-completion/completions/tether", "tether completions zsh > ~/.zfunc/_tether", "tether completions fish > ~/.config/fish/completions/tether.fish"))]
@@ -382,4 +384,7 @@ pub struct CancelArgs {
     /// Only record the request; do not wait for the job to be killed.
     #[arg(long)]
     pub no_wait: bool,
+    /// Print the run after the cancel as JSON (docs/json.md) on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

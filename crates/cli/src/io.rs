@@ -9,6 +9,7 @@
 //!   stops writing quietly for the rest of the process: the command still finishes its work
 //!   (a run still ends, leases are still released) and exits with its own code.
 //! - [`diag!`] writes a line to stderr and ignores every error.
+//! - Both strip colour where their stream shows none (`crate::style`).
 use std::{
     io::Write,
     sync::atomic::{AtomicBool, Ordering},
@@ -21,7 +22,11 @@ pub fn out_line(text: std::fmt::Arguments<'_>) {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
     }
-    let mut out = std::io::stdout().lock();
+    // Through anstream: styles are stripped where stdout shows no colour (see `style`).
+    let mut out = anstream::AutoStream::new(
+        std::io::stdout().lock(),
+        crate::style::choice(crate::style::Stream::Out),
+    );
     if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
         STDOUT_CLOSED.store(true, Ordering::Relaxed);
     }
@@ -42,8 +47,11 @@ pub fn out_bytes(data: &[u8]) -> bool {
 
 /// Writes `text` and a newline to stderr, ignoring errors (a diagnostic must never kill us).
 pub fn err_line(text: std::fmt::Arguments<'_>) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{text}");
+    let mut err = anstream::AutoStream::new(
+        std::io::stderr().lock(),
+        crate::style::choice(crate::style::Stream::Err),
+    );
+    let _ = writeln!(err, "{text}").and_then(|()| err.flush());
 }
 
 /// `println!` that stops quietly once stdout is closed.

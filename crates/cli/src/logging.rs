@@ -6,6 +6,8 @@
 //!   timestamp and its level, as text or (`--log-format json`) one JSON object per line;
 //!   `info` by default, `TETHER_LOG` overrides. The library's notices (the same events in
 //!   words, for the other commands) are not printed again.
+//! - Levels are coloured only when stderr is a terminal and colour is not turned off
+//!   (`NO_COLOR`, `CLICOLOR=0`); JSON and piped logs never carry escape codes.
 use clap::ValueEnum;
 
 use crate::args::{Cli, Command};
@@ -37,13 +39,18 @@ pub fn init(cli: &Cli) -> Guard {
     let default = if worker.is_some() { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TETHER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour only for a person at a terminal, never with NO_COLOR (nor CLICOLOR=0); a log
+    // file keeps plain text even under CLICOLOR_FORCE (logs are grepped, not looked at).
+    let ansi = worker != Some(LogFormat::Json)
+        && std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && crate::style::enabled(crate::style::Stream::Err);
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         // Its report of a failed write is an `eprintln!`, which panics on a closed stderr.
         .log_internal_errors(false);
     let fmt = match worker {
         Some(LogFormat::Json) => fmt.json().with_current_span(false).boxed(),
-        // No colours (the `ansi` feature is off): `NO_COLOR` holds, logs stay plain text.
         Some(_) => fmt.boxed(),
         // A command's diagnostics: no timestamps, they interleave with its own lines.
         None => fmt.without_time().boxed(),

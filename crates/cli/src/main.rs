@@ -14,6 +14,7 @@ mod logging;
 mod otlp;
 mod output;
 mod progress;
+mod style;
 
 use std::process::ExitCode;
 

@@ -24,7 +24,7 @@ pub fn outcome_detail(o: &Outcome) -> String {
 pub fn print_status(run: &RunRecord, submissions: &[SubmissionRecord]) {
     let (generation, id) = run.current();
     say!("key:       {}", run.key);
-    say!("state:     {}", state(run));
+    say!("state:     {}", crate::style::state(&state(run)));
     say!("backend:   {} ({})", run.kind, run.spec_name);
     if let Some(g) = generation {
         say!("generation: {g}");
@@ -95,21 +95,25 @@ pub fn print_ls(runs: &[RunSummaryView], wide: bool) {
             (Some(o), false) => format!("{o} (expired)"),
             (None, _) => "-".into(),
         };
+        let state = match r.failure_class {
+            Some(class) => format!("{}: {class}", r.state),
+            None => r.state.to_string(),
+        };
         let line = format!(
-            "{:<40} {:<16} {:>5} {:>4} {:<28} {}",
+            "{:<40} {} {:>5} {:>4} {:<28} {}",
             r.key.as_str(),
-            match r.failure_class {
-                Some(class) => format!("{}: {class}", r.state),
-                None => r.state.to_string(),
-            },
+            crate::style::state_padded(&state, 16),
             r.epoch,
             g.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
             id.map(|i| esc(&i.0)).unwrap_or_else(|| "-".into()),
             owner
         );
         if wide {
+            // Padded by its width on screen: the state's colour codes take no room.
+            let pad = 130usize.saturating_sub(console::measure_text_width(&line));
             say!(
-                "{line:<130} {:<18} {:<24} {}",
+                "{line}{} {:<18} {:<24} {}",
+                " ".repeat(pad),
                 r.kind,
                 esc(&r.spec_name),
                 iso_time(r.updated_at_ms)

@@ -203,7 +203,10 @@ impl Progress {
 
     /// `running · gen 1 · local 4242`
     fn describe(&self, s: &State) -> String {
-        let mut text = s.phase.clone();
+        self.describe_with(s, s.phase.clone())
+    }
+
+    fn describe_with(&self, s: &State, mut text: String) -> String {
         if let Some(g) = &s.generation {
             text.push_str(&format!(" · gen {g}"));
         }
@@ -220,7 +223,10 @@ impl Progress {
                 let width = console::Term::stderr().size().1 as usize;
                 let room = width.saturating_sub(15).max(10);
                 // The state matters more than the end of a long key: cut the key first.
-                let rest = self.describe(s);
+                // The state word in its colour where stderr shows colour (`indicatif` writes
+                // straight to the terminal, not through `anstream`).
+                let phase = crate::style::state_on(crate::style::Stream::Err, &s.phase);
+                let rest = self.describe_with(s, phase);
                 let key_room = room
                     .saturating_sub(console::measure_text_width(&rest) + 3)
                     .max(12);

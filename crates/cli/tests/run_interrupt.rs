@@ -122,3 +122,79 @@ fn a_backend_refusing_connections_at_submit_waits_in_one_line_and_ctrl_c_says_no
     assert!(err.contains("no job was started"), "{err}");
     assert!(!err.contains("was left running"), "{err}");
 }
+
+#[test]
+fn sighup_is_handled_like_sigterm_the_lease_released_and_the_job_left_running() {
+    let env = Env::new();
+    let done = env.path("done");
+    let spec = env.spec(
+        "job.toml",
+        &format!(
+            "[job]\nkind = 'local'\ncommand = ['sh', '-c', 'sleep 2; touch {}']\n",
+            done.display()
+        ),
+    );
+    let err_path = env.path("hup-err.txt");
+    let mut run = env
+        .cmd()
+        .args(["run", spec.to_str().unwrap(), "--key", "hup"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || env
+        .status("hup")
+        .is_some_and(|s| s["phase"]["phase"] == "submitted")));
+    signal(run.id(), "HUP");
+    assert_eq!(
+        wait_child(&mut run, Duration::from_secs(20)).code(),
+        Some(130)
+    );
+    // It says what it did and what to do next.
+    let err = read(&err_path);
+    assert!(
+        err.contains("was left running and the lease released; resume with"),
+        "{err}"
+    );
+    let s = env.status("hup").unwrap();
+    assert_eq!(s["owner"], serde_json::Value::Null, "lease released: {s}");
+    assert!(
+        wait_until(Duration::from_secs(20), || done.exists()),
+        "the job kept running after tether left"
+    );
+}
+
+#[test]
+fn a_follower_says_the_owner_stopped_renewing_and_when_it_takes_over() {
+    let mut env = Env::new();
+    // Renewed every 2 s: an owner silent for more than 3 s has stopped renewing.
+    env.lease_ttl = "6s".into();
+    let spec = env.spec(
+        "long.toml",
+        "[job]\nkind = 'local'\ncommand = ['sh', '-c', 'sleep 10']\n",
+    );
+    let spec = spec.to_str().unwrap();
+    let mut first = env.spawn(&["run", spec, "--key", "frozen"], &[]);
+    assert!(wait_until(Duration::from_secs(20), || env
+        .status("frozen")
+        .is_some_and(
+            |s| s["phase"]["phase"] == "submitted" && s["owner"].is_string()
+        )));
+    signal(first.id(), "STOP");
+    let out = env.run(&["run", spec, "--key", "frozen"]);
+    signal(first.id(), "CONT");
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("owner stopped renewing"))
+        .unwrap_or_else(|| panic!("no line saying the owner stopped renewing: {err}"));
+    assert!(line.contains("following run@"), "who: {line}");
+    assert!(line.contains("s ago; taking over in ≤ "), "when: {line}");
+    // The frozen owner, woken up, finds its lease taken and stands down.
+    assert_eq!(
+        wait_child(&mut first, Duration::from_secs(30)).code(),
+        Some(5)
+    );
+}

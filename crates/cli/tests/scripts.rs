@@ -258,3 +258,70 @@ fn cancel_exits_0_at_once_without_a_job_and_says_when_nothing_will_kill() {
         stderr(&out)
     );
 }
+
+/// Every command with `--json` prints a documented view (submit, wait, cancel, rerun: `run`),
+/// and a documented `error` on stdout when it fails, whatever the command.
+#[test]
+fn submit_wait_cancel_and_rerun_print_documented_json_and_json_errors() {
+    let env = Env::new();
+    let ok = env.spec("ok.toml", "[job]\nkind = 'local'\ncommand = ['true']\n");
+    let ok = ok.to_str().unwrap();
+    let long = env.spec(
+        "long.toml",
+        "[job]\nkind = 'local'\ncommand = ['sleep', '60']\n",
+    );
+    let long = long.to_str().unwrap();
+
+    let v = json_of(&env.run(&["submit", ok, "--key", "s", "--json"]));
+    assert_valid("run", &v);
+    assert_eq!(
+        (v["key"].as_str(), v["queued"].as_bool()),
+        (Some("s"), Some(true))
+    );
+    // Nobody drives `s`: cancel records the request and says so; the JSON is the run.
+    let out = env.run(&["cancel", "s", "--no-wait", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_valid("run", &v);
+    assert_eq!(v["cancel_requested"], true, "{v}");
+
+    let out = env.run(&["run", ok, "--key", "done"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_of(&env.run(&["wait", "done", "--json"]));
+    assert_valid("run", &v);
+    assert_eq!(v["state"], "succeeded");
+    let v = json_of(&env.run(&["rerun", "done", "--json"]));
+    assert_valid("run", &v);
+    assert_eq!(v["state"], "succeeded");
+
+    // A cancel that kills a running job: the run as it ended.
+    let mut run = env.spawn(&["run", long, "--key", "c"], &[]);
+    assert!(wait_until(std::time::Duration::from_secs(20), || env
+        .status("c")
+        .is_some_and(|s| s["phase"]["phase"] == "submitted")));
+    let out = env.run(&["cancel", "c", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_valid("run", &v);
+    assert_eq!(v["state"], "cancelled", "{v}");
+    wait_child(&mut run, std::time::Duration::from_secs(20));
+
+    let bad = env.spec("bad.toml", "[job]\nkind = 'nope'\n");
+    for args in [
+        &["run", bad.to_str().unwrap(), "--json"][..],
+        &["submit", bad.to_str().unwrap(), "--key", "b", "--json"],
+        &["wait", "nope", "--json"],
+        &["cancel", "nope", "--json"],
+        &["rerun", "nope", "--json"],
+        &["logs", "nope", "--json"],
+    ] {
+        let out = env.run(args);
+        let v = json_of(&out);
+        assert_valid("error", &v);
+        assert_eq!(
+            Some(i64::from(out.status.code().unwrap())),
+            v["error"]["exit_code"].as_i64(),
+            "{args:?}"
+        );
+    }
+}

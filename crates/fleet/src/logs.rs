@@ -5,13 +5,16 @@
 //!   past the end with the last page again (same `end`), which used to print it for ever.
 //! - A sink that refuses more (`tether logs K | head`: stdout closed) ends the read quietly.
 //! - Following switches to a newer generation when one starts (unless a generation was asked
-//!   for) and ends when the run is finished.
+//!   for) and ends when the run is finished, or, for a run nobody drives (no live lease), when
+//!   the backend says its job ended (asked read only, as `tether status` does): the log is
+//!   read to its end first.
 use std::time::Duration;
 
 use tether_core::{
     connector::{JobRef, LogCursor, LogError, LogStream, Logs},
     ids::{Generation, RunKey},
     journal::Phase,
+    observe::JobStatus,
     store::StoreError,
 };
 
@@ -229,7 +232,8 @@ pub async fn logs(
             && job.is_some()
             && current.is_some()
             && job.as_ref().map(|j| j.submission.generation) != current;
-        let ended = matches!(r.journal.phase, Phase::Finished { .. });
+        let ended = matches!(r.journal.phase, Phase::Finished { .. })
+            || (!newer && job.is_some() && unattended_job_ended(ctx, store.as_ref(), &r).await);
         if newer || ended {
             // The job ended before the record said so: read what it wrote after our last read
             // (its log is complete now), so the tail is never lost.
@@ -256,6 +260,25 @@ pub async fn logs(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// A run nobody drives keeps its record unfinished until someone drives it again: its job
+/// may have ended all the same. Asks the backend (read only, see `probe`): true once the job
+/// ended or is gone, so that following its log ends with the log complete.
+async fn unattended_job_ended(
+    ctx: &Ctx,
+    store: &dyn tether_core::store::Store,
+    run: &tether_core::store::RunRecord,
+) -> bool {
+    if run.lease_alive {
+        return false;
+    }
+    let Ok(subs) = store.submissions(&run.key).await else {
+        return false;
+    };
+    crate::probe::unattended_status(ctx, run, &subs)
+        .await
+        .is_some_and(|s| s.is_terminal() || matches!(s, JobStatus::NotFound { .. }))
 }
 
 fn finished(run: &tether_core::store::RunRecord) -> bool {

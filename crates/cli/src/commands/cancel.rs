@@ -1,17 +1,40 @@
-//! `tether cancel`: the library's cancel (`tether_fleet::cancel`), with progress on stderr.
+//! `tether cancel`: the library's cancel (`tether_fleet::cancel`), with progress on stderr;
+//! `--json` prints the run as it stands after the cancel (the `run` view of docs/json.md).
 use std::sync::Arc;
 
-use tether_core::engine::{EngineError, Finish};
+use tether_core::{
+    engine::{EngineError, Finish},
+    ids::RunKey,
+};
 use tether_fleet::{
     cancel::{CancelError, Cancelled},
+    view::RunView,
     Ctx,
 };
 
 use super::{parse_key, CliError, Exit};
-use crate::{args::CancelArgs, progress::Progress};
+use crate::{args::CancelArgs, output::json_line, progress::Progress};
 
 pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<Exit, CliError> {
     let key = parse_key(&args.key)?;
+    let json = args.json;
+    let code = cancel_run(ctx, &key, args).await?;
+    if json {
+        // What a script reads after any cancel that did not fail: the run as it now stands.
+        let store = ctx.store_existing().await?;
+        let run = store
+            .get_run(&key)
+            .await
+            .map_err(CliError::store)?
+            .ok_or_else(|| super::no_run(&key))?;
+        let subs = store.submissions(&key).await.map_err(CliError::store)?;
+        say!("{}", json_line(&RunView::new(&run, &subs)));
+    }
+    Ok(code)
+}
+
+async fn cancel_run(ctx: &Ctx, key: &RunKey, args: CancelArgs) -> Result<Exit, CliError> {
+    let key = key.clone();
     let progress = Arc::new(Progress::new());
     let result = tether_fleet::cancel::cancel(ctx, &key, !args.no_wait, progress.clone()).await;
     if !matches!(
@@ -50,7 +73,9 @@ pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> Result<Exit, CliError> {
         Ok(Cancelled::Ended(Finish::Outcome(o))) => {
             // The cancel did what was asked: the run has ended (cancelled, or it finished on
             // its own first: the label says which). Exit 3 is for a *run* that was cancelled.
-            say!("{key}\t{}", o.label());
+            if !args.json {
+                say!("{key}\t{}", o.label());
+            }
             Ok(Exit::Succeeded)
         }
         Ok(Cancelled::Ended(Finish::GaveUp { reason })) => {

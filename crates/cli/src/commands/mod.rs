@@ -161,6 +161,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Ls(a) => a.json || a.output == Some(LsFormat::Json),
         Command::Wait(a) => a.json,
         Command::Logs(a) => a.json,
+        Command::Cancel(a) => a.json,
         _ => false,
     }
 }
@@ -206,7 +207,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
     match result {
         Ok(code) => code,
         Err(e) => {
-            diag!("tether: error: {e}");
+            diag!("tether: {} {e}", crate::style::error_label());
             if json {
                 // A script reading stdout gets JSON whatever happened.
                 let view = tether_fleet::view::ErrorView::new(

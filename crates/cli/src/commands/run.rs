@@ -203,7 +203,7 @@ pub async fn drive_with(
         if how.json {
             say!("{}", output::json_line(&(*view).replayed(false)));
         } else {
-            say!("{}\t{}", view.key, view.state);
+            say!("{}\t{}", view.key, crate::style::state(view.state));
         }
     }
     Ok(code)
@@ -235,7 +235,11 @@ async fn summary(ctx: &Ctx, key: &RunKey, outcome: &Outcome, progress: &Progress
             } else {
                 format!("{key}: ")
             };
-            let mut line = format!("tether: {who}succeeded in {}", human_duration(took));
+            let mut line = format!(
+                "tether: {who}{} in {}",
+                crate::style::state("succeeded"),
+                human_duration(took)
+            );
             if let Some(peak) = result.get("peak_rss_bytes").and_then(|v| v.as_u64()) {
                 if peak > 0 {
                     line.push_str(&format!(" (peak memory {})", human_bytes(peak)));
@@ -246,7 +250,7 @@ async fn summary(ctx: &Ctx, key: &RunKey, outcome: &Outcome, progress: &Progress
         Outcome::Failed { .. } => {
             progress.line(&format!(
                 "tether: {key}: {}",
-                output::outcome_detail(outcome)
+                crate::style::lead(&output::outcome_detail(outcome))
             ));
             if show.logs {
                 return;
@@ -265,7 +269,7 @@ async fn summary(ctx: &Ctx, key: &RunKey, outcome: &Outcome, progress: &Progress
         }
         _ => progress.line(&format!(
             "tether: {key}: {}",
-            output::outcome_detail(outcome)
+            crate::style::lead(&output::outcome_detail(outcome))
         )),
     }
 }

@@ -8,6 +8,8 @@ use std::{
 
 use serde_json::Value;
 
+pub mod tmux;
+
 /// A state directory with its own SQLite store (or `state` override) and jobs dir.
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -89,6 +91,10 @@ impl Env {
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env_remove("TETHER_FAULT")
             .env_remove("TETHER_CONFIG")
+            // Colour is decided by each test, not by the environment of whoever runs it.
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR")
+            .env_remove("NO_COLOR")
             .current_dir(self.dir.path());
         c
     }
