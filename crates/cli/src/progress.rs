@@ -264,20 +264,22 @@ impl Progress {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let ttl = self.opts.lease_ttl.as_millis() as i64;
-        let why = match record.lease_expires_at_ms {
+        // `why` counts seconds; `reason` is what a plain-mode line is printed again for.
+        let (why, reason) = match record.lease_expires_at_ms {
             Some(exp) if exp > now_ms => {
                 let silent = now_ms - (exp - ttl);
                 if silent > ttl / 3 + 1000 {
-                    format!(
+                    let why = format!(
                         "owner stopped renewing {}s ago; taking over in ≤ {}s",
                         silent / 1000,
                         (exp - now_ms + 999) / 1000
-                    )
+                    );
+                    (why, "stopped renewing")
                 } else {
-                    "its lease is alive".to_string()
+                    ("its lease is alive".to_string(), "alive")
                 }
             }
-            _ => "its lease expired; taking over".to_string(),
+            _ => ("its lease expired; taking over".to_string(), "expired"),
         };
         s.phase = format!(
             "following {owner} for {} ({why}; {})",
@@ -285,14 +287,16 @@ impl Progress {
             record.journal.phase.label()
         );
         if self.bar.is_none() {
-            // Plain mode prints on change only: the ticking duration is not a change.
-            let stable = format!("{} · following {owner} ({why})", s.key);
+            // Plain mode prints on change only: the ticking duration and the countdown of a
+            // silent owner are not changes (one line when it stops renewing, not one a second).
+            let stable = format!("{} · following {owner} ({reason})", s.key);
             if s.last == stable {
                 return;
             }
             diag!(
-                "{} tether: {stable}; {}",
+                "{} tether: {} · following {owner} ({why}); {}",
                 now_iso(),
+                s.key,
                 record.journal.phase.label()
             );
             s.last = stable;

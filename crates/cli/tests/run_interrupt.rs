@@ -192,6 +192,14 @@ fn a_follower_says_the_owner_stopped_renewing_and_when_it_takes_over() {
         .unwrap_or_else(|| panic!("no line saying the owner stopped renewing: {err}"));
     assert!(line.contains("following run@"), "who: {line}");
     assert!(line.contains("s ago; taking over in ≤ "), "when: {line}");
+    // Said once, not once a second while the countdown runs.
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("owner stopped renewing"))
+            .count(),
+        1,
+        "{err}"
+    );
     // The frozen owner, woken up, finds its lease taken and stands down.
     assert_eq!(
         wait_child(&mut first, Duration::from_secs(30)).code(),
