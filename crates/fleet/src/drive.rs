@@ -63,10 +63,11 @@ pub async fn drive(
     let key = key.clone();
     let owner = owner_id("run");
     // Held for as long as this process drives the run: if it dies, a rerun takes over at once.
-    // Taken while the engine starts rather than before it (on PostgreSQL it is a session of its
-    // own, whose connection and TLS handshake then overlap taking the lease). The order does
-    // not matter for safety: until the owner's liveness row exists, its lease alone decides.
-    let alive = ctx.hold_liveness(store.as_ref(), &owner);
+    // Taken before the lease, not beside it: an owner killed before its liveness row exists
+    // is judged by its lease alone (with the two overlapped, a bench round of reruns after a
+    // `kill -9` right after the submit waited out the 9 s lease on a loaded machine, most
+    // likely for that reason).
+    let _alive = ctx.hold_liveness(store.as_ref(), &owner).await;
     let engine = Engine::new(
         store.clone(),
         built.connector,
@@ -75,12 +76,10 @@ pub async fn drive(
         Arc::new(Traced::new(observer)),
     );
     let span = crate::trace::run_span(&key, tether_core::ids::Epoch(0), &owner);
-    let running = tracing::Instrument::instrument(engine.run(&key, &owner), span);
-    // The guard comes out with the result (and is dropped with the drive if interrupted).
-    let mut driving = Box::pin(async {
-        let (_alive, result) = tokio::join!(alive, running);
-        result
-    });
+    let mut driving = Box::pin(tracing::Instrument::instrument(
+        engine.run(&key, &owner),
+        span,
+    ));
     let result = tokio::select! {
         r = &mut driving => Some(r),
         () = stop => None,
