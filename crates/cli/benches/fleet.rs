@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo bench -p tether-cli --bench fleet                # both sections, small defaults
 //! cargo bench -p tether-cli --bench fleet -- takeover    # takeover after a SIGKILL (worker, run)
+//! cargo bench -p tether-cli --bench fleet -- rerun       # only the rerun after `kill -9` of a run
 //! cargo bench -p tether-cli --bench fleet -- capacity    # runs in flight per worker, RSS, CPU
 //! cargo bench -p tether-cli --bench fleet -- durability  # `durable = true` against `false`
 //! ```
@@ -155,19 +156,20 @@ async fn main() -> anyhow::Result<()> {
     let want = |s: &str| sections.is_empty() || sections.iter().any(|a| a == s);
     for s in &sections {
         anyhow::ensure!(
-            s == "takeover" || s == "capacity" || s == "durability",
-            "unknown section {s:?}: use takeover, capacity, durability or nothing (all)"
+            ["takeover", "rerun", "capacity", "durability"].contains(&s.as_str()),
+            "unknown section {s:?}: use takeover, rerun, capacity, durability or nothing (all)"
         );
     }
     let stores = stores().await;
     println!("fleet bench on {}", machine());
 
-    if want("takeover") {
+    // `rerun` alone measures the rerun after `kill -9` of `tether run`; `takeover` both.
+    if want("takeover") || want("rerun") {
         let runs = setting("FLEET_TAKEOVER_RUNS", 30);
         let rounds = setting("FLEET_TAKEOVER_ROUNDS", 3);
         let mut rows = Vec::new();
         let mut ratios = Vec::new();
-        for &store in &stores {
+        for &store in stores.iter().filter(|_| want("takeover")) {
             // Liveness on (issue 15) beside the lease alone (the design before it).
             let on = takeover::measure(store, None, true, runs, rounds).await?;
             let off = takeover::measure(store, None, false, runs, rounds).await?;
@@ -180,10 +182,12 @@ async fn main() -> anyhow::Result<()> {
             rows.extend([on, off]);
             rows.push(takeover::measure(store, Some("3s"), false, runs, rounds).await?);
         }
-        println!("\nTakeover: SIGKILL of a worker holding {runs} local runs -> first poll by the next worker");
-        println!("{}", takeover::TakeoverResult::header());
-        for r in &rows {
-            println!("{}", r.row());
+        if want("takeover") {
+            println!("\nTakeover: SIGKILL of a worker holding {runs} local runs -> first poll by the next worker");
+            println!("{}", takeover::TakeoverResult::header());
+            for r in &rows {
+                println!("{}", r.row());
+            }
         }
         let reruns = setting("FLEET_RERUN_RUNS", 10);
         let rounds = setting("FLEET_RERUN_ROUNDS", rounds);

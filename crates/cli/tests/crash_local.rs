@@ -124,13 +124,15 @@ fn crash_between_intent_and_submit_submits_the_same_generation_once() {
 fn sigkill_after_the_job_finished_returns_its_result_without_rerunning() {
     let env = Env::new();
     let counter = env.path("counter");
-    // A long poll interval: tether sleeps while the job ends, and is killed in that window.
+    // A long poll interval, and tether frozen (a local job's end would otherwise wake it at
+    // once): the job ends while tether cannot record it, and tether is killed in that window.
     let spec = env.spec(
         "job.toml",
         &counter_spec(&counter, "sleep 1", "poll_interval = \"30s\""),
     );
     let mut first = env.spawn(&["run", spec.to_str().unwrap(), "--key", "k4"], &[]);
     assert!(wait_until(T, || submitted(&env, "k4")));
+    signal(first.id(), "STOP");
     let jobs = env.jobs.clone();
     assert!(
         wait_until(T, || std::fs::read_dir(&jobs)

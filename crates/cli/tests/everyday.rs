@@ -181,3 +181,31 @@ fn status_of_a_run_nobody_drives_asks_the_backend() {
         "status only reads"
     );
 }
+
+#[test]
+fn a_short_local_job_is_seen_ending_at_once_not_a_poll_interval_later() {
+    let env = Env::new();
+    for durable in [true, false] {
+        let spec = env.spec(
+            &format!("short-{durable}.toml"),
+            &format!(
+                "durable = {durable}\npoll_interval = '1m'\n[job]\nkind = 'local'\n\
+                 command = ['sleep', '0.5']\n"
+            ),
+        );
+        let t = std::time::Instant::now();
+        let out = env.run(&[
+            "run",
+            spec.to_str().unwrap(),
+            "--key",
+            &format!("short-{durable}"),
+        ]);
+        let took = t.elapsed();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        // The poll interval is a minute: waiting it out would take at least that.
+        assert!(
+            took < Duration::from_secs(30),
+            "durable = {durable}: took {took:?}"
+        );
+    }
+}

@@ -190,6 +190,13 @@ pub trait Connector: Send + Sync + 'static {
     async fn submit(&self, req: &SubmitRequest) -> Result<ExternalId, SubmitError>;
     /// Asks for the job's state; checks that the job under this id carries our tag.
     async fn status(&self, job: &JobRef) -> JobStatus;
+    /// Waits between two status calls: returns after `max`, or earlier when the job may have
+    /// changed (a backend that can await its jobs, e.g. a local process's exit, so a short
+    /// job's end is seen at once instead of a poll interval later). Returning early is always
+    /// safe: the engine just asks `status` again. The default sleeps `max`.
+    async fn wait_change(&self, _job: &JobRef, max: Duration) {
+        tokio::time::sleep(max).await
+    }
     /// Kills the job (asynchronously: keep observing until it is terminal).
     async fn cancel(&self, job: &JobRef) -> Result<(), CancelError>;
     /// Capability: search by tag.

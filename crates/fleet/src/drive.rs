@@ -63,6 +63,10 @@ pub async fn drive(
     let key = key.clone();
     let owner = owner_id("run");
     // Held for as long as this process drives the run: if it dies, a rerun takes over at once.
+    // Taken before the lease, not beside it: an owner killed before its liveness row exists
+    // is judged by its lease alone (with the two overlapped, a bench round of reruns after a
+    // `kill -9` right after the submit waited out the 9 s lease on a loaded machine, most
+    // likely for that reason).
     let _alive = ctx.hold_liveness(store.as_ref(), &owner).await;
     let engine = Engine::new(
         store.clone(),

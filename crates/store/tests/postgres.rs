@@ -324,3 +324,61 @@ async fn lease_expiry_uses_the_server_clock() -> R {
     db.drop_db().await;
     Ok(())
 }
+
+/// The backend pid holding an advisory lock in `db` (only liveness sessions take one there).
+async fn liveness_holder(admin: &tokio_postgres::Client, db: &str) -> anyhow::Result<Option<i32>> {
+    let row = admin
+        .query_opt(
+            "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1",
+            &[&db],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_liveness_session_killed_under_a_live_owner_is_taken_again() -> R {
+    let db = ScratchDb::create_from_env().await?;
+    let store: Arc<dyn Store> = Arc::new(PgStore::connect_with(db.url(), quick()).await?);
+    let owner = tether_core::ids::OwnerId("run@test:1:0000000000000001".into());
+    let alive = store
+        .hold_liveness(&owner)
+        .await?
+        .context("the liveness lock was not taken")?;
+    let (admin, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    let first = liveness_holder(&admin, db.name())
+        .await?
+        .context("no session holds the liveness lock")?;
+    // What a server-side kill (or a restart) does to the owner's session.
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&first])
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let again = loop {
+        match liveness_holder(&admin, db.name()).await? {
+            Some(pid) if pid != first => break pid,
+            _ => {
+                ensure!(
+                    Instant::now() < deadline,
+                    "the liveness lock was not taken again within 30 s of its session's end"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    // Dropping the guard ends the new session too: the lock is free.
+    drop(alive);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while liveness_holder(&admin, db.name()).await?.is_some() {
+        ensure!(
+            Instant::now() < deadline,
+            "session {again} kept the lock after the guard was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(admin);
+    db.drop_db().await;
+    Ok(())
+}

@@ -372,7 +372,10 @@ async fn ephemeral(
                 }
             }
         }
-        tokio::time::sleep(built.policy.poll_interval).await;
+        built
+            .connector
+            .wait_change(&job, built.policy.poll_interval)
+            .await;
     };
     note(format!("{key}: {}", output::outcome_detail(&outcome)));
     say!("{key}\t{}", outcome.label());

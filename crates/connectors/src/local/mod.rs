@@ -58,6 +58,7 @@ pub mod spec;
 pub mod startable;
 pub mod supervisor;
 mod sys;
+mod wait;
 mod watch;
 
 use std::{
@@ -387,6 +388,10 @@ impl Connector for LocalConnector {
 
     async fn status(&self, job: &JobRef) -> JobStatus {
         self.status_now(job)
+    }
+
+    async fn wait_change(&self, job: &JobRef, max: Duration) {
+        self.wait_change_now(job, max).await
     }
 
     async fn cancel(&self, job: &JobRef) -> Result<(), CancelError> {

@@ -1,5 +1,5 @@
 //! The few system calls the local backend needs that `std` does not wrap: `setsid`, `kill`,
-//! `flock` and a minimal signal handler. Every `unsafe` block of the backend lives here.
+//! `flock`, `pidfd_open`/`poll` and a minimal signal handler. Every `unsafe` block of the backend lives here.
 //!
 //! ## Guarantees
 //! - Each wrapper is a single system call on plain integers or on a file descriptor owned by a
@@ -15,7 +15,10 @@ use std::{
     ffi::CString,
     fs::File,
     io,
-    os::{fd::AsRawFd, unix::process::CommandExt},
+    os::{
+        fd::{AsRawFd, FromRawFd, OwnedFd},
+        unix::process::CommandExt,
+    },
     process::Command,
     sync::atomic::{AtomicI32, Ordering},
 };
@@ -148,6 +151,65 @@ pub fn arg_max() -> usize {
         .unwrap_or(128 * 1024)
 }
 
+/// A pidfd of process `pid` (`pidfd_open(2)`, Linux 5.3+): it becomes readable when the
+/// process exits, whoever its parent is, and it keeps naming that very process even if the
+/// pid is reused afterwards (check the process's identity after opening it).
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    if pid <= 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("no pidfd for pid {pid}"),
+        ));
+    }
+    // SAFETY: pidfd_open takes two integers and touches no memory of ours.
+    #[allow(unsafe_code)]
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, libc::PIDFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = i32::try_from(fd).map_err(io::Error::other)?;
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    #[allow(unsafe_code)]
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Waits until the process of `pidfd` exits or `timeout` passes, blocking (`poll(2)`):
+/// `Ok(true)` once it exited. A signal ends the wait early (`Ok(false)`), so the caller
+/// notices a termination request at once.
+pub fn wait_exit(pidfd: &OwnedFd, timeout: std::time::Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `pfd` is a valid pollfd on our stack for the duration of the call, and the
+    // descriptor belongs to `pidfd`, which outlives it.
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(r > 0)
+}
+
+/// Registers a pidfd with the tokio reactor, so its exit can be awaited. Needs a runtime with
+/// I/O enabled, as the backend's `tokio::process` calls already do.
+pub fn async_pidfd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: the `OwnedFd` owns an open descriptor and is moved into the `AsyncFd`, which
+    // keeps it open, unchanged, until it is dropped.
+    #[allow(unsafe_code)]
+    let registered = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    };
+    registered.map_err(io::Error::from)
+}
+
 /// Which kind of `flock`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockKind {
@@ -262,6 +324,27 @@ mod tests {
             "the group is gone"
         );
         assert!(kill_group(1, SIGKILL).is_err() && kill_group(0, SIGKILL).is_err());
+    }
+
+    #[test]
+    fn a_pidfd_wait_ends_at_the_exit_not_at_the_timeout() {
+        let mut child = Command::new("sleep").arg("0.3").spawn().unwrap();
+        let fd = pidfd_open(child.id() as i32).unwrap();
+        assert!(
+            !wait_exit(&fd, std::time::Duration::ZERO).unwrap(),
+            "running"
+        );
+        let t = std::time::Instant::now();
+        assert!(wait_exit(&fd, std::time::Duration::from_secs(60)).unwrap());
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "{:?}",
+            t.elapsed()
+        );
+        // Exited but not reaped yet: still readable; reaping works as usual.
+        assert!(wait_exit(&fd, std::time::Duration::ZERO).unwrap());
+        assert!(child.wait().unwrap().success());
+        assert!(pidfd_open(0).is_err());
     }
 
     #[test]

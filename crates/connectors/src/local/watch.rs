@@ -69,6 +69,9 @@ pub(super) fn supervise_job(
     }
 
     let started = Instant::now();
+    // Waiting on the child's pidfd instead of sleeping a whole tick: a job's end is recorded
+    // as soon as it happens (a short job's status is ready before its first poll).
+    let exited = sys::pidfd_open(pid).ok();
     let timeout = desc.timeout_ms.map(Duration::from_millis);
     let grace = Duration::from_millis(desc.grace_ms);
     let mut reason: Option<EndReason> = None;
@@ -112,7 +115,10 @@ pub(super) fn supervise_job(
             signal_group(pid, sys::SIGKILL);
             kill_at = None;
         }
-        sleep(TICK);
+        match &exited {
+            Some(fd) if sys::wait_exit(fd, TICK).is_ok() => {}
+            _ => sleep(TICK),
+        }
     };
     // Leftovers of the group (background children) must not outlive the recorded end. The
     // leader's pid was freed just now; Linux hands out pids in sequence, so it cannot name a

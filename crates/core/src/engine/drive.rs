@@ -194,7 +194,7 @@ impl<'a> Driver<'a> {
                     }
                     self.note(HistoryKind::Poll, self.generation(), &reason)
                         .await?;
-                    self.signals.sleep(self.engine.policy.poll_interval).await;
+                    self.wait_poll().await;
                     self.observed = Observed::Nothing;
                 }
                 Decision::AskAgain { after, .. } => {
@@ -249,6 +249,20 @@ impl<'a> Driver<'a> {
             submission: submission.clone(),
         };
         Observed::status(self.connector.status(&job).await)
+    }
+
+    /// The poll interval, cut short when the connector sees the job change (a local job's
+    /// end) or a signal comes (cancel, lost lease).
+    async fn wait_poll(&self) {
+        let interval = self.engine.policy.poll_interval;
+        let Some(id) = self.external_id().cloned() else {
+            return self.signals.sleep(interval).await;
+        };
+        let job = self.job_ref(id);
+        tokio::select! {
+            () = self.signals.sleep(interval) => {}
+            () = self.connector.wait_change(&job, interval) => {}
+        }
     }
 
     fn job_ref(&self, external_id: ExternalId) -> JobRef {

@@ -53,6 +53,24 @@ struct Conn {
     statements: Mutex<HashMap<usize, Statement>>,
     /// Set when a statement on it timed out: its state is unknown, so it is not reused.
     broken: AtomicBool,
+    /// Statements running on it now (see [`Pool::conn`]).
+    in_flight: AtomicUsize,
+}
+
+/// Counts a statement as running on its connection while it lives.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Busy(n)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Conn {
@@ -174,7 +192,11 @@ pub(crate) async fn connect(
 
 /// Connection failures: unreachable → `Unavailable`; refused by the server for a reason that
 /// retrying will not fix (auth, missing database) → `Open`.
-fn connect_error(op: &'static str, location: &str, e: tokio_postgres::Error) -> StoreError {
+pub(super) fn connect_error(
+    op: &'static str,
+    location: &str,
+    e: tokio_postgres::Error,
+) -> StoreError {
     // Checked first: a refused certificate arrives as an I/O error, but retrying cannot fix it.
     if let Some(tls) = tls_failure(&e) {
         return StoreError::Open {
@@ -226,6 +248,7 @@ impl Pool {
             client: first,
             statements: Mutex::new(HashMap::new()),
             broken: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
         }))));
         slots.resize_with(n, || tokio::sync::Mutex::new(None));
         Pool {
@@ -242,18 +265,8 @@ impl Pool {
         &self.location
     }
 
-    /// A connection of its own, outside the pool's rotation (an owner's liveness session),
-    /// and the bound for its statements.
-    pub(crate) async fn dedicated(
-        &self,
-        op: &'static str,
-    ) -> Result<(Client, Duration), StoreError> {
-        let timeout = self.options.connect_timeout;
-        let client = connect(&self.config, &self.tls, timeout, op, &self.location).await?;
-        Ok((client, timeout))
-    }
-
-    /// What opening listening sessions needs, detached from the pool (a task of its own keeps it).
+    /// What opening sessions of its own needs (listening sessions, an owner's liveness
+    /// session), detached from the pool (a task of its own keeps it).
     pub(crate) fn listener(&self) -> Listener {
         Listener {
             config: self.config.clone(),
@@ -263,8 +276,21 @@ impl Pool {
         }
     }
 
-    /// A usable connection, round-robin, (re)connecting its slot if needed.
+    /// A usable connection: an idle open one if there is (a short-lived process such as
+    /// `tether run` then pays for one connection and its TLS handshake, not one per slot),
+    /// else the next slot round-robin, (re)connecting it if needed, so a busy store grows
+    /// to its full size.
     async fn conn(&self, op: &'static str) -> Result<Arc<Conn>, StoreError> {
+        for slot in &self.slots {
+            if let Ok(guard) = slot.try_lock() {
+                if let Some(c) = guard
+                    .as_ref()
+                    .filter(|c| c.usable() && c.in_flight.load(Ordering::Relaxed) == 0)
+                {
+                    return Ok(Arc::clone(c));
+                }
+            }
+        }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let mut slot = self.slots[i].lock().await;
         if let Some(c) = slot.as_ref().filter(|c| c.usable()) {
@@ -283,6 +309,7 @@ impl Pool {
             client,
             statements: Mutex::new(HashMap::new()),
             broken: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
         });
         *slot = Some(Arc::clone(&c));
         Ok(c)
@@ -343,6 +370,7 @@ impl Pool {
     ) -> Result<Vec<Row>, StoreError> {
         let timeout = timeout.min(self.options.query_timeout);
         let conn = self.conn(op).await?;
+        let _busy = Busy::new(&conn.in_flight);
         let run = async {
             let stmt = conn.statement(sql).await?;
             conn.client.query(&stmt, params).await
@@ -385,6 +413,7 @@ impl Pool {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, StoreError> {
         let conn = self.conn(op).await?;
+        let _busy = Busy::new(&conn.in_flight);
         let run = async {
             let stmt = conn.statement(sql).await?;
             conn.client.execute(&stmt, params).await
@@ -397,10 +426,10 @@ impl Pool {
 /// Opens sessions that `LISTEN` (see [`Pool::listener`]).
 #[derive(Clone)]
 pub(crate) struct Listener {
-    config: Config,
-    tls: MakeRustlsConnect,
-    timeout: Duration,
-    location: String,
+    pub(super) config: Config,
+    pub(super) tls: MakeRustlsConnect,
+    pub(super) timeout: Duration,
+    pub(super) location: String,
 }
 
 impl Listener {
