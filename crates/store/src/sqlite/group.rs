@@ -20,7 +20,10 @@
 //! ## Caveats
 //! - A batch holds SQLite's write lock for all its writes: at most [`MAX_BATCH`] of them, well
 //!   under a second, so other processes sharing the file wait no longer than for one slow write.
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc, Mutex,
+};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tether_core::store::StoreError;
@@ -34,6 +37,26 @@ pub(super) const MAX_BATCH: usize = 512;
 #[derive(Default)]
 pub(super) struct Queue {
     state: Mutex<QueueState>,
+    /// Batches committed so far (what the tests count).
+    commits: AtomicU64,
+}
+
+impl Queue {
+    /// Batches committed so far.
+    #[cfg(test)]
+    pub(super) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Writes waiting for a leader.
+    #[cfg(test)]
+    pub(super) fn waiting(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .items
+            .len()
+    }
 }
 
 #[derive(Default)]
@@ -189,7 +212,10 @@ fn commit(conn: &mut Connection, inner: &Inner, mut batch: Vec<Box<dyn Pending>>
         },
     );
     match done {
-        Ok(()) => batch.into_iter().for_each(|item| item.committed()),
+        Ok(()) => {
+            inner.queue.commits.fetch_add(1, Ordering::Relaxed);
+            batch.into_iter().for_each(|item| item.committed())
+        }
         Err(e) => {
             let shared = Arc::new(e);
             for item in batch {

@@ -23,6 +23,8 @@
 mod busy;
 mod fenced;
 mod group;
+#[cfg(test)]
+mod group_tests;
 mod journal;
 mod leases;
 mod liveness;
