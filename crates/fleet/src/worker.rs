@@ -47,6 +47,8 @@ use crate::{
 };
 
 mod cache;
+#[cfg(test)]
+mod claim_batch_tests;
 mod heartbeat;
 mod slots;
 #[cfg(test)]

@@ -55,6 +55,8 @@ fn entry(epoch: Epoch, reason: &str) -> HistoryEntry {
 }
 
 /// Holds the connection (as a long write would) until `n` writes wait, then lets them go.
+// Holding the connection's lock while the writes queue up is the point: they must all wait.
+#[allow(clippy::await_holding_lock)]
 async fn release_when_waiting(
     store: &SqliteStore,
     n: usize,
