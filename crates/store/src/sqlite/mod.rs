@@ -1,9 +1,10 @@
 //! The embedded SQLite store (the default).
 //!
 //! ## Guarantees
-//! - Every write is one `BEGIN IMMEDIATE` transaction: the fence check, the change and its
-//!   history entry commit together or not at all, and two processes never interleave inside
-//!   one (SQLite has a single writer). That is also what makes [`Store::claim`] exclusive:
+//! - Every write runs under the write lock of a `BEGIN IMMEDIATE` transaction, in a savepoint
+//!   of its own (writes waiting together share the transaction: see [`group`]): the fence
+//!   check, the change and its history entry commit together or not at all, and two processes
+//!   never interleave inside one (SQLite has a single writer). That is also what makes [`Store::claim`] exclusive:
 //!   candidates are picked and taken under the write lock, so no run goes to two claimers.
 //! - A writer that waits longer than the busy timeout (10 s by default) gets
 //!   [`StoreError::Locked`], which is transient: retry later.
