@@ -39,6 +39,17 @@ use std::time::Duration;
 
 use tether_store::postgres::scratch::ScratchDb;
 
+/// Runs with a job intended or submitted and no outcome yet, by one grouped count.
+pub(crate) async fn running(store: &dyn tether_core::Store) -> anyhow::Result<usize> {
+    Ok(store
+        .count_runs()
+        .await?
+        .into_iter()
+        .filter(|(state, _, _)| *state == tether_core::store::RunState::Running)
+        .map(|(_, _, n)| n as usize)
+        .sum())
+}
+
 /// Which state store a measurement uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StoreKind {

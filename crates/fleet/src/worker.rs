@@ -47,6 +47,8 @@ use crate::{
 };
 
 mod cache;
+#[cfg(test)]
+mod claim_batch_tests;
 mod heartbeat;
 mod slots;
 #[cfg(test)]
@@ -55,8 +57,12 @@ mod store_calls_tests;
 use cache::ConnectorCache;
 use heartbeat::heartbeat;
 
-/// Most runs a worker claims in one statement.
+/// Runs a worker claims in one statement at first.
 const CLAIM_BATCH: usize = 64;
+/// Most runs a worker claims in one statement: the batch doubles from [`CLAIM_BATCH`] up to
+/// this while every claim comes back full (a backlog of thousands), and falls back after the
+/// first claim that is not.
+const MAX_CLAIM_BATCH: usize = 1024;
 
 /// A run this worker drives.
 struct InFlight {
@@ -222,6 +228,7 @@ pub async fn worker(
     let mut idle_since: Option<Instant> = None;
     let mut connectors = ConnectorCache::default();
     let mut backlog = false;
+    let mut claim_batch = CLAIM_BATCH;
     let code = loop {
         tokio::select! {
             () = &mut stop => break WorkerEnd::Stopped,
@@ -261,12 +268,15 @@ pub async fn worker(
         let free = args.concurrency.saturating_sub(tasks.set.len());
         backlog = false;
         if free > 0 {
-            // Batches of at most CLAIM_BATCH let a fleet share a burst of queued runs; a full
-            // batch means more may be waiting, so claim again at once instead of at the next tick.
-            let batch = free.min(CLAIM_BATCH);
+            // Small batches let a fleet share a burst of queued runs; a full batch means more
+            // may be waiting, so claim again at once instead of at the next tick, and a larger
+            // batch: one claim per 64 runs made a 10,000-run backlog wait for ~150 claims in
+            // a row, each behind a commit of the store.
+            let batch = free.min(claim_batch);
             match store.claim(&owner, ttl, batch, &filter).await {
                 Ok(claimed) => {
                     backlog = claimed.len() == batch;
+                    claim_batch = next_claim_batch(claim_batch, backlog);
                     for (lease, record) in claimed {
                         tracing::info!(key = %lease.key, epoch = %lease.epoch, %owner, "claimed");
                         // Epoch 1 is a run's first lease: a higher one was held before.
@@ -423,6 +433,16 @@ impl Launch<'_> {
             .instrument(span),
         );
         tasks.leases.insert(handle.id(), held);
+    }
+}
+
+/// The claim batch after a claim: doubled (up to [`MAX_CLAIM_BATCH`]) after a full one, back
+/// to [`CLAIM_BATCH`] otherwise.
+fn next_claim_batch(batch: usize, full: bool) -> usize {
+    if full {
+        (batch * 2).min(MAX_CLAIM_BATCH)
+    } else {
+        CLAIM_BATCH
     }
 }
 

@@ -140,6 +140,7 @@ pub async fn measure(
         &scratch.dir.path().join("worker.log"),
     );
     let pid = worker.pid();
+    let mut keep_log = KeepLog(Some(scratch.dir.path().join("worker.log")));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(300);
     let mut submit_all_secs = None;
@@ -261,9 +262,26 @@ pub async fn measure(
         lost,
     };
     worker.stop(Duration::from_secs(30));
+    keep_log.0 = None;
     drop(store);
     scratch.close().await;
     Ok(result)
+}
+
+/// On a failed measurement, copies the worker's log out of the scratch directory (which is
+/// removed) so the messages pointing at it can be followed.
+struct KeepLog(Option<std::path::PathBuf>);
+
+impl Drop for KeepLog {
+    fn drop(&mut self) {
+        if let Some(log) = self.0.take() {
+            let kept =
+                std::env::temp_dir().join(format!("fleet-capacity-{}.log", std::process::id()));
+            if std::fs::copy(&log, &kept).is_ok() {
+                eprintln!("  capacity: the worker's log is kept at {}", kept.display());
+            }
+        }
+    }
 }
 
 /// Every request the fake master answered so far.

@@ -1,9 +1,10 @@
 //! The embedded SQLite store (the default).
 //!
 //! ## Guarantees
-//! - Every write is one `BEGIN IMMEDIATE` transaction: the fence check, the change and its
-//!   history entry commit together or not at all, and two processes never interleave inside
-//!   one (SQLite has a single writer). That is also what makes [`Store::claim`] exclusive:
+//! - Every write runs under the write lock of a `BEGIN IMMEDIATE` transaction, in a savepoint
+//!   of its own (writes waiting together share the transaction: see [`group`]): the fence
+//!   check, the change and its history entry commit together or not at all, and two processes
+//!   never interleave inside one (SQLite has a single writer). That is also what makes [`Store::claim`] exclusive:
 //!   candidates are picked and taken under the write lock, so no run goes to two claimers.
 //! - A writer that waits longer than the busy timeout (10 s by default) gets
 //!   [`StoreError::Locked`], which is transient: retry later.
@@ -22,6 +23,9 @@
 //!   still valid, returns [`StoreError::Query`] wrapping [`crate::StaleGeneration`].
 mod busy;
 mod fenced;
+mod group;
+#[cfg(test)]
+mod group_tests;
 mod journal;
 mod leases;
 mod liveness;
@@ -41,7 +45,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, Transaction};
 use tether_core::{
     ids::{Epoch, ExternalId, Generation, OwnerId, RunKey, StoreId},
     journal::{Outcome, Submission},
@@ -76,6 +80,8 @@ struct Inner {
     location: String,
     /// The database file (its owners' lock files live next to it).
     path: PathBuf,
+    /// Writes waiting to be committed together (see [`group`]).
+    queue: group::Queue,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -153,6 +159,7 @@ impl SqliteStore {
                     store_id,
                     location,
                     path: db_path,
+                    queue: group::Queue::default(),
                 }),
             },
             versions,
@@ -184,34 +191,17 @@ impl SqliteStore {
         })?
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed only if `f` succeeds. While
-    /// another process holds the write lock, retries (the transaction rolled back, so nothing
-    /// was written) up to the busy timeout, telling `on_busy`. The lock is held only for
-    /// this one short transaction.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed only if `f` succeeds, and
+    /// answers once it committed. Writes waiting at the same time share the transaction, each
+    /// in its own savepoint ([`group`]: one fsync per batch). While another process holds the
+    /// write lock, retries (the transaction rolled back, so nothing was written) up to the busy
+    /// timeout, telling `on_busy`. The lock is held only for this one short transaction.
     async fn write<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: Fn(&Transaction<'_>, &str) -> Result<T, StoreError> + Send + 'static,
     {
-        let options = self.inner.options.clone();
-        self.with_conn(op, move |conn, loc| {
-            retry_busy(
-                op,
-                loc,
-                options.busy_timeout,
-                options.on_busy.as_ref(),
-                || {
-                    let tx = conn
-                        .transaction_with_behavior(TransactionBehavior::Immediate)
-                        .map_err(|e| map_err(op, loc, e))?;
-                    let out = f(&tx, loc)?;
-                    crate::fault::maybe_stop_holding_write_lock(op);
-                    tx.commit().map_err(|e| map_err(op, loc, e))?;
-                    Ok(out)
-                },
-            )
-        })
-        .await
+        group::write(&self.inner, op, f).await
     }
 }
 

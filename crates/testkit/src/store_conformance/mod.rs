@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use tether_core::{store::StoreError, Store};
 
+mod concurrent;
 pub mod helpers;
 mod leases;
 mod listing;
@@ -26,6 +27,7 @@ mod records;
 mod remove;
 mod rerun;
 
+pub use concurrent::*;
 pub use leases::*;
 pub use listing::*;
 pub use liveness::*;
@@ -65,6 +67,7 @@ macro_rules! store_conformance_tests {
             create_is_idempotent,
             full_lifecycle,
             stale_epoch_writer_is_fenced,
+            concurrent_fenced_writes_are_answered_each_on_its_own,
             takeover_after_expiry_bumps_epoch,
             concurrent_claims_never_double_claim,
             claim_order_and_eligibility,
