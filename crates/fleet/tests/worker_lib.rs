@@ -31,6 +31,8 @@ fn main() {
     println!("test a_library_worker_runs_a_submitted_run_and_stops_when_asked ... ok");
     rt.block_on(unusable_options_are_refused_before_the_store_is_touched());
     println!("test unusable_options_are_refused_before_the_store_is_touched ... ok");
+    rt.block_on(a_workers_short_local_job_is_seen_ending_at_once());
+    println!("test a_workers_short_local_job_is_seen_ending_at_once ... ok");
 }
 
 async fn unusable_options_are_refused_before_the_store_is_touched() {
@@ -171,4 +173,54 @@ async fn a_library_worker_runs_a_submitted_run_and_stops_when_asked() {
         .await
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&seen), "hello from the job\n");
+}
+
+/// The worker's connector wrappers (slots, metrics, bulk observation) pass the local
+/// connector's wait for the job's end through: a minute's poll interval is not waited out.
+async fn a_workers_short_local_job_is_seen_ending_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = context(tmp.path());
+    let spec = "poll_interval = \"1m\"\n[job]\nkind = \"local\"\ncommand = [\"sleep\", \"0.5\"]\n";
+    let built = ctx.connector_to_submit("short.toml", spec).unwrap();
+    let key = RunKey::new("lib-short").unwrap();
+    let store = ctx.store().await.unwrap();
+    store
+        .create_run(&NewRun {
+            key: key.clone(),
+            kind: built.connector.kind().to_string(),
+            spec_hash: spec_hash(spec),
+            spec: spec.into(),
+            spec_name: "short.toml".into(),
+            queued: true,
+            base_dir: Some(tmp.path().display().to_string()),
+        })
+        .await
+        .unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let worker_ctx = context(tmp.path());
+    let worker = tokio::spawn(async move {
+        let hooks = WorkerHooks {
+            observer: Arc::new(Quiet),
+            notices: Arc::new(|_| {}),
+        };
+        let stop = async {
+            let _ = stop_rx.await;
+        };
+        tether_fleet::worker::worker(&worker_ctx, WorkerOptions::new(4, 2), hooks, stop).await
+    });
+    // Waiting out the interval would take a minute.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let run = store.get_run(&key).await.unwrap().unwrap();
+        if matches!(run.journal.phase, Phase::Finished { .. }) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the end of a 0.5 s job was not seen within 30 s (poll interval 1 min): {run:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop_tx.send(()).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
 }

@@ -71,6 +71,9 @@ impl Connector for Timed {
         self.record("status", outcome, since);
         status
     }
+    async fn wait_change(&self, job: &JobRef, max: std::time::Duration) {
+        self.inner.wait_change(job, max).await
+    }
     async fn cancel(&self, job: &JobRef) -> Result<(), CancelError> {
         let since = Instant::now();
         let result = self.inner.cancel(job).await;

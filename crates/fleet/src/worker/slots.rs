@@ -122,6 +122,9 @@ impl Connector for Slotted {
         }
         status
     }
+    async fn wait_change(&self, job: &JobRef, max: std::time::Duration) {
+        self.inner.wait_change(job, max).await
+    }
     async fn cancel(&self, job: &JobRef) -> Result<(), CancelError> {
         self.inner.cancel(job).await
     }
