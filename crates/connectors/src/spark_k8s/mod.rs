@@ -47,6 +47,7 @@
 //!   [`crate::spark::version`]), says ≥ 4.2; that version is the submitter's, assumed the image's.
 mod api;
 mod build;
+mod bulk;
 pub mod recovery;
 pub mod spec;
 pub mod state;
@@ -282,6 +283,9 @@ impl Connector for SparkK8s {
         self.recovery.as_ref().map(|_| self as &dyn RecoveryShape)
     }
     fn logs(&self) -> Option<&dyn Logs> {
+        Some(self)
+    }
+    fn bulk_status(&self) -> Option<&dyn tether_core::connector::BulkStatus> {
         Some(self)
     }
 }
