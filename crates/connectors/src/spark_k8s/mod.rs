@@ -39,6 +39,10 @@
 //!   server does not have is `NotFound`; a pod without our tag label is `Mismatch`.
 //! - `cancel` deletes only a driver pod that carries our tag; a pod already gone is cancelled.
 //!
+//! - Spark's own recovery (level 1, Spark ≥ 4.2) is reported, not driven: after each active poll
+//!   the executor pods give the history each executor lost to OOM and each recovery-mode
+//!   executor ([`events`]).
+//!
 //! ## Caveats
 //! - Logs are read whole and paged by byte offset: a driver log of many megabytes is fetched
 //!   at every page (kube's `sinceTime` cursor is not used yet).
@@ -48,6 +52,7 @@
 mod api;
 mod build;
 mod bulk;
+pub mod events;
 pub mod recovery;
 pub mod spec;
 pub mod state;
@@ -123,6 +128,16 @@ impl SparkK8s {
         // and spark-submit itself will say what is wrong with the distribution.
         let v = version::spark_version(&home, self.job.submit_timeout.0).await;
         major_minor(&v.ok()?)
+    }
+
+    /// The normal executors' cores, if the spec says (`executor.cores`, `spark.executor.cores`).
+    fn normal_cores(&self) -> Option<u32> {
+        self.job.executor.cores.or_else(|| {
+            self.job
+                .conf
+                .get("spark.executor.cores")
+                .and_then(|v| v.to_string().trim().parse().ok())
+        })
     }
 
     /// The recovery plan on Spark `version` (`None`: not known), if recovery is on.
@@ -286,6 +301,9 @@ impl Connector for SparkK8s {
         Some(self)
     }
     fn bulk_status(&self) -> Option<&dyn tether_core::connector::BulkStatus> {
+        Some(self)
+    }
+    fn events(&self) -> Option<&dyn tether_core::connector::BackendEvents> {
         Some(self)
     }
 }
