@@ -3,7 +3,8 @@
 //! The core is small: [`Connector::submit`], [`Connector::status`] and [`Connector::cancel`].
 //! Everything else is an opt-in capability returned by a method that defaults to `None`:
 //! [`FindByTag`] (heals a crash between submit and id record), [`Logs`] (paged by an opaque
-//! [`LogCursor`]), [`RecoveryShape`], [`BulkStatus`] (many jobs of one endpoint in one call).
+//! [`LogCursor`]), [`RecoveryShape`], [`BulkStatus`] (many jobs of one endpoint in one call),
+//! [`BackendEvents`] (what happened inside a running job, for its history).
 //! No store type appears here: a connector knows nothing about journals or leases.
 //!
 //! ## Guarantees a connector must give (checked by the conformance suite in
@@ -18,6 +19,9 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
+
+mod events;
+pub use events::{BackendEvent, BackendEvents, EventCursor, EventsError};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -224,6 +228,10 @@ pub trait Connector: Send + Sync + 'static {
     }
     /// Capability: observe many jobs of one backend endpoint in one request.
     fn bulk_status(&self) -> Option<&dyn BulkStatus> {
+        None
+    }
+    /// Capability: what the backend saw happen inside a running job, for its history.
+    fn events(&self) -> Option<&dyn BackendEvents> {
         None
     }
 }

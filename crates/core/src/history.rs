@@ -71,6 +71,8 @@ kinds! {
     ReturnRecorded = "return-recorded",
     /// The backend accepted a submission and its id was recorded.
     Submitted = "submitted",
+    /// Something the backend saw happen inside the running job ([`crate::connector::BackendEvents`]).
+    BackendEvent = "backend-event",
     /// A lease was taken (store event).
     LeaseAcquired = "lease-acquired",
     /// A worker claimed the run (store event).

@@ -235,6 +235,9 @@ impl Connector for Observed {
     fn logs(&self) -> Option<&dyn Logs> {
         self.inner.logs()
     }
+    fn events(&self) -> Option<&dyn tether_core::connector::BackendEvents> {
+        self.inner.events()
+    }
     fn recovery(&self) -> Option<&dyn RecoveryShape> {
         self.inner.recovery()
     }

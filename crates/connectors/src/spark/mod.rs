@@ -5,5 +5,7 @@
 pub mod conf;
 pub mod oom;
 pub mod recovery;
+pub mod spec;
 pub mod submit;
 pub mod tag;
+pub mod version;

@@ -333,7 +333,7 @@ impl SparkSubmit {
 }
 
 /// Our values of the allowed variables.
-fn allowed_env(extra: &[String]) -> Vec<(String, std::ffi::OsString)> {
+pub(super) fn allowed_env(extra: &[String]) -> Vec<(String, std::ffi::OsString)> {
     ENV_ALLOW
         .iter()
         .map(|s| s.to_string())
@@ -365,7 +365,7 @@ fn shown_path(p: &Path) -> String {
 /// Makes the child get SIGKILL when the thread that spawned it (a runtime worker, which lives
 /// as long as tether's runtime) dies: a crash of tether leaves no submission in flight.
 #[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut Command) {
+pub(super) fn die_with_parent(cmd: &mut Command) {
     // SAFETY: the closure runs in the forked child before exec and only calls prctl, which is
     // async-signal-safe and touches no memory of the parent.
     #[allow(unsafe_code)]
@@ -380,7 +380,7 @@ fn die_with_parent(cmd: &mut Command) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn die_with_parent(_: &mut Command) {}
+pub(super) fn die_with_parent(_: &mut Command) {}
 
 /// SIGKILL to a process group.
 fn kill_group(pgid: u32) {

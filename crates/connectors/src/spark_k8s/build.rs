@@ -2,7 +2,7 @@
 //! missing file or context is a spec error), the recovery plan.
 use std::{sync::Arc, time::Duration};
 
-use tether_core::spec::{parse_spec, SpecError};
+use tether_core::spec::SpecError;
 
 use super::{
     api::Kube,
@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     registry::{BuildContext, Built, ConnectorFactory},
-    spark::recovery::SparkRecovery,
+    spark::spec::{resolve_paths, Opened},
 };
 
 /// The factory of the `spark-k8s` kind.
@@ -25,41 +25,28 @@ impl ConnectorFactory for K8sFactory {
     }
 
     fn build(&self, file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
-        let spec = parse_spec::<K8sJob, SparkRecovery>(file, text)?;
-        let err = |field: &str, message: String| SpecError::Value {
-            file: file.into(),
-            field: field.into(),
-            message,
-        };
-        spec.job
-            .validate()
-            .map_err(|e| err(e.field(), e.to_string()))?;
+        let opened = Opened::<K8sJob>::open(file, text)?;
+        let spec = &opened.spec;
         let mut job = spec.job.clone();
-        let base = ctx.base_dir();
-        for p in [
-            job.spark_home.as_mut(),
-            job.kubeconfig.as_mut(),
-            job.driver_pod_template.as_mut(),
-            job.executor_pod_template.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        }
+        resolve_paths(
+            &ctx.base_dir(),
+            [
+                job.spark_home.as_mut(),
+                job.kubeconfig.as_mut(),
+                job.driver_pod_template.as_mut(),
+                job.executor_pod_template.as_mut(),
+            ],
+        );
         let target = KubeTarget::load(job.kubeconfig.clone(), job.context.clone())
-            .map_err(|(field, m)| err(field, m))?;
-        let recovery = spec.recovery.clone().unwrap_or_default();
-        // The version from the spec; without it the shape every Spark understands (reading
-        // `spark-submit --version` is not done yet).
+            .map_err(|(field, m)| opened.err(field, m))?;
+        let recovery = opened.recovery();
+        // A plan exists unless recovery is off or the native flag is `false` (fail-fast); its
+        // shape waits for the Spark version (the spec's, else `spark-submit --version` at the
+        // first recovery submission).
         let version = job.spark_version.as_deref().and_then(major_minor);
-        let plan = recovery
-            .enabled
-            .then(|| k8s_recovery_plan(&job.conf, job.executor.cores, &recovery, version))
-            .flatten();
-        let has_plan = plan.is_some();
+        let has_plan = recovery.enabled
+            && k8s_recovery_plan(&job.conf, job.executor.cores, &recovery, version).is_some();
+        let plan = has_plan.then_some(recovery);
         let kube = Kube::new(target, job.namespace.clone(), job.request_timeout.0);
         let connector = SparkK8s {
             job,

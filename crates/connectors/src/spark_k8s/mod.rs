@@ -39,13 +39,20 @@
 //!   server does not have is `NotFound`; a pod without our tag label is `Mismatch`.
 //! - `cancel` deletes only a driver pod that carries our tag; a pod already gone is cancelled.
 //!
+//! - Spark's own recovery (level 1, Spark ≥ 4.2) is reported, not driven: after each active poll
+//!   the executor pods give the history each executor lost to OOM and each recovery-mode
+//!   executor ([`events`]).
+//!
 //! ## Caveats
 //! - Logs are read whole and paged by byte offset: a driver log of many megabytes is fetched
 //!   at every page (kube's `sinceTime` cursor is not used yet).
-//! - The recovery shape ([`recovery`]) uses Spark 4.2's native flag only when `spark_version`
-//!   says ≥ 4.2 (`spark-submit --version` is not read yet); executor pods are not observed yet.
+//! - The recovery shape ([`recovery`]) uses Spark 4.2's native flag when `spark_version`, else
+//!   `spark-submit --version` of the distribution (read at the first recovery submission,
+//!   [`crate::spark::version`]), says ≥ 4.2; that version is the submitter's, assumed the image's.
 mod api;
 mod build;
+mod bulk;
+pub mod events;
 pub mod recovery;
 pub mod spec;
 pub mod state;
@@ -65,11 +72,13 @@ pub use api::{KubeError, KubeTarget};
 pub use build::K8sFactory;
 
 use crate::spark::{
-    recovery::RecoveryPlan,
+    recovery::{RecoveryPlan, SparkRecovery},
     submit::{already_submitted, Cluster, SparkSubmit},
     tag::{driver_pod_name, label_value},
+    version,
 };
 use api::Kube;
+use recovery::{k8s_recovery_plan, major_minor};
 use spec::{K8sJob, TAG_LABEL};
 
 /// The `kind` of this connector.
@@ -79,21 +88,77 @@ pub const KIND: &str = "spark-k8s";
 #[derive(Debug)]
 pub struct SparkK8s {
     job: K8sJob,
-    recovery: Option<RecoveryPlan>,
+    /// The `[recovery]` settings when a recovery plan exists (see [`SparkK8s::plan`]).
+    recovery: Option<SparkRecovery>,
     kube: Kube,
 }
 
 impl SparkK8s {
-    /// The spark-submit run of `req`.
+    /// The spark-submit run of `req`, with the Spark version known now (the spec's, or one
+    /// read before): see [`SparkK8s::plan`].
     pub fn spark_submit(&self, req: &SubmitRequest) -> Result<SparkSubmit, SubmitError> {
+        self.spark_submit_at(req, self.known_version())
+    }
+
+    /// The Spark distribution of this spec: `spark_home`, else our `SPARK_HOME`.
+    fn spark_home(&self) -> Option<std::path::PathBuf> {
+        self.job.spark_home.clone().or_else(|| {
+            std::env::var_os("SPARK_HOME")
+                .filter(|h| !h.is_empty())
+                .map(Into::into)
+        })
+    }
+
+    /// The spec's `spark_version`, else the one `spark-submit --version` gave earlier.
+    fn known_version(&self) -> Option<(u32, u32)> {
+        if let Some(v) = &self.job.spark_version {
+            return major_minor(v);
+        }
+        major_minor(&version::cached(&self.spark_home()?)?)
+    }
+
+    /// The spec's `spark_version`, else `spark-submit --version` of the distribution (once per
+    /// distribution); unreadable → `None`, the shape every Spark understands.
+    async fn version(&self) -> Option<(u32, u32)> {
+        if let Some(v) = self.known_version() {
+            return Some(v);
+        }
+        let home = self.spark_home()?;
+        // Unreadable (no distribution yet, no banner): the shape every Spark understands,
+        // and spark-submit itself will say what is wrong with the distribution.
+        let v = version::spark_version(&home, self.job.submit_timeout.0).await;
+        major_minor(&v.ok()?)
+    }
+
+    /// The normal executors' cores, if the spec says (`executor.cores`, `spark.executor.cores`).
+    fn normal_cores(&self) -> Option<u32> {
+        self.job.executor.cores.or_else(|| {
+            self.job
+                .conf
+                .get("spark.executor.cores")
+                .and_then(|v| v.to_string().trim().parse().ok())
+        })
+    }
+
+    /// The recovery plan on Spark `version` (`None`: not known), if recovery is on.
+    pub fn plan(&self, version: Option<(u32, u32)>) -> Option<RecoveryPlan> {
+        let r = self.recovery.as_ref()?;
+        k8s_recovery_plan(&self.job.conf, self.job.executor.cores, r, version)
+    }
+
+    fn spark_submit_at(
+        &self,
+        req: &SubmitRequest,
+        version: Option<(u32, u32)>,
+    ) -> Result<SparkSubmit, SubmitError> {
         let plan = if is_recovery(req) {
-            self.recovery.as_ref()
+            self.plan(version)
         } else {
             None
         };
         let conf = self
             .job
-            .submission_conf(&req.submission.tag, plan)
+            .submission_conf(&req.submission.tag, plan.as_ref())
             .map_err(|e| SubmitError::Rejected {
                 message: e.to_string(),
             })?;
@@ -152,7 +217,12 @@ impl Connector for SparkK8s {
         if let Some(id) = already_submitted(tag, "a driver pod", self.lookup(tag).await)? {
             return Ok(id);
         }
-        let run = self.spark_submit(req)?;
+        let version = if is_recovery(req) {
+            self.version().await
+        } else {
+            None
+        };
+        let run = self.spark_submit_at(req, version)?;
         req.fence.confirm().await?;
         match run.run().await {
             Ok(s) => Ok(s.id),
@@ -230,6 +300,12 @@ impl Connector for SparkK8s {
     fn logs(&self) -> Option<&dyn Logs> {
         Some(self)
     }
+    fn bulk_status(&self) -> Option<&dyn tether_core::connector::BulkStatus> {
+        Some(self)
+    }
+    fn events(&self) -> Option<&dyn tether_core::connector::BackendEvents> {
+        Some(self)
+    }
 }
 
 #[async_trait]
@@ -272,6 +348,15 @@ impl FindByTag for SparkK8s {
 
 impl RecoveryShape for SparkK8s {
     fn describe(&self) -> String {
-        crate::spark::recovery::describe(self.recovery.as_ref())
+        let known = self.known_version();
+        let mut said = crate::spark::recovery::describe(self.plan(known).as_ref());
+        if known.is_none() {
+            said.push_str(&format!(
+                " (Spark version not known yet: on Spark ≥ 4.2, per spark-submit --version at submit, \
+                 {} instead)",
+                crate::spark::recovery::describe(self.plan(Some((4, 2))).as_ref())
+            ));
+        }
+        said
     }
 }

@@ -3,17 +3,14 @@
 //! naming the same master ([`SparkFactory`]).
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use tether_core::spec::{parse_spec, SpecError};
+use tether_core::spec::SpecError;
 
-use super::{
-    rest::Rest,
-    spec::{SparkJob, SparkRecovery},
-    SparkStandalone,
-};
+use super::{rest::Rest, spec::SparkJob, SparkStandalone};
 use crate::{
     http::{secret_from_env, ClientConfig, EnvSecretError},
     pool::{ClientPool, Endpoint},
     registry::{BuildContext, Built, ConnectorFactory},
+    spark::spec::Opened,
 };
 
 /// The factory of the `spark-standalone` kind. Its clients are shared by endpoint: two specs
@@ -54,15 +51,9 @@ fn build(
     ctx: &BuildContext,
     clients: &ClientPool<reqwest::Client>,
 ) -> Result<Built, SpecError> {
-    let spec = parse_spec::<SparkJob, SparkRecovery>(file, text)?;
-    let value_err = |field: &str, message: String| SpecError::Value {
-        file: file.into(),
-        field: field.into(),
-        message,
-    };
-    spec.job
-        .validate()
-        .map_err(|e| value_err(e.field(), e.to_string()))?;
+    let opened = Opened::<SparkJob>::open(file, text)?;
+    let spec = &opened.spec;
+    let value_err = |field: &str, message: String| opened.err(field, message);
     let token = match &spec.job.token_env {
         None => None,
         Some(var) => match secret_from_env(var, &ctx.token_env_allow) {
@@ -94,7 +85,7 @@ fn build(
         *path = ctx.base_dir().join(&*path);
     }
     let ca_pem = read_ca(&job).map_err(|e| value_err("job.ca_file", e.to_string()))?;
-    let recovery = spec.recovery.clone().unwrap_or_default();
+    let recovery = opened.recovery();
     let enabled = recovery.enabled;
     let timeout = job.request_timeout.0;
     let endpoint = endpoint(&job.master_rest, ca_pem.clone(), timeout)

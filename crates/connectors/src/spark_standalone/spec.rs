@@ -79,6 +79,16 @@ fn default_client_version() -> String {
     "4.3.0".into()
 }
 
+impl crate::spark::spec::CheckedJob for SparkJob {
+    type Invalid = InvalidJob;
+    fn check(&self) -> Result<(), InvalidJob> {
+        self.validate()
+    }
+    fn field_of(e: &InvalidJob) -> &str {
+        e.field()
+    }
+}
+
 impl SparkJob {
     /// Checks what serde cannot: the first problem, which names its field
     /// ([`InvalidJob::field`]).

@@ -2,14 +2,17 @@
 //! the recovery plan, and an HTTP client shared by every spec naming the same RM.
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use tether_core::spec::{parse_spec, SpecError};
+use tether_core::spec::SpecError;
 
 use super::{hadoop, rm::Rm, spec::YarnJob, SparkYarn};
 use crate::{
     http::{web_url, Auth, Client, ClientConfig, Retry},
     pool::{ClientPool, Endpoint},
     registry::{BuildContext, Built, ConnectorFactory},
-    spark::recovery::{recovery_plan, SparkRecovery},
+    spark::{
+        recovery::recovery_plan,
+        spec::{resolve_paths, Opened},
+    },
 };
 
 /// The factory of the `spark-yarn` kind.
@@ -24,15 +27,9 @@ impl ConnectorFactory for YarnFactory {
     }
 
     fn build(&self, file: &str, text: &str, ctx: &BuildContext) -> Result<Built, SpecError> {
-        let spec = parse_spec::<YarnJob, SparkRecovery>(file, text)?;
-        let err = |field: &str, message: String| SpecError::Value {
-            file: file.into(),
-            field: field.into(),
-            message,
-        };
-        spec.job
-            .validate()
-            .map_err(|e| err(e.field(), e.to_string()))?;
+        let opened = Opened::<YarnJob>::open(file, text)?;
+        let spec = &opened.spec;
+        let err = |field: &str, message: String| opened.err(field, message);
         let mut job = spec.job.clone();
         let base = ctx.base_dir();
         let conf_dir = job
@@ -41,9 +38,7 @@ impl ConnectorFactory for YarnFactory {
             .or_else(|| env_dir("HADOOP_CONF_DIR"))
             .or_else(|| env_dir("YARN_CONF_DIR"))
             .map(|d| if d.is_relative() { base.join(d) } else { d });
-        if let Some(home) = job.spark_home.as_mut().filter(|p| p.is_relative()) {
-            *home = base.join(&*home);
-        }
+        resolve_paths(&base, [job.spark_home.as_mut()]);
         if let Some(dir) = &conf_dir {
             hadoop::check_auth(dir).map_err(|e| err("job.hadoop_conf_dir", e.to_string()))?;
         }
@@ -77,7 +72,7 @@ impl ConnectorFactory for YarnFactory {
             .get_or_try_make(endpoint, || ClientConfig::new(timeout).build())
             .map_err(|m| err("job", m))?;
         let client = Client::from_reqwest(http, timeout, Auth::None, Retry::default());
-        let recovery = spec.recovery.clone().unwrap_or_default();
+        let recovery = opened.recovery();
         let plan = recovery
             .enabled
             .then(|| recovery_plan(&job.conf, &recovery));

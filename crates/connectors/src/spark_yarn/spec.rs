@@ -16,6 +16,7 @@ use tether_core::{ids::Tag, units::HumanDuration};
 use crate::spark::{
     conf::{ConfError, ConfValue, SparkConf},
     recovery::RecoveryPlan,
+    spec::{jar_without_main_class, timeout_out_of_range, CheckedJob, TIMEOUT_RANGE},
     tag::{tag_conf, yarn_tags, TagPlaces, SHAPE_CONF, YARN_TAGS},
 };
 
@@ -110,6 +111,16 @@ impl InvalidJob {
     }
 }
 
+impl CheckedJob for YarnJob {
+    type Invalid = InvalidJob;
+    fn check(&self) -> Result<(), InvalidJob> {
+        self.validate()
+    }
+    fn field_of(e: &InvalidJob) -> &str {
+        e.field()
+    }
+}
+
 impl YarnJob {
     /// Checks what serde cannot (the first problem, naming its field).
     pub fn validate(&self) -> Result<(), InvalidJob> {
@@ -117,27 +128,20 @@ impl YarnJob {
         if resource.is_empty() {
             return Err(InvalidJob::NoAppResource);
         }
-        let no_class = self
-            .main_class
-            .as_deref()
-            .is_none_or(|c| c.trim().is_empty());
-        if resource.ends_with(".jar") && no_class {
-            return Err(InvalidJob::NoMainClass(resource.to_string()));
+        if let Some(jar) = jar_without_main_class(resource, self.main_class.as_deref()) {
+            return Err(InvalidJob::NoMainClass(jar));
         }
         if self.max_app_attempts == 0 {
             return Err(InvalidJob::MaxAppAttempts);
         }
-        let range = std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(3600);
-        for (field, t) in [
-            ("job.request_timeout", &self.request_timeout),
-            ("job.submit_timeout", &self.submit_timeout),
-        ] {
-            if !range.contains(&t.0) {
-                return Err(InvalidJob::Timeout {
-                    field,
-                    value: t.to_string(),
-                });
-            }
+        if let Some((field, value)) = timeout_out_of_range(
+            &TIMEOUT_RANGE,
+            &[
+                ("job.request_timeout", &self.request_timeout),
+                ("job.submit_timeout", &self.submit_timeout),
+            ],
+        ) {
+            return Err(InvalidJob::Timeout { field, value });
         }
         self.submission_conf(&Tag::from_stored("t"), None, None)?;
         Ok(())

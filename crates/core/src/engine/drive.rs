@@ -45,6 +45,7 @@ const REPEATING: &[HistoryKind] = &[
 /// See [`REPEATING`].
 const HISTORY_REPEAT: Duration = Duration::from_secs(60);
 
+mod events;
 mod explain;
 mod submit;
 
@@ -72,6 +73,8 @@ pub(super) struct Driver<'a> {
     noted_at: HashMap<HistoryKind, Instant>,
     /// The state of the last poll: a change (queued → running) is written to the history.
     polled: Option<ActiveState>,
+    /// The backend events already recorded for the current generation.
+    events: Option<events::SeenEvents>,
 }
 
 impl<'a> Driver<'a> {
@@ -112,6 +115,7 @@ impl<'a> Driver<'a> {
             last_noted: None,
             noted_at: HashMap::new(),
             polled: None,
+            events: None,
         }
     }
 
@@ -194,6 +198,7 @@ impl<'a> Driver<'a> {
                     }
                     self.note(HistoryKind::Poll, self.generation(), &reason)
                         .await?;
+                    self.record_events().await?;
                     self.wait_poll().await;
                     self.observed = Observed::Nothing;
                 }
@@ -228,6 +233,8 @@ impl<'a> Driver<'a> {
                     };
                 }
                 Decision::Finish(outcome) => {
+                    // What happened inside the job before it ended (the OOM that ended it).
+                    self.record_events().await?;
                     let entry = self.entry(HistoryKind::Finish, self.generation(), reason);
                     return self.finish(outcome, entry).await;
                 }

@@ -86,6 +86,9 @@ impl Connector for Timed {
     fn logs(&self) -> Option<&dyn Logs> {
         self.inner.logs()
     }
+    fn events(&self) -> Option<&dyn tether_core::connector::BackendEvents> {
+        self.inner.events()
+    }
     fn recovery(&self) -> Option<&dyn RecoveryShape> {
         self.inner.recovery()
     }
