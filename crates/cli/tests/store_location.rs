@@ -74,7 +74,7 @@ fn read_commands_never_create_or_migrate_a_store() {
     assert!(text.contains("schema version 0 -> 7"), "{text}");
     let out = env.run(&["migrate"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(text.contains("schema version 6 (up to date)"), "{text}");
+    assert!(text.contains("schema version 7 (up to date)"), "{text}");
     assert!(env.run(&["ls"]).status.success());
 }
 
