@@ -99,7 +99,10 @@ fn a_worker_serves_its_metrics_over_http() {
     )));
     let body = scrape(port).expect("the worker serves /metrics");
     assert_eq!(
-        value(&body, r#"tether_submissions_total{reason="fresh"}"#),
+        value(
+            &body,
+            r#"tether_submissions_total{reason="fresh",kind="local"}"#
+        ),
         3.0,
         "{body}"
     );
@@ -175,7 +178,10 @@ fn chaos_moves_the_counters(mut env: Env) {
         .all(|k| phase(&env, k).as_deref() == Some("submitted"))));
     let seen = scrape(pa).expect("worker A serves /metrics");
     assert_eq!(
-        value(&seen, r#"tether_submissions_total{reason="fresh"}"#),
+        value(
+            &seen,
+            r#"tether_submissions_total{reason="fresh",kind="local"}"#
+        ),
         4.0,
         "{seen}"
     );
@@ -190,7 +196,7 @@ fn chaos_moves_the_counters(mut env: Env) {
     assert_eq!(value(&body, "tether_takeovers_total"), 4.0, "{body}");
     // B reconnected to the running jobs: nothing was submitted again.
     for reason in ["fresh", "after_failure", "after_lost", "after_intent"] {
-        let series = format!("tether_submissions_total{{reason=\"{reason}\"}}");
+        let series = format!("tether_submissions_total{{reason=\"{reason}\",kind=\"local\"}}");
         assert_eq!(value(&body, &series), 0.0, "{body}");
     }
     assert_eq!(

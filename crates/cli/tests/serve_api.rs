@@ -2,112 +2,17 @@
 //! `tether worker` running real local jobs: every endpoint, token scopes, spec errors with line
 //! and column, logs followed live as server-sent events, and the OpenAPI document.
 mod common;
+#[path = "support/serve.rs"]
+mod serve;
 
-use std::{
-    process::{Child, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use common::{wait_until, Env, PgScratch};
+use common::{Env, PgScratch};
 use serde_json::{json, Value};
+use serve::{local_spec, Api, Server};
 
 const READ: &str = "read-token-for-the-api-test";
 const WRITE: &str = "write-token-for-the-api-test";
-
-/// A `tether serve` process, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(env: &Env, extra: &[(&str, &str)], args: &[&str]) -> Server {
-        let log = env.path(&format!(
-            "serve-{}.err",
-            Instant::now().elapsed().as_nanos()
-        ));
-        let mut cmd = env.cmd();
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawn tether serve");
-        let mut base = String::new();
-        let up = wait_until(Duration::from_secs(30), || {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            match text.split("serving the API on ").nth(1) {
-                Some(rest) => {
-                    let url = rest.split_whitespace().next().unwrap_or("");
-                    base = url.trim_end_matches("/api/v1").to_string();
-                    true
-                }
-                None => false,
-            }
-        });
-        assert!(
-            up,
-            "tether serve did not start: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        Server { child, base, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn new(server: &Server) -> Api {
-        Api {
-            http: reqwest::Client::new(),
-            base: server.base.clone(),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, v)
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call("GET", path, Some(READ), None).await
-    }
-}
 
 fn validator(def: &str) -> jsonschema::Validator {
     let path = concat!(
@@ -136,10 +41,6 @@ fn error_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("")
 }
 
-fn local_spec(script: &str) -> String {
-    format!("[job]\nkind = 'local'\ncommand = ['sh', '-c', '{script}']\n")
-}
-
 async fn wait_state(api: &Api, key: &str, states: &[&str], timeout: Duration) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
@@ -164,7 +65,7 @@ async fn scenario(env: &Env) {
         ],
         &[],
     );
-    let api = Api::new(&server);
+    let api = Api::new(&server, READ);
 
     // Health needs no token; the API does, with the right scope.
     assert_eq!(api.call("GET", "/healthz", None, None).await.0, 200);
@@ -411,7 +312,7 @@ async fn without_tokens_only_loopback_and_no_cors() {
         common::stderr(&out)
     );
     let server = Server::start(&env, &[], &[]);
-    let api = Api::new(&server);
+    let api = Api::new(&server, READ);
     // An open API on loopback: no token needed; a store that does not exist is not ready.
     let (s, v) = api.call("GET", "/readyz", None, None).await;
     assert_eq!((s, error_code(&v)), (503, "unavailable"), "{v}");
@@ -431,7 +332,7 @@ async fn paging(env: &Env) {
     let out = env.run(&["migrate"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let server = Server::start(env, &[], &[]);
-    let api = Api::new(&server);
+    let api = Api::new(&server, READ);
     let submit = |key: String| {
         let api = &api;
         async move {
@@ -533,7 +434,7 @@ async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
     assert!(out.status.success(), "{}", common::stderr(&out));
     let server = Server::start(&env, &[], &[]);
     // A run for the key-addressed routes to find (schemathesis also makes its own).
-    let api = Api::new(&server);
+    let api = Api::new(&server, READ);
     let body = json!({"spec": local_spec("echo hi"), "key": "0"});
     assert_eq!(
         api.call("POST", "/api/v1/runs", None, Some(body)).await.0,

@@ -2,84 +2,29 @@
 //! `tether worker` running real local jobs: each page with its contract's elements, HTML
 //! escaping of hostile text, and auth on pages (bearer, `?token=` setting the cookie, cookie).
 mod common;
+#[path = "support/serve.rs"]
+mod serve;
 
-use std::{
-    process::{Child, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use common::{wait_until, Env};
+use common::Env;
 use serde_json::{json, Value};
+use serve::{client, get, local_spec, Server};
 
 const READ: &str = "read-token-for-the-ui-test";
 const WRITE: &str = "write-token-for-the-ui-test";
 
-/// A `tether serve` process, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(env: &Env, tokens: bool) -> Server {
-    let log = env.path(&format!("serve-{tokens}.err"));
-    let mut cmd = env.cmd();
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
     if tokens {
-        cmd.env("TETHER_SERVE_TOKEN_READ", READ)
-            .env("TETHER_SERVE_TOKEN_WRITE", WRITE);
+        Server::with_tokens(env, READ, WRITE)
+    } else {
+        Server::start(env, &[], &[])
     }
-    let child = cmd.spawn().expect("spawn tether serve");
-    let mut base = String::new();
-    let up = wait_until(Duration::from_secs(30), || {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        match text.split("serving the API on ").nth(1) {
-            Some(rest) => {
-                let url = rest.split_whitespace().next().unwrap_or("");
-                base = url.trim_end_matches("/api/v1").to_string();
-                true
-            }
-            None => false,
-        }
-    });
-    assert!(up, "{}", std::fs::read_to_string(&log).unwrap_or_default());
-    Server { child, base }
-}
-
-/// A client that does not follow redirects (the tests look at them).
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn get(http: &reqwest::Client, url: &str, token: Option<&str>) -> (u16, String) {
-    let mut req = http.get(url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req.send().await.expect("GET");
-    let status = resp.status().as_u16();
-    (status, resp.text().await.unwrap())
 }
 
 async fn run_json(http: &reqwest::Client, base: &str, key: &str) -> Value {
     let (_, text) = get(http, &format!("{base}/api/v1/runs/{key}"), Some(READ)).await;
     serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
-fn local_spec(script: &str) -> String {
-    format!("[job]\nkind = 'local'\ncommand = ['sh', '-c', '{script}']\n")
 }
 
 /// Each page renders a real run with the elements the browser tests and the script use, and
@@ -286,4 +231,100 @@ async fn metrics_of_serve_count_the_runs_of_the_store() {
         "{text}"
     );
     assert!(text.ends_with("# EOF\n"), "{text}");
+}
+
+/// `/api/v1/fleet` and the fleet page over a real store with real workers.
+async fn fleet_json(http: &reqwest::Client, base: &str) -> Value {
+    let (s, text) = get(http, &format!("{base}/api/v1/fleet"), Some(READ)).await;
+    assert_eq!(s, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn by_pid(fleet: &Value, pid: u32) -> Option<Value> {
+    fleet["workers"]
+        .as_array()?
+        .iter()
+        .find(|w| w["pid"] == pid)
+        .cloned()
+}
+
+/// Idle workers are listed (they hold no run), with their host, pid and heartbeat; a killed
+/// one turns gone after 3 lease TTLs; a stopped one leaves; `tether prune` removes the gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_workers_are_listed_a_killed_one_turns_gone_and_is_pruned() {
+    let mut env = Env::new();
+    env.lease_ttl = "1s".into();
+    let out = env.run(&["migrate"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let server = serve(&env, true);
+    let (http, base) = (client(), server.base.clone());
+    let mut kept = env.spawn(&["worker"], &[]);
+    let mut killed = env.spawn(&["worker"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let fleet = loop {
+        let f = fleet_json(&http, &base).await;
+        if by_pid(&f, kept.id()).is_some() && by_pid(&f, killed.id()).is_some() {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "workers not listed: {f:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for pid in [kept.id(), killed.id()] {
+        let w = by_pid(&fleet, pid).unwrap();
+        assert_eq!(
+            (&w["registered"], &w["alive"], &w["gone"]),
+            (&json!(true), &json!(true), &json!(false)),
+            "{w:#}"
+        );
+        assert_eq!(w["runs"], json!([]), "idle: {w:#}");
+        assert!(w["heartbeat_age_ms"].as_i64().unwrap() < 3000, "{w:#}");
+        assert!(!w["host"].as_str().unwrap().is_empty(), "{w:#}");
+        assert!(
+            w["version"].is_string() && w["started_at"].is_string(),
+            "{w:#}"
+        );
+    }
+    let (s, page) = get(&http, &format!("{base}/ui/fleet"), Some(READ)).await;
+    assert_eq!(s, 200);
+    for pid in [kept.id(), killed.id()] {
+        assert!(page.contains(&format!(" pid {pid}")), "{page}");
+    }
+    assert!(page.contains("data-registered=\"true\""), "{page}");
+    assert!(page.contains("class=\"muted idle\""), "{page}");
+
+    // SIGKILL: no clean stop, its row stays and ages past 3 TTLs.
+    let _ = killed.kill();
+    let _ = killed.wait();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let gone = loop {
+        let f = fleet_json(&http, &base).await;
+        let w = by_pid(&f, killed.id()).expect("a killed worker stays listed");
+        if w["gone"] == json!(true) {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "not gone: {w:#}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let w = by_pid(&gone, killed.id()).unwrap();
+    assert!(w["heartbeat_age_ms"].as_i64().unwrap() > 3000, "{w:#}");
+    assert_eq!(w["alive"], json!(false));
+    assert_eq!(by_pid(&gone, kept.id()).unwrap()["alive"], json!(true));
+    let (_, page) = get(&http, &format!("{base}/ui/fleet"), Some(READ)).await;
+    assert!(page.contains("data-gone=\"true\""), "{page}");
+    assert!(page.contains(">gone</span>"), "{page}");
+
+    // A clean stop removes its own row; prune removes the gone one's.
+    common::signal(kept.id(), "TERM");
+    common::wait_child(&mut kept, Duration::from_secs(30));
+    let f = fleet_json(&http, &base).await;
+    assert!(by_pid(&f, kept.id()).is_none(), "{f:#}");
+    let out = env.run(&["prune", "--older-than", "1d", "--yes"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("removed worker "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let f = fleet_json(&http, &base).await;
+    assert_eq!(f["workers"], json!([]), "{f:#}");
 }

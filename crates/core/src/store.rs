@@ -16,9 +16,11 @@
 pub use crate::history::HistoryKind;
 mod listing;
 mod remove;
+mod workers;
 pub use listing::{BadCursor, RunCursor, RunPage, RunQuery, RunState, RunSummary, UnknownState};
 pub use remove::{Remove, RemovedRun};
 use std::time::Duration;
+pub use workers::{WorkerBeat, WorkerRecord};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -518,6 +520,35 @@ pub trait Store: Send + Sync + 'static {
     async fn hold_liveness(&self, owner: &OwnerId) -> Result<Option<Liveness>, StoreError> {
         let _ = owner;
         Ok(None)
+    }
+
+    /// Registers `beat`'s worker, or refreshes its row (one upsert; see [`WorkerBeat`]).
+    /// Default: this store keeps no registry.
+    async fn worker_beat(&self, beat: &WorkerBeat) -> Result<(), StoreError> {
+        let _ = beat;
+        Ok(())
+    }
+
+    /// Removes `owner`'s registry row (a clean shutdown). Absent: nothing to do.
+    async fn remove_worker(&self, owner: &OwnerId) -> Result<(), StoreError> {
+        let _ = owner;
+        Ok(())
+    }
+
+    /// Every registered worker, by owner id, with its heartbeat age (store clock).
+    async fn list_workers(&self) -> Result<Vec<WorkerRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Removes the workers whose last beat is older than `older_than` (store clock); with
+    /// `dry_run`, changes nothing. Returns them, by owner id.
+    async fn prune_workers(
+        &self,
+        older_than: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<WorkerRecord>, StoreError> {
+        let _ = (older_than, dry_run);
+        Ok(Vec::new())
     }
 
     /// Starts listening for runs that become claimable (created queued, released), so a

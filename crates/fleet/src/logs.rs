@@ -8,7 +8,17 @@
 //!   for) and ends when the run is finished, or, for a run nobody drives (no live lease), when
 //!   the backend says its job ended (asked read only, as `tether status` does): the log is
 //!   read to its end first.
-use std::time::Duration;
+//! - Every piece handed to a [`LogSink`] comes with the [`LogPosition`] just after it: a reader
+//!   started again from it ([`LogsOptions::resume`]) goes on with the next byte, so nothing is
+//!   lost or repeated across a reconnect.
+//! - The read's future is `Send` when its sink's is: a server runs each follower as a task,
+//!   not on a thread of its own.
+use std::{
+    fmt,
+    str::FromStr,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 use tether_core::{
     connector::{JobRef, LogCursor, LogError, LogStream, Logs},
@@ -33,6 +43,64 @@ pub struct LogsOptions {
     pub follow: bool,
     /// This generation's job (default: the latest submitted one, following newer ones).
     pub generation: Option<u32>,
+    /// Go on from here (a position a [`LogSink`] was given) instead of the latest job's start:
+    /// that generation's job from that cursor, then (following) newer ones.
+    pub resume: Option<LogPosition>,
+}
+
+/// Where a read stopped: a generation's job and the connector's cursor in its log. Its text
+/// (`<generation>.<connector token>`, e.g. `2.b1024`) is what the HTTP API hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPosition {
+    /// The generation whose job was read.
+    pub generation: Generation,
+    /// The cursor in that job's log.
+    pub cursor: LogCursor,
+}
+
+impl fmt::Display for LogPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.generation.0, self.cursor.token())
+    }
+}
+
+/// A text that is not a [`LogPosition`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "log cursor {0:?} is not one tether gave: pass back the `id` of a log event or a page's cursor"
+)]
+pub struct BadPosition(pub String);
+
+impl FromStr for LogPosition {
+    type Err = BadPosition;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadPosition(s.to_string());
+        let (g, token) = s.split_once('.').ok_or_else(bad)?;
+        let g: u32 = g.parse().map_err(|_| bad())?;
+        if g == 0 || token.contains(['\n', '\r', '\0']) {
+            return Err(bad());
+        }
+        Ok(LogPosition {
+            generation: Generation(g),
+            cursor: LogCursor::from_token(token),
+        })
+    }
+}
+
+/// Where a read's bytes go.
+// The futures of the implementations are what a caller spawns: their auto traits (`Send`)
+// reach it through the concrete sink type, which is what `async fn` here is for.
+#[allow(async_fn_in_trait)]
+pub trait LogSink {
+    /// Takes `data`, read up to `at`; false to stop the read (the client went away).
+    async fn write(&mut self, data: &[u8], at: &LogPosition) -> bool;
+}
+
+/// A plain callback (the command line): bytes only, no waiting.
+impl<F: FnMut(&[u8]) -> bool> LogSink for F {
+    async fn write(&mut self, data: &[u8], _at: &LogPosition) -> bool {
+        self(data)
+    }
 }
 
 impl LogsOptions {
@@ -42,6 +110,7 @@ impl LogsOptions {
             stderr: false,
             follow: false,
             generation: None,
+            resume: None,
         }
     }
 }
@@ -101,13 +170,14 @@ fn existing_generations(existing: &[u32]) -> String {
 const PAGE: usize = 1 << 20;
 
 /// Copies pages from `cursor` to `out` until a page is empty or does not advance (or `out`
-/// refuses more); returns the cursor to ask for next.
-async fn drain(
+/// refuses more: then `closed` is set); returns the cursor to ask for next.
+async fn drain<S: LogSink + ?Sized>(
     reader: &dyn Logs,
     job: &JobRef,
     stream: LogStream,
     mut cursor: LogCursor,
-    out: &mut dyn FnMut(&[u8]) -> bool,
+    out: &mut S,
+    closed: &AtomicBool,
 ) -> Result<LogCursor, LogError> {
     loop {
         let chunk = reader.read_logs(job, stream, &cursor, PAGE).await?;
@@ -116,7 +186,12 @@ async fn drain(
             return Ok(cursor);
         }
         cursor = chunk.next;
-        if !out(&chunk.data) {
+        let at = LogPosition {
+            generation: job.submission.generation,
+            cursor: cursor.clone(),
+        };
+        if !out.write(&chunk.data, &at).await {
+            closed.store(true, Ordering::Relaxed);
             return Ok(cursor);
         }
     }
@@ -124,11 +199,11 @@ async fn drain(
 
 /// Copies run `key`'s job logs to `out` (which returns false to stop), following the run to
 /// its end with `args.follow`.
-pub async fn logs(
+pub async fn logs<S: LogSink + ?Sized>(
     ctx: &Ctx,
     key: &RunKey,
     args: &LogsOptions,
-    out: &mut dyn FnMut(&[u8]) -> bool,
+    out: &mut S,
 ) -> Result<(), LogsError> {
     let key = key.clone();
     let store = ctx.store_existing().await?;
@@ -153,12 +228,11 @@ pub async fn logs(
     let mut shown: Option<Generation> = None;
     // Set when the run was seen finished: one more pass picks its last job and reads it whole.
     let mut last_pass = false;
-    // Set once `out` refuses more (a closed stdout): the read ends quietly.
-    let closed = std::cell::Cell::new(false);
-    let mut print = |data: &[u8]| {
-        closed.set(!out(data));
-        !closed.get()
-    };
+    // Set once `out` refuses more (a closed stdout): the read ends quietly. Atomic so that
+    // the read's future stays `Send`.
+    let closed = AtomicBool::new(false);
+    // Taken by the first pick: that generation's job, from that cursor.
+    let mut resume = args.resume.clone();
     loop {
         if job.is_none() {
             let subs = store.submissions(&key).await?;
@@ -174,7 +248,8 @@ pub async fn logs(
                     });
                 }
             }
-            let pick = match args.generation {
+            let resumed = resume.take();
+            let pick = match resumed.as_ref().map(|p| p.generation.0).or(args.generation) {
                 Some(g) => subs
                     .iter()
                     .find(|s| s.submission.generation == Generation(g))
@@ -203,6 +278,11 @@ pub async fn logs(
             if let Some(p) = &pick {
                 shown = Some(p.submission.generation);
             }
+            if let Some(at) =
+                resumed.filter(|_| pick.as_ref().is_some_and(|p| p.external_id.is_some()))
+            {
+                cursor = at.cursor;
+            }
             job = pick.and_then(|s| {
                 s.external_id.map(|id| JobRef {
                     external_id: id,
@@ -211,7 +291,7 @@ pub async fn logs(
             });
         }
         if let Some(j) = &job {
-            match drain(reader, j, stream, cursor.clone(), &mut print).await {
+            match drain(reader, j, stream, cursor.clone(), out, &closed).await {
                 Ok(next) => cursor = next,
                 Err(e) if !args.follow => return Err(LogsError::Read(e)),
                 Err(e) => tracing::debug!(%key, error = %e, "log read failed; following on"),
@@ -219,7 +299,7 @@ pub async fn logs(
         } else if !args.follow {
             return Err(LogsError::NotSubmitted(key));
         }
-        if !args.follow || closed.get() || last_pass {
+        if !args.follow || closed.load(Ordering::Relaxed) || last_pass {
             return Ok(());
         }
         let Some(r) = store.get_run(&key).await? else {
@@ -238,7 +318,7 @@ pub async fn logs(
             // The job ended before the record said so: read what it wrote after our last read
             // (its log is complete now), so the tail is never lost.
             if let Some(j) = &job {
-                if let Ok(next) = drain(reader, j, stream, cursor.clone(), &mut print).await {
+                if let Ok(next) = drain(reader, j, stream, cursor.clone(), out, &closed).await {
                     cursor = next;
                 }
             }
@@ -349,18 +429,20 @@ mod tests {
             seen.extend_from_slice(d);
             true
         };
+        let closed = AtomicBool::new(false);
         let next = drain(
             &reader,
             &job,
             LogStream::Stdout,
             LogCursor::start(),
             &mut out,
+            &closed,
         )
         .await
         .unwrap();
         assert_eq!(next, LogCursor::at_byte(12));
         // Following a finished job asks again from the end: nothing new, no second copy.
-        let again = drain(&reader, &job, LogStream::Stdout, next, &mut out)
+        let again = drain(&reader, &job, LogStream::Stdout, next, &mut out, &closed)
             .await
             .unwrap();
         assert_eq!(again, LogCursor::at_byte(12));

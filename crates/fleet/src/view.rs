@@ -22,7 +22,7 @@ mod history;
 mod list;
 
 pub use error::{ErrorBody, ErrorKind, ErrorView};
-pub use fleet::{fleet, HeldRunView, WorkerView};
+pub use fleet::{fleet, HeldRunView, WorkerView, GONE_AFTER_TTLS};
 pub use history::{history_views, HistoryEntryView};
 pub use list::{list, list_with_submissions, RunListView, RunSummaryView};
 

@@ -50,6 +50,7 @@ mod cache;
 #[cfg(test)]
 mod claim_batch_tests;
 mod heartbeat;
+mod registry;
 mod slots;
 #[cfg(test)]
 mod store_calls_tests;
@@ -200,10 +201,13 @@ pub async fn worker(
         )
         .instrument(tracing::info_span!("heartbeat", %owner)),
     );
-    let observer: Arc<dyn Observer> = Arc::new(Counted {
-        metrics: metrics.clone(),
-        inner: Arc::new(Traced::new(hooks.observer.clone())),
-    });
+    let registry = tokio::spawn(registry::beat(
+        store.clone(),
+        registry::beat_of(&owner, args.concurrency),
+        ttl,
+    ));
+    // Counted per run (`Launch::start`), where the run's kind is known.
+    let observer: Arc<dyn Observer> = Arc::new(Traced::new(hooks.observer.clone()));
     let run = Launch {
         ctx,
         store: &store,
@@ -332,6 +336,8 @@ pub async fn worker(
         };
         let _ = store.release(&lease).await;
     }
+    registry.abort();
+    registry::leave(store.as_ref(), &owner).await;
     Ok(code)
 }
 
@@ -418,7 +424,11 @@ impl Launch<'_> {
             connector,
             policy,
             ctx.config.leases,
-            self.observer.clone(),
+            Arc::new(Counted {
+                metrics: self.metrics.clone(),
+                kind: record.kind.clone(),
+                inner: self.observer.clone(),
+            }),
         );
         let held = lease.clone();
         let span = crate::trace::run_span(&key, lease.epoch, self.owner);

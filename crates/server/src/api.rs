@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{key}/logs", get(crate::logs::logs))
         .route("/runs/{key}/cancel", post(cancel))
         .route("/runs/{key}/rerun", post(rerun))
+        .route("/fleet", get(fleet))
 }
 
 #[derive(Serialize)]
@@ -249,6 +250,38 @@ async fn list(
         .await
         .map_err(|e| ApiError::store(&e))?;
     Ok(Json(page).into_response())
+}
+
+/// `GET /api/v1/fleet` (JSON schema `fleet`).
+#[derive(Serialize)]
+struct FleetBody {
+    schema_version: u32,
+    workers: Vec<tether_fleet::view::WorkerView>,
+}
+
+/// `GET /api/v1/fleet`: every registered worker (idle ones too) and every other owner of an
+/// unfinished run, with its heartbeat age and the runs it holds (the fleet view).
+async fn fleet(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let workers = fleet_view(&state).await?;
+    Ok(Json(FleetBody {
+        schema_version: SCHEMA_VERSION,
+        workers,
+    })
+    .into_response())
+}
+
+/// The fleet view with this process's clock (for unregistered owners' ages).
+pub(crate) async fn fleet_view(
+    state: &AppState,
+) -> Result<Vec<tether_fleet::view::WorkerView>, ApiError> {
+    let store = store(state).await?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    tether_fleet::view::fleet(store.as_ref(), state.ctx.config.leases.ttl, now_ms)
+        .await
+        .map_err(|e| ApiError::store(&e))
 }
 
 /// `POST /api/v1/runs`: a spec to enqueue.

@@ -2,17 +2,23 @@
 //! ([`tether_fleet::logs::logs`]), as a chunked `text/plain` body, or as server-sent events
 //! when following (`?follow=true` or `Accept: text/event-stream`).
 //!
-//! SSE events: `log` (data: the text read, lines as `data:` lines), `error` (data: the API's
-//! error JSON), and `end` once the run finished and its last output was sent.
+//! SSE events: `log` (data: the text read, lines as `data:` lines; `id`: the cursor just
+//! after it), `error` (data: the API's error JSON), and `end` once the run finished and its
+//! last output was sent.
+//!
+//! Resuming: `?cursor=C` (or, on a reconnecting `EventSource`, its `Last-Event-ID` header)
+//! starts after the piece whose cursor is `C`. Without `follow`, `?cursor=` (empty: the
+//! latest job's start) answers one page (≤ 1 MiB) and its next cursor in the
+//! `Tether-Log-Cursor` header: asking again with it reads on (an empty page: nothing new yet).
 //!
 //! ## Guarantees
 //! - Bounded memory per reader: at most [`QUEUE`] pages (≤ 1 MiB each) wait for a slow client;
-//!   the reader waits while the queue is full.
+//!   the reader waits (asynchronously) while the queue is full.
+//! - Each reader is a task: a follower holds no thread while it waits for output.
 //! - A client that goes away stops its reader (at the next page, or within 0.5 s while idle).
+//! - A resumed read neither loses nor repeats a byte: cursors are the connector's own.
 //!
 //! ## Caveats
-//! - The fleet reader's future is not `Send` (it takes a `&mut dyn FnMut`), so each reader runs
-//!   on a thread of tokio's blocking pool (at most 512 at once, shared with file I/O).
 //! - SSE carries text: bytes that are not UTF-8 are replaced (U+FFFD) and carriage returns are
 //!   dropped (SSE cannot carry them). The chunked body carries the bytes as they are.
 use std::{convert::Infallible, time::Duration};
@@ -27,7 +33,7 @@ use axum::{
     },
 };
 use serde::Deserialize;
-use tether_fleet::logs::{LogsError, LogsOptions};
+use tether_fleet::logs::{LogPosition, LogSink, LogsError, LogsOptions};
 use tokio::sync::mpsc;
 use tokio_stream::{wrappers::ReceiverStream, StreamExt};
 
@@ -49,11 +55,40 @@ pub struct LogsQuery {
     /// Keep reading until the run is finished (as server-sent events).
     #[serde(default)]
     follow: Option<bool>,
+    /// Go on after this cursor (an event's `id`, a page's `Tether-Log-Cursor`).
+    #[serde(default)]
+    cursor: Option<String>,
 }
 
+/// The header of a page's next cursor.
+pub const CURSOR_HEADER: &str = "tether-log-cursor";
+
 enum Msg {
-    Data(Vec<u8>),
+    Data(Vec<u8>, LogPosition),
     Failed(ApiError),
+}
+
+/// Queues each piece for the client, waiting while the queue is full.
+struct Queue(mpsc::Sender<Msg>);
+
+impl LogSink for Queue {
+    async fn write(&mut self, data: &[u8], at: &LogPosition) -> bool {
+        self.0
+            .send(Msg::Data(data.to_vec(), at.clone()))
+            .await
+            .is_ok()
+    }
+}
+
+/// Keeps the first piece only (a page), then stops the read.
+#[derive(Default)]
+struct Page(Option<(Vec<u8>, LogPosition)>);
+
+impl LogSink for Page {
+    async fn write(&mut self, data: &[u8], at: &LogPosition) -> bool {
+        self.0 = Some((data.to_vec(), at.clone()));
+        false
+    }
 }
 
 fn error_of(e: &LogsError) -> ApiError {
@@ -96,32 +131,45 @@ pub(crate) async fn logs(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/event-stream"));
     options.follow = sse;
+    // A reconnecting EventSource sends the id of the last event it got.
+    let last_event = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    let paged = !sse && q.cursor.is_some();
+    options.resume = match q.cursor.as_deref().filter(|c| !c.is_empty()).or(last_event) {
+        Some(c) => Some(
+            c.parse::<LogPosition>()
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        ),
+        None => None,
+    };
     // An unknown run is a 404 before any stream starts (an event stream answers 200 at once).
     crate::api::load(&state, &key).await?;
+    if paged {
+        return page(&state, &key, &options).await;
+    }
     let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
     let ctx = state.ctx.clone();
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
         let done = tx.clone();
-        let mut out = |data: &[u8]| send(&tx, Msg::Data(data.to_vec()));
-        let read = tether_fleet::logs::logs(&ctx, &key, &options, &mut out);
-        let result = handle.block_on(async {
-            tokio::select! {
-                r = read => Some(r),
-                // The client went away while the reader waits for new output.
-                _ = done.closed() => None,
-            }
-        });
+        let mut out = Queue(tx);
+        let result = tokio::select! {
+            r = tether_fleet::logs::logs(&ctx, &key, &options, &mut out) => Some(r),
+            // The client went away while the reader waits for new output.
+            _ = done.closed() => None,
+        };
         if let Some(Err(e)) = result {
-            let _ = send(&done, Msg::Failed(error_of(&e)));
+            let _ = done.send(Msg::Failed(error_of(&e))).await;
         }
     });
     if sse {
         let events = ReceiverStream::new(rx)
             .map(|msg| {
                 Ok::<_, Infallible>(match msg {
-                    Msg::Data(data) => Event::default()
+                    Msg::Data(data, at) => Event::default()
                         .event("log")
+                        .id(at.to_string())
                         .data(String::from_utf8_lossy(&data).replace('\r', "")),
                     Msg::Failed(e) => Event::default()
                         .event("error")
@@ -141,10 +189,10 @@ pub(crate) async fn logs(
             return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "").into_response())
         }
         Some(Msg::Failed(e)) => return Err(e),
-        Some(Msg::Data(d)) => d,
+        Some(Msg::Data(d, _)) => d,
     };
     let rest = ReceiverStream::new(rx).filter_map(|msg| match msg {
-        Msg::Data(d) => Some(Ok::<_, Infallible>(Bytes::from(d))),
+        Msg::Data(d, _) => Some(Ok::<_, Infallible>(Bytes::from(d))),
         // After the first byte the status is sent: an error ends the body early.
         Msg::Failed(_) => None,
     });
@@ -156,19 +204,64 @@ pub(crate) async fn logs(
         .into_response())
 }
 
-/// Queues `msg`, waiting (this is a blocking-pool thread) while the queue is full; false once
-/// the client is gone.
-fn send(tx: &mpsc::Sender<Msg>, mut msg: Msg) -> bool {
-    loop {
-        match tx.try_send(msg) {
-            Ok(()) => return true,
-            Err(mpsc::error::TrySendError::Closed(_)) => return false,
-            Err(mpsc::error::TrySendError::Full(back)) => {
-                msg = back;
-                std::thread::sleep(Duration::from_millis(20));
-            }
+/// One page from `options.resume` (or the latest job's start) and the cursor after it. An
+/// empty page at the end of a generation's log whose run has a newer job points at that one.
+async fn page(
+    state: &AppState,
+    key: &tether_core::ids::RunKey,
+    options: &LogsOptions,
+) -> Result<Response, ApiError> {
+    let mut page = Page::default();
+    tether_fleet::logs::logs(&state.ctx, key, options, &mut page)
+        .await
+        .map_err(|e| error_of(&e))?;
+    let (data, next) = match page.0 {
+        Some((data, at)) => (data, at),
+        None => {
+            let subs = crate::api::store(state)
+                .await?
+                .submissions(key)
+                .await
+                .map_err(|e| ApiError::store(&e))?;
+            let mut jobs = subs
+                .iter()
+                .filter(|s| s.external_id.is_some())
+                .map(|s| s.submission.generation);
+            // Resumed: the next generation with a job, from its start, else where we are.
+            // Not resumed: the latest job's start (the job `logs` read, empty so far).
+            let newer = match &options.resume {
+                Some(p) => jobs.find(|g| *g > p.generation),
+                None => jobs.next_back(),
+            };
+            let next = match (newer, &options.resume) {
+                (Some(g), _) => LogPosition {
+                    generation: g,
+                    cursor: tether_core::connector::LogCursor::start(),
+                },
+                (None, Some(p)) => p.clone(),
+                (None, None) => {
+                    return Err(ApiError::conflict(format!(
+                        "run {key} has no submitted job yet: nothing to show"
+                    )))
+                }
+            };
+            (Vec::new(), next)
         }
-    }
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::HeaderName::from_static(CURSOR_HEADER),
+                next.to_string(),
+            ),
+        ],
+        data,
+    )
+        .into_response())
 }
 
 #[derive(serde::Serialize)]

@@ -1,5 +1,6 @@
 //! `tether rm KEY` and `tether prune --older-than AGE`: finished runs go, with their
-//! submissions, history and local job directories.
+//! submissions, history and local job directories; `prune` also removes the registry rows of
+//! workers gone for [`tether_fleet::view::GONE_AFTER_TTLS`] lease TTLs.
 //!
 //! ## Guarantees
 //! - Only finished runs whose lease is not alive are removed: the store checks and removes in
@@ -131,6 +132,32 @@ pub async fn prune(ctx: &Ctx, args: PruneArgs) -> Result<Exit, CliError> {
             r.run.state,
             iso_time(r.run.updated_at_ms),
             r.tags.len(),
+        );
+    }
+    // Registry rows of workers silent for long (killed): the fleet page shows them as gone.
+    let silent = ctx.config.leases.ttl * tether_fleet::view::GONE_AFTER_TTLS;
+    let workers = store
+        .prune_workers(silent, !act)
+        .await
+        .map_err(CliError::store)?;
+    for w in &workers {
+        say!(
+            "{} worker {:<40} last heartbeat {}",
+            if act { "removed" } else { "would remove" },
+            w.beat.owner.0,
+            iso_time(w.heartbeat_at_ms),
+        );
+    }
+    if !workers.is_empty() {
+        diag!(
+            "tether: {} {} gone worker(s) silent for over {}",
+            if act {
+                "removed"
+            } else {
+                "dry run: would remove"
+            },
+            workers.len(),
+            humantime::format_duration(silent)
         );
     }
     let age = humantime::format_duration(args.older_than);

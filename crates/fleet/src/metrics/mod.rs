@@ -5,8 +5,8 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `tether_runs` | gauge, read from the store at scrape time | `state`, `kind` |
-//! | `tether_submissions_total` | counter | `reason`: `fresh`, `after_failure`, `after_lost`, `after_intent` |
-//! | `tether_adoptions_by_tag_total` | counter | |
+//! | `tether_submissions_total` | counter | `reason`: `fresh`, `after_failure`, `after_lost`, `after_intent`; `kind` |
+//! | `tether_adoptions_by_tag_total` | counter | `kind` |
 //! | `tether_takeovers_total` | counter | |
 //! | `tether_lease_losses_total` | counter | |
 //! | `tether_decisions_total` | counter | `decision` (the history's word: `submit`, `poll`, …) |
@@ -58,6 +58,7 @@ struct RunLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
+    kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -88,7 +89,7 @@ struct Inner {
     registry: Registry,
     runs: Family<RunLabels, Gauge>,
     submissions: Family<ReasonLabels, Counter>,
-    adoptions: Counter,
+    adoptions: Family<KindLabels, Counter>,
     takeovers: Counter,
     lease_losses: Counter,
     decisions: Family<DecisionLabels, Counter>,
@@ -126,7 +127,7 @@ impl Metrics {
         let mut registry = Registry::default();
         let runs = Family::<RunLabels, Gauge>::default();
         let submissions = Family::<ReasonLabels, Counter>::default();
-        let adoptions = Counter::default();
+        let adoptions = Family::<KindLabels, Counter>::default();
         let takeovers = Counter::default();
         let lease_losses = Counter::default();
         let decisions = Family::<DecisionLabels, Counter>::default();
@@ -303,8 +304,8 @@ impl Metrics {
         }
     }
 
-    /// Counts `event` (decisions, submissions, adoptions).
-    fn count(&self, event: &Event) {
+    /// Counts `event` (decisions, submissions, adoptions) of a run of `kind`.
+    fn count(&self, kind: &str, event: &Event) {
         let Event::Decided { decision, .. } = event else {
             return;
         };
@@ -320,11 +321,17 @@ impl Metrics {
                     .submissions
                     .get_or_create(&ReasonLabels {
                         reason: reason_label(reason),
+                        kind: kind.to_string(),
                     })
                     .inc();
             }
             Decision::Adopt { .. } => {
-                self.inner.adoptions.inc();
+                self.inner
+                    .adoptions
+                    .get_or_create(&KindLabels {
+                        kind: kind.to_string(),
+                    })
+                    .inc();
             }
             _ => {}
         }
@@ -346,19 +353,61 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// An [`Observer`] that counts engine events in [`Metrics`], then hands them on.
+/// An [`Observer`] that counts the engine events of one run of `kind` in [`Metrics`], then
+/// hands them on.
 pub(crate) struct Counted {
     pub(crate) metrics: Metrics,
+    pub(crate) kind: String,
     pub(crate) inner: Arc<dyn Observer>,
 }
 
 impl Observer for Counted {
     fn event(&self, key: &RunKey, event: &Event) {
-        self.metrics.count(event);
+        self.metrics.count(&self.kind, event);
         self.inner.event(key, event);
     }
 
     fn checkpoint(&self, key: &RunKey, point: Checkpoint) {
         self.inner.checkpoint(key, point);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tether_core::{engine::Quiet, ids::ExternalId};
+
+    use super::*;
+
+    /// Adoptions are counted by the run's kind (submissions too: the CLI's metrics test reads
+    /// them from real workers; an adoption needs a crash between intent and id, so here).
+    #[test]
+    fn adoptions_and_submissions_carry_the_runs_kind() {
+        let metrics = Metrics::new();
+        let counted = |kind: &str| Counted {
+            metrics: metrics.clone(),
+            kind: kind.into(),
+            inner: Arc::new(Quiet),
+        };
+        let adopt = Event::Decided {
+            generation: None,
+            external_id: None,
+            decision: Box::new(Decision::Adopt {
+                external_id: ExternalId("app-1".into()),
+            }),
+            reason: "found by its tag".into(),
+        };
+        let key = RunKey::new("k").unwrap();
+        counted("spark").event(&key, &adopt);
+        counted("spark").event(&key, &adopt);
+        counted("yarn").event(&key, &adopt);
+        let text = metrics.encode();
+        assert!(
+            text.contains("tether_adoptions_by_tag_total{kind=\"spark\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tether_adoptions_by_tag_total{kind=\"yarn\"} 1\n"),
+            "{text}"
+        );
     }
 }

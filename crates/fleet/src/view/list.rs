@@ -19,7 +19,7 @@ use tether_core::{
     Store,
 };
 
-use super::{failure, iso_time, RunView, SCHEMA_VERSION};
+use super::{iso_time, RunView, SCHEMA_VERSION};
 
 /// One run in a listing: what [`RunView`] says, under the same field names, without the
 /// submissions and the times derived from them (`started_at`, `ended_at`, `duration_ms`).
@@ -70,31 +70,33 @@ pub struct RunSummaryView {
 }
 
 impl RunSummaryView {
-    /// The view of one listed run.
+    /// The view of one listed run: [`RunView::from_summary`]'s fields (one derivation of
+    /// state, outcome and times for both views), without the submissions and what derives
+    /// from them, plus the lease expiry.
     pub fn new(run: &RunSummary) -> RunSummaryView {
-        let (failure_class, message) = failure(run.outcome());
+        let v = RunView::from_summary(run, &[]);
         RunSummaryView {
-            schema_version: SCHEMA_VERSION,
-            key: run.key.clone(),
-            kind: run.kind.clone(),
-            spec_name: run.spec_name.clone(),
-            state: run.state.as_str(),
-            failure_class,
-            message,
-            cancel_requested: run.cancel_requested,
-            generation: run.generation.map(|g| g.0),
-            external_id: run.external_id.clone(),
-            epoch: run.epoch.0,
-            owner: run.owner.clone(),
-            lease_alive: run.lease_alive,
+            schema_version: v.schema_version,
+            key: v.key,
+            kind: v.kind,
+            spec_name: v.spec_name,
+            state: v.state,
+            failure_class: v.failure_class,
+            message: v.message,
+            cancel_requested: v.cancel_requested,
+            generation: v.generation,
+            external_id: v.external_id,
+            epoch: v.epoch,
+            owner: v.owner,
+            lease_alive: v.lease_alive,
             lease_expires_at_ms: run.lease_expires_at_ms,
             lease_expires_at: run.lease_expires_at_ms.map(iso_time),
-            queued: run.queued,
-            placement: run.placement.clone(),
-            created_at_ms: run.created_at_ms,
-            created_at: iso_time(run.created_at_ms),
-            updated_at_ms: run.updated_at_ms,
-            updated_at: iso_time(run.updated_at_ms),
+            queued: v.queued,
+            placement: v.placement,
+            created_at_ms: v.created_at_ms,
+            created_at: v.created_at,
+            updated_at_ms: v.updated_at_ms,
+            updated_at: v.updated_at,
         }
     }
 }

@@ -228,15 +228,7 @@ async fn run_page(State(state): State<AppState>, Path(raw): Path<String>) -> Res
 async fn fleet_page(State(state): State<AppState>) -> Response {
     page(
         async {
-            let store = api::store(&state).await?;
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-                .unwrap_or(0);
-            let workers =
-                tether_fleet::view::fleet(store.as_ref(), state.ctx.config.leases.ttl, now_ms)
-                    .await
-                    .map_err(|e| ApiError::store(&e))?;
+            let workers = api::fleet_view(&state).await?;
             Ok(pages::fleet(&workers))
         }
         .await,

@@ -151,13 +151,23 @@ pub(super) fn run(view: &RunView, history: &[HistoryEntryView], job_link: Option
 pub(super) fn fleet(workers: &[WorkerView]) -> Markup {
     let body = html! {
         h1 { "Fleet" }
-        p.muted { "Owners of unfinished runs. The heartbeat age is derived from their lease expiries." }
+        p.muted { "Every registered worker, idle or not, and any other owner of an unfinished run. A worker silent for " (tether_fleet::view::GONE_AFTER_TTLS) " lease TTLs is gone (" code { "tether prune" } " removes it)." }
         table #workers.cards {
             thead { tr { th { "Owner" } th { "Heartbeat" } th { "Runs held" } } }
             tbody {
                 @for w in workers {
-                    tr data-owner=(w.owner) data-alive=(w.alive) {
-                        td data-label="Owner" { (w.owner) " " span.badge data-state=(if w.alive { "running" } else { "failed" }) { (if w.alive { "alive" } else { "lease expired" }) } }
+                    tr data-owner=(w.owner) data-alive=(w.alive) data-gone=(w.gone) data-registered=(w.registered) {
+                        td data-label="Owner" {
+                            (w.owner) " "
+                            span.badge data-state=(if w.alive { "running" } else { "failed" }) {
+                                (match (w.alive, w.registered) { (true, _) => "alive", (false, true) => "gone", (false, false) => "lease expired" })
+                            }
+                            @if let (Some(host), Some(pid)) = (&w.host, w.pid) {
+                                br; span.muted { (host) " pid " (pid) }
+                                @if let Some(c) = w.concurrency { span.muted { " · up to " (c) " runs" } }
+                                @if let Some(v) = &w.version { span.muted { " · v" (v) } }
+                            }
+                        }
                         td.heartbeat data-label="Heartbeat" {
                             @if let Some(ms) = w.heartbeat_age_ms { (age(ms)) " ago" } @else { "–" }
                         }
@@ -173,12 +183,13 @@ pub(super) fn fleet(workers: &[WorkerView]) -> Markup {
                                     }
                                 }
                             }
+                            @if w.runs.is_empty() { span.muted.idle { "idle" } }
                         }
                     }
                 }
             }
         }
-        @if workers.is_empty() { p #empty.muted { "No owner holds an unfinished run." } }
+        @if workers.is_empty() { p #empty.muted { "No worker is registered and no owner holds an unfinished run." } }
     };
     layout("Fleet", "fleet", ("fleet", ""), body)
 }

@@ -35,6 +35,7 @@ mod reads;
 mod remove;
 mod rerun;
 pub mod tls;
+mod workers;
 
 use std::time::Duration;
 
@@ -259,6 +260,26 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn worker_beat(&self, beat: &tether_core::store::WorkerBeat) -> Result<(), StoreError> {
+        self.worker_beat_impl(beat).await
+    }
+
+    async fn remove_worker(&self, owner: &OwnerId) -> Result<(), StoreError> {
+        self.remove_worker_impl(owner).await
+    }
+
+    async fn list_workers(&self) -> Result<Vec<tether_core::store::WorkerRecord>, StoreError> {
+        self.list_workers_impl().await
+    }
+
+    async fn prune_workers(
+        &self,
+        older_than: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<tether_core::store::WorkerRecord>, StoreError> {
+        self.prune_workers_impl(older_than, dry_run).await
+    }
+
     async fn hold_liveness(&self, owner: &OwnerId) -> Result<Option<Liveness>, StoreError> {
         self.hold_liveness_impl(owner).await
     }

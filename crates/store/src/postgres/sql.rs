@@ -13,7 +13,7 @@
 pub const MIGRATION_LOCK: i64 = 0x7465_7468_6572_0001;
 
 /// The schema version this build writes.
-pub const LATEST_VERSION: i32 = 6;
+pub const LATEST_VERSION: i32 = 7;
 
 /// `min_reader_schema` of `tether_meta`, if set.
 pub const MIN_READER: &str = "SELECT value FROM tether_meta WHERE name = 'min_reader_schema'";
@@ -129,6 +129,19 @@ CREATE TABLE IF NOT EXISTS owner_liveness (
     r#"
 CREATE INDEX IF NOT EXISTS runs_free ON runs (queued DESC, created_at_ms, seq)
     WHERE phase <> 'finished' AND owner IS NULL;
+"#,
+    // 7: the worker registry (`tether serve`'s fleet page): one row per worker, idle or not,
+    // upserted at each of its heartbeats. Advisory: no lease or claim reads it.
+    r#"
+CREATE TABLE IF NOT EXISTS workers (
+    owner           TEXT PRIMARY KEY,
+    host            TEXT NOT NULL,
+    pid             BIGINT NOT NULL,
+    started_at_ms   BIGINT NOT NULL,
+    heartbeat_at_ms BIGINT NOT NULL,
+    concurrency     BIGINT NOT NULL,
+    version         TEXT NOT NULL
+);
 "#,
 ];
 

@@ -37,6 +37,7 @@ mod remove;
 pub(crate) mod rerun;
 mod rows;
 mod sql;
+mod workers;
 
 use std::{
     path::{Path, PathBuf},
@@ -209,6 +210,34 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn hold_liveness(&self, owner: &OwnerId) -> Result<Option<Liveness>, StoreError> {
         self.hold_liveness_impl(owner).await
+    }
+
+    async fn worker_beat(&self, b: &tether_core::store::WorkerBeat) -> Result<(), StoreError> {
+        let b = b.clone();
+        self.with_conn("worker_beat", move |c, loc| workers::beat(c, loc, &b))
+            .await
+    }
+
+    async fn remove_worker(&self, owner: &OwnerId) -> Result<(), StoreError> {
+        let o = owner.clone();
+        self.with_conn("remove_worker", move |c, loc| workers::remove(c, loc, &o))
+            .await
+    }
+
+    async fn list_workers(&self) -> Result<Vec<tether_core::store::WorkerRecord>, StoreError> {
+        self.with_conn("list_workers", |c, loc| workers::list(c, loc))
+            .await
+    }
+
+    async fn prune_workers(
+        &self,
+        older_than: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<tether_core::store::WorkerRecord>, StoreError> {
+        self.write("prune_workers", move |tx, loc| {
+            workers::prune(tx, loc, older_than, dry_run)
+        })
+        .await
     }
 
     async fn create_run(&self, new: &NewRun) -> Result<Created, StoreError> {

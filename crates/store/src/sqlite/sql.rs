@@ -6,7 +6,7 @@
 pub const APPLICATION_ID: i64 = 0x5445_5448;
 
 /// The schema version this build writes. Bump it and append to [`MIGRATIONS`] to change it.
-pub const LATEST_VERSION: i64 = 6;
+pub const LATEST_VERSION: i64 = 7;
 
 /// Migrations, index `i` bringing the schema from version `i` to `i + 1`. Each runs inside the
 /// same `BEGIN IMMEDIATE` transaction as its `schema_version` row, so a crash or a concurrent
@@ -102,6 +102,19 @@ CREATE TABLE IF NOT EXISTS owner_liveness (
     r#"
 CREATE INDEX IF NOT EXISTS runs_free ON runs (queued DESC, created_at_ms)
     WHERE phase <> 'finished' AND owner IS NULL;
+"#,
+    // 7: the worker registry (`tether serve`'s fleet page): one row per worker, idle or not,
+    // upserted at each of its heartbeats. Advisory: no lease or claim reads it.
+    r#"
+CREATE TABLE IF NOT EXISTS workers (
+    owner           TEXT PRIMARY KEY,
+    host            TEXT NOT NULL,
+    pid             INTEGER NOT NULL,
+    started_at_ms   INTEGER NOT NULL,
+    heartbeat_at_ms INTEGER NOT NULL,
+    concurrency     INTEGER NOT NULL,
+    version         TEXT NOT NULL
+);
 "#,
 ];
 

@@ -16,6 +16,7 @@
 mod faults;
 mod ops;
 mod remove;
+mod workers;
 
 use std::{
     collections::BTreeMap,
@@ -49,6 +50,8 @@ struct State {
     next_seq: u64,
     /// Owners that hold (or held) a liveness signal: dead once the token is dropped.
     live: BTreeMap<String, Weak<()>>,
+    /// The worker registry, by owner id.
+    workers: BTreeMap<String, workers::Worker>,
 }
 
 /// Whether `owner` held a liveness signal and released it (dropped guard: "died").
@@ -125,6 +128,12 @@ impl MemoryStore {
     /// How many calls the store received in all.
     pub fn total_calls(&self) -> usize {
         self.faults().total()
+    }
+
+    /// The state under the lock, with the store's clock (no fault applies).
+    fn state(&self) -> (MutexGuard<'_, State>, i64) {
+        let now = self.now_ms();
+        (self.state.lock().unwrap_or_else(|e| e.into_inner()), now)
     }
 
     fn faults(&self) -> MutexGuard<'_, faults::Faults> {

@@ -72,6 +72,31 @@ impl Store for MemoryStore {
         Ok(Some(Liveness::new(token)))
     }
 
+    async fn worker_beat(&self, b: &tether_core::store::WorkerBeat) -> Result<(), StoreError> {
+        let (mut s, now) = self.state();
+        super::workers::beat(&mut s, b, now);
+        Ok(())
+    }
+
+    async fn remove_worker(&self, owner: &OwnerId) -> Result<(), StoreError> {
+        self.state().0.workers.remove(&owner.0);
+        Ok(())
+    }
+
+    async fn list_workers(&self) -> Result<Vec<tether_core::store::WorkerRecord>, StoreError> {
+        let (s, now) = self.state();
+        Ok(super::workers::list(&s, now))
+    }
+
+    async fn prune_workers(
+        &self,
+        older: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<tether_core::store::WorkerRecord>, StoreError> {
+        let (mut s, now) = self.state();
+        Ok(super::workers::prune(&mut s, older, dry_run, now))
+    }
+
     async fn create_run(&self, new: &NewRun) -> Result<Created, StoreError> {
         let store = self.id.clone();
         self.with(Op::CreateRun, |s, now| {

@@ -26,6 +26,7 @@ mod liveness;
 mod records;
 mod remove;
 mod rerun;
+mod workers;
 
 pub use concurrent::*;
 pub use leases::*;
@@ -34,6 +35,7 @@ pub use liveness::*;
 pub use records::*;
 pub use remove::*;
 pub use rerun::*;
+pub use workers::*;
 
 /// What a property returns: an error says which promise broke, and how.
 pub type R = anyhow::Result<()>;
@@ -88,6 +90,7 @@ macro_rules! store_conformance_tests {
             rerun_makes_a_fresh_instance_that_continues_the_generations,
             a_dead_owner_is_taken_over_at_once_a_live_one_is_not,
             an_owner_without_liveness_is_judged_by_its_lease,
+            worker_registry_upserts_lists_removes_and_prunes,
         );
     };
     (@each $make:expr; $($prop:ident),* $(,)?) => {
