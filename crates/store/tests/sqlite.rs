@@ -262,3 +262,32 @@ async fn processes_sharing_a_file_never_double_claim() -> R {
     ensure!(seen.len() == RUNS, "claimed {} of {RUNS}", seen.len());
     Ok(())
 }
+
+/// Closing does not checkpoint (issue 15, durability overhead): the WAL written by one
+/// process is the one the next appends to (not deleted at exit and created again, with its
+/// header and the directory fsynced), and nothing committed is lost by leaving it there.
+#[tokio::test]
+async fn closing_keeps_the_wal_and_the_next_process_appends_to_it() -> R {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("t.db");
+    let wal = dir.path().join("t.db-wal");
+    {
+        let s = tether_store::open(path.to_str().context("utf-8")?).await?;
+        create(&s, "first").await?;
+    }
+    let before = std::fs::metadata(&wal).context("the WAL was deleted at close")?;
+    ensure!(before.len() > 0, "the WAL was emptied at close");
+    {
+        let s = tether_store::open(path.to_str().context("utf-8")?).await?;
+        ensure!(s.get_run(&key("first")).await?.is_some(), "lost at close");
+        create(&s, "second").await?;
+    }
+    let after = std::fs::metadata(&wal)?;
+    ensure!(after.ino() == before.ino(), "the WAL was created again");
+    // Another SQLite reader (checkpointing on its own close) sees both runs.
+    let c = rusqlite::Connection::open(&path)?;
+    let n: i64 = c.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))?;
+    ensure!(n == 2, "{n} runs");
+    Ok(())
+}

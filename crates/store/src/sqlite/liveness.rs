@@ -6,7 +6,10 @@
 //!   claimer that can take it knows the owner is gone and may take its runs before their
 //!   lease expires; the claim still bumps the epoch in the same transaction (fencing as ever).
 //! - An owner is judged by its lock only if it registered in `owner_liveness` after taking
-//!   the lock; any other owner (older builds, liveness switched off) by its lease alone.
+//!   the lock; any other owner (older builds, liveness switched off) by its lease alone. The
+//!   row is written by the owner's first `acquire` or `claim`, in the same transaction as the
+//!   lease it takes (one commit fewer per `tether run` than a transaction of its own): a lease
+//!   never exists before its owner's row, and an owner without a lease needs no row.
 //! - A frozen owner (SIGSTOP) keeps its lock: taken over at lease expiry only.
 //!
 //! ## Assumptions
@@ -172,11 +175,30 @@ impl super::SqliteStore {
                 source: Box::new(e),
             })??;
         let Some(held) = held else { return Ok(None) };
-        let (dir, owner) = (self.owners_dir(), owner.clone());
-        self.write("hold_liveness", move |tx, loc| {
-            register(tx, loc, &dir, &owner)
-        })
-        .await?;
+        self.inner
+            .unregistered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(owner.0.clone());
         Ok(Some(Liveness::new(held)))
+    }
+
+    /// Whether `owner` holds its lock here but has no `owner_liveness` row yet: the caller's
+    /// lease-taking write then registers it ([`register`]) and calls [`Self::registered`].
+    pub(super) fn unregistered(&self, owner: &OwnerId) -> bool {
+        self.inner
+            .unregistered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&owner.0)
+    }
+
+    /// `owner`'s row is committed.
+    pub(super) fn registered(&self, owner: &OwnerId) {
+        self.inner
+            .unregistered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&owner.0);
     }
 }

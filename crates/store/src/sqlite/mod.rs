@@ -22,6 +22,8 @@
 //! - `record_submitted` for a generation that is not the current one, while the lease is
 //!   still valid, returns [`StoreError::Query`] wrapping [`crate::StaleGeneration`].
 mod busy;
+#[cfg(test)]
+mod commit_count_tests;
 mod fenced;
 mod group;
 #[cfg(test)]
@@ -83,6 +85,9 @@ struct Inner {
     path: PathBuf,
     /// Writes waiting to be committed together (see [`group`]).
     queue: group::Queue,
+    /// Owners whose liveness lock this process holds but whose `owner_liveness` row is not
+    /// written yet: their first `acquire` or `claim` writes it in its own transaction.
+    unregistered: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -161,6 +166,7 @@ impl SqliteStore {
                     location,
                     path: db_path,
                     queue: group::Queue::default(),
+                    unregistered: Mutex::default(),
                 }),
             },
             versions,
