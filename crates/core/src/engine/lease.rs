@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::{sync::Notify, task::JoinHandle, time::Instant};
+use tokio::{sync::Notify, task::JoinHandle};
 
 use crate::{store::Lease, Store};
 
@@ -22,9 +22,6 @@ pub struct RunSignals {
     lost: AtomicBool,
     cancel: AtomicBool,
     notify: Notify,
-    /// When the newest store write that extended the lease (acquire, renewal) was sent: the
-    /// lease is known to last at least the TTL from then. `None`: not known (workers).
-    extended: std::sync::Mutex<Option<Instant>>,
 }
 
 impl RunSignals {
@@ -46,18 +43,6 @@ impl RunSignals {
         if !self.cancel.swap(true, Ordering::SeqCst) {
             self.notify.notify_waiters();
         }
-    }
-    /// Records that a store write sent at `sent` extended the lease by the TTL (it succeeded).
-    pub fn mark_extended(&self, sent: Instant) {
-        let mut at = self.extended.lock().unwrap_or_else(|p| p.into_inner());
-        if at.is_none_or(|a| a < sent) {
-            *at = Some(sent);
-        }
-    }
-    /// Whether the lease was extended less than `d` ago (see [`RunSignals::mark_extended`]).
-    pub fn extended_within(&self, d: Duration) -> bool {
-        let at = *self.extended.lock().unwrap_or_else(|p| p.into_inner());
-        at.is_some_and(|a| a.elapsed() < d)
     }
     /// Whether a cancel was requested.
     pub fn cancel_requested(&self) -> bool {
@@ -114,9 +99,8 @@ impl LeaseKeeper {
                     _ = tokio::time::sleep(beat) => {}
                     _ = stp.notified() => return,
                 }
-                let sent = Instant::now();
                 match store.renew(&lease, ttl).await {
-                    Ok(()) => sig.mark_extended(sent),
+                    Ok(()) => {}
                     Err(e) if e.is_lease_lost() => {
                         sig.mark_lost();
                         return;

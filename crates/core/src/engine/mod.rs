@@ -226,7 +226,6 @@ impl Engine {
     /// and returns the outcome. The run must exist ([`Store::create_run`]).
     pub async fn run(&self, key: &RunKey, owner: &OwnerId) -> Result<Finish, EngineError> {
         loop {
-            let sent = tokio::time::Instant::now();
             let acquired = self
                 .store
                 .acquire(key, owner, self.leases.ttl)
@@ -241,8 +240,6 @@ impl Engine {
                         .event(key, &Event::Acquired { epoch: lease.epoch });
                     let keeper =
                         LeaseKeeper::start(self.store.clone(), lease.clone(), self.leases.ttl);
-                    // The acquire just set the expiry a TTL ahead: the fence may rely on it.
-                    keeper.signals().mark_extended(sent);
                     let result = self.drive(&lease, record, keeper.signals()).await;
                     keeper.stop().await;
                     if let Ok(Finish::GaveUp { .. } | Finish::Elsewhere(_)) = &result {

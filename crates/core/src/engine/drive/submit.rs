@@ -51,7 +51,6 @@ impl Driver<'_> {
         };
         // The intent is the fenced write right before acting: a frozen ex-owner stops here.
         let placement = self.placement.as_ref().filter(|_| !self.placed);
-        let intent_sent = tokio::time::Instant::now();
         self.write("the intent", || {
             self.engine.store.record_intent(
                 self.lease,
@@ -77,7 +76,6 @@ impl Driver<'_> {
             lease: self.lease.clone(),
             ttl: self.engine.leases.ttl,
             signals: self.signals.clone(),
-            intent_sent,
         });
         let request = SubmitRequest::new(self.lease.key.clone(), submission.clone(), fence);
         match self.connector.submit(&request).await {
