@@ -39,6 +39,7 @@ pub mod tls;
 use std::time::Duration;
 
 use async_trait::async_trait;
+pub use leases::RENEW_CHUNK_ROWS;
 use migrate::migrate;
 pub use pool::PgOptions;
 use pool::{connect, Pool};
