@@ -69,7 +69,8 @@ impl super::PgStore {
     /// its whole run (~0.5 s idle, past its TTL/5 bound under load), stalling the runs' own
     /// writes and failing the renewal. Each chunk is bounded by TTL/5 on its own; a failed
     /// chunk fails the call, but the chunks before it stay renewed, and the next beat starts
-    /// with the rows this one did not reach (they have the least time left).
+    /// with the rows this one did not reach (they have the least time left). All on the
+    /// renewal lane (`pool::lane`): never queued behind the runs' own writes.
     pub(super) async fn renew_all_impl(
         &self,
         owner: &OwnerId,
@@ -78,7 +79,7 @@ impl super::PgStore {
         let op = "renew_all";
         let held = self
             .pool
-            .query_within(op, sql::HELD, &[&owner.0], renewal_timeout(ttl))
+            .query_lane_within(op, sql::HELD, &[&owner.0], renewal_timeout(ttl))
             .await?;
         let keys = held
             .iter()
@@ -88,7 +89,7 @@ impl super::PgStore {
         for chunk in keys.chunks(RENEW_CHUNK_ROWS) {
             let rows = self
                 .pool
-                .query_within(
+                .query_lane_within(
                     op,
                     sql::RENEW_CHUNK,
                     &[&owner.0, &ttl_ms(ttl), &chunk],
