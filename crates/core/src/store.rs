@@ -441,8 +441,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Acquire, StoreError>;
     /// Extends one lease. `LeaseLost` if the epoch is no longer current.
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<(), StoreError>;
-    /// Extends every lease of `owner` on unfinished runs in one statement; returns those still
-    /// held, with their cancel flag (so a worker learns about cancels without another query).
+    /// Extends every lease of `owner` on unfinished runs; returns those still held, with their
+    /// cancel flag (so a worker learns about cancels without another query). Never extends a
+    /// lease the owner no longer holds. PostgreSQL renews in chunks, each atomic on its own,
+    /// and answers a row locked by a write in flight as held without renewing it (the next
+    /// call does); an error may leave the chunks before it renewed.
     async fn renew_all(&self, owner: &OwnerId, ttl: Duration) -> Result<Vec<Renewed>, StoreError>;
     /// Gives the lease up at once (others may take over without waiting). Fenced.
     async fn release(&self, lease: &Lease) -> Result<(), StoreError>;

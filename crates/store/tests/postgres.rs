@@ -382,3 +382,67 @@ async fn a_liveness_session_killed_under_a_live_owner_is_taken_again() -> R {
     db.drop_db().await;
     Ok(())
 }
+
+/// A row locked by a write in flight (here a transaction held open) does not hold up the
+/// worker's renewal: the other leases are renewed at once, the locked one is answered as held
+/// but not renewed, and a takeover that write commits is never extended by the renewal.
+/// (One statement over every held row used to wait for that lock until its TTL/5 bound.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_skips_rows_locked_by_a_write_in_flight() -> R {
+    let db = ScratchDb::create_from_env().await?;
+    let store = tether_store::open(db.url()).await?;
+    for k in ["a", "b", "c"] {
+        create(&store, k).await?;
+        acquire(&store, k, "w", Duration::ZERO).await?;
+    }
+    let (mut client, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    let tx = client.transaction().await?;
+    tx.execute("SELECT 1 FROM runs WHERE key = 'b' FOR UPDATE", &[])
+        .await?;
+    let ttl = Duration::from_secs(30); // renewal bound TTL/5 = 6 s
+    let started = Instant::now();
+    let mut held: Vec<String> = store
+        .renew_all(&owner("w"), ttl)
+        .await?
+        .into_iter()
+        .map(|r| r.key.to_string())
+        .collect();
+    let took = started.elapsed();
+    held.sort();
+    ensure!(held == ["a", "b", "c"], "answer: {held:?}");
+    ensure!(took < Duration::from_secs(2), "renewal waited {took:?}");
+    for (k, renewed) in [("a", true), ("b", false), ("c", true)] {
+        let run = store.get_run(&key(k)).await?.context("run")?;
+        ensure!(run.lease_alive == renewed, "{k}: alive {}", run.lease_alive);
+    }
+    // The write holding `b` turns out to be a takeover (as a claim of an expired lease is).
+    tx.execute(
+        "UPDATE runs SET owner = 'thief', epoch = epoch + 1,
+             lease_expires_at_ms = tether_now_ms() + 1000 WHERE key = 'b'",
+        &[],
+    )
+    .await?;
+    tx.commit().await?;
+    let mut held: Vec<String> = store
+        .renew_all(&owner("w"), ttl)
+        .await?
+        .into_iter()
+        .map(|r| r.key.to_string())
+        .collect();
+    held.sort();
+    ensure!(held == ["a", "c"], "answer after the takeover: {held:?}");
+    let b = store.get_run(&key("b")).await?.context("run b")?;
+    let now: i64 = client
+        .query_one("SELECT tether_now_ms()", &[])
+        .await?
+        .get(0);
+    ensure!(b.owner == Some(owner("thief")), "b: {:?}", b.owner);
+    ensure!(
+        b.lease_expires_at_ms.context("expiry")? <= now + 1000,
+        "the takeover's lease was extended by the old owner's renewal"
+    );
+    drop(client);
+    db.drop_db().await;
+    Ok(())
+}

@@ -218,8 +218,18 @@ pub async fn measure(
         .unwrap_or_default()
         .matches("lease lost")
         .count();
+    // Renewal outages: the heartbeat logs the first failed beat of each (then stays quiet).
+    let log = std::fs::read_to_string(scratch.dir.path().join("worker.log")).unwrap_or_default();
+    let outages: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("cannot renew leases"))
+        .collect();
+    let renew_failed = outages.len();
+    if let Some(first) = outages.first() {
+        eprintln!("  capacity {}: first renewal outage: {first}", kind.name());
+    }
     eprintln!(
-        "  capacity {}: {lost} runs dropped as lost; fake master saw {} creates, {} /json/, {} log reads, {} other, {} connections ({} open)",
+        "  capacity {}: {lost} runs dropped as lost, {renew_failed} renewal outages; fake master saw {} creates, {} /json/, {} log reads, {} other, {} connections ({} open)",
         kind.name(),
         s.creates.load(Ordering::Relaxed),
         s.master_json.load(Ordering::Relaxed),

@@ -10,6 +10,19 @@ use tether_core::{
 use super::{decode_err, lease_lost, renewal_timeout, sql};
 use crate::record::{self, ttl_ms};
 
+/// The bound of each statement of `renew_all`. Looser than `renew`'s TTL/5, which guards an
+/// action taken right after it: a chunk extends its leases from the time it starts, so an
+/// answer that comes late (a worker process too busy to read it at once) is still good, and
+/// failing it would drop the lane's connection and cost a reconnect on an overloaded machine.
+/// Within one beat, so a hung statement is still cut off before the next.
+fn bulk_renewal_timeout(ttl: Duration) -> Duration {
+    (ttl / 3).max(Duration::from_millis(100))
+}
+
+/// Rows renewed per statement by `renew_all`: short enough that the row locks it holds delay a
+/// run's own write by milliseconds, large enough that 10,000 leases take 20 statements.
+pub const RENEW_CHUNK_ROWS: usize = 500;
+
 impl super::PgStore {
     pub(super) async fn acquire_impl(
         &self,
@@ -60,33 +73,50 @@ impl super::PgStore {
         Ok(())
     }
 
+    /// Renews in chunks of [`RENEW_CHUNK_ROWS`], one short statement each, the least time left
+    /// first: one statement over every held row (10,000 at scale) held all their row locks for
+    /// its whole run (~0.5 s idle, past its TTL/5 bound under load), stalling the runs' own
+    /// writes and failing the renewal. Each chunk is bounded by TTL/3 on its own; a failed
+    /// chunk fails the call, but the chunks before it stay renewed, and the next beat starts
+    /// with the rows this one did not reach (they have the least time left). All on the
+    /// renewal lane (`pool::lane`): never queued behind the runs' own writes.
     pub(super) async fn renew_all_impl(
         &self,
         owner: &OwnerId,
         ttl: Duration,
     ) -> Result<Vec<Renewed>, StoreError> {
         let op = "renew_all";
-        let rows = self
+        let held = self
             .pool
-            .query_within(
-                op,
-                sql::RENEW_ALL,
-                &[&owner.0, &ttl_ms(ttl)],
-                renewal_timeout(ttl),
-            )
+            .query_lane_within(op, sql::HELD, &[&owner.0], bulk_renewal_timeout(ttl))
             .await?;
-        rows.iter()
-            .map(|r| {
+        let keys = held
+            .iter()
+            .map(|r| r.try_get::<_, String>(0).map_err(|e| decode_err(op, e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(RENEW_CHUNK_ROWS) {
+            let rows = self
+                .pool
+                .query_lane_within(
+                    op,
+                    sql::RENEW_CHUNK,
+                    &[&owner.0, &ttl_ms(ttl), &chunk],
+                    bulk_renewal_timeout(ttl),
+                )
+                .await?;
+            for r in &rows {
                 let key: String = r.try_get(0).map_err(|e| decode_err(op, e))?;
                 let epoch: i64 = r.try_get(1).map_err(|e| decode_err(op, e))?;
                 let cancel_requested: bool = r.try_get(2).map_err(|e| decode_err(op, e))?;
-                Ok(Renewed {
+                out.push(Renewed {
                     key: record::parse_key(self.loc(), key)?,
                     epoch: Epoch(epoch),
                     cancel_requested,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(out)
     }
 
     pub(super) async fn release_impl(&self, lease: &Lease) -> Result<(), StoreError> {

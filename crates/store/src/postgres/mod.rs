@@ -40,6 +40,7 @@ mod workers;
 use std::time::Duration;
 
 use async_trait::async_trait;
+pub use leases::RENEW_CHUNK_ROWS;
 use migrate::migrate;
 pub use pool::PgOptions;
 use pool::{connect, Pool};

@@ -25,6 +25,8 @@ use tokio_postgres::{error::SqlState, types::ToSql, Client, Config, Row, Stateme
 
 use super::tls::{tls_failure, MakeRustlsConnect};
 
+mod lane;
+
 /// Timeouts and pool size of the PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -105,6 +107,8 @@ pub(crate) struct Pool {
     options: PgOptions,
     slots: Vec<tokio::sync::Mutex<Option<Arc<Conn>>>>,
     next: AtomicUsize,
+    /// The renewal lane: a connection of its own for a worker's renewals ([`lane`]).
+    lane: tokio::sync::Mutex<Option<Arc<Conn>>>,
     /// The URL without password, for messages.
     location: String,
 }
@@ -257,6 +261,7 @@ impl Pool {
             options,
             slots,
             next: AtomicUsize::new(0),
+            lane: tokio::sync::Mutex::new(None),
             location,
         }
     }

@@ -410,10 +410,31 @@ pub const RENEW: &str = "UPDATE runs SET lease_expires_at_ms = tether_now_ms() +
     WHERE key = $1::text AND epoch = $2::bigint AND owner = $3::text AND phase <> 'finished'
     RETURNING key";
 
-/// $1 owner, $2 ttl ms. One statement for all of a worker's leases.
-pub const RENEW_ALL: &str = "UPDATE runs SET lease_expires_at_ms = tether_now_ms() + $2::bigint
+/// $1 owner. The unfinished runs `owner` holds, the least time left first: what `renew_all`
+/// renews, chunk by chunk ([`RENEW_CHUNK`]). A plain read: no row locks, no rewrite.
+pub const HELD: &str = "SELECT key FROM runs
     WHERE owner = $1::text AND phase <> 'finished'
-    RETURNING key, epoch, cancel_requested";
+    ORDER BY lease_expires_at_ms NULLS FIRST, key";
+
+/// $1 owner, $2 ttl ms, $3 keys (one chunk of [`HELD`]). Renews those still held and not
+/// locked by a write in flight (`SKIP LOCKED`: typically the run's own fenced write, a few ms
+/// long; the next beat renews it), and answers every key still held: renewed ones as renewed,
+/// the locked ones as of the statement's snapshot (not renewed). The lock re-checks owner and
+/// phase on the newest row version, so a lease taken over meanwhile is never extended.
+pub const RENEW_CHUNK: &str = "WITH l AS (
+        SELECT key FROM runs
+        WHERE key = ANY($3::text[]) AND owner = $1::text AND phase <> 'finished'
+        FOR UPDATE SKIP LOCKED
+    ), u AS (
+        UPDATE runs r SET lease_expires_at_ms = tether_now_ms() + $2::bigint
+        FROM l WHERE r.key = l.key AND r.owner = $1::text AND r.phase <> 'finished'
+        RETURNING r.key, r.epoch, r.cancel_requested
+    )
+    SELECT key, epoch, cancel_requested FROM u
+    UNION ALL
+    SELECT key, epoch, cancel_requested FROM runs
+    WHERE key = ANY($3::text[]) AND owner = $1::text AND phase <> 'finished'
+        AND key NOT IN (SELECT key FROM u)";
 
 /// $1 key, $2 epoch, $3 owner. Returns 1 row if released (and logged).
 pub const RELEASE: &str = "WITH u AS (

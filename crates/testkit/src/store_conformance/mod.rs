@@ -25,6 +25,7 @@ mod listing;
 mod liveness;
 mod records;
 mod remove;
+mod renewal;
 mod rerun;
 mod workers;
 
@@ -34,6 +35,7 @@ pub use listing::*;
 pub use liveness::*;
 pub use records::*;
 pub use remove::*;
+pub use renewal::*;
 pub use rerun::*;
 pub use workers::*;
 
@@ -74,6 +76,8 @@ macro_rules! store_conformance_tests {
             concurrent_claims_never_double_claim,
             claim_order_and_eligibility,
             renew_all_extends_only_what_is_still_held,
+            renew_all_renews_past_one_chunk_and_only_what_is_held,
+            renew_all_completes_alongside_the_runs_own_writes,
             release_lets_another_acquire_at_once,
             cancel_flag,
             history_order_and_timestamps,

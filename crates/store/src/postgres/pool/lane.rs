@@ -1,0 +1,67 @@
+//! The renewal lane: one connection kept apart from the pool's slots for a worker's renewals.
+//!
+//! Statements on one connection run one after the other. A worker driving thousands of runs
+//! keeps every slot's pipeline deep with the runs' own writes, so a renewal sent there waits
+//! behind them, and `renew_all`, which is many short statements (see `leases.rs`), would pay
+//! that wait once per statement and pass its bound or let leases expire. On the lane it waits
+//! only for the server.
+//!
+//! ## Guarantees
+//! - Opened on first use only (a process that never renews in bulk, such as `tether run`,
+//!   never opens it), bounded by the connect timeout; a broken lane is replaced on next use.
+//! - The same bounds and classification as the pool's statements (`Pool::settle`).
+use std::sync::{
+    atomic::{AtomicBool, AtomicUsize},
+    Arc, Mutex,
+};
+
+use tether_core::store::StoreError;
+use tokio_postgres::{types::ToSql, Row};
+
+use super::{connect, Busy, Conn, Pool};
+
+impl Pool {
+    /// Runs one statement on the renewal lane, bounded by `timeout` (at most the query
+    /// timeout), and returns its rows.
+    pub(crate) async fn query_lane_within(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+        timeout: std::time::Duration,
+    ) -> Result<Vec<Row>, StoreError> {
+        let timeout = timeout.min(self.options.query_timeout);
+        let conn = self.lane_conn(op).await?;
+        let _busy = Busy::new(&conn.in_flight);
+        let run = async {
+            let stmt = conn.statement(sql).await?;
+            conn.client.query(&stmt, params).await
+        };
+        let res = tokio::time::timeout(timeout, run).await;
+        self.settle(op, &conn, timeout, res)
+    }
+
+    async fn lane_conn(&self, op: &'static str) -> Result<Arc<Conn>, StoreError> {
+        let mut lane = self.lane.lock().await;
+        if let Some(c) = lane.as_ref().filter(|c| c.usable()) {
+            return Ok(Arc::clone(c));
+        }
+        *lane = None;
+        let client = connect(
+            &self.config,
+            &self.tls,
+            self.options.connect_timeout,
+            op,
+            &self.location,
+        )
+        .await?;
+        let c = Arc::new(Conn {
+            client,
+            statements: Mutex::new(Default::default()),
+            broken: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+        });
+        *lane = Some(Arc::clone(&c));
+        Ok(c)
+    }
+}
