@@ -51,12 +51,15 @@ mod cache;
 mod claim_batch_tests;
 mod heartbeat;
 mod registry;
+mod report;
 mod slots;
+mod starting;
 #[cfg(test)]
 mod store_calls_tests;
 
 use cache::ConnectorCache;
 use heartbeat::heartbeat;
+use report::report;
 
 /// Runs a worker claims in one statement at first.
 const CLAIM_BATCH: usize = 64;
@@ -72,6 +75,8 @@ struct InFlight {
     /// When it entered the table (after its claim committed): a renewal that started earlier
     /// cannot have seen the claim, so it says nothing about this run.
     since: Instant,
+    /// Its place among the runs being started ([`starting`]), until it has started.
+    starting: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 type Table = Arc<Mutex<HashMap<RunKey, InFlight>>>;
@@ -207,7 +212,9 @@ pub async fn worker(
         ttl,
     ));
     // Counted per run (`Launch::start`), where the run's kind is known.
-    let observer: Arc<dyn Observer> = Arc::new(Traced::new(hooks.observer.clone()));
+    let traced: Arc<dyn Observer> = Arc::new(Traced::new(hooks.observer.clone()));
+    let starting = starting::Starting::new(starting::STARTING, table.clone(), traced);
+    let observer: Arc<dyn Observer> = starting.clone();
     let run = Launch {
         ctx,
         store: &store,
@@ -216,6 +223,7 @@ pub async fn worker(
         slots: &slots,
         local_slots: args.local_slots,
         observer: &observer,
+        starting: &starting,
         say: &say,
         bulk: &bulk,
         metrics: &metrics,
@@ -267,9 +275,13 @@ pub async fn worker(
             }
             _ = tick.tick(), if !backlog => {}
             () = woken.notified(), if !backlog => {}
+            () = starting.freed.notified(), if !backlog => {}
             _ = std::future::ready(()), if backlog => {}
         }
-        let free = args.concurrency.saturating_sub(tasks.set.len());
+        let free = args
+            .concurrency
+            .saturating_sub(tasks.set.len())
+            .min(starting.claimable(CLAIM_BATCH));
         backlog = false;
         if free > 0 {
             // Small batches let a fleet share a burst of queued runs; a full batch means more
@@ -362,6 +374,7 @@ struct Launch<'a> {
     slots: &'a Arc<Semaphore>,
     local_slots: usize,
     observer: &'a Arc<dyn Observer>,
+    starting: &'a starting::Starting,
     say: &'a Notices,
     /// Coalesces the status requests of all runs on one endpoint (see [`crate::bulk`]).
     bulk: &'a Observers,
@@ -417,6 +430,7 @@ impl Launch<'_> {
                 epoch: lease.epoch,
                 signals: signals.clone(),
                 since: Instant::now(),
+                starting: self.starting.enter(),
             },
         );
         let engine = Engine::new(
@@ -485,20 +499,4 @@ fn claim_filter(ctx: &Ctx, args: &WorkerOptions) -> Result<ClaimFilter, WorkerEr
         host: Some(tether_connectors::local::placement::this_host().host),
         kinds: Some(kinds),
     })
-}
-
-fn report(key: &RunKey, result: &Result<Finish, EngineError>, say: &Notices) {
-    let line = match result {
-        Ok(Finish::Outcome(o)) => format!("tether worker: {key}: {}", o.label()),
-        Ok(Finish::GaveUp { reason }) => {
-            format!("tether worker: {key}: status unknown, released: {reason}")
-        }
-        Ok(Finish::Elsewhere(e)) => format!("tether worker: {key}: released: {e}"),
-        Err(EngineError::LeaseLost { .. }) => {
-            format!("tether worker: {key}: lease lost, dropped (another owner has it)")
-        }
-        Err(e) => format!("tether worker: {key}: {e}"),
-    };
-    tracing::info!(%key, "{line}");
-    say(&line);
 }

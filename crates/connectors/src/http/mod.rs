@@ -21,7 +21,7 @@ mod url;
 
 pub use auth::{env_var_allowed, secret_from_env, Auth, EnvSecretError, Secret, TOKEN_ENV_PREFIX};
 pub use body::{read_capped, BodyError};
-pub use client::{Answer, Client, ClientConfig};
+pub use client::{Answer, Client, ClientConfig, MAX_IN_FLIGHT};
 pub use error::{HttpError, Outcome};
 pub use oauth2::OAuth2;
 pub use retry::{retry_after, retryable, Retry, Safety};

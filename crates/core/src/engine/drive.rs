@@ -160,7 +160,10 @@ impl<'a> Driver<'a> {
                     reason: why,
                     ..
                 } => {
-                    if let Some(finish) = self.submit(submission, why, reason).await? {
+                    // Boxed, as the other rare branches: a run's task is as large as its largest
+                    // state, and it spends its life polling; 100,000 runs in one worker hold
+                    // 100,000 of these.
+                    if let Some(finish) = Box::pin(self.submit(submission, why, reason)).await? {
                         return Ok(finish);
                     }
                 }
@@ -180,13 +183,13 @@ impl<'a> Driver<'a> {
                         unreachable!("decide adopts only from an intent")
                     };
                     let entry = self.entry(HistoryKind::Adopt, Some(submission.generation), reason);
-                    self.record_id(
+                    Box::pin(self.record_id(
                         "the adopted job id",
                         HistoryKind::Adopt,
                         submission,
                         external_id,
                         entry,
-                    )
+                    ))
                     .await?;
                 }
                 Decision::Observe => self.observed = self.status().await,
@@ -198,7 +201,7 @@ impl<'a> Driver<'a> {
                     }
                     self.note(HistoryKind::Poll, self.generation(), &reason)
                         .await?;
-                    self.record_events().await?;
+                    Box::pin(self.record_events()).await?;
                     self.wait_poll().await;
                     self.observed = Observed::Nothing;
                 }
@@ -234,9 +237,9 @@ impl<'a> Driver<'a> {
                 }
                 Decision::Finish(outcome) => {
                     // What happened inside the job before it ended (the OOM that ended it).
-                    self.record_events().await?;
+                    Box::pin(self.record_events()).await?;
                     let entry = self.entry(HistoryKind::Finish, self.generation(), reason);
-                    return self.finish(outcome, entry).await;
+                    return Box::pin(self.finish(outcome, entry)).await;
                 }
                 Decision::Return(outcome) => return Ok(Finish::Outcome(outcome)),
             }
