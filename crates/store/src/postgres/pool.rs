@@ -298,6 +298,16 @@ impl Pool {
         }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let mut slot = self.slots[i].lock().await;
+        self.reuse_or_connect(&mut slot, op).await
+    }
+
+    /// The slot's connection if it is usable, else a new one put in the slot (held locked by
+    /// the caller, so one connect per slot at a time).
+    async fn reuse_or_connect(
+        &self,
+        slot: &mut Option<Arc<Conn>>,
+        op: &'static str,
+    ) -> Result<Arc<Conn>, StoreError> {
         if let Some(c) = slot.as_ref().filter(|c| c.usable()) {
             return Ok(Arc::clone(c));
         }

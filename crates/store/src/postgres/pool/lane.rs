@@ -10,15 +10,12 @@
 //! - Opened on first use only (a process that never renews in bulk, such as `tether run`,
 //!   never opens it), bounded by the connect timeout; a broken lane is replaced on next use.
 //! - The same bounds and classification as the pool's statements (`Pool::settle`).
-use std::sync::{
-    atomic::{AtomicBool, AtomicUsize},
-    Arc, Mutex,
-};
+use std::sync::Arc;
 
 use tether_core::store::StoreError;
 use tokio_postgres::{types::ToSql, Row};
 
-use super::{connect, Busy, Conn, Pool};
+use super::{Busy, Conn, Pool};
 
 impl Pool {
     /// Runs one statement on the renewal lane, bounded by `timeout` (at most the query
@@ -43,25 +40,6 @@ impl Pool {
 
     async fn lane_conn(&self, op: &'static str) -> Result<Arc<Conn>, StoreError> {
         let mut lane = self.lane.lock().await;
-        if let Some(c) = lane.as_ref().filter(|c| c.usable()) {
-            return Ok(Arc::clone(c));
-        }
-        *lane = None;
-        let client = connect(
-            &self.config,
-            &self.tls,
-            self.options.connect_timeout,
-            op,
-            &self.location,
-        )
-        .await?;
-        let c = Arc::new(Conn {
-            client,
-            statements: Mutex::new(Default::default()),
-            broken: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
-        });
-        *lane = Some(Arc::clone(&c));
-        Ok(c)
+        self.reuse_or_connect(&mut lane, op).await
     }
 }
