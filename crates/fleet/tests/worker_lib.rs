@@ -74,34 +74,10 @@ async fn a_library_worker_runs_a_submitted_run_and_stops_when_asked() {
     let tmp = tempfile::tempdir().unwrap();
     let ctx = context(tmp.path());
     let spec = "[job]\nkind = \"local\"\ncommand = [\"sh\", \"-c\", \"echo hello from the job\"]\n";
-    let built = ctx.connector_to_submit("hello.toml", spec).unwrap();
     let key = RunKey::new("lib-1").unwrap();
+    queue(tmp.path(), "hello.toml", spec, &key).await;
     let store = ctx.store().await.unwrap();
-    store
-        .create_run(&NewRun {
-            key: key.clone(),
-            kind: built.connector.kind().to_string(),
-            spec_hash: spec_hash(spec),
-            spec: spec.into(),
-            spec_name: "hello.toml".into(),
-            queued: true,
-            base_dir: Some(tmp.path().display().to_string()),
-        })
-        .await
-        .unwrap();
-
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let worker_ctx = context(tmp.path());
-    let worker = tokio::spawn(async move {
-        let hooks = WorkerHooks {
-            observer: Arc::new(Quiet),
-            notices: Arc::new(|_| {}),
-        };
-        let stop = async {
-            let _ = stop_rx.await;
-        };
-        tether_fleet::worker::worker(&worker_ctx, WorkerOptions::new(4, 2), hooks, stop).await
-    });
+    let (stop_tx, worker) = start_worker(tmp.path());
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let run = loop {
@@ -181,33 +157,10 @@ async fn a_workers_short_local_job_is_seen_ending_at_once() {
     let tmp = tempfile::tempdir().unwrap();
     let ctx = context(tmp.path());
     let spec = "poll_interval = \"1m\"\n[job]\nkind = \"local\"\ncommand = [\"sleep\", \"0.5\"]\n";
-    let built = ctx.connector_to_submit("short.toml", spec).unwrap();
     let key = RunKey::new("lib-short").unwrap();
+    queue(tmp.path(), "short.toml", spec, &key).await;
     let store = ctx.store().await.unwrap();
-    store
-        .create_run(&NewRun {
-            key: key.clone(),
-            kind: built.connector.kind().to_string(),
-            spec_hash: spec_hash(spec),
-            spec: spec.into(),
-            spec_name: "short.toml".into(),
-            queued: true,
-            base_dir: Some(tmp.path().display().to_string()),
-        })
-        .await
-        .unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let worker_ctx = context(tmp.path());
-    let worker = tokio::spawn(async move {
-        let hooks = WorkerHooks {
-            observer: Arc::new(Quiet),
-            notices: Arc::new(|_| {}),
-        };
-        let stop = async {
-            let _ = stop_rx.await;
-        };
-        tether_fleet::worker::worker(&worker_ctx, WorkerOptions::new(4, 2), hooks, stop).await
-    });
+    let (stop_tx, worker) = start_worker(tmp.path());
     // Waiting out the interval would take a minute.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -223,4 +176,42 @@ async fn a_workers_short_local_job_is_seen_ending_at_once() {
     }
     stop_tx.send(()).unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
+}
+
+/// Queues a run of `spec` under `key` in `dir`'s store.
+async fn queue(dir: &std::path::Path, name: &str, spec: &str, key: &RunKey) {
+    let ctx = context(dir);
+    let built = ctx.connector_to_submit(name, spec).unwrap();
+    let store = ctx.store().await.unwrap();
+    store
+        .create_run(&NewRun {
+            key: key.clone(),
+            kind: built.connector.kind().to_string(),
+            spec_hash: spec_hash(spec),
+            spec: spec.into(),
+            spec_name: name.into(),
+            queued: true,
+            base_dir: Some(dir.display().to_string()),
+        })
+        .await
+        .unwrap();
+}
+
+type Worker = tokio::task::JoinHandle<Result<WorkerEnd, WorkerError>>;
+
+/// A library worker on `dir`'s store, stopped when the sender is used.
+fn start_worker(dir: &std::path::Path) -> (tokio::sync::oneshot::Sender<()>, Worker) {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let worker_ctx = context(dir);
+    let worker = tokio::spawn(async move {
+        let hooks = WorkerHooks {
+            observer: Arc::new(Quiet),
+            notices: Arc::new(|_| {}),
+        };
+        let stop = async {
+            let _ = stop_rx.await;
+        };
+        tether_fleet::worker::worker(&worker_ctx, WorkerOptions::new(4, 2), hooks, stop).await
+    });
+    (stop_tx, worker)
 }
