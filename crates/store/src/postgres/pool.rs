@@ -383,15 +383,27 @@ impl Pool {
         params: &[&(dyn ToSql + Sync)],
         timeout: Duration,
     ) -> Result<Vec<Row>, StoreError> {
-        let timeout = timeout.min(self.options.query_timeout);
         let conn = self.conn(op).await?;
+        self.query_on(&conn, op, sql, params, timeout).await
+    }
+
+    /// Runs one statement on `conn` bounded by `timeout` (at most the query timeout).
+    async fn query_on(
+        &self,
+        conn: &Arc<Conn>,
+        op: &'static str,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+        timeout: Duration,
+    ) -> Result<Vec<Row>, StoreError> {
+        let timeout = timeout.min(self.options.query_timeout);
         let _busy = Busy::new(&conn.in_flight);
         let run = async {
             let stmt = conn.statement(sql).await?;
             conn.client.query(&stmt, params).await
         };
         let res = tokio::time::timeout(timeout, run).await;
-        self.settle(op, &conn, timeout, res)
+        self.settle(op, conn, timeout, res)
     }
 
     /// Runs one statement expected to return at most one row.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tether_core::store::StoreError;
 use tokio_postgres::{types::ToSql, Row};
 
-use super::{Busy, Conn, Pool};
+use super::{Conn, Pool};
 
 impl Pool {
     /// Runs one statement on the renewal lane, bounded by `timeout` (at most the query
@@ -27,15 +27,8 @@ impl Pool {
         params: &[&(dyn ToSql + Sync)],
         timeout: std::time::Duration,
     ) -> Result<Vec<Row>, StoreError> {
-        let timeout = timeout.min(self.options.query_timeout);
         let conn = self.lane_conn(op).await?;
-        let _busy = Busy::new(&conn.in_flight);
-        let run = async {
-            let stmt = conn.statement(sql).await?;
-            conn.client.query(&stmt, params).await
-        };
-        let res = tokio::time::timeout(timeout, run).await;
-        self.settle(op, &conn, timeout, res)
+        self.query_on(&conn, op, sql, params, timeout).await
     }
 
     async fn lane_conn(&self, op: &'static str) -> Result<Arc<Conn>, StoreError> {
