@@ -228,6 +228,7 @@ pub async fn logs<S: LogSink + ?Sized>(
     let mut shown: Option<Generation> = None;
     // Set when the run was seen finished: one more pass picks its last job and reads it whole.
     let mut last_pass = false;
+    let mut probed: Option<tokio::time::Instant> = None;
     // Set once `out` refuses more (a closed stdout): the read ends quietly. Atomic so that
     // the read's future stays `Send`.
     let closed = AtomicBool::new(false);
@@ -313,7 +314,11 @@ pub async fn logs<S: LogSink + ?Sized>(
             && current.is_some()
             && job.as_ref().map(|j| j.submission.generation) != current;
         let ended = matches!(r.journal.phase, Phase::Finished { .. })
-            || (!newer && job.is_some() && unattended_job_ended(ctx, store.as_ref(), &r).await);
+            || (!newer
+                && job.is_some()
+                && !r.lease_alive
+                && probe_due(&mut probed, tokio::time::Instant::now())
+                && unattended_job_ended(ctx, store.as_ref(), &r).await);
         if newer || ended {
             // The job ended before the record said so: read what it wrote after our last read
             // (its log is complete now), so the tail is never lost.
@@ -342,7 +347,7 @@ pub async fn logs<S: LogSink + ?Sized>(
     }
 }
 
-/// A run nobody drives keeps its record unfinished until someone drives it again: its job
+/// A run nobody drives (the caller checks: no live lease) keeps its record unfinished until someone drives it again: its job
 /// may have ended all the same. Asks the backend (read only, see `probe`): true once the job
 /// ended or is gone, so that following its log ends with the log complete.
 async fn unattended_job_ended(
@@ -350,9 +355,6 @@ async fn unattended_job_ended(
     store: &dyn tether_core::store::Store,
     run: &tether_core::store::RunRecord,
 ) -> bool {
-    if run.lease_alive {
-        return false;
-    }
     let Ok(subs) = store.submissions(&run.key).await else {
         return false;
     };
@@ -361,8 +363,43 @@ async fn unattended_job_ended(
         .is_some_and(|s| s.is_terminal() || matches!(s, JobStatus::NotFound { .. }))
 }
 
+/// How often a follower of a run nobody drives asks the backend whether its job ended (the
+/// log itself is read every 500 ms; a backend call per follower that often is too many).
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+
+/// Whether it is time to ask the backend again; records the ask.
+fn probe_due(last: &mut Option<tokio::time::Instant>, now: tokio::time::Instant) -> bool {
+    if last.is_some_and(|t| now.duration_since(t) < PROBE_EVERY) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
 fn finished(run: &tether_core::store::RunRecord) -> bool {
     matches!(run.journal.phase, Phase::Finished { .. })
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+
+    #[test]
+    fn the_backend_is_asked_at_once_then_at_most_every_probe_interval() {
+        let t0 = tokio::time::Instant::now();
+        let mut last = None;
+        assert!(probe_due(&mut last, t0));
+        assert!(!probe_due(&mut last, t0 + Duration::from_millis(500)));
+        assert!(!probe_due(
+            &mut last,
+            t0 + PROBE_EVERY - Duration::from_millis(1)
+        ));
+        assert!(probe_due(&mut last, t0 + PROBE_EVERY));
+        assert!(!probe_due(
+            &mut last,
+            t0 + PROBE_EVERY + Duration::from_secs(1)
+        ));
+    }
 }
 
 #[cfg(test)]
