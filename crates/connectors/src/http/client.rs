@@ -12,6 +12,10 @@
 //!   The connection pool keeps at most as many idle connections per host.
 //!
 //! ## Caveats
+//! - The pool takes a connection back a moment after its answer was read (hyper returns it
+//!   when it is ready again), so a request sent in that moment may open one more: over time a
+//!   few more than [`MAX_IN_FLIGHT`] connections can be opened, never more on the wire at once
+//!   than requests in flight plus those returning, and never more kept idle.
 //! - The bound is per [`Client`]: connectors built from different specs on the same endpoint
 //!   each have their own (a worker shares one connector per spec, so that is one per spec).
 use std::{
