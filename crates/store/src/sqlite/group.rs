@@ -17,6 +17,15 @@
 //! - If the batch cannot commit (or begin: the store stays busy past the busy timeout), every
 //!   write in it fails with an error saying so, and nothing of it was written.
 //!
+//! - A batch holding a write that comes before an effect outside the store (see [`durable`])
+//!   commits with `synchronous = FULL`: the WAL is fsynced before any of its writes is
+//!   answered. A batch of bookkeeping only (leases, claims, poll history) commits with
+//!   `synchronous = NORMAL`: atomic and kept across any process crash, written to the disk at
+//!   the next fsync. The WAL is one sequential file, so that fsync (the next durable batch's,
+//!   whichever process commits it, or a checkpoint's) persists every earlier commit too: a
+//!   power loss can only cut a suffix of bookkeeping after the last effect, and it takes every
+//!   owner on the machine down with it (SQLite's WAL is shared on one host only).
+//!
 //! ## Caveats
 //! - A batch holds SQLite's write lock for all its writes: at most [`MAX_BATCH`] of them, well
 //!   under a second, so other processes sharing the file wait no longer than for one slow write.
@@ -39,6 +48,25 @@ pub(super) struct Queue {
     state: Mutex<QueueState>,
     /// Batches committed so far (what the tests count).
     commits: AtomicU64,
+    /// Batches committed with `synchronous = FULL` (an fsync each).
+    synced: AtomicU64,
+    /// The connection's `synchronous` setting is NORMAL now (it opens as FULL).
+    lax: std::sync::atomic::AtomicBool,
+}
+
+/// Whether a write of `op` must be on disk before its caller goes on: it precedes an effect
+/// outside the store (a submit after the intent, a poll after the id record, the answer to a
+/// person or script after the outcome, a cancel request acknowledged, files removed). A run
+/// created by `tether run` itself is bookkeeping too (its intent's fsync persists it before
+/// the submit); a queued submission is acknowledged, so durable (the store's `create_run`
+/// says which). Everything else is bookkeeping a power loss may roll back without harm:
+/// a lease taken or renewed (the owner dies with the machine; its effects were preceded by a
+/// durable write that persisted the lease too), a claim, a release, a poll's history entry.
+pub(super) fn durable(op: &str) -> bool {
+    !matches!(
+        op,
+        "acquire" | "renew" | "renew_all" | "release" | "claim" | "append_history"
+    )
 }
 
 impl Queue {
@@ -46,6 +74,12 @@ impl Queue {
     #[cfg(test)]
     pub(super) fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Batches committed with an fsync so far.
+    #[cfg(test)]
+    pub(super) fn synced(&self) -> u64 {
+        self.synced.load(Ordering::Relaxed)
     }
 
     /// Writes waiting for a leader.
@@ -69,6 +103,8 @@ struct QueueState {
 /// One queued write, of any result type.
 trait Pending: Send {
     fn op(&self) -> &'static str;
+    /// Must be on disk before it is answered ([`durable`]).
+    fn durable(&self) -> bool;
     /// Runs the write inside `tx` in a savepoint and keeps its answer. `Err` means the whole
     /// batch must be rolled back (and retried if it is `Locked`).
     fn run(&mut self, tx: &Transaction<'_>, location: &str) -> Result<(), StoreError>;
@@ -80,6 +116,7 @@ trait Pending: Send {
 
 struct Item<T, F> {
     op: &'static str,
+    durable: bool,
     f: F,
     answer: Option<Result<T, StoreError>>,
     reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
@@ -92,6 +129,10 @@ where
 {
     fn op(&self) -> &'static str {
         self.op
+    }
+
+    fn durable(&self) -> bool {
+        self.durable
     }
 
     fn run(&mut self, tx: &Transaction<'_>, location: &str) -> Result<(), StoreError> {
@@ -135,8 +176,13 @@ where
     }
 }
 
-/// Queues `f` and waits for the commit of the batch it lands in.
-pub(super) async fn write<T, F>(inner: &Arc<Inner>, op: &'static str, f: F) -> Result<T, StoreError>
+/// Queues `f` and waits for the commit of the batch it lands in, on disk if `durable`.
+pub(super) async fn write<T, F>(
+    inner: &Arc<Inner>,
+    op: &'static str,
+    durable: bool,
+    f: F,
+) -> Result<T, StoreError>
 where
     T: Send + 'static,
     F: Fn(&Transaction<'_>, &str) -> Result<T, StoreError> + Send + 'static,
@@ -146,6 +192,7 @@ where
         let mut q = inner.queue.state.lock().unwrap_or_else(|p| p.into_inner());
         q.items.push(Box::new(Item {
             op,
+            durable,
             f,
             answer: None,
             reply,
@@ -195,6 +242,8 @@ fn commit(conn: &mut Connection, inner: &Inner, mut batch: Vec<Box<dyn Pending>>
     } else {
         "a batch of writes"
     };
+    let sync = batch.iter().any(|item| item.durable());
+    let lax = &inner.queue.lax;
     let options = &inner.options;
     let done = retry_busy(
         op,
@@ -202,6 +251,16 @@ fn commit(conn: &mut Connection, inner: &Inner, mut batch: Vec<Box<dyn Pending>>
         options.busy_timeout,
         options.on_busy.as_ref(),
         || {
+            // Switched outside the transaction. Not reaching FULL fails the batch; not
+            // reaching NORMAL only costs an fsync.
+            if sync == lax.load(Ordering::Relaxed) {
+                let mode = if sync { "FULL" } else { "NORMAL" };
+                match conn.pragma_update(None, "synchronous", mode) {
+                    Ok(()) => lax.store(!sync, Ordering::Relaxed),
+                    Err(e) if sync => return Err(map_err(op, loc, e)),
+                    Err(_) => {}
+                }
+            }
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| map_err(op, loc, e))?;
@@ -214,6 +273,9 @@ fn commit(conn: &mut Connection, inner: &Inner, mut batch: Vec<Box<dyn Pending>>
     match done {
         Ok(()) => {
             inner.queue.commits.fetch_add(1, Ordering::Relaxed);
+            if !inner.queue.lax.load(Ordering::Relaxed) {
+                inner.queue.synced.fetch_add(1, Ordering::Relaxed);
+            }
             batch.into_iter().for_each(|item| item.committed())
         }
         Err(e) => {

@@ -200,7 +200,8 @@ impl SqliteStore {
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed only if `f` succeeds, and
     /// answers once it committed. Writes waiting at the same time share the transaction, each
-    /// in its own savepoint ([`group`]: one fsync per batch). While another process holds the
+    /// in its own savepoint ([`group`]: one fsync per batch, none for a batch of bookkeeping,
+    /// [`group::durable`]). While another process holds the
     /// write lock, retries (the transaction rolled back, so nothing was written) up to the busy
     /// timeout, telling `on_busy`. The lock is held only for this one short transaction.
     async fn write<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
@@ -208,7 +209,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: Fn(&Transaction<'_>, &str) -> Result<T, StoreError> + Send + 'static,
     {
-        group::write(&self.inner, op, f).await
+        group::write(&self.inner, op, group::durable(op), f).await
     }
 }
 
@@ -248,7 +249,8 @@ impl Store for SqliteStore {
 
     async fn create_run(&self, new: &NewRun) -> Result<Created, StoreError> {
         let new = new.clone();
-        self.write("create_run", move |tx, loc| {
+        // Only a queued submission is acknowledged before anything else is written.
+        group::write(&self.inner, "create_run", new.queued, move |tx, loc| {
             let n = tx
                 .prepare_cached(sql::INSERT_RUN)
                 .and_then(|mut s| {
