@@ -71,10 +71,10 @@ fn read_commands_never_create_or_migrate_a_store() {
     let out = env.run(&["migrate"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(text.contains("schema version 0 -> 7"), "{text}");
+    assert!(text.contains("schema version 0 -> 8"), "{text}");
     let out = env.run(&["migrate"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(text.contains("schema version 7 (up to date)"), "{text}");
+    assert!(text.contains("schema version 8 (up to date)"), "{text}");
     assert!(env.run(&["ls"]).status.success());
 }
 

@@ -87,9 +87,9 @@ async fn read_access_creates_nothing_and_migrate_reports_versions(h: Harness) ->
     }
     // Nothing was created: the migration starts from zero.
     let m = tether_store::migrate(h.location(), &Default::default()).await?;
-    ensure!((m.before, m.after) == (0, 7), "{m:?}");
+    ensure!((m.before, m.after) == (0, 8), "{m:?}");
     let m = tether_store::migrate(h.location(), &Default::default()).await?;
-    ensure!((m.before, m.after) == (7, 7), "{m:?}");
+    ensure!((m.before, m.after) == (8, 8), "{m:?}");
     ensure!(tether_store::open_existing(h.location())
         .await?
         .list_runs()

@@ -115,7 +115,7 @@ async fn data_survives_reopen_and_concurrent_openers_agree() -> R {
     let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     ensure!(mode == "wal", "{mode}");
     let versions: i64 = c.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))?;
-    ensure!(versions == 7, "one row per schema version");
+    ensure!(versions == 8, "one row per schema version");
     Ok(())
 }
 

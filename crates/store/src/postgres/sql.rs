@@ -13,7 +13,7 @@
 pub const MIGRATION_LOCK: i64 = 0x7465_7468_6572_0001;
 
 /// The schema version this build writes.
-pub const LATEST_VERSION: i32 = 7;
+pub const LATEST_VERSION: i32 = 8;
 
 /// `min_reader_schema` of `tether_meta`, if set.
 pub const MIN_READER: &str = "SELECT value FROM tether_meta WHERE name = 'min_reader_schema'";
@@ -143,6 +143,9 @@ CREATE TABLE IF NOT EXISTS workers (
     version         TEXT NOT NULL
 );
 "#,
+    // 8: nothing here (SQLite's owners moved to one lock file, `owner_locks`); the version
+    // keeps both stores' numbers the same.
+    "SELECT 1;",
 ];
 
 /// The channel of the claimable-run notifications ([`INSTALL_CLAIMABLE_TRIGGERS`]).

@@ -53,7 +53,7 @@ async fn liveness_registers_with_the_first_lease_in_one_commit() {
     let rows: i64 = {
         let conn = store.inner.conn.lock().expect("conn");
         conn.query_row(
-            "SELECT COUNT(*) FROM owner_liveness WHERE owner = ?1",
+            "SELECT COUNT(*) FROM owner_locks WHERE owner = ?1",
             [&owner.0],
             |r| r.get(0),
         )

@@ -85,7 +85,7 @@ struct Inner {
     path: PathBuf,
     /// Writes waiting to be committed together (see [`group`]).
     queue: group::Queue,
-    /// Owners whose liveness lock this process holds but whose `owner_liveness` row is not
+    /// Owners whose liveness lock this process holds but whose `owner_locks` row is not
     /// written yet: their first `acquire` or `claim` writes it in its own transaction.
     unregistered: Mutex<std::collections::HashSet<String>>,
 }

@@ -6,7 +6,7 @@
 pub const APPLICATION_ID: i64 = 0x5445_5448;
 
 /// The schema version this build writes. Bump it and append to [`MIGRATIONS`] to change it.
-pub const LATEST_VERSION: i64 = 7;
+pub const LATEST_VERSION: i64 = 8;
 
 /// Migrations, index `i` bringing the schema from version `i` to `i + 1`. Each runs inside the
 /// same `BEGIN IMMEDIATE` transaction as its `schema_version` row, so a crash or a concurrent
@@ -114,6 +114,15 @@ CREATE TABLE IF NOT EXISTS workers (
     heartbeat_at_ms INTEGER NOT NULL,
     concurrency     INTEGER NOT NULL,
     version         TEXT NOT NULL
+);
+"#,
+    // 8: owners holding a byte of `<db>.owners/live.lock` (one file for all, instead of a
+    // file per owner). Builds before 8 do not read this table: they judge these owners by
+    // their lease alone (see `liveness`).
+    r#"
+CREATE TABLE IF NOT EXISTS owner_locks (
+    owner    TEXT PRIMARY KEY,
+    since_ms INTEGER NOT NULL
 );
 "#,
 ];
