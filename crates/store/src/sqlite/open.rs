@@ -306,14 +306,15 @@ pub(crate) fn open_blocking(
         );
     }
     // FULL: a committed intent must survive a power cut, not only a process crash, or a
-    // resubmission after reboot could launch a second job.
+    // resubmission after reboot could launch a second job (the group commit lowers it to
+    // NORMAL for batches of bookkeeping only, `group::durable`).
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;")
         .map_err(|e| map_err("open", location, e))?;
     migrate(conn, location)
 }
 
-/// Closing this connection neither checkpoints nor deletes the WAL. Every commit is already
-/// durable in the WAL (synchronous = FULL), so the checkpoint on close only cost the process's
+/// Closing this connection neither checkpoints nor deletes the WAL. Every commit that must be
+/// durable already is, in the WAL (`group::durable`), so the checkpoint on close only cost the process's
 /// exit two more fsyncs, and the next process to write then had to create the WAL afresh (its
 /// header and the directory fsynced): about a third of a short `tether run`'s store time.
 /// SQLite's automatic checkpoint (every 1,000 pages) still bounds the WAL.
