@@ -17,7 +17,8 @@
 //! (10000), `FLEET_WINDOW_SECS` (20, the capacity sampling window), `FLEET_CAPACITY_STATUS`
 //! (`bulk,per-run`: which status designs the capacity section measures; `bulk` alone for
 //! 100,000 runs, where one request per run would be 20,000 requests/s),
-//! `FLEET_DURABILITY_ROUNDS` (20).
+//! `FLEET_DURABILITY_ROUNDS` (20), `FLEET_WRAP` (a profiler command to run each `tether` under,
+//! e.g. `heaptrack -o /tmp/w`; the /proc figures are then the wrapper's).
 //!
 //! Everything started (workers, local jobs and their supervisors, the fake Spark master,
 //! scratch databases, temporary directories) is stopped or removed by guards, also on panic.

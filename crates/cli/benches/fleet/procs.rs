@@ -47,7 +47,18 @@ impl Tether {
         args: &[&str],
         log: &Path,
     ) -> Self {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
+        // `FLEET_WRAP="heaptrack -o /tmp/w"`: run the process under a profiler (pid and
+        // /proc figures are then the wrapper's).
+        let wrap = std::env::var("FLEET_WRAP").unwrap_or_default();
+        let mut wrap = wrap.split_whitespace();
+        let mut c = match wrap.next() {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.args(wrap).arg(env!("CARGO_BIN_EXE_tether"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_tether")),
+        };
         c.args(args)
             .envs(envs.iter().copied())
             .env("TETHER_LIVENESS", if liveness { "on" } else { "off" })

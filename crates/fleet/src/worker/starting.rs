@@ -6,8 +6,13 @@
 //!   room for: a claimed run waiting its turn in memory holds a lease it must renew, so claiming
 //!   100,000 runs at once to start them ~1,000 at a time cost renewals and memory for nothing
 //!   (measured: leases lost by the tens of thousands, each lost run claimed again).
-//! - A run leaves the bound on its first decision that is not a step of starting (a poll, a
-//!   backoff, a finish, …) or when its task ends, whichever comes first; the claim loop is woken.
+//! - A run leaves the bound on its first decision that is not a step of starting: the first
+//!   `Observe` (its job has an id: submitted, adopted or reconnected), a backoff, a finish, …;
+//!   or when its task ends, whichever comes first. The claim loop is woken.
+//! - The first status of a run is not part of starting: with bulk status it waits for the
+//!   endpoint's next listing (up to a second), and holding the place until then made a worker
+//!   start at most ~2,048 runs a second (10,000 runs took 4.7 s with bulk status against 1.6 s
+//!   with one status request per run, release build).
 //!
 //! ## Caveats
 //! - A run that keeps submitting and failing counts as started once it backs off, so a backend
@@ -71,10 +76,7 @@ impl Observer for Starting {
         if let Event::Decided { decision, .. } = event {
             let starting = matches!(
                 **decision,
-                Decision::Submit { .. }
-                    | Decision::LookUp { .. }
-                    | Decision::Adopt { .. }
-                    | Decision::Observe
+                Decision::Submit { .. } | Decision::LookUp { .. } | Decision::Adopt { .. }
             );
             if !starting {
                 let permit = self
@@ -101,7 +103,7 @@ impl Observer for Starting {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use tether_core::{decide::Decision, engine::Quiet, observe::ActiveState};
+    use tether_core::{decide::Decision, engine::Quiet, ids::ExternalId, observe::ActiveState};
 
     use super::*;
     use crate::worker::InFlight;
@@ -116,7 +118,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_run_leaves_the_bound_on_its_first_poll_and_wakes_the_claims() {
+    async fn a_run_leaves_the_bound_once_its_job_has_an_id_and_wakes_the_claims() {
         let table: Table = Arc::default();
         let starting = Starting::new(2, table.clone(), Arc::new(Quiet));
         let key = RunKey::new("r").unwrap();
@@ -133,11 +135,20 @@ mod tests {
         );
         assert_eq!(starting.room(), 1);
         // Steps of starting keep the place.
-        starting.event(&key, &decided(Decision::Observe));
+        starting.event(
+            &key,
+            &decided(Decision::Adopt {
+                external_id: ExternalId("driver-1".into()),
+            }),
+        );
         assert_eq!(starting.room(), 1);
-        // The first poll frees it, and the claim loop hears of it.
+        // Observing the job (it has an id) frees it, without waiting for the first status,
+        // and the claim loop hears of it.
         let freed = starting.freed.clone();
         let heard = tokio::spawn(async move { freed.notified().await });
+        starting.event(&key, &decided(Decision::Observe));
+        assert_eq!(starting.room(), 2);
+        // Later decisions find no place to free.
         starting.event(
             &key,
             &decided(Decision::Poll {
