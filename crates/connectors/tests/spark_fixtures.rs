@@ -64,8 +64,13 @@ fn log_pages() -> HashMap<(String, String), String> {
 
 /// A fake master (REST and web UI) and worker web UI in one server, replaying case `case`.
 async fn replay(case: &str) -> FakeServer {
+    replay_with(case, |m| m).await
+}
+
+/// [`replay`], with the master's `/json/` changed by `edit` first.
+async fn replay_with(case: &str, edit: impl FnOnce(String) -> String) -> FakeServer {
     let status = read(case, "status.json").unwrap();
-    let master = read(case, "master.json").unwrap();
+    let master = edit(read(case, "master.json").unwrap());
     let recorded_ui = meta(case).worker_ui;
     let pages = log_pages();
     let json = |body: String| {
@@ -138,7 +143,10 @@ async fn status_of(case: &str, args: &[&str]) -> JobStatus {
 
 /// Find by tag of case `case`'s driver, replayed.
 async fn find(case: &str, args: &[&str]) -> Lookup {
-    let srv = replay(case).await;
+    find_in(replay(case).await, case, args).await
+}
+
+async fn find_in(srv: FakeServer, case: &str, args: &[&str]) -> Lookup {
     let m = meta(case);
     let c = connector(srv.url(), args);
     let finder = c.find_by_tag().expect("spark-standalone finds by tag");
@@ -231,5 +239,34 @@ async fn find_by_tag_finds_started_drivers_by_the_tag_in_their_launch_command() 
             Lookup::Found { external_id } => assert_eq!(external_id.0, id, "{case}"),
             l => panic!("{case}: {l:?}"),
         }
+    }
+}
+
+/// A master listing 40,000 more drivers (another application's, ~10 MiB of `/json/`) is still
+/// read: the listing's cap was 8 MiB, like a REST answer's, and with it every find by tag (and
+/// every bulk status) on such a master failed as unknown, for ever.
+#[tokio::test]
+async fn a_master_listing_tens_of_thousands_of_drivers_is_read() {
+    let crowd = |master: String| {
+        let mut m: serde_json::Value = serde_json::from_str(&master).unwrap();
+        let drivers = m["activedrivers"].as_array_mut().unwrap();
+        for i in 0..40_000 {
+            drivers.push(serde_json::json!({
+                "id": format!("driver-20261201000000-{i:05}"), "starttime": "1796146875720",
+                "state": "RUNNING", "cores": 1, "memory": 450, "resources": {},
+                "submitdate": "Tue Dec 01 17:41:15 UTC 2026",
+                "worker": "worker-20261201173036-127.0.0.1-40023",
+                "mainclass": "org.example.SomeoneElsesJob"
+            }));
+        }
+        let text = m.to_string();
+        assert!(text.len() > 8 << 20, "{} bytes", text.len());
+        text
+    };
+    let id = meta("running").driver_id;
+    let srv = replay_with("running", crowd).await;
+    match find_in(srv, "running", &["sleep", "120"]).await {
+        Lookup::Found { external_id } => assert_eq!(external_id.0, id),
+        l => panic!("{l:?}"),
     }
 }

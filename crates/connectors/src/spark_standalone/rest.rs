@@ -8,7 +8,8 @@
 //!   error or of `Debug` output ([`Secret`]). No request is retried here: the engine's polling is the Spark retry loop.
 //! - An answer that is not a Spark REST message (no `action` field) is reported as
 //!   [`RestError::Unexpected`], so a wrong port gives a clear message instead of a parse error.
-//! - Bodies are read with a hard cap ([`JSON_CAP`] for JSON, the asked length plus
+//! - Bodies are read with a hard cap ([`JSON_CAP`] for REST answers, [`LISTING_CAP`] for the
+//!   master's `/json/`, the asked length plus
 //!   [`LOG_PAGE_SLACK`] for log pages); redirects are reported ([`RestError::Redirect`]),
 //!   never followed; ids are percent-encoded into paths; worker UI addresses reported by the
 //!   master are checked ([`http::web_url`]) before anything is sent to them.
@@ -30,8 +31,13 @@ use crate::{
     text::escape_controls,
 };
 
-/// Cap of a JSON answer (REST messages, the master's `/json/`): Spark's are kilobytes.
+/// Cap of a REST answer: Spark's are kilobytes.
 pub const JSON_CAP: usize = 8 << 20;
+
+/// Cap of the master's `/json/`: every active driver (~250-400 bytes each) and the retained
+/// completed ones. 8 MiB was reached at ~35,000 active drivers, and from then on every find by
+/// tag and every bulk status on that master failed as unknown; 128 MiB is ~400,000 drivers.
+pub const LISTING_CAP: usize = 128 << 20;
 
 /// Room for the header line of a worker's log page, on top of the bytes asked for.
 pub const LOG_PAGE_SLACK: usize = 64 << 10;
@@ -193,7 +199,7 @@ impl Rest {
     pub async fn master_state(&self) -> Result<MasterState, RestError> {
         let url = format!("{}/json/", self.ui);
         let (status, body) = self
-            .exchange(Safety::Idempotent, &url, JSON_CAP, |c| c.get(&url))
+            .exchange(Safety::Idempotent, &url, LISTING_CAP, |c| c.get(&url))
             .await?;
         let body = String::from_utf8_lossy(&body);
         if !(200..300).contains(&status) {
