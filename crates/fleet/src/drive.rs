@@ -50,42 +50,24 @@ pub enum DriveError {
     Store(#[from] StoreError),
 }
 
-/// This process as the owner of the run it drives: its id and its liveness signal, held for
-/// as long as it drives (if the process dies, a rerun takes over at once).
-pub struct Owner {
-    id: OwnerId,
-    _alive: Option<tether_core::store::Liveness>,
-}
-
-impl Owner {
-    /// A fresh owner id holding its liveness signal in `store` (none if liveness is off or
-    /// cannot be held: then the lease alone tells). Take it before the lease, not beside it:
-    /// an owner killed before its liveness row exists is judged by its lease alone (with the
-    /// two overlapped, a bench round of reruns after a `kill -9` right after the submit waited
-    /// out the 9 s lease). It may overlap the run's creation: on PostgreSQL that hides the
-    /// liveness session's connection behind the create.
-    pub async fn take(ctx: &Ctx, store: &dyn Store) -> Owner {
-        let id = owner_id("run");
-        let alive = ctx.hold_liveness(store, &id).await;
-        Owner { id, _alive: alive }
-    }
-}
-
-/// Drives `key` to the end from this process as `owner` (or follows its live owner) until
-/// `stop`.
-#[allow(clippy::too_many_arguments)]
+/// Drives `key` to the end from this process (or follows its live owner) until `stop`.
 pub async fn drive(
     ctx: &Ctx,
     store: Arc<dyn Store>,
     key: &RunKey,
     built: Built,
-    owner: Owner,
     observer: Arc<dyn Observer>,
     cancel_on_exit: bool,
     stop: impl Future<Output = ()>,
 ) -> Result<Driven, DriveError> {
     let key = key.clone();
-    let Owner { id: owner, _alive } = owner;
+    let owner = owner_id("run");
+    // Held for as long as this process drives the run: if it dies, a rerun takes over at once.
+    // Taken before the lease, not beside it: an owner killed before its liveness row exists
+    // is judged by its lease alone (with the two overlapped, a bench round of reruns after a
+    // `kill -9` right after the submit waited out the 9 s lease on a loaded machine, most
+    // likely for that reason).
+    let _alive = ctx.hold_liveness(store.as_ref(), &owner).await;
     let engine = Engine::new(
         store.clone(),
         built.connector,

@@ -16,7 +16,7 @@ use tether_core::{
     Store,
 };
 use tether_fleet::{
-    drive::{DriveError, Driven, Owner},
+    drive::{DriveError, Driven},
     view::RunView,
     Ctx,
 };
@@ -39,13 +39,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit, CliError> {
         return ephemeral(&new.key, built).await;
     }
     let store = ctx.store().await?;
-    // The liveness signal is taken while the run is created (on PostgreSQL its session's
-    // connection is set up beside the create instead of after it); both precede the lease.
-    let (created, owner) = tokio::join!(
-        submit::create(store.as_ref(), &new),
-        Owner::take(ctx, store.as_ref())
-    );
-    if let Created::Existing(existing) = created? {
+    if let Created::Existing(existing) = submit::create(store.as_ref(), &new).await? {
         if let Phase::Finished { outcome } = &existing.journal.phase {
             return replay(store.as_ref(), &existing, outcome, args.json).await;
         }
@@ -56,7 +50,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit, CliError> {
         cancel_on_exit: args.cancel_on_exit,
         resume: &resume,
     };
-    drive_with(ctx, store, &key, built, owner, how, &args.show).await
+    drive_with(ctx, store, &key, built, how, &args.show).await
 }
 
 /// A finished key is not run again: say so, with when, which generation and which job, and
@@ -115,13 +109,12 @@ pub async fn drive(
     built: Built,
     how: Drive<'_>,
 ) -> Result<Exit, CliError> {
-    let owner = Owner::take(ctx, store.as_ref()).await;
     let show = ShowArgs {
         logs: false,
         heartbeat: Duration::from_secs(300),
         verbose: false,
     };
-    drive_with(ctx, store, key, built, owner, how, &show).await
+    drive_with(ctx, store, key, built, how, &show).await
 }
 
 /// [`drive`], showing what `show` asks for.
@@ -130,7 +123,6 @@ pub async fn drive_with(
     store: Arc<dyn Store>,
     key: &RunKey,
     built: Built,
-    owner: Owner,
     how: Drive<'_>,
     show: &ShowArgs,
 ) -> Result<Exit, CliError> {
@@ -159,7 +151,6 @@ pub async fn drive_with(
         store.clone(),
         &key,
         built,
-        owner,
         progress.clone(),
         how.cancel_on_exit,
         interrupted()?,
