@@ -104,44 +104,20 @@ fn legacy_gone(dir: &Path, owner: &str) -> bool {
     }
 }
 
-/// The registered owners, each with whether it is gone.
-fn judged(
-    tx: &Connection,
-    loc: &str,
-    dir: &Path,
-    op: &'static str,
-) -> Result<Vec<(String, bool)>, StoreError> {
+/// The registered owners that are gone, as a JSON array for `json_each` in the claim.
+pub(super) fn gone_owners(tx: &Connection, loc: &str, dir: &Path) -> Result<String, StoreError> {
     let select = |sql: &str| -> Result<Vec<String>, StoreError> {
         tx.prepare_cached(sql)
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .map_err(|e| map_err(op, loc, e))
+            .map_err(|e| map_err("claim", loc, e))
     };
     let file = File::open(file_in(dir)).ok();
-    let mut all: Vec<(String, bool)> = select("SELECT owner FROM owner_locks")?
-        .into_iter()
-        .map(|o| {
-            let g = gone(file.as_ref(), &o);
-            (o, g)
-        })
-        .collect();
-    all.extend(
-        select("SELECT owner FROM owner_liveness")?
-            .into_iter()
-            .map(|o| {
-                let g = legacy_gone(dir, &o);
-                (o, g)
-            }),
-    );
-    Ok(all)
-}
-
-/// The registered owners that are gone, as a JSON array for `json_each` in the claim.
-pub(super) fn gone_owners(tx: &Connection, loc: &str, dir: &Path) -> Result<String, StoreError> {
-    let gone: Vec<String> = judged(tx, loc, dir, "claim")?
-        .into_iter()
-        .filter_map(|(o, g)| g.then_some(o))
-        .collect();
-    Ok(serde_json::Value::from(gone).to_string())
+    let mut gone_ones: Vec<String> = select("SELECT owner FROM owner_locks")?;
+    gone_ones.retain(|o| gone(file.as_ref(), o));
+    let mut legacy = select("SELECT owner FROM owner_liveness")?;
+    legacy.retain(|o| legacy_gone(dir, o));
+    gone_ones.extend(legacy);
+    Ok(serde_json::Value::from(gone_ones).to_string())
 }
 
 /// Whether `owner` registered and is gone (for `acquire`).
