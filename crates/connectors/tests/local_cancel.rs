@@ -16,6 +16,7 @@ use tether_core::{
     ids::ExternalId,
     journal::Shape,
     observe::{FailureClass, JobStatus, Lookup},
+    Connector,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,14 +48,7 @@ async fn cancel_kills_the_whole_process_group() {
         pid_alive(child),
         "the job's child should run before the cancel"
     );
-    c.cancel(&job).await.unwrap();
-    match wait_terminal(&*c, &job).await {
-        JobStatus::Failed {
-            class: FailureClass::Killed,
-            ..
-        } => {}
-        other => panic!("expected Failed(Killed), got {other:?}"),
-    }
+    cancel_and_expect_killed(&*c, &job).await;
     wait_dead(child).await;
 }
 
@@ -73,8 +67,14 @@ async fn cancel_escalates_to_sigkill_when_sigterm_is_ignored() {
         |s| matches!(s, JobStatus::Active { detail, .. } if detail.contains("running")),
     )
     .await;
-    c.cancel(&job).await.unwrap();
-    match wait_terminal(&*c, &job).await {
+    cancel_and_expect_killed(&*c, &job).await;
+}
+
+/// Writes a forged `supervisor.json` for `tag` naming `identity` (and the same process as job).
+/// Cancels `job` and waits until the connector reports it killed.
+async fn cancel_and_expect_killed(c: &dyn Connector, job: &JobRef) {
+    c.cancel(job).await.unwrap();
+    match wait_terminal(c, job).await {
         JobStatus::Failed {
             class: FailureClass::Killed,
             ..
@@ -83,7 +83,6 @@ async fn cancel_escalates_to_sigkill_when_sigterm_is_ignored() {
     }
 }
 
-/// Writes a forged `supervisor.json` for `tag` naming `identity` (and the same process as job).
 fn forge(root: &std::path::Path, tag: &str, identity: Identity) {
     let dir = root.join("jobs").join(tag);
     fs::create_dir_all(&dir).unwrap();
