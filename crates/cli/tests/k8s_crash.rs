@@ -4,69 +4,33 @@
 //! (`succeed`, `forever`). Crash tests SIGKILL tether at the four points of a submission and
 //! check, against the fake's own count of creates, that exactly one driver pod was ever made.
 mod common;
+#[path = "support/k8s.rs"]
+mod k8s;
 #[path = "../../connectors/tests/spark_support/mod.rs"]
 mod spark_support;
 
 use std::time::Duration;
 
 use common::*;
+use k8s::{last_arg, tag, K8s, NS};
 use serde_json::Value;
-use spark_support::{cluster, T};
+use spark_support::T;
 use tether_connectors::spark::tag::driver_pod_name;
-use tether_core::ids::{Generation, RunKey, Tag};
-use tether_testkit::fakes::kubernetes::{FakeKubernetes, Fate, Outage};
+use tether_testkit::fakes::kubernetes::{Fate, Outage};
 
-const NS: &str = "etl";
 const TOKEN: &str = "fake-token-cli-k8s";
 
-/// The fake API server on a runtime of its own (the test itself is synchronous).
-struct K8s {
-    fake: FakeKubernetes,
-    kubeconfig: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-    _rt: tokio::runtime::Runtime,
+fn start() -> K8s {
+    K8s::start(TOKEN, |pod: &Value| match last_arg(pod) {
+        Some("succeed") => Fate::Succeed("Pi is roughly 3.14\n".into()),
+        Some("forever") => Fate::RunForever,
+        _ => Fate::Driven,
+    })
 }
 
 impl K8s {
-    fn start() -> K8s {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let fake = rt.block_on(FakeKubernetes::start(Some(TOKEN))).unwrap();
-        fake.fate(|pod: &Value| {
-            let last = pod
-                .pointer("/spec/containers/0/args")
-                .and_then(Value::as_array)
-                .and_then(|a| a.last())
-                .and_then(Value::as_str);
-            match last {
-                Some("succeed") => Fate::Succeed("Pi is roughly 3.14\n".into()),
-                Some("forever") => Fate::RunForever,
-                _ => Fate::Driven,
-            }
-        });
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = fake.write_kubeconfig(dir.path(), NS, TOKEN).unwrap();
-        K8s {
-            fake,
-            kubeconfig,
-            _dir: dir,
-            _rt: rt,
-        }
-    }
-
     fn spec(&self, arg: &str, top: &str) -> String {
-        let home = cluster()
-            .spark_home
-            .clone()
-            .expect("SPARK_HOME in the cluster env");
-        format!(
-            "poll_interval = \"1s\"\nbackoff = \"1s\"\n{top}\n[job]\nkind = \"spark-k8s\"\n\
-             app_resource = \"local:///opt/spark/examples/jars/spark-examples.jar\"\n\
-             main_class = \"org.apache.spark.examples.SparkPi\"\nargs = [\"{arg}\"]\n\
-             image = \"apache/spark:4.3.0\"\nnamespace = \"{NS}\"\nkubeconfig = \"{}\"\n\
-             spark_home = \"{}\"\nrequest_timeout = \"2s\"\n",
-            self.kubeconfig.display(),
-            home.display()
-        )
+        self.spec_with(arg, top, "")
     }
 }
 
@@ -76,15 +40,7 @@ fn key(name: &str) -> String {
 
 /// The driver pod name of generation `g` of run `key`.
 fn pod_name(env: &Env, key: &str, g: u32) -> String {
-    let store = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(tether_store::open(&env.state))
-        .expect("open the test store");
-    driver_pod_name(&Tag::derive(
-        store.store_id(),
-        &RunKey::new(key).unwrap(),
-        Generation(g),
-    ))
+    driver_pod_name(&tag(env, key, g))
 }
 
 fn json(out: &std::process::Output) -> Value {
@@ -123,7 +79,7 @@ fn rerun_succeeds_with_one_pod(k8s: &K8s, env: &Env, s: &str, k: &str) -> Value 
 
 #[test]
 fn run_spec_succeeds_end_to_end_with_the_real_spark_submit() {
-    let (k8s, env) = (K8s::start(), Env::new());
+    let (k8s, env) = (start(), Env::new());
     let k = key("e2e");
     let s = env
         .spec("k.toml", &k8s.spec("succeed", ""))
@@ -141,7 +97,7 @@ fn run_spec_succeeds_end_to_end_with_the_real_spark_submit() {
 
 #[test]
 fn sigkill_before_the_pod_exists_then_rerun_makes_one_pod() {
-    let (k8s, env) = (K8s::start(), Env::new());
+    let (k8s, env) = (start(), Env::new());
     let k = key("intent");
     let s = env
         .spec("k.toml", &k8s.spec("succeed", ""))
@@ -154,7 +110,7 @@ fn sigkill_before_the_pod_exists_then_rerun_makes_one_pod() {
 
 #[test]
 fn sigkill_while_spark_submit_runs_then_rerun_makes_one_pod() {
-    let (k8s, env) = (K8s::start(), Env::new());
+    let (k8s, env) = (start(), Env::new());
     let k = key("submit");
     let s = env
         .spec("k.toml", &k8s.spec("succeed", ""))
@@ -177,7 +133,7 @@ fn sigkill_while_spark_submit_runs_then_rerun_makes_one_pod() {
 
 #[test]
 fn sigkill_right_after_spark_submit_adopts_the_pod() {
-    let (k8s, env) = (K8s::start(), Env::new());
+    let (k8s, env) = (start(), Env::new());
     let k = key("adopt");
     let s = env
         .spec("k.toml", &k8s.spec("succeed", ""))
@@ -196,7 +152,7 @@ fn sigkill_right_after_spark_submit_adopts_the_pod() {
 
 #[test]
 fn sigkill_while_polling_then_rerun_reconnects_to_the_one_pod() {
-    let (k8s, env) = (K8s::start(), Env::new());
+    let (k8s, env) = (start(), Env::new());
     let k = key("poll");
     let s = env
         .spec("k.toml", &k8s.spec("succeed", ""))
@@ -212,7 +168,7 @@ fn sigkill_while_polling_then_rerun_reconnects_to_the_one_pod() {
 
 #[test]
 fn cancel_through_the_cli_deletes_the_driver_pod() {
-    let (k8s, env) = (K8s::start(), Env::new());
+    let (k8s, env) = (start(), Env::new());
     let k = key("cancel");
     let s = env
         .spec("k.toml", &k8s.spec("forever", ""))
@@ -251,7 +207,7 @@ fn cancel_through_the_cli_deletes_the_driver_pod() {
 
 #[test]
 fn an_unreachable_api_server_is_unknown_and_never_resubmitted() {
-    let (k8s, env) = (K8s::start(), Env::new());
+    let (k8s, env) = (start(), Env::new());
     let k = key("outage");
     let s = env
         .spec("k.toml", &k8s.spec("succeed", "backoff_max = \"2s\""))

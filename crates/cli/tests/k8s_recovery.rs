@@ -9,82 +9,51 @@
 //!   recovery shape: only the spec's plain retries).
 //! - A driver pod of the run's name that already exists is adopted: still one pod.
 mod common;
+#[path = "support/k8s.rs"]
+mod k8s;
 #[path = "../../connectors/tests/spark_support/mod.rs"]
 mod spark_support;
 
 use common::*;
+use k8s::{last_arg, tag, K8s, NS};
 use serde_json::{json, Value};
-use spark_support::{cluster, T};
+use spark_support::T;
 use tether_connectors::spark::tag::{driver_pod_name, label_value};
-use tether_core::ids::{Generation, RunKey, Tag};
-use tether_testkit::fakes::kubernetes::{FakeKubernetes, Fate, Kind};
+use tether_core::ids::Tag;
+use tether_testkit::fakes::kubernetes::{Fate, Kind};
 
-const NS: &str = "etl";
 const TOKEN: &str = "fake-token-cli-k8s-recovery";
 const FLAG: &str = "spark.kubernetes.allocation.recoveryMode.enabled";
 
-struct K8s {
-    fake: FakeKubernetes,
-    kubeconfig: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-    _rt: tokio::runtime::Runtime,
+/// The fake; a driver pod whose last argument is `oom-first` fails `OOMKilled` in generation 1
+/// and succeeds after; `succeed` succeeds; others stay as the test drives them.
+fn start() -> K8s {
+    K8s::start(TOKEN, |pod: &Value| {
+        let first_generation = pod
+            .pointer("/metadata/labels/tether-tag")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.ends_with("-1") || t.ends_with('1'));
+        match last_arg(pod) {
+            Some("oom-first") if first_generation => Fate::Fail {
+                reason: "OOMKilled".into(),
+                exit_code: 137,
+                log: "java.lang.OutOfMemoryError: Java heap space\n".into(),
+            },
+            Some("oom-first" | "succeed") => Fate::Succeed("Pi is roughly 3.14\n".into()),
+            _ => Fate::Driven,
+        }
+    })
 }
 
 impl K8s {
-    /// The fake; a driver pod whose last argument is `oom-first` fails `OOMKilled` in
-    /// generation 1 and succeeds after; `succeed` succeeds; others stay as the test drives them.
-    fn start() -> K8s {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let fake = rt.block_on(FakeKubernetes::start(Some(TOKEN))).unwrap();
-        fake.fate(|pod: &Value| {
-            let last = pod
-                .pointer("/spec/containers/0/args")
-                .and_then(Value::as_array)
-                .and_then(|a| a.last())
-                .and_then(Value::as_str);
-            let first_generation = pod
-                .pointer("/metadata/labels/tether-tag")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.ends_with("-1") || t.ends_with('1'));
-            match last {
-                Some("oom-first") if first_generation => Fate::Fail {
-                    reason: "OOMKilled".into(),
-                    exit_code: 137,
-                    log: "java.lang.OutOfMemoryError: Java heap space\n".into(),
-                },
-                Some("oom-first" | "succeed") => Fate::Succeed("Pi is roughly 3.14\n".into()),
-                _ => Fate::Driven,
-            }
-        });
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = fake.write_kubeconfig(dir.path(), NS, TOKEN).unwrap();
-        K8s {
-            fake,
-            kubeconfig,
-            _dir: dir,
-            _rt: rt,
-        }
-    }
-
+    /// [`K8s::spec_with`], the executors asking for 4 cores.
     fn spec(&self, arg: &str, top: &str, job: &str) -> String {
-        let home = cluster().spark_home.clone().expect("SPARK_HOME");
-        format!(
-            "poll_interval = \"1s\"\nbackoff = \"1s\"\n{top}\n[job]\nkind = \"spark-k8s\"\n\
-             app_resource = \"local:///opt/spark/examples/jars/spark-examples.jar\"\n\
-             main_class = \"org.apache.spark.examples.SparkPi\"\nargs = [\"{arg}\"]\n\
-             image = \"apache/spark:4.3.0\"\nnamespace = \"{NS}\"\nkubeconfig = \"{}\"\n\
-             spark_home = \"{}\"\nrequest_timeout = \"2s\"\n{job}\n[job.executor]\ncores = 4\n",
-            self.kubeconfig.display(),
-            home.display()
-        )
+        self.spec_with(arg, top, &format!("{job}\n[job.executor]\ncores = 4"))
     }
 
     /// An executor pod of the run's generation `tag`, as Spark's allocator makes it.
     fn executor(&self, tag: &Tag, id: u32, cores: u32) {
-        let name = format!(
-            "{}-exec-{id}",
-            driver_pod_name(tag).trim_end_matches("-driver")
-        );
+        let name = K8s::exec_name(tag, id);
         let pod = json!({"metadata": {"name": name, "labels": {
             "tether-tag": label_value(tag), "spark-role": "executor", "spark-exec-id": id.to_string(),
             "spark-app-selector": "spark-app-1"}},
@@ -117,14 +86,6 @@ fn key(name: &str) -> String {
     format!("k8s-rec-{name}-{}", std::process::id())
 }
 
-fn tag(env: &Env, key: &str, g: u32) -> Tag {
-    let store = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(tether_store::open(&env.state))
-        .expect("open the test store");
-    Tag::derive(store.store_id(), &RunKey::new(key).unwrap(), Generation(g))
-}
-
 fn events(env: &Env, key: &str) -> Vec<String> {
     let out = env.run(&["history", key, "--json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -138,7 +99,7 @@ fn events(env: &Env, key: &str) -> Vec<String> {
 
 #[test]
 fn history_tells_each_executor_oom_and_recovery_executor_once_across_a_sigkill() {
-    let (k8s, env) = (K8s::start(), Env::new());
+    let (k8s, env) = (start(), Env::new());
     let k = key("events");
     let s = env
         .spec("k.toml", &k8s.spec("driven", "", ""))
@@ -199,7 +160,7 @@ fn history_tells_each_executor_oom_and_recovery_executor_once_across_a_sigkill()
 
 #[test]
 fn a_driver_killed_for_memory_comes_back_in_spark_4_3_s_native_recovery_shape() {
-    let (k8s, env) = (K8s::start(), Env::new());
+    let (k8s, env) = (start(), Env::new());
     let k = key("level2");
     let s = env
         .spec("k.toml", &k8s.spec("oom-first", "max_submissions = 2", ""))
@@ -241,7 +202,7 @@ fn a_driver_killed_for_memory_comes_back_in_spark_4_3_s_native_recovery_shape() 
 
 #[test]
 fn the_native_flag_false_is_fail_fast() {
-    let (k8s, env) = (K8s::start(), Env::new());
+    let (k8s, env) = (start(), Env::new());
     let k = key("failfast");
     let s = env
         .spec(
@@ -273,7 +234,7 @@ fn the_native_flag_false_is_fail_fast() {
 
 #[test]
 fn an_existing_driver_pod_of_the_run_s_name_is_adopted_one_pod() {
-    let (k8s, env) = (K8s::start(), Env::new());
+    let (k8s, env) = (start(), Env::new());
     let k = key("exists");
     let s = env
         .spec("k.toml", &k8s.spec("succeed", "", ""))
