@@ -9,6 +9,8 @@ mod common;
 mod yarn_support;
 
 use common::*;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
 use serde_json::Value;
 use tether_core::ids::{Generation, RunKey, Tag};
 use yarn_support::{cluster_or_skip, repo_root, Yarn, T};
@@ -66,7 +68,25 @@ fn spec(y: &Yarn, args: &[&str], top: &str, tail: &str) -> String {
     )
 }
 
-fn setup(test: &str) -> Option<(Yarn, Env)> {
+/// The test YARN is shared by this binary's tests and one of them freezes it (SIGSTOP, ~15 s):
+/// that one holds this lock alone, the others together, so no test talks to a frozen RM beside
+/// it (a `tether logs -f` gave up after its 10 s request timeout in CI).
+static RM: RwLock<()> = RwLock::new(());
+
+fn setup(test: &str) -> Option<(Yarn, Env, RwLockReadGuard<'static, ()>)> {
+    let shared = RM.read().unwrap_or_else(PoisonError::into_inner);
+    let (y, env) = prepare(test)?;
+    Some((y, env, shared))
+}
+
+/// [`setup`] for the test that freezes the RM: no other test runs beside it.
+fn setup_alone(test: &str) -> Option<(Yarn, Env, RwLockWriteGuard<'static, ()>)> {
+    let alone = RM.write().unwrap_or_else(PoisonError::into_inner);
+    let (y, env) = prepare(test)?;
+    Some((y, env, alone))
+}
+
+fn prepare(test: &str) -> Option<(Yarn, Env)> {
     let y = cluster_or_skip(test)?;
     // spark-submit (started by tether) needs a JVM: the cluster's.
     if std::env::var_os("JAVA_HOME").is_none() {
@@ -92,7 +112,8 @@ fn spark_submit_running(tag: &str) -> bool {
 
 #[test]
 fn sigkill_while_spark_submit_runs_then_rerun_makes_one_app() {
-    let Some((y, env)) = setup("sigkill_while_spark_submit_runs_then_rerun_makes_one_app") else {
+    let Some((y, env, _rm)) = setup("sigkill_while_spark_submit_runs_then_rerun_makes_one_app")
+    else {
         return;
     };
     let k = key("early");
@@ -126,7 +147,8 @@ fn sigkill_while_spark_submit_runs_then_rerun_makes_one_app() {
 
 #[test]
 fn sigkill_while_polling_then_rerun_reconnects_to_the_one_app() {
-    let Some((y, env)) = setup("sigkill_while_polling_then_rerun_reconnects_to_the_one_app") else {
+    let Some((y, env, _rm)) = setup("sigkill_while_polling_then_rerun_reconnects_to_the_one_app")
+    else {
         return;
     };
     let k = key("poll");
@@ -149,7 +171,7 @@ fn sigkill_while_polling_then_rerun_reconnects_to_the_one_app() {
 
 #[test]
 fn crash_right_after_spark_submit_adopts_the_app_by_tag() {
-    let Some((y, env)) = setup("crash_right_after_spark_submit_adopts_the_app_by_tag") else {
+    let Some((y, env, _rm)) = setup("crash_right_after_spark_submit_adopts_the_app_by_tag") else {
         return;
     };
     let k = key("adopt");
@@ -180,7 +202,8 @@ fn crash_right_after_spark_submit_adopts_the_app_by_tag() {
 
 #[test]
 fn an_app_that_finished_while_tether_was_dead_returns_at_once() {
-    let Some((y, env)) = setup("an_app_that_finished_while_tether_was_dead_returns_at_once") else {
+    let Some((y, env, _rm)) = setup("an_app_that_finished_while_tether_was_dead_returns_at_once")
+    else {
         return;
     };
     let k = key("done");
@@ -207,7 +230,7 @@ fn an_app_that_finished_while_tether_was_dead_returns_at_once() {
 
 #[test]
 fn a_driver_past_its_container_is_oom_and_the_recovery_shape_succeeds() {
-    let Some((y, env)) =
+    let Some((y, env, _rm)) =
         setup("a_driver_past_its_container_is_oom_and_the_recovery_shape_succeeds")
     else {
         return;
@@ -252,7 +275,7 @@ fn a_driver_past_its_container_is_oom_and_the_recovery_shape_succeeds() {
 
 #[test]
 fn cancel_kills_the_yarn_app() {
-    let Some((y, env)) = setup("cancel_kills_the_yarn_app") else {
+    let Some((y, env, _rm)) = setup("cancel_kills_the_yarn_app") else {
         return;
     };
     let k = key("cancel");
@@ -283,7 +306,7 @@ fn cancel_kills_the_yarn_app() {
 
 #[test]
 fn an_unreachable_rm_submits_nothing_and_says_so() {
-    let Some((y, env)) = setup("an_unreachable_rm_submits_nothing_and_says_so") else {
+    let Some((y, env, _rm)) = setup("an_unreachable_rm_submits_nothing_and_says_so") else {
         return;
     };
     let k = key("norm");
@@ -318,7 +341,7 @@ fn an_unreachable_rm_submits_nothing_and_says_so() {
 
 #[test]
 fn a_jar_without_main_class_is_rejected_at_once() {
-    let Some((y, env)) = setup("a_jar_without_main_class_is_rejected_at_once") else {
+    let Some((y, env, _rm)) = setup("a_jar_without_main_class_is_rejected_at_once") else {
         return;
     };
     let text =
@@ -341,8 +364,8 @@ impl Drop for Thaw {
 
 #[test]
 fn rm_frozen_mid_run_is_unknown_never_resubmitted_and_the_app_completes_once() {
-    let Some((y, env)) =
-        setup("rm_frozen_mid_run_is_unknown_never_resubmitted_and_the_app_completes_once")
+    let Some((y, env, _rm)) =
+        setup_alone("rm_frozen_mid_run_is_unknown_never_resubmitted_and_the_app_completes_once")
     else {
         return;
     };
@@ -402,7 +425,8 @@ fn rm_frozen_mid_run_is_unknown_never_resubmitted_and_the_app_completes_once() {
 
 #[test]
 fn logs_follow_a_yarn_run_and_read_again_after_it_finished() {
-    let Some((y, env)) = setup("logs_follow_a_yarn_run_and_read_again_after_it_finished") else {
+    let Some((y, env, _rm)) = setup("logs_follow_a_yarn_run_and_read_again_after_it_finished")
+    else {
         return;
     };
     let k = key("logs");
