@@ -119,16 +119,15 @@ async fn sigkill_while_polling_and_after_the_run_ended_unwatched_reconnect_to_th
         fake.inject(Route::Get, Fault::TooMany(1));
         let mut rerun = env.spawn(&["run", &s, "--key", &k, "--json"], &[]);
         if !end_before_rerun {
-            assert!(
-                wait_until(T, || env
-                    .decisions(&k)
-                    .iter()
-                    .filter(|d| *d == "poll")
-                    .count()
-                    >= 2),
-                "{}",
-                env.history_text(&k)
-            );
+            // The rerun polls (the killed run may not have polled before the kill).
+            let rerun_polls = || {
+                let d = env.decisions(&k);
+                let mut taken = d.iter().enumerate().filter(|(_, d)| *d == "lease-acquired");
+                taken
+                    .nth(1)
+                    .is_some_and(|(i, _)| d[i..].iter().any(|d| d == "poll"))
+            };
+            assert!(wait_until(T, rerun_polls), "{}", env.history_text(&k));
             fake.finish(id, "SUCCESS", "", "done 2");
         }
         assert!(
