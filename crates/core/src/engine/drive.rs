@@ -119,131 +119,160 @@ impl<'a> Driver<'a> {
         }
     }
 
-    pub(super) async fn run(mut self) -> Result<Finish, EngineError> {
-        if let Some(elsewhere) = self.elsewhere.take() {
-            if !matches!(self.journal.phase, Phase::Finished { .. }) {
-                return Ok(Finish::Elsewhere(elsewhere));
-            }
-        }
-        loop {
-            self.check_lease()?;
-            self.journal.cancel_requested |= self.signals.cancel_requested();
-            let (decision, clocks) = decide(
-                &self.journal,
-                &self.observed,
-                &self.engine.policy,
-                self.clocks,
-                self.started.elapsed(),
-            );
-            self.clocks = clocks;
-            let reason = self.explain(&decision);
-            self.engine.observer.event(
-                &self.lease.key,
-                &Event::Decided {
-                    generation: self.generation(),
-                    external_id: self.external_id().cloned(),
-                    decision: Box::new(decision.clone()),
-                    reason: reason.clone(),
-                },
-            );
-            match decision {
-                Decision::Backoff {
-                    submission, after, ..
-                } => {
-                    self.note(HistoryKind::Backoff, submission.generation.into(), &reason)
-                        .await?;
-                    self.signals.sleep(after).await;
-                    // Then decide again: a cancel may have arrived meanwhile.
+    /// The drive. Not an `async fn`: its argument would be kept twice in the future (the
+    /// argument and the moved-in local), and the driver is most of a polling run's memory.
+    #[allow(clippy::manual_async_fn)]
+    pub(super) fn run(mut self) -> impl Future<Output = Result<Finish, EngineError>> + Send + 'a {
+        async move {
+            if let Some(elsewhere) = self.elsewhere.take() {
+                if !matches!(self.journal.phase, Phase::Finished { .. }) {
+                    return Ok(Finish::Elsewhere(elsewhere));
                 }
-                Decision::Submit {
-                    submission,
-                    reason: why,
-                    ..
-                } => {
-                    // Boxed, as the other rare branches: a run's task is as large as its largest
-                    // state, and it spends its life polling; 100,000 runs in one worker hold
-                    // 100,000 of these.
-                    if let Some(finish) = Box::pin(self.submit(submission, why, reason)).await? {
-                        return Ok(finish);
+            }
+            loop {
+                self.check_lease()?;
+                self.journal.cancel_requested |= self.signals.cancel_requested();
+                let (decision, clocks) = decide(
+                    &self.journal,
+                    &self.observed,
+                    &self.engine.policy,
+                    self.clocks,
+                    self.started.elapsed(),
+                );
+                self.clocks = clocks;
+                let reason = self.explain(&decision);
+                self.engine.observer.event(
+                    &self.lease.key,
+                    &Event::Decided {
+                        generation: self.generation(),
+                        external_id: self.external_id().cloned(),
+                        decision: Box::new(decision.clone()),
+                        reason: reason.clone(),
+                    },
+                );
+                // A run spends its life observing and polling: those two stay inline, the rest is
+                // boxed, so that the run's task is as large as its polling state (100,000 runs in
+                // one worker hold 100,000 of these), not as its largest rare branch.
+                match decision {
+                    Decision::Observe => self.observed = self.status().await,
+                    Decision::Poll { state, .. } => self.poll(state, &reason).await?,
+                    rare => {
+                        if let Some(finish) = Box::pin(self.act(rare, reason)).await? {
+                            return Ok(finish);
+                        }
                     }
                 }
-                Decision::LookUp { tag } => {
-                    self.note(HistoryKind::LookUpTag, self.generation(), &reason)
-                        .await?;
-                    self.observed = match self.connector.find_by_tag() {
-                        None if self.connector.idempotent_submit() => {
-                            Observed::Lookup(Lookup::Idempotent)
-                        }
-                        None => Observed::Lookup(Lookup::Unsupported),
-                        Some(finder) => Observed::lookup(finder.find_by_tag(&tag).await),
-                    };
-                }
-                Decision::Adopt { external_id } => {
-                    let Phase::Intent { submission } = self.journal.phase.clone() else {
-                        unreachable!("decide adopts only from an intent")
-                    };
-                    let entry = self.entry(HistoryKind::Adopt, Some(submission.generation), reason);
-                    Box::pin(self.record_id(
-                        "the adopted job id",
-                        HistoryKind::Adopt,
-                        submission,
-                        external_id,
-                        entry,
-                    ))
+            }
+        }
+    }
+
+    /// Acts on a decision other than observing and polling; `Some` ends the drive.
+    async fn act(
+        &mut self,
+        decision: Decision,
+        reason: String,
+    ) -> Result<Option<Finish>, EngineError> {
+        match decision {
+            Decision::Backoff {
+                submission, after, ..
+            } => {
+                self.note(HistoryKind::Backoff, submission.generation.into(), &reason)
                     .await?;
+                self.signals.sleep(after).await;
+                // Then decide again: a cancel may have arrived meanwhile.
+            }
+            Decision::Submit {
+                submission,
+                reason: why,
+                ..
+            } => {
+                if let Some(finish) = Box::pin(self.submit(submission, why, reason)).await? {
+                    return Ok(Some(finish));
                 }
-                Decision::Observe => self.observed = self.status().await,
-                Decision::Poll { state, .. } => {
-                    // Queued → running is news: the history gets the first poll of each state.
-                    if self.polled.replace(state) != Some(state) {
-                        self.noted_at.remove(&HistoryKind::Poll);
-                        self.last_noted.take_if(|n| *n == HistoryKind::Poll);
+            }
+            Decision::LookUp { tag } => {
+                self.note(HistoryKind::LookUpTag, self.generation(), &reason)
+                    .await?;
+                self.observed = match self.connector.find_by_tag() {
+                    None if self.connector.idempotent_submit() => {
+                        Observed::Lookup(Lookup::Idempotent)
                     }
-                    self.note(HistoryKind::Poll, self.generation(), &reason)
-                        .await?;
-                    Box::pin(self.record_events()).await?;
-                    self.wait_poll().await;
-                    self.observed = Observed::Nothing;
-                }
-                Decision::AskAgain { after, .. } => {
-                    self.note(HistoryKind::AskAgain, self.generation(), &reason)
-                        .await?;
-                    self.signals.sleep(after).await;
-                    self.observed = Observed::Nothing;
-                }
-                Decision::GiveUp { .. } => {
-                    self.note(HistoryKind::GiveUpUnknown, self.generation(), &reason)
-                        .await?;
-                    return Ok(Finish::GaveUp { reason });
-                }
-                Decision::Cancel { external_id } => {
-                    self.note(HistoryKind::Cancel, self.generation(), &reason)
-                        .await?;
-                    // Fenced renewal right before acting on the job: a frozen ex-owner stops here.
-                    self.touch().await?;
-                    let job = self.job_ref(external_id);
-                    self.observed = match self.connector.cancel(&job).await {
-                        Err(CancelError::Unavailable { reason }) => Observed::Unknown {
-                            asked: Asked::Cancel,
-                            reason,
-                        },
-                        Ok(()) | Err(CancelError::Refused { .. }) => {
-                            self.signals
-                                .sleep(self.engine.policy.poll_interval.min(Duration::from_secs(1)))
-                                .await;
-                            self.status().await
-                        }
-                    };
-                }
-                Decision::Finish(outcome) => {
-                    // What happened inside the job before it ended (the OOM that ended it).
-                    Box::pin(self.record_events()).await?;
-                    let entry = self.entry(HistoryKind::Finish, self.generation(), reason);
-                    return Box::pin(self.finish(outcome, entry)).await;
-                }
-                Decision::Return(outcome) => return Ok(Finish::Outcome(outcome)),
+                    None => Observed::Lookup(Lookup::Unsupported),
+                    Some(finder) => Observed::lookup(finder.find_by_tag(&tag).await),
+                };
+            }
+            Decision::Adopt { external_id } => {
+                let Phase::Intent { submission } = self.journal.phase.clone() else {
+                    unreachable!("decide adopts only from an intent")
+                };
+                let entry = self.entry(HistoryKind::Adopt, Some(submission.generation), reason);
+                Box::pin(self.record_id(
+                    "the adopted job id",
+                    HistoryKind::Adopt,
+                    submission,
+                    external_id,
+                    entry,
+                ))
+                .await?;
+            }
+            Decision::AskAgain { after, .. } => {
+                self.note(HistoryKind::AskAgain, self.generation(), &reason)
+                    .await?;
+                self.signals.sleep(after).await;
+                self.observed = Observed::Nothing;
+            }
+            Decision::GiveUp { .. } => {
+                self.note(HistoryKind::GiveUpUnknown, self.generation(), &reason)
+                    .await?;
+                return Ok(Some(Finish::GaveUp { reason }));
+            }
+            Decision::Cancel { external_id } => {
+                self.note(HistoryKind::Cancel, self.generation(), &reason)
+                    .await?;
+                // Fenced renewal right before acting on the job: a frozen ex-owner stops here.
+                self.touch().await?;
+                let job = self.job_ref(external_id);
+                self.observed = match self.connector.cancel(&job).await {
+                    Err(CancelError::Unavailable { reason }) => Observed::Unknown {
+                        asked: Asked::Cancel,
+                        reason,
+                    },
+                    Ok(()) | Err(CancelError::Refused { .. }) => {
+                        self.signals
+                            .sleep(self.engine.policy.poll_interval.min(Duration::from_secs(1)))
+                            .await;
+                        self.status().await
+                    }
+                };
+            }
+            Decision::Finish(outcome) => {
+                // What happened inside the job before it ended (the OOM that ended it).
+                Box::pin(self.record_events()).await?;
+                let entry = self.entry(HistoryKind::Finish, self.generation(), reason);
+                return Box::pin(self.finish(outcome, entry)).await.map(Some);
+            }
+            Decision::Return(outcome) => return Ok(Some(Finish::Outcome(outcome))),
+            Decision::Observe | Decision::Poll { .. } => {
+                unreachable!("observing and polling are handled inline")
             }
         }
+        Ok(None)
+    }
+
+    /// A poll that found the job active: history (the first poll of each state), the
+    /// backend's events, then the wait until the next status.
+    async fn poll(&mut self, state: ActiveState, reason: &str) -> Result<(), EngineError> {
+        // Queued → running is news: the history gets the first poll of each state.
+        if self.polled.replace(state) != Some(state) {
+            self.noted_at.remove(&HistoryKind::Poll);
+            self.last_noted.take_if(|n| *n == HistoryKind::Poll);
+        }
+        self.note(HistoryKind::Poll, self.generation(), reason)
+            .await?;
+        Box::pin(self.record_events()).await?;
+        self.wait_poll().await;
+        self.observed = Observed::Nothing;
+        Ok(())
     }
 
     async fn status(&mut self) -> Observed {

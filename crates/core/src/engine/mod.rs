@@ -33,7 +33,7 @@ mod drive;
 mod fence;
 mod lease;
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 pub use lease::{LeaseKeeper, RunSignals};
 
@@ -273,12 +273,15 @@ impl Engine {
 
     /// Drives a run whose lease we hold until it finishes, gives up on an unknown status, or
     /// the lease is lost (`signals`). `record` is the run as read when the lease was taken.
-    pub async fn drive(
-        &self,
-        lease: &crate::store::Lease,
+    ///
+    /// Not an `async fn`: the record is taken apart before the future exists, so the future
+    /// does not keep a copy of it beside the driver's state for its whole life.
+    pub fn drive<'a>(
+        &'a self,
+        lease: &'a crate::store::Lease,
         record: RunRecord,
         signals: Arc<RunSignals>,
-    ) -> Result<Finish, EngineError> {
-        drive::Driver::new(self, lease, record, signals).run().await
+    ) -> impl Future<Output = Result<Finish, EngineError>> + Send + 'a {
+        drive::Driver::new(self, lease, record, signals).run()
     }
 }

@@ -1,8 +1,10 @@
-//! [`ConnectorCache`]: connectors built from specs, shared by every run with the same spec.
+//! [`ConnectorCache`]: connectors (and the engines over them) built from specs, shared by every
+//! run with the same spec.
 //!
 //! ## Guarantees
 //! - Ten thousand runs of one spec share one connector (one HTTP client and its connections,
-//!   one cache of verified drivers) instead of holding one each.
+//!   one cache of verified drivers) and one engine (bulk observation, metrics) instead of
+//!   holding one each.
 //! - Bounded: at most [`CAPACITY`] specs are kept; the least recently used is dropped first.
 //!   A run driving a dropped connector keeps its own handle on it, so eviction never disturbs
 //!   a run; the next run of that spec builds a new one.
@@ -13,11 +15,17 @@ use tether_core::store::RunRecord;
 
 use crate::context::BuildError;
 
-/// A connector and the policy of its spec.
-pub type Shared = (
-    std::sync::Arc<dyn tether_core::Connector>,
-    tether_core::spec::Policy,
-);
+/// What a worker shares between the runs of one spec.
+#[derive(Clone)]
+pub struct Shared {
+    /// The spec's connector (with bulk observation where it has it).
+    pub connector: std::sync::Arc<dyn tether_core::Connector>,
+    /// The spec's policy.
+    pub policy: tether_core::spec::Policy,
+    /// The engine over `connector` (with metrics), for the runs that need nothing of their
+    /// own (all but local ones, whose slots are held per run).
+    pub engine: std::sync::Arc<tether_core::engine::Engine>,
+}
 
 /// Specs kept: far more than a worker's distinct specs in flight (`--concurrency` bounds the
 /// runs), few enough that a worker fed a million distinct specs over its life stays small.
@@ -26,16 +34,17 @@ pub const CAPACITY: NonZeroUsize = match NonZeroUsize::new(256) {
     None => unreachable!(),
 };
 
-/// Connectors by (base directory, spec text), least recently used dropped first.
-pub struct ConnectorCache(LruCache<String, Shared>);
+/// Connectors (by default [`Shared`] engines) by (base directory, spec text), least recently
+/// used dropped first.
+pub struct ConnectorCache<T = Shared>(LruCache<String, T>);
 
-impl Default for ConnectorCache {
+impl<T: Clone> Default for ConnectorCache<T> {
     fn default() -> Self {
         Self::with_capacity(CAPACITY)
     }
 }
 
-impl ConnectorCache {
+impl<T: Clone> ConnectorCache<T> {
     /// A cache keeping at most `capacity` specs.
     pub fn with_capacity(capacity: NonZeroUsize) -> Self {
         ConnectorCache(LruCache::new(capacity))
@@ -46,8 +55,8 @@ impl ConnectorCache {
     pub fn get(
         &mut self,
         record: &RunRecord,
-        build: impl FnOnce() -> Result<Shared, BuildError>,
-    ) -> Result<Shared, BuildError> {
+        build: impl FnOnce() -> Result<T, BuildError>,
+    ) -> Result<T, BuildError> {
         // The same spec text resolves its relative paths against its submitter's directory.
         self.get_by(spec_id(record.base_dir.as_deref(), &record.spec), build)
     }
@@ -55,8 +64,8 @@ impl ConnectorCache {
     fn get_by(
         &mut self,
         id: String,
-        build: impl FnOnce() -> Result<Shared, BuildError>,
-    ) -> Result<Shared, BuildError> {
+        build: impl FnOnce() -> Result<T, BuildError>,
+    ) -> Result<T, BuildError> {
         if let Some(hit) = self.0.get(&id) {
             return Ok(hit.clone());
         }
@@ -88,7 +97,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let registry = Registry::new().with(LocalFactory::new(tmp.path().join("jobs"), vec![]));
         let builds = std::cell::Cell::new(0);
-        let mut cache = ConnectorCache::with_capacity(NonZeroUsize::new(2).unwrap());
+        let mut cache = ConnectorCache::<Arc<dyn tether_core::Connector>>::with_capacity(
+            NonZeroUsize::new(2).unwrap(),
+        );
         let mut get = |spec: &str| {
             cache
                 .get_by(spec_id(None, spec), || {
@@ -96,10 +107,9 @@ mod tests {
                     let b = registry
                         .build("t.toml", spec, &Default::default())
                         .map_err(BuildError::from)?;
-                    Ok((b.connector, b.policy))
+                    Ok(b.connector)
                 })
                 .unwrap()
-                .0
         };
         let spec = |n: u32| format!("[job]\nkind = \"local\"\ncommand = [\"echo\", \"{n}\"]\n");
         let first = get(&spec(1));

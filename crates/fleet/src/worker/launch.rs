@@ -34,11 +34,29 @@ impl Launch<'_> {
             ..
         } = *self;
         let key = lease.key.clone();
-        let (connector, policy) = match connectors.get(&record, || {
+        let engine_over = |connector, policy| {
+            Arc::new(Engine::new(
+                store.clone(),
+                crate::metrics::timed(connector, self.metrics.clone()),
+                policy,
+                ctx.config.leases,
+                Arc::new(Counted {
+                    metrics: self.metrics.clone(),
+                    kind: record.kind.clone(),
+                    inner: self.observer.clone(),
+                }),
+            ))
+        };
+        let shared = match connectors.get(&record, || {
             let built = ctx.connector_for(&record)?;
-            Ok((built.connector, built.policy))
+            let connector = self.bulk.wrap(built.connector);
+            Ok(cache::Shared {
+                engine: engine_over(connector.clone(), built.policy.clone()),
+                connector,
+                policy: built.policy,
+            })
         }) {
-            Ok(b) => b,
+            Ok(shared) => shared,
             Err(e) => {
                 // A spec this worker cannot build (a bad spec: runs of kinds it does not know are
                 // never claimed, see `claim_filter`): leave it to others.
@@ -53,9 +71,6 @@ impl Launch<'_> {
                 return;
             }
         };
-        let connector = self.bulk.wrap(connector);
-        let connector = slots::limit_local(connector, slots.clone(), local_slots);
-        let connector = crate::metrics::timed(connector, self.metrics.clone());
         let signals = RunSignals::new();
         if record.journal.cancel_requested {
             signals.request_cancel();
@@ -69,22 +84,23 @@ impl Launch<'_> {
                 starting: self.starting.enter(),
             },
         );
-        let engine = Engine::new(
-            store.clone(),
-            connector,
-            policy,
-            ctx.config.leases,
-            Arc::new(Counted {
-                metrics: self.metrics.clone(),
-                kind: record.kind.clone(),
-                inner: self.observer.clone(),
-            }),
-        );
+        // A local run holds its own slots (released when its drive ends): its own engine.
+        let engine = if shared.connector.kind() == "local" {
+            engine_over(
+                slots::limit_local(shared.connector, slots.clone(), local_slots),
+                shared.policy,
+            )
+        } else {
+            shared.engine
+        };
+        // Boxed: the task keeps what it captures for its whole life, and the record is taken
+        // apart as soon as the drive starts.
+        let record = Box::new(record);
         let held = lease.clone();
         let span = crate::trace::run_span(&key, lease.epoch, self.owner);
         let handle = tasks.set.spawn(
             async move {
-                let result = engine.drive(&lease, record, signals).await;
+                let result = engine.drive(&lease, *record, signals).await;
                 if let Ok(Finish::GaveUp { .. } | Finish::Elsewhere(_)) = &result {
                     let _ = engine.store().release(&lease).await;
                 }
