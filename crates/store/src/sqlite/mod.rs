@@ -39,6 +39,8 @@ mod remove;
 pub(crate) mod rerun;
 mod rows;
 mod sql;
+#[cfg(test)]
+mod wal_trim_tests;
 mod workers;
 
 use std::{
@@ -88,6 +90,33 @@ struct Inner {
     /// Owners whose liveness lock this process holds but whose `owner_locks` row is not
     /// written yet: their first `acquire` or `claim` writes it in its own transaction.
     unregistered: Mutex<std::collections::HashSet<String>>,
+    /// Opened for writing: leaves a short WAL behind when dropped ([`Inner::drop`]).
+    writer: bool,
+}
+
+/// A WAL longer than this is checkpointed and truncated when a writing process closes the
+/// store (~250 pages; a `tether run` writes ~35).
+const WAL_TRIM_BYTES: u64 = 1 << 20;
+
+/// Closing does not checkpoint (`open::keep_wal_on_close`), but a long WAL costs the next
+/// process: the first connection of a process rebuilds the WAL's index from every frame in it
+/// (SQLite resets `-shm` when no other process has the file open), so with SQLite's automatic
+/// checkpoint at 1,000 pages each short `tether run` read ~500 frames (~2 MiB) on average
+/// before its first statement. A writer that leaves more than [`WAL_TRIM_BYTES`] checkpoints
+/// and truncates it on its way out, without waiting: if another process holds the file the
+/// checkpoint is skipped (that process, or the next, will do it).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.writer {
+            return;
+        }
+        let wal = std::fs::metadata(open::wal_path(&self.path)).map(|m| m.len());
+        if wal.is_ok_and(|len| len > WAL_TRIM_BYTES) {
+            let conn = self.conn.get_mut().unwrap_or_else(|p| p.into_inner());
+            let _ = conn.busy_timeout(Duration::ZERO);
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -167,6 +196,7 @@ impl SqliteStore {
                     path: db_path,
                     queue: group::Queue::default(),
                     unregistered: Mutex::default(),
+                    writer: access == crate::Access::Write,
                 }),
             },
             versions,

@@ -327,6 +327,13 @@ fn keep_wal_on_close(conn: &Connection, location: &str) -> Result<(), StoreError
     .map_err(|e| map_err("open", location, e))
 }
 
+/// The WAL file of the database at `path` (`tether.db` → `tether.db-wal`).
+pub(crate) fn wal_path(path: &Path) -> std::path::PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    wal.into()
+}
+
 fn current_version(conn: &Connection, location: &str) -> Result<i64, StoreError> {
     let exists: bool = conn
         .query_row(
