@@ -15,7 +15,6 @@
 //!   not equivalent, covered by `a_cancel_ends_the_wait_for_a_local_slot_and_nothing_starts`
 //!   (`crates/cli/tests/fleet.rs`).
 use std::{
-    collections::HashMap,
     future::Future,
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -36,7 +35,7 @@ use crate::{
 
 /// Decisions a flapping backend repeats: each is written to the history at most once per
 /// [`HISTORY_REPEAT`] (every other decision always is).
-const REPEATING: &[HistoryKind] = &[
+const REPEATING: [HistoryKind; 4] = [
     HistoryKind::Poll,
     HistoryKind::AskAgain,
     HistoryKind::LookUpTag,
@@ -68,9 +67,10 @@ pub(super) struct Driver<'a> {
     started: Instant,
     /// Name of the last decision written to the history, to keep repeats (polls) out of it.
     last_noted: Option<HistoryKind>,
-    /// When each repeating decision kind was last written: a backend flapping between two
-    /// answers adds at most one row per kind per [`HISTORY_REPEAT`].
-    noted_at: HashMap<HistoryKind, Instant>,
+    /// When each repeating decision kind (by its place in [`REPEATING`]) was last written: a
+    /// backend flapping between two answers adds at most one row per kind per
+    /// [`HISTORY_REPEAT`]. An array, not a map: no allocation per run.
+    noted_at: [Option<Instant>; REPEATING.len()],
     /// The state of the last poll: a change (queued → running) is written to the history.
     polled: Option<ActiveState>,
     /// The backend events already recorded for the current generation.
@@ -113,7 +113,7 @@ impl<'a> Driver<'a> {
             clocks: Clocks::default(),
             started: Instant::now(),
             last_noted: None,
-            noted_at: HashMap::new(),
+            noted_at: [None; REPEATING.len()],
             polled: None,
             events: None,
         }
@@ -264,7 +264,10 @@ impl<'a> Driver<'a> {
     async fn poll(&mut self, state: ActiveState, reason: &str) -> Result<(), EngineError> {
         // Queued → running is news: the history gets the first poll of each state.
         if self.polled.replace(state) != Some(state) {
-            self.noted_at.remove(&HistoryKind::Poll);
+            let poll = REPEATING.iter().position(|r| *r == HistoryKind::Poll);
+            if let Some(i) = poll {
+                self.noted_at[i] = None;
+            }
             self.last_noted.take_if(|n| *n == HistoryKind::Poll);
         }
         self.note(HistoryKind::Poll, self.generation(), reason)
@@ -363,13 +366,11 @@ impl<'a> Driver<'a> {
         if self.last_noted.as_ref() == Some(&name) {
             return Ok(());
         }
-        if REPEATING.contains(&name) {
-            if let Some(at) = self.noted_at.get(&name) {
-                if at.elapsed() < HISTORY_REPEAT {
-                    return Ok(());
-                }
+        if let Some(i) = REPEATING.iter().position(|r| *r == name) {
+            if self.noted_at[i].is_some_and(|at| at.elapsed() < HISTORY_REPEAT) {
+                return Ok(());
             }
-            self.noted_at.insert(name.clone(), Instant::now());
+            self.noted_at[i] = Some(Instant::now());
         }
         let entry = self.entry(name.clone(), generation, reason.to_string());
         match self.engine.store.append_history(self.lease, &entry).await {
