@@ -201,6 +201,12 @@ pub trait Connector: Send + Sync + 'static {
     async fn wait_change(&self, _job: &JobRef, max: Duration) {
         tokio::time::sleep(max).await
     }
+    /// Capability: [`Connector::wait_change`] returns early when the job changes. Without it
+    /// the engine does not call `wait_change` at all (one timer and future less per polling
+    /// run; 100,000 runs in one worker hold 100,000 of them). Wrappers forward it.
+    fn notices_changes(&self) -> bool {
+        false
+    }
     /// Kills the job (asynchronously: keep observing until it is terminal).
     async fn cancel(&self, job: &JobRef) -> Result<(), CancelError>;
     /// Capability: search by tag.

@@ -393,6 +393,9 @@ impl Connector for LocalConnector {
     async fn wait_change(&self, job: &JobRef, max: Duration) {
         self.wait_change_now(job, max).await
     }
+    fn notices_changes(&self) -> bool {
+        true
+    }
 
     async fn cancel(&self, job: &JobRef) -> Result<(), CancelError> {
         if let Some((pgid, start_time)) = self.cancel_now(job)? {

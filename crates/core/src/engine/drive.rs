@@ -297,7 +297,11 @@ impl<'a> Driver<'a> {
     /// end) or a signal comes (cancel, lost lease).
     async fn wait_poll(&self) {
         let interval = self.engine.policy.poll_interval;
-        let Some(id) = self.external_id().cloned() else {
+        let Some(id) = self
+            .external_id()
+            .cloned()
+            .filter(|_| self.connector.notices_changes())
+        else {
             return self.signals.sleep(interval).await;
         };
         let job = self.job_ref(id);

@@ -74,6 +74,9 @@ impl Connector for Timed {
     async fn wait_change(&self, job: &JobRef, max: std::time::Duration) {
         self.inner.wait_change(job, max).await
     }
+    fn notices_changes(&self) -> bool {
+        self.inner.notices_changes()
+    }
     async fn cancel(&self, job: &JobRef) -> Result<(), CancelError> {
         let since = Instant::now();
         let result = self.inner.cancel(job).await;

@@ -93,14 +93,16 @@ impl Launch<'_> {
         } else {
             shared.engine
         };
-        // Boxed: the task keeps what it captures for its whole life, and the record is taken
-        // apart as soon as the drive starts.
-        let record = Box::new(record);
+        // Boxed and taken out at once: the task keeps what it captures for its whole life (a
+        // plain `Box` moved out of would keep its allocation), and the drive takes the record
+        // apart as it starts.
+        let mut record = Some(Box::new(record));
         let held = lease.clone();
         let span = crate::trace::run_span(&key, lease.epoch, self.owner);
         let handle = tasks.set.spawn(
             async move {
-                let result = engine.drive(&lease, *record, signals).await;
+                let record = *record.take().expect("taken once");
+                let result = engine.drive(&lease, record, signals).await;
                 if let Ok(Finish::GaveUp { .. } | Finish::Elsewhere(_)) = &result {
                     let _ = engine.store().release(&lease).await;
                 }

@@ -125,6 +125,9 @@ impl Connector for Slotted {
     async fn wait_change(&self, job: &JobRef, max: std::time::Duration) {
         self.inner.wait_change(job, max).await
     }
+    fn notices_changes(&self) -> bool {
+        self.inner.notices_changes()
+    }
     async fn cancel(&self, job: &JobRef) -> Result<(), CancelError> {
         self.inner.cancel(job).await
     }
