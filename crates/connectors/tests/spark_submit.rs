@@ -312,6 +312,10 @@ async fn the_real_spark_submit_reads_secret_conf_from_the_memory_file_and_no_pro
                 for pid in processes_with(&secret) {
                     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                     let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                    if !cmd.contains(&secret) {
+                        // Gone between the two reads (an ended process's cmdline reads empty).
+                        continue;
+                    }
                     // The driver the worker launches carries its conf as -D options: Spark's
                     // doing, after submission; what must not show it is the submitting side.
                     if cmd.contains("DriverWrapper") {
