@@ -49,10 +49,14 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse();
     // Kept to the end: dropping it flushes the spans not yet exported.
     let _tracing = logging::init(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `tether run` drives one run: one thread does it (the store's and the job's blocking
+    // calls go to the blocking pool). Worker threads of a multi-thread runtime only added
+    // start-up, wake-ups across threads and TLB shootdowns to its durable path.
+    let mut builder = match cli.command {
+        args::Command::Run(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             diag!("tether: cannot start the async runtime: {e}");

@@ -65,7 +65,7 @@ async fn active_runs_are_listed_in_pages_of_25_and_judged_each() {
     }
     let bulk = c.bulk_status().expect("databricks offers bulk status");
     let gets = fake.count(Route::Get);
-    let answer = bulk.fetch(&jobs).await.unwrap();
+    let answer = bulk.fetch(&jobs.iter().collect::<Vec<_>>()).await.unwrap();
     // 50 active runs: two pages of 25 (and one more would be an empty third page, not asked).
     assert_eq!(fake.count(Route::List), 2);
     for (i, j) in jobs.iter().enumerate() {
@@ -113,7 +113,7 @@ async fn active_runs_are_listed_in_pages_of_25_and_judged_each() {
     fake.inject(Route::List, Fault::Status(503));
     fake.inject(Route::List, Fault::Status(503));
     fake.inject(Route::List, Fault::Status(503));
-    assert!(bulk.fetch(&jobs).await.is_err());
+    assert!(bulk.fetch(&jobs.iter().collect::<Vec<_>>()).await.is_err());
     // Two specs with the same credentials share an endpoint; other credentials do not.
     let other = Registry::builtin()
         .build(

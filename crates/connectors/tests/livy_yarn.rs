@@ -260,7 +260,7 @@ async fn livy_bulk_pages_the_batch_list_and_judges_each_run() {
     let jobs: Vec<JobRef> = (0..450)
         .map(|i| job_tagged(&i.to_string(), &tag(i)))
         .collect();
-    let answer = bulk.fetch(&jobs).await.unwrap();
+    let answer = bulk.fetch(&jobs.iter().collect::<Vec<_>>()).await.unwrap();
     assert_eq!(s.requests().len(), 3, "one request per page of 200");
     for (i, j) in jobs.iter().enumerate() {
         let got = bulk.judge(&answer, j);
@@ -298,7 +298,7 @@ async fn livy_bulk_pages_the_batch_list_and_judges_each_run() {
     );
     s.stop().await;
     assert!(
-        bulk.fetch(&jobs).await.is_err(),
+        bulk.fetch(&jobs.iter().collect::<Vec<_>>()).await.is_err(),
         "a failed list is an error"
     );
 }
@@ -329,7 +329,7 @@ async fn yarn_bulk_lists_unfinished_apps_once_and_judges_each_run() {
     let jobs: Vec<JobRef> = (0..300)
         .map(|i| job_tagged(&format!("application_1_{i:04}"), &tag(i)))
         .collect();
-    let answer = bulk.fetch(&jobs).await.unwrap();
+    let answer = bulk.fetch(&jobs.iter().collect::<Vec<_>>()).await.unwrap();
     let reqs = s.requests();
     assert_eq!(reqs.len(), 1, "one request for every run");
     assert_eq!(
@@ -361,7 +361,7 @@ async fn yarn_bulk_lists_unfinished_apps_once_and_judges_each_run() {
     );
     s.stop().await;
     assert!(
-        bulk.fetch(&jobs).await.is_err(),
+        bulk.fetch(&jobs.iter().collect::<Vec<_>>()).await.is_err(),
         "a failed list is an error"
     );
 }

@@ -97,7 +97,7 @@ async fn one_bulk_call_judges_a_real_batch_on_livy_and_its_app_on_yarn() {
         assert!(Instant::now() < deadline, "batch {} never ran: {b}", id.0);
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let answer = lb.fetch(std::slice::from_ref(&batch)).await.unwrap();
+    let answer = lb.fetch(&[&batch]).await.unwrap();
     assert!(
         matches!(
             lb.judge(&answer, &batch),
@@ -115,7 +115,7 @@ async fn one_bulk_call_judges_a_real_batch_on_livy_and_its_app_on_yarn() {
     };
     let deadline = Instant::now() + T;
     loop {
-        let answer = yb.fetch(std::slice::from_ref(&on_yarn)).await.unwrap();
+        let answer = yb.fetch(&[&on_yarn]).await.unwrap();
         match yb.judge(&answer, &on_yarn) {
             Some(JobStatus::Active {
                 state: ActiveState::Running,
@@ -140,9 +140,9 @@ async fn one_bulk_call_judges_a_real_batch_on_livy_and_its_app_on_yarn() {
         livy.status(&batch).await,
         JobStatus::Succeeded { .. }
     ));
-    let answer = lb.fetch(std::slice::from_ref(&batch)).await.unwrap();
+    let answer = lb.fetch(&[&batch]).await.unwrap();
     assert_eq!(lb.judge(&answer, &batch), None);
-    let answer = yb.fetch(std::slice::from_ref(&on_yarn)).await.unwrap();
+    let answer = yb.fetch(&[&on_yarn]).await.unwrap();
     assert_eq!(yb.judge(&answer, &on_yarn), None);
     assert!(matches!(
         yarn.status(&on_yarn).await,

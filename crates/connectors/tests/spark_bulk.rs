@@ -87,7 +87,7 @@ async fn one_listing_judges_every_driver_and_submits_share_listings() {
         .bulk_status()
         .expect("spark-standalone offers bulk status");
     let before = fake.stats.json_received.load(Ordering::SeqCst);
-    let answer = bulk.fetch(&jobs).await.unwrap();
+    let answer = bulk.fetch(&jobs.iter().collect::<Vec<_>>()).await.unwrap();
     for job in &jobs {
         match bulk.judge(&answer, job) {
             Some(JobStatus::Active { detail, .. }) => assert_eq!(detail, "RUNNING"),
@@ -115,7 +115,7 @@ async fn what_the_listing_does_not_settle_is_left_to_the_per_driver_status() {
     // A connector that did not submit them (a worker that took the runs over): tags unread.
     let c = connector(&fake.url());
     let bulk = c.bulk_status().unwrap();
-    let answer = bulk.fetch(&jobs).await.unwrap();
+    let answer = bulk.fetch(&jobs.iter().collect::<Vec<_>>()).await.unwrap();
     assert!(
         bulk.judge(&answer, &jobs[0]).is_none(),
         "running with an unread tag: the per-driver status reads it"
@@ -152,7 +152,12 @@ async fn a_master_that_cannot_list_fails_the_bulk_call() {
     let c = connector(&fake.url());
     let jobs = submit_all(&c, 2).await;
     fake.stats.json_unavailable.store(true, Ordering::SeqCst);
-    let err = c.bulk_status().unwrap().fetch(&jobs).await.unwrap_err();
+    let err = c
+        .bulk_status()
+        .unwrap()
+        .fetch(&jobs.iter().collect::<Vec<_>>())
+        .await
+        .unwrap_err();
     assert!(err.reason.contains("503"), "{err}");
     assert!(err.reason.contains("/json/"), "says where: {err}");
 }

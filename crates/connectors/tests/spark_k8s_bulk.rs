@@ -89,7 +89,10 @@ async fn n_runs_cost_one_pod_list_per_tick_and_are_judged_as_status_judges() {
     fake.fail(NS, &jobs[1].external_id.0, "OOMKilled", 137);
     let before = pod_lists(&fake);
     for tick in 1..=3 {
-        let answer = bulk.fetch(&jobs).await.expect("one list");
+        let answer = bulk
+            .fetch(&jobs.iter().collect::<Vec<_>>())
+            .await
+            .expect("one list");
         let judged: Vec<Option<JobStatus>> = jobs.iter().map(|j| bulk.judge(&answer, j)).collect();
         assert_eq!(
             pod_lists(&fake) - before,
@@ -107,20 +110,23 @@ async fn n_runs_cost_one_pod_list_per_tick_and_are_judged_as_status_judges() {
         }
     }
     assert!(matches!(
-        bulk.judge(&bulk.fetch(&jobs).await.unwrap(), &jobs[1]),
+        bulk.judge(
+            &bulk.fetch(&jobs.iter().collect::<Vec<_>>()).await.unwrap(),
+            &jobs[1]
+        ),
         Some(JobStatus::Failed { .. })
     ));
     // A pod of our name without our tag: the status's own words (a mismatch), not ours.
     let mut other = jobs[2].clone();
     other.submission.tag = Tag::from_stored("tether-someone-else");
-    let answer = bulk.fetch(&jobs).await.unwrap();
+    let answer = bulk.fetch(&jobs.iter().collect::<Vec<_>>()).await.unwrap();
     assert_eq!(bulk.judge(&answer, &other), Some(c.status(&other).await));
     // The API server down: the list fails (the fleet reports unknown for every run).
     fake.outage(Some(Outage::Unavailable));
-    let Err(e) = bulk.fetch(&jobs).await else {
+    let Err(e) = bulk.fetch(&jobs.iter().collect::<Vec<_>>()).await else {
         panic!("the list succeeded during an outage")
     };
     assert!(e.reason.contains(fake.url()), "{}", e.reason);
     fake.outage(None);
-    assert!(bulk.fetch(&jobs).await.is_ok());
+    assert!(bulk.fetch(&jobs.iter().collect::<Vec<_>>()).await.is_ok());
 }

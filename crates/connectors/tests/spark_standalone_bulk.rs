@@ -29,7 +29,7 @@ async fn judged(c: &dyn Connector, job: &JobRef) -> Option<JobStatus> {
     let bulk = c
         .bulk_status()
         .expect("spark-standalone offers bulk status");
-    let answer = bulk.fetch(std::slice::from_ref(job)).await.expect("fetch");
+    let answer = bulk.fetch(&[job]).await.expect("fetch");
     bulk.judge(&answer, job)
 }
 

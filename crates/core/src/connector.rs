@@ -267,7 +267,7 @@ pub trait BulkStatus: Send + Sync {
     /// fetched by one connector of an endpoint is judged by all of them. Never a secret.
     fn endpoint(&self) -> String;
     /// One request for the state of `jobs` (or of every job of the endpoint).
-    async fn fetch(&self, jobs: &[JobRef]) -> Result<BulkAnswer, BulkError>;
+    async fn fetch(&self, jobs: &[&JobRef]) -> Result<BulkAnswer, BulkError>;
     /// The status of `job` according to `answer` (fetched by a connector of the same
     /// endpoint), or `None`: ask [`Connector::status`].
     fn judge(&self, answer: &BulkAnswer, job: &JobRef) -> Option<JobStatus>;

@@ -65,7 +65,7 @@ impl BulkStatus for Fake {
     fn endpoint(&self) -> String {
         "fake://endpoint".into()
     }
-    async fn fetch(&self, jobs: &[JobRef]) -> Result<BulkAnswer, BulkError> {
+    async fn fetch(&self, jobs: &[&JobRef]) -> Result<BulkAnswer, BulkError> {
         self.bulk_calls.fetch_add(1, Ordering::SeqCst);
         let ids: Vec<String> = jobs.iter().map(|j| j.external_id.0.clone()).collect();
         self.batches.lock().unwrap().push(ids.clone());

@@ -19,8 +19,11 @@
 //! - The status requests of all runs on one endpoint whose connector offers bulk status go out
 //!   as one request per tick ([`crate::bulk`]); each run still decides on its own status.
 //!
+//! - A run that only waits for its next status of a remote backend is parked: no task, no timer
+//!   ([`parking`]); it is resumed when due, or at once when cancelled or its lease is lost.
+//!
 //! ## Caveats
-//! - A run that only polls a remote backend costs one task and one timer. Local jobs are bounded
+//! - Local jobs are bounded
 //!   by `--local-slots`; a local run in recovery mode takes all of them.
 use std::{
     collections::HashMap,
@@ -51,6 +54,7 @@ mod cache;
 mod claim_batch_tests;
 mod heartbeat;
 mod launch;
+mod parking;
 mod registry;
 mod report;
 mod slots;
@@ -79,16 +83,18 @@ struct InFlight {
     since: Instant,
     /// Its place among the runs being started ([`starting`]), until it has started.
     starting: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Its driving task (set once spawned): a task that panics returns no key, so its run is
+    /// found by this. Kept here rather than in a map of its own: one entry per run in flight.
+    task: Option<tokio::task::Id>,
 }
 
 type Table = Arc<Mutex<HashMap<RunKey, InFlight>>>;
 
-/// The driving tasks, and the lease each one holds (a panicked task returns nothing, so its
-/// run is found by task id).
+/// The driving tasks (a panicked task returns nothing: its run is found by
+/// [`InFlight::task`]).
 #[derive(Default)]
 struct Tasks {
-    set: JoinSet<(RunKey, Result<Finish, EngineError>)>,
-    leases: HashMap<tokio::task::Id, Lease>,
+    set: JoinSet<launch::Ended>,
 }
 
 /// How a worker works.
@@ -243,13 +249,27 @@ pub async fn worker(
     let mut connectors = ConnectorCache::default();
     let mut backlog = false;
     let mut claim_batch = CLAIM_BATCH;
+    let mut parking = parking::Parking::default();
+    let wake = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(wake);
     let code = loop {
+        if let Some(at) = parking.next_wake(tokio::time::Instant::now()) {
+            if wake.deadline() != at {
+                wake.as_mut().reset(at);
+            }
+        }
         tokio::select! {
             () = &mut stop => break WorkerEnd::Stopped,
+            () = &mut wake, if !parking.is_empty() => {
+                for entry in parking.take_ready(tokio::time::Instant::now()) {
+                    run.resume(&mut tasks, entry);
+                }
+                continue;
+            }
             Some(done) = tasks.set.join_next_with_id(), if !tasks.set.is_empty() => {
                 match done {
-                    Ok((id, (key, result))) => {
-                        tasks.leases.remove(&id);
+                    Ok((_, launch::Ended::Parked(entry))) => parking.park(entry),
+                    Ok((_, launch::Ended::Done(key, result))) => {
                         table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
                         if let Err(EngineError::LeaseLost { .. }) = &result {
                             metrics.lease_lost();
@@ -257,8 +277,7 @@ pub async fn worker(
                         report(&key, &result, &say);
                     }
                     Err(e) => {
-                        if let Some(lease) = tasks.leases.remove(&e.id()) {
-                            table.lock().unwrap_or_else(|p| p.into_inner()).remove(&lease.key);
+                        if let Some(lease) = abandoned(&table, e.id(), &owner) {
                             tracing::error!(key = %lease.key, epoch = %lease.epoch, panicked = e.is_panic(), "run task ended abnormally; releasing");
                             say(&format!(
                                 "tether worker: {}: its task {}; releasing the run so another \
@@ -282,7 +301,7 @@ pub async fn worker(
         }
         let free = args
             .concurrency
-            .saturating_sub(tasks.set.len())
+            .saturating_sub(tasks.set.len() + parking.len())
             .min(starting.claimable(CLAIM_BATCH));
         backlog = false;
         if free > 0 {
@@ -311,7 +330,10 @@ pub async fn worker(
             }
         }
         if args.exit_when_idle {
-            if tasks.set.is_empty() && nothing_left(store.as_ref(), &filter).await {
+            if tasks.set.is_empty()
+                && parking.is_empty()
+                && nothing_left(store.as_ref(), &filter).await
+            {
                 let since = *idle_since.get_or_insert_with(Instant::now);
                 // Runs of dead owners become claimable only when their lease expires.
                 if since.elapsed() > ttl {
@@ -325,15 +347,13 @@ pub async fn worker(
     heart.abort();
     listening.abort();
     if code == WorkerEnd::Stopped {
-        tracing::info!(
-            runs = tasks.set.len(),
-            "worker stopping; releasing its runs"
-        );
+        let runs = tasks.set.len() + parking.len();
+        tracing::info!(runs, "worker stopping; releasing its runs");
         say(&format!(
-            "tether worker: stopping: releasing {} runs, their jobs keep running",
-            tasks.set.len()
+            "tether worker: stopping: releasing {runs} runs, their jobs keep running"
         ));
     }
+    drop(parking);
     tasks.set.abort_all();
     while tasks.set.join_next().await.is_some() {}
     let held: Vec<(RunKey, Epoch)> = table
@@ -353,6 +373,22 @@ pub async fn worker(
     registry.abort();
     registry::leave(store.as_ref(), &owner).await;
     Ok(code)
+}
+
+/// The lease of the run whose task `task` ended without an answer (panicked or cancelled),
+/// taken out of the table. A search of the whole table: only for a task that panicked.
+fn abandoned(table: &Table, task: tokio::task::Id, owner: &OwnerId) -> Option<Lease> {
+    let mut table = table.lock().unwrap_or_else(|p| p.into_inner());
+    let key = table
+        .iter()
+        .find(|(_, f)| f.task == Some(task))
+        .map(|(k, _)| k.clone())?;
+    let epoch = table.remove(&key)?.epoch;
+    Some(Lease {
+        key,
+        owner: owner.clone(),
+        epoch,
+    })
 }
 
 /// Hands the store's claim wake-ups on to `woken` (nothing for a store without them).

@@ -60,7 +60,7 @@ impl BulkStatus for Databricks {
         )
     }
 
-    async fn fetch(&self, _jobs: &[JobRef]) -> Result<BulkAnswer, BulkError> {
+    async fn fetch(&self, _jobs: &[&JobRef]) -> Result<BulkAnswer, BulkError> {
         let fail = |reason: String| BulkError {
             reason: self.clean(&reason),
         };

@@ -46,7 +46,7 @@ impl BulkStatus for Livy {
         )
     }
 
-    async fn fetch(&self, _jobs: &[JobRef]) -> Result<BulkAnswer, BulkError> {
+    async fn fetch(&self, _jobs: &[&JobRef]) -> Result<BulkAnswer, BulkError> {
         let mut batches = HashMap::new();
         let mut from = 0;
         for _ in 0..MAX_PAGES {

@@ -38,7 +38,7 @@ impl BulkStatus for SparkK8s {
         )
     }
 
-    async fn fetch(&self, _jobs: &[JobRef]) -> Result<BulkAnswer, BulkError> {
+    async fn fetch(&self, _jobs: &[&JobRef]) -> Result<BulkAnswer, BulkError> {
         let selector = format!("{TAG_LABEL},spark-role=driver");
         let pods = self
             .kube

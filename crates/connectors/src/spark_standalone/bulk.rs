@@ -14,7 +14,15 @@
 //! - A master that is not `ALIVE` (standby, recovering) fails the bulk call: unknown for all.
 //! - A listing is never older than the request for it: callers arriving while a `/json/` is in
 //!   flight wait for it and then share the next one.
-use std::{collections::HashMap, sync::Arc};
+//! - A listing is kept only while a caller uses it: at 100,000 drivers it is tens of MiB, and a
+//!   worker kept the last one (and a second index of it) between its ticks.
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, Weak,
+    },
+};
 
 use async_trait::async_trait;
 use tether_core::{
@@ -24,8 +32,8 @@ use tether_core::{
 
 use super::{rest::MasterState, state::DriverState, SparkStandalone, KIND};
 
-/// The drivers of one `/json/`: id -> state.
-struct Listed(HashMap<String, DriverState>);
+/// One `/json/`, as the bulk answer (judged through its id index).
+struct Listed(Arc<Snapshot>);
 
 #[async_trait]
 impl BulkStatus for SparkStandalone {
@@ -39,7 +47,7 @@ impl BulkStatus for SparkStandalone {
         )
     }
 
-    async fn fetch(&self, _jobs: &[JobRef]) -> Result<BulkAnswer, BulkError> {
+    async fn fetch(&self, _jobs: &[&JobRef]) -> Result<BulkAnswer, BulkError> {
         let listing = self
             .listing
             .get(&self.rest)
@@ -58,12 +66,7 @@ impl BulkStatus for SparkStandalone {
             });
         }
         self.logs.remember_workers(state);
-        Ok(BulkAnswer::new(Listed(
-            state
-                .drivers()
-                .map(|d| (d.id.clone(), d.state.clone()))
-                .collect(),
-        )))
+        Ok(BulkAnswer::new(Listed(listing)))
     }
 
     fn judge(&self, answer: &BulkAnswer, job: &JobRef) -> Option<JobStatus> {
@@ -71,17 +74,17 @@ impl BulkStatus for SparkStandalone {
         if let Some(done) = self.finals.lock().expect("cache lock").get(id) {
             return Some(done.clone());
         }
-        let Listed(drivers) = answer.get::<Listed>()?;
-        let state = drivers.get(id)?;
-        let seen = self.tags.lock().expect("cache lock").get(id).cloned();
-        let ours = match &seen {
-            Some(seen) => seen.is(job.submission.tag.as_str()),
-            None => false,
+        let Listed(listing) = answer.get::<Listed>()?;
+        let state = &listing.state.driver(*listing.by_id.get(id)?)?.state;
+        // Asked under the lock, nothing copied: every run on the endpoint is judged each tick.
+        let (read, ours) = match self.tags.lock().expect("cache lock").get(id) {
+            Some(seen) => (true, seen.is(job.submission.tag.as_str())),
+            None => (false, false),
         };
         let status = match state {
             // A queued driver has no log to check: ours unless a read showed otherwise, as in
             // `status`.
-            DriverState::Submitted if ours || seen.is_none() => {
+            DriverState::Submitted if ours || !read => {
                 JobStatus::queued("SUBMITTED (queued for a worker)")
             }
             DriverState::Running | DriverState::Relaunching if ours => {
@@ -104,8 +107,8 @@ impl BulkStatus for SparkStandalone {
 pub(super) struct Snapshot {
     /// The master's answer.
     pub(super) state: MasterState,
-    /// Every driver id it lists.
-    pub(super) ids: std::collections::HashSet<String>,
+    /// Every driver id it lists -> its place in [`MasterState::drivers`].
+    pub(super) by_id: HashMap<String, usize>,
     /// Find-by-tag's candidates: drivers of this spec's main class whose launch command was not
     /// read when first asked, newest first.
     pub(super) unread: std::sync::OnceLock<Vec<super::rest::DriverInfo>>,
@@ -118,20 +121,42 @@ type MasterListing = Result<Arc<Snapshot>, String>;
 #[derive(Debug, Default)]
 pub(super) struct Listing {
     /// Listings started so far.
-    started: std::sync::atomic::AtomicU64,
+    started: AtomicU64,
+    /// Callers waiting for [`Listing::last`].
+    waiting: AtomicUsize,
     /// The latest listing and its number; held while one is fetched.
-    last: tokio::sync::Mutex<Option<(u64, MasterListing)>>,
+    last: tokio::sync::Mutex<Option<(u64, Result<Kept, String>)>>,
+}
+
+/// The latest listing, held only while callers wait for it: at 100,000 drivers it is tens of
+/// MiB, and between two ticks nobody needs it (a later caller fetches afresh: it must not be
+/// older than its call).
+#[derive(Debug)]
+enum Kept {
+    /// Callers are waiting: they share it.
+    Strong(Arc<Snapshot>),
+    /// Nobody was waiting: shared only while its last user still holds it.
+    Weak(Weak<Snapshot>),
 }
 
 impl Listing {
     /// A listing fetched after this call began: the one in flight is awaited, not used.
     pub(super) async fn get(&self, rest: &super::Rest) -> MasterListing {
-        use std::sync::atomic::Ordering;
         let want = self.started.load(Ordering::SeqCst) + 1;
+        self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut last = self.last.lock().await;
-        if let Some((n, answer)) = &*last {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        if let Some((n, answer)) = &mut *last {
             if *n >= want {
-                return answer.clone();
+                let shared = match answer {
+                    Err(reason) => return Err(reason.clone()),
+                    Ok(Kept::Strong(s)) => Some(s.clone()),
+                    Ok(Kept::Weak(w)) => w.upgrade(),
+                };
+                if let Some(shared) = shared {
+                    *answer = Ok(self.kept(&shared));
+                    return Ok(shared);
+                }
             }
         }
         let n = self.started.fetch_add(1, Ordering::SeqCst) + 1;
@@ -140,13 +165,30 @@ impl Listing {
             .await
             .map(|state| {
                 Arc::new(Snapshot {
-                    ids: state.drivers().map(|d| d.id.clone()).collect(),
+                    by_id: state
+                        .drivers()
+                        .enumerate()
+                        .map(|(i, d)| (d.id.clone(), i))
+                        .collect(),
                     state,
                     unread: std::sync::OnceLock::new(),
                 })
             })
             .map_err(|e| e.to_string());
-        *last = Some((n, answer.clone()));
+        *last = Some((
+            n,
+            answer.as_ref().map(|s| self.kept(s)).map_err(Clone::clone),
+        ));
         answer
+    }
+
+    /// How to keep `listing`: strongly while callers wait for the lock (a burst of submits
+    /// shares one listing), weakly once none does.
+    fn kept(&self, listing: &Arc<Snapshot>) -> Kept {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            Kept::Strong(listing.clone())
+        } else {
+            Kept::Weak(Arc::downgrade(listing))
+        }
     }
 }

@@ -64,7 +64,7 @@ impl SparkStandalone {
         self.logs.remember_workers(state);
         if let Some(id) = known {
             // Submitted through this connector: found if the master still lists it.
-            if listing.ids.contains(&id.0) {
+            if listing.by_id.contains_key(&id.0) {
                 return Scan::Decided(Lookup::Found { external_id: id });
             }
         }

@@ -104,7 +104,10 @@ pub mod spec;
 pub mod state;
 pub mod wire;
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -172,8 +175,8 @@ pub struct SparkStandalone {
 /// What a driver's launch command showed about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
-    /// Its `spark.tether.tag` (`None`: not submitted by tether).
-    tag: Option<String>,
+    /// Its `spark.tether.tag` (`None`: not submitted by tether). Shared with [`Tags::ours`].
+    tag: Option<Arc<str>>,
     /// `Some(how)`: it runs another main class or other arguments than this spec's.
     other_app: Option<String>,
 }
@@ -186,12 +189,13 @@ impl Seen {
 }
 
 /// What each driver's launch command showed, and the drivers that are ours by tag: a submit
-/// looks its tag up in O(1) instead of walking every driver seen.
+/// looks its tag up in O(1) instead of walking every driver seen. A worker keeps one entry per
+/// driver it polls: ids and tags are shared between the two maps, not copied.
 #[derive(Debug, Default)]
 struct Tags {
-    by_id: HashMap<String, Seen>,
+    by_id: HashMap<Arc<str>, Seen>,
     /// Tag -> the driver carrying it with this spec's application (the latest remembered).
-    ours: HashMap<String, String>,
+    ours: HashMap<Arc<str>, Arc<str>>,
 }
 
 impl Tags {
@@ -201,7 +205,8 @@ impl Tags {
     fn contains(&self, id: &str) -> bool {
         self.by_id.contains_key(id)
     }
-    fn insert(&mut self, id: String, seen: Seen) {
+    fn insert(&mut self, id: &str, seen: Seen) {
+        let id: Arc<str> = Arc::from(id);
         if let (Some(tag), None) = (&seen.tag, &seen.other_app) {
             self.ours.insert(tag.clone(), id.clone());
         }
@@ -209,7 +214,7 @@ impl Tags {
     }
     /// The driver carrying `tag` with this spec's application, if one was seen.
     fn known(&self, tag: &str) -> Option<ExternalId> {
-        self.ours.get(tag).map(|id| ExternalId(id.clone()))
+        self.ours.get(tag).map(|id| ExternalId(id.to_string()))
     }
 }
 
@@ -361,12 +366,12 @@ impl SparkStandalone {
         let info = self.logs.launch_info(worker_ui, driver_id).await?;
         let seen = Seen {
             other_app: app_differs(&info, &self.job.main_class, &self.job.args),
-            tag: info.tag,
+            tag: info.tag.map(Arc::from),
         };
         self.tags
             .lock()
             .expect("cache lock")
-            .insert(driver_id.to_string(), seen.clone());
+            .insert(driver_id, seen.clone());
         Ok(seen)
     }
 
@@ -393,9 +398,9 @@ impl SparkStandalone {
             }
         };
         match (seen.tag, seen.other_app) {
-            (Some(t), None) if t == expected.as_str() => None,
+            (Some(t), None) if *t == *expected.as_str() => None,
             // Same tag, other application: another store's run with the same key, not ours.
-            (Some(t), Some(how)) if t == expected.as_str() => Some(format!(
+            (Some(t), Some(how)) if *t == *expected.as_str() => Some(format!(
                 "driver {driver_id} with tag {t} but another application: {how}"
             )),
             (Some(t), _) => Some(format!("driver {driver_id} with tag {t}")),

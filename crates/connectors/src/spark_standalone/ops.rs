@@ -1,6 +1,8 @@
 //! Submit, status and cancel against the REST submission server: the raw answers, before
 //! [`super::SparkStandalone`]'s `Connector` impl scrubs the token out of them and escapes
 //! control characters.
+use std::sync::Arc;
+
 use serde_json::json;
 use tether_core::{
     connector::{CancelError, FindByTag, JobRef, SubmitError, SubmitRequest},
@@ -45,8 +47,8 @@ impl SparkStandalone {
                 match m.submission_id.filter(|s| !s.is_empty()) {
                     Some(id) => {
                         // We just put the tag there: no need to read it back from the log.
-                        let seen = Seen { tag: Some(req.submission.tag.to_string()), other_app: None };
-                        self.tags.lock().expect("cache lock").insert(id.clone(), seen);
+                        let seen = Seen { tag: Some(Arc::from(req.submission.tag.as_str())), other_app: None };
+                        self.tags.lock().expect("cache lock").insert(&id, seen);
                         Ok(ExternalId(id))
                     }
                     None => Err(SubmitError::Ambiguous {

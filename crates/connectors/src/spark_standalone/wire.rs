@@ -84,6 +84,13 @@ impl MasterState {
             .iter()
             .chain(self.completeddrivers.iter())
     }
+    /// The `i`th of [`MasterState::drivers`].
+    pub fn driver(&self, i: usize) -> Option<&DriverInfo> {
+        match i.checked_sub(self.activedrivers.len()) {
+            None => self.activedrivers.get(i),
+            Some(j) => self.completeddrivers.get(j),
+        }
+    }
     /// A worker's web UI address, if the master knows the worker.
     pub fn worker_ui(&self, worker_id: &str) -> Option<&WorkerInfo> {
         self.workers

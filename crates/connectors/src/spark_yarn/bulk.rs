@@ -35,7 +35,7 @@ impl BulkStatus for SparkYarn {
         format!("{KIND} {}", self.rm.base())
     }
 
-    async fn fetch(&self, _jobs: &[JobRef]) -> Result<BulkAnswer, BulkError> {
+    async fn fetch(&self, _jobs: &[&JobRef]) -> Result<BulkAnswer, BulkError> {
         let apps = self
             .rm
             .apps_in_states(ACTIVE)

@@ -7,7 +7,7 @@
 //! - `note`: `at.elapsed() < HISTORY_REPEAT` → `<=`: differs only when exactly 60 s passed
 //!   between two repeats; equivalent.
 //! - `run`: `!matches!(phase, Finished)` before returning `Finish::Elsewhere`, and in
-//!   `drive/submit.rs` `filter(|_| !self.placed)` and `self.placed |= …`: host-bound runs only,
+//!   `drive/submit.rs` `filter(|_| !self.s.placed)` and `self.s.placed |= …`: host-bound runs only,
 //!   which the core's fakes are not. Not equivalent: covered by `crates/cli/tests/host_bound.rs`
 //!   and `crates/store/tests/placement.rs` (a host-bound `ScriptedConnector` would bring them
 //!   into core).
@@ -51,6 +51,13 @@ mod submit;
 pub(super) struct Driver<'a> {
     engine: &'a Engine,
     lease: &'a Lease,
+    /// Everything else, boxed: the drive's future holds a pointer to it, and a run parked
+    /// between two polls ([`Parked`]) is this box and nothing more.
+    s: Box<State>,
+}
+
+/// What a drive keeps between its steps.
+pub(super) struct State {
     /// The engine's connector, or the one rebound to the run's recorded placement.
     connector: Arc<dyn Connector>,
     /// Placement of a host-bound run: recorded with the next intent if the run has none yet.
@@ -77,6 +84,55 @@ pub(super) struct Driver<'a> {
     events: Option<events::SeenEvents>,
 }
 
+/// A run between two polls, held without a task: its drive's state and when its next status
+/// is due. Resume it ([`Engine::resume`]) with the engine and lease it was driven with.
+pub struct Parked {
+    state: Box<State>,
+    due: Instant,
+}
+
+impl Parked {
+    /// When the run's next status is due.
+    pub fn due(&self) -> Instant {
+        self.due
+    }
+    /// Whether it must be resumed before it is due: its lease was lost, or a cancel was
+    /// requested that its drive has not seen yet.
+    pub fn interrupted(&self) -> bool {
+        let signals = &self.state.signals;
+        signals.is_lost() || (signals.cancel_requested() && !self.state.journal.cancel_requested)
+    }
+    /// The generation it polls.
+    pub fn generation(&self) -> Option<Generation> {
+        match &self.state.journal.phase {
+            Phase::Intent { submission } | Phase::Submitted { submission, .. } => {
+                Some(submission.generation)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Parked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parked")
+            .field("key", &self.state.journal.key)
+            .field("generation", &self.generation())
+            .field("due", &self.due)
+            .finish()
+    }
+}
+
+/// How far a parking drive went ([`Engine::drive_parking`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Stepped {
+    /// The drive ended.
+    Finished(Finish),
+    /// The run waits for its next status with nothing else to do: keep it, resume it when due.
+    Parked(Parked),
+}
+
 impl<'a> Driver<'a> {
     pub(super) fn new(
         engine: &'a Engine,
@@ -100,9 +156,7 @@ impl<'a> Driver<'a> {
                 Some(recorded.clone())
             }
         };
-        Driver {
-            engine,
-            lease,
+        let s = Box::new(State {
             connector,
             placed: record.placement.is_some(),
             placement,
@@ -116,30 +170,47 @@ impl<'a> Driver<'a> {
             noted_at: [None; REPEATING.len()],
             polled: None,
             events: None,
+        });
+        Driver { engine, lease, s }
+    }
+
+    /// The driver of a parked run.
+    pub(super) fn resume(engine: &'a Engine, lease: &'a Lease, parked: Parked) -> Self {
+        Driver {
+            engine,
+            lease,
+            s: parked.state,
         }
     }
 
-    /// The drive. Not an `async fn`: its argument would be kept twice in the future (the
-    /// argument and the moved-in local), and the driver is most of a polling run's memory.
+    /// The drive. With `park`, a run that would wait for its next poll and cannot notice a
+    /// change of its job meanwhile stops there ([`Stepped::Parked`]); without, the drive only
+    /// ends when the run does.
+    ///
+    /// Not an `async fn`: its argument would be kept twice in the future (the argument and the
+    /// moved-in local).
     #[allow(clippy::manual_async_fn)]
-    pub(super) fn run(mut self) -> impl Future<Output = Result<Finish, EngineError>> + Send + 'a {
+    pub(super) fn run(
+        mut self,
+        park: bool,
+    ) -> impl Future<Output = Result<Stepped, EngineError>> + Send + 'a {
         async move {
-            if let Some(elsewhere) = self.elsewhere.take() {
-                if !matches!(self.journal.phase, Phase::Finished { .. }) {
-                    return Ok(Finish::Elsewhere(elsewhere));
+            if let Some(elsewhere) = self.s.elsewhere.take() {
+                if !matches!(self.s.journal.phase, Phase::Finished { .. }) {
+                    return Ok(Stepped::Finished(Finish::Elsewhere(elsewhere)));
                 }
             }
             loop {
                 self.check_lease()?;
-                self.journal.cancel_requested |= self.signals.cancel_requested();
+                self.s.journal.cancel_requested |= self.s.signals.cancel_requested();
                 let (decision, clocks) = decide(
-                    &self.journal,
-                    &self.observed,
+                    &self.s.journal,
+                    &self.s.observed,
                     &self.engine.policy,
-                    self.clocks,
-                    self.started.elapsed(),
+                    self.s.clocks,
+                    self.s.started.elapsed(),
                 );
-                self.clocks = clocks;
+                self.s.clocks = clocks;
                 let reason = self.explain(&decision);
                 self.engine.observer.event(
                     &self.lease.key,
@@ -154,11 +225,20 @@ impl<'a> Driver<'a> {
                 // boxed, so that the run's task is as large as its polling state (100,000 runs in
                 // one worker hold 100,000 of these), not as its largest rare branch.
                 match decision {
-                    Decision::Observe => self.observed = self.status().await,
-                    Decision::Poll { state, .. } => self.poll(state, &reason).await?,
+                    Decision::Observe => self.s.observed = self.status().await,
+                    Decision::Poll { state, .. } => {
+                        self.noted_poll(state, &reason).await?;
+                        if park && !self.s.connector.notices_changes() {
+                            self.s.observed = Observed::Nothing;
+                            let due = Instant::now() + self.engine.policy.poll_interval;
+                            return Ok(Stepped::Parked(Parked { state: self.s, due }));
+                        }
+                        self.wait_poll().await;
+                        self.s.observed = Observed::Nothing;
+                    }
                     rare => {
                         if let Some(finish) = Box::pin(self.act(rare, reason)).await? {
-                            return Ok(finish);
+                            return Ok(Stepped::Finished(finish));
                         }
                     }
                 }
@@ -178,7 +258,7 @@ impl<'a> Driver<'a> {
             } => {
                 self.note(HistoryKind::Backoff, submission.generation.into(), &reason)
                     .await?;
-                self.signals.sleep(after).await;
+                self.s.signals.sleep(after).await;
                 // Then decide again: a cancel may have arrived meanwhile.
             }
             Decision::Submit {
@@ -193,8 +273,8 @@ impl<'a> Driver<'a> {
             Decision::LookUp { tag } => {
                 self.note(HistoryKind::LookUpTag, self.generation(), &reason)
                     .await?;
-                self.observed = match self.connector.find_by_tag() {
-                    None if self.connector.idempotent_submit() => {
+                self.s.observed = match self.s.connector.find_by_tag() {
+                    None if self.s.connector.idempotent_submit() => {
                         Observed::Lookup(Lookup::Idempotent)
                     }
                     None => Observed::Lookup(Lookup::Unsupported),
@@ -202,7 +282,7 @@ impl<'a> Driver<'a> {
                 };
             }
             Decision::Adopt { external_id } => {
-                let Phase::Intent { submission } = self.journal.phase.clone() else {
+                let Phase::Intent { submission } = self.s.journal.phase.clone() else {
                     unreachable!("decide adopts only from an intent")
                 };
                 let entry = self.entry(HistoryKind::Adopt, Some(submission.generation), reason);
@@ -218,8 +298,8 @@ impl<'a> Driver<'a> {
             Decision::AskAgain { after, .. } => {
                 self.note(HistoryKind::AskAgain, self.generation(), &reason)
                     .await?;
-                self.signals.sleep(after).await;
-                self.observed = Observed::Nothing;
+                self.s.signals.sleep(after).await;
+                self.s.observed = Observed::Nothing;
             }
             Decision::GiveUp { .. } => {
                 self.note(HistoryKind::GiveUpUnknown, self.generation(), &reason)
@@ -232,13 +312,14 @@ impl<'a> Driver<'a> {
                 // Fenced renewal right before acting on the job: a frozen ex-owner stops here.
                 self.touch().await?;
                 let job = self.job_ref(external_id);
-                self.observed = match self.connector.cancel(&job).await {
+                self.s.observed = match self.s.connector.cancel(&job).await {
                     Err(CancelError::Unavailable { reason }) => Observed::Unknown {
                         asked: Asked::Cancel,
                         reason,
                     },
                     Ok(()) | Err(CancelError::Refused { .. }) => {
-                        self.signals
+                        self.s
+                            .signals
                             .sleep(self.engine.policy.poll_interval.min(Duration::from_secs(1)))
                             .await;
                         self.status().await
@@ -259,30 +340,27 @@ impl<'a> Driver<'a> {
         Ok(None)
     }
 
-    /// A poll that found the job active: history (the first poll of each state), the
-    /// backend's events, then the wait until the next status.
-    async fn poll(&mut self, state: ActiveState, reason: &str) -> Result<(), EngineError> {
+    /// A poll that found the job active: history (the first poll of each state) and the
+    /// backend's events. The wait until the next status is the caller's.
+    async fn noted_poll(&mut self, state: ActiveState, reason: &str) -> Result<(), EngineError> {
         // Queued → running is news: the history gets the first poll of each state.
-        if self.polled.replace(state) != Some(state) {
+        if self.s.polled.replace(state) != Some(state) {
             let poll = REPEATING.iter().position(|r| *r == HistoryKind::Poll);
             if let Some(i) = poll {
-                self.noted_at[i] = None;
+                self.s.noted_at[i] = None;
             }
-            self.last_noted.take_if(|n| *n == HistoryKind::Poll);
+            self.s.last_noted.take_if(|n| *n == HistoryKind::Poll);
         }
         self.note(HistoryKind::Poll, self.generation(), reason)
             .await?;
-        Box::pin(self.record_events()).await?;
-        self.wait_poll().await;
-        self.observed = Observed::Nothing;
-        Ok(())
+        Box::pin(self.record_events()).await
     }
 
     async fn status(&mut self) -> Observed {
         let Phase::Submitted {
             submission,
             external_id,
-        } = &self.journal.phase
+        } = &self.s.journal.phase
         else {
             return Observed::Nothing;
         };
@@ -290,7 +368,7 @@ impl<'a> Driver<'a> {
             external_id: external_id.clone(),
             submission: submission.clone(),
         };
-        Observed::status(self.connector.status(&job).await)
+        Observed::status(self.s.connector.status(&job).await)
     }
 
     /// The poll interval, cut short when the connector sees the job change (a local job's
@@ -300,19 +378,19 @@ impl<'a> Driver<'a> {
         let Some(id) = self
             .external_id()
             .cloned()
-            .filter(|_| self.connector.notices_changes())
+            .filter(|_| self.s.connector.notices_changes())
         else {
-            return self.signals.sleep(interval).await;
+            return self.s.signals.sleep(interval).await;
         };
         let job = self.job_ref(id);
         tokio::select! {
-            () = self.signals.sleep(interval) => {}
-            () = self.connector.wait_change(&job, interval) => {}
+            () = self.s.signals.sleep(interval) => {}
+            () = self.s.connector.wait_change(&job, interval) => {}
         }
     }
 
     fn job_ref(&self, external_id: ExternalId) -> JobRef {
-        let submission = match &self.journal.phase {
+        let submission = match &self.s.journal.phase {
             Phase::Submitted { submission, .. } | Phase::Intent { submission } => {
                 submission.clone()
             }
@@ -325,7 +403,7 @@ impl<'a> Driver<'a> {
     }
 
     fn generation(&self) -> Option<Generation> {
-        match &self.journal.phase {
+        match &self.s.journal.phase {
             Phase::Intent { submission } | Phase::Submitted { submission, .. } => {
                 Some(submission.generation)
             }
@@ -334,7 +412,7 @@ impl<'a> Driver<'a> {
     }
 
     fn external_id(&self) -> Option<&ExternalId> {
-        match &self.journal.phase {
+        match &self.s.journal.phase {
             Phase::Submitted { external_id, .. } => Some(external_id),
             _ => None,
         }
@@ -367,19 +445,19 @@ impl<'a> Driver<'a> {
         generation: Option<Generation>,
         reason: &str,
     ) -> Result<(), EngineError> {
-        if self.last_noted.as_ref() == Some(&name) {
+        if self.s.last_noted.as_ref() == Some(&name) {
             return Ok(());
         }
         if let Some(i) = REPEATING.iter().position(|r| *r == name) {
-            if self.noted_at[i].is_some_and(|at| at.elapsed() < HISTORY_REPEAT) {
+            if self.s.noted_at[i].is_some_and(|at| at.elapsed() < HISTORY_REPEAT) {
                 return Ok(());
             }
-            self.noted_at[i] = Some(Instant::now());
+            self.s.noted_at[i] = Some(Instant::now());
         }
         let entry = self.entry(name.clone(), generation, reason.to_string());
         match self.engine.store.append_history(self.lease, &entry).await {
             Ok(()) => {
-                self.last_noted = Some(name);
+                self.s.last_noted = Some(name);
                 Ok(())
             }
             Err(e) if e.is_lease_lost() => Err(self.lost()),
@@ -395,14 +473,14 @@ impl<'a> Driver<'a> {
     }
 
     fn check_lease(&self) -> Result<(), EngineError> {
-        if self.signals.is_lost() {
+        if self.s.signals.is_lost() {
             return Err(self.lost());
         }
         Ok(())
     }
 
     fn lost(&self) -> EngineError {
-        self.signals.mark_lost();
+        self.s.signals.mark_lost();
         EngineError::LeaseLost {
             key: self.lease.key.clone(),
             epoch: self.lease.epoch,
@@ -422,7 +500,7 @@ impl<'a> Driver<'a> {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_lease_lost() => return Err(self.lost()),
                 Err(e) if e.is_transient() => {
-                    self.signals.sleep(wait).await;
+                    self.s.signals.sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }
                 Err(source) => {

@@ -35,6 +35,7 @@ mod lease;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+pub use drive::{Parked, Stepped};
 pub use lease::{LeaseKeeper, RunSignals};
 
 use crate::{
@@ -282,6 +283,35 @@ impl Engine {
         record: RunRecord,
         signals: Arc<RunSignals>,
     ) -> impl Future<Output = Result<Finish, EngineError>> + Send + 'a {
-        drive::Driver::new(self, lease, record, signals).run()
+        let drive = drive::Driver::new(self, lease, record, signals).run(false);
+        async move {
+            match drive.await? {
+                Stepped::Finished(finish) => Ok(finish),
+                Stepped::Parked(_) => unreachable!("a drive without parking never parks"),
+            }
+        }
+    }
+
+    /// [`Engine::drive`], except that a run that would wait for its next status and cannot
+    /// notice a change of its job meanwhile (every connector but `local`) stops waiting there:
+    /// [`Stepped::Parked`] hands it back without a task, to [`Engine::resume`] when due (or
+    /// [`Parked::interrupted`]). Nothing about the run changes while it is parked: its lease is
+    /// renewed by its owner as before, and it decides as if it had slept.
+    pub fn drive_parking<'a>(
+        &'a self,
+        lease: &'a crate::store::Lease,
+        record: RunRecord,
+        signals: Arc<RunSignals>,
+    ) -> impl Future<Output = Result<Stepped, EngineError>> + Send + 'a {
+        drive::Driver::new(self, lease, record, signals).run(true)
+    }
+
+    /// Goes on with a parked run: `lease` and this engine must be those it was driven with.
+    pub fn resume<'a>(
+        &'a self,
+        lease: &'a crate::store::Lease,
+        parked: Parked,
+    ) -> impl Future<Output = Result<Stepped, EngineError>> + Send + 'a {
+        drive::Driver::resume(self, lease, parked).run(true)
     }
 }

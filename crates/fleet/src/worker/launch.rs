@@ -1,5 +1,23 @@
-//! Starting one claimed run: its connector, its engine and its task.
-use super::*;
+//! Starting one claimed run (its connector, its engine and its task), and resuming a parked one.
+use tether_core::{engine::Stepped, ids::Generation};
+
+use super::{parking::Entry, *};
+
+/// Where a run's task starts from.
+enum From {
+    /// A claimed run.
+    Record(Box<RunRecord>, Arc<RunSignals>),
+    /// A parked run.
+    Parked(tether_core::engine::Parked),
+}
+
+/// How a run's task ended.
+pub(super) enum Ended {
+    /// The drive ended (or stopped: lease lost, store error).
+    Done(RunKey, Result<Finish, EngineError>),
+    /// The run waits for its next status: kept in [`super::parking::Parking`] until then.
+    Parked(Entry),
+}
 
 /// What starting a claimed run needs.
 pub(super) struct Launch<'a> {
@@ -82,6 +100,7 @@ impl Launch<'_> {
                 signals: signals.clone(),
                 since: Instant::now(),
                 starting: self.starting.enter(),
+                task: None,
             },
         );
         // A local run holds its own slots (released when its drive ends): its own engine.
@@ -93,23 +112,76 @@ impl Launch<'_> {
         } else {
             shared.engine
         };
-        // Boxed and taken out at once: the task keeps what it captures for its whole life (a
-        // plain `Box` moved out of would keep its allocation), and the drive takes the record
-        // apart as it starts.
-        let mut record = Some(Box::new(record));
-        let held = lease.clone();
+        self.spawn(
+            tasks,
+            engine,
+            lease,
+            From::Record(Box::new(record), signals),
+            None,
+        );
+    }
+
+    /// Drives a parked run again.
+    pub(super) fn resume(&self, tasks: &mut Tasks, entry: Entry) {
+        let Entry {
+            engine,
+            lease,
+            parked,
+        } = entry;
+        let generation = parked.generation();
+        self.spawn(tasks, engine, lease, From::Parked(parked), generation);
+    }
+
+    /// The run's task: its drive until it ends or parks, in its span.
+    fn spawn(
+        &self,
+        tasks: &mut Tasks,
+        engine: Arc<Engine>,
+        lease: Lease,
+        from: From,
+        generation: Option<Generation>,
+    ) {
+        let key = lease.key.clone();
         let span = crate::trace::run_span(&key, lease.epoch, self.owner);
+        if let Some(g) = generation {
+            span.record("generation", g.0);
+        }
         let handle = tasks.set.spawn(
             async move {
-                let record = *record.take().expect("taken once");
-                let result = engine.drive(&lease, record, signals).await;
+                // Boxed, and moved out at once: the task keeps what it captures for its life.
+                let stepped = match from {
+                    From::Record(record, signals) => {
+                        engine.drive_parking(&lease, *record, signals).await
+                    }
+                    From::Parked(parked) => engine.resume(&lease, parked).await,
+                };
+                let result = match stepped {
+                    Ok(Stepped::Parked(parked)) => {
+                        return Ended::Parked(Entry {
+                            engine,
+                            lease,
+                            parked,
+                        })
+                    }
+                    Ok(Stepped::Finished(finish)) => Ok(finish),
+                    Ok(other) => unreachable!("a step this worker does not know: {other:?}"),
+                    Err(e) => Err(e),
+                };
                 if let Ok(Finish::GaveUp { .. } | Finish::Elsewhere(_)) = &result {
                     let _ = engine.store().release(&lease).await;
                 }
-                (key, result)
+                Ended::Done(lease.key, result)
             }
             .instrument(span),
         );
-        tasks.leases.insert(handle.id(), held);
+        // The task cannot have been reaped yet: only the worker's loop reaps tasks.
+        if let Some(f) = self
+            .table
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&key)
+        {
+            f.task = Some(handle.id());
+        }
     }
 }

@@ -131,6 +131,7 @@ mod tests {
                 signals: tether_core::engine::RunSignals::new(),
                 since: Instant::now(),
                 starting: permit,
+                task: None,
             },
         );
         assert_eq!(starting.room(), 1);

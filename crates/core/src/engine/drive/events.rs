@@ -28,30 +28,30 @@ pub(in crate::engine) struct SeenEvents {
 impl Driver<'_> {
     /// Reads the job's new backend events and appends each one not yet in the history.
     pub(super) async fn record_events(&mut self) -> Result<(), EngineError> {
-        let Some(source) = self.connector.events() else {
+        let Some(source) = self.s.connector.events() else {
             return Ok(());
         };
         let Phase::Submitted {
             submission,
             external_id,
-        } = &self.journal.phase
+        } = &self.s.journal.phase
         else {
             return Ok(());
         };
         let generation = submission.generation;
         let job = self.job_ref(external_id.clone());
-        if self.events.as_ref().map(|s| s.generation) != Some(generation) {
-            self.events = Some(SeenEvents {
+        if self.s.events.as_ref().map(|s| s.generation) != Some(generation) {
+            self.s.events = Some(SeenEvents {
                 generation,
                 cursor: None,
                 written: None,
             });
         }
-        let since = self.events.as_ref().and_then(|s| s.cursor.clone());
+        let since = self.s.events.as_ref().and_then(|s| s.cursor.clone());
         let Ok((events, cursor)) = source.events(&job, since.as_ref()).await else {
             return Ok(());
         };
-        if !events.is_empty() && self.events.as_ref().is_some_and(|s| s.written.is_none()) {
+        if !events.is_empty() && self.s.events.as_ref().is_some_and(|s| s.written.is_none()) {
             let Ok(history) = self.engine.store.history(&self.lease.key).await else {
                 // Without the history the earlier owners' events are unknown: try next round.
                 return Ok(());
@@ -62,12 +62,12 @@ impl Driver<'_> {
                 .filter(|e| e.generation == Some(generation))
                 .map(|e| e.reason)
                 .collect();
-            if let Some(s) = self.events.as_mut() {
+            if let Some(s) = self.s.events.as_mut() {
                 s.written = Some(written);
             }
         }
         for event in events {
-            let seen = self.events.as_ref().and_then(|s| s.written.as_ref());
+            let seen = self.s.events.as_ref().and_then(|s| s.written.as_ref());
             if seen.is_some_and(|w| w.contains(&event.message)) {
                 continue;
             }
@@ -81,7 +81,7 @@ impl Driver<'_> {
             }
             match self.engine.store.append_history(self.lease, &entry).await {
                 Ok(()) => {
-                    if let Some(w) = self.events.as_mut().and_then(|s| s.written.as_mut()) {
+                    if let Some(w) = self.s.events.as_mut().and_then(|s| s.written.as_mut()) {
                         w.insert(event.message);
                     }
                 }
@@ -90,7 +90,7 @@ impl Driver<'_> {
                 Err(_) => return Ok(()),
             }
         }
-        if let Some(s) = self.events.as_mut() {
+        if let Some(s) = self.s.events.as_mut() {
             s.cursor = Some(cursor);
         }
         Ok(())

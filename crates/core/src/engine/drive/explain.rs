@@ -42,7 +42,7 @@ impl Driver<'_> {
                     submission.shape.as_str()
                 );
                 if submission.shape == Shape::Recovery {
-                    match self.connector.recovery() {
+                    match self.s.connector.recovery() {
                         Some(r) => s.push_str(&format!("; recovery mode: {}", r.describe())),
                         None => s.push_str("; recovery mode (the connector has no recovery shape of its own)"),
                     }

@@ -29,7 +29,7 @@ impl Driver<'_> {
         .kind();
         let entry = self.entry(name.clone(), Some(submission.generation), reason);
         // Why the previous generation ended, stored on it with the intent of this one.
-        let previous = match (&self.observed, &why) {
+        let previous = match (&self.s.observed, &why) {
             (
                 Observed::Status(JobStatus::Failed { class, message }),
                 SubmitReason::AfterFailure(_),
@@ -50,7 +50,7 @@ impl Driver<'_> {
             _ => None,
         };
         // The intent is the fenced write right before acting: a frozen ex-owner stops here.
-        let placement = self.placement.as_ref().filter(|_| !self.placed);
+        let placement = self.s.placement.as_ref().filter(|_| !self.s.placed);
         self.write("the intent", || {
             self.engine.store.record_intent(
                 self.lease,
@@ -61,9 +61,9 @@ impl Driver<'_> {
             )
         })
         .await?;
-        self.placed |= placement.is_some();
-        self.last_noted = Some(name);
-        self.journal.phase = Phase::Intent {
+        self.s.placed |= placement.is_some();
+        self.s.last_noted = Some(name);
+        self.s.journal.phase = Phase::Intent {
             submission: submission.clone(),
         };
         self.engine
@@ -75,10 +75,10 @@ impl Driver<'_> {
             store: self.engine.store.clone(),
             lease: self.lease.clone(),
             ttl: self.engine.leases.ttl,
-            signals: self.signals.clone(),
+            signals: self.s.signals.clone(),
         });
         let request = SubmitRequest::new(self.lease.key.clone(), submission.clone(), fence);
-        match self.connector.submit(&request).await {
+        match self.s.connector.submit(&request).await {
             Ok(external_id) => {
                 self.engine
                     .observer
@@ -118,12 +118,12 @@ impl Driver<'_> {
             }
             Err(SubmitError::Fenced(Fenced::LeaseLost)) => Err(self.lost()),
             Err(SubmitError::Lost { message }) => {
-                self.observed = Observed::Status(JobStatus::NotFound { detail: message });
+                self.s.observed = Observed::Status(JobStatus::NotFound { detail: message });
                 Ok(None)
             }
             // The job may or may not exist: the next round looks it up by tag, never blindly resubmits.
             Err(e) => {
-                self.observed = Observed::Unknown {
+                self.s.observed = Observed::Unknown {
                     asked: Asked::Submit,
                     reason: e.to_string(),
                 };
@@ -185,12 +185,12 @@ impl Driver<'_> {
             )
         })
         .await?;
-        self.last_noted = Some(name);
-        self.journal.phase = Phase::Submitted {
+        self.s.last_noted = Some(name);
+        self.s.journal.phase = Phase::Submitted {
             submission,
             external_id,
         };
-        self.observed = Observed::Nothing;
+        self.s.observed = Observed::Nothing;
         Ok(())
     }
 }
