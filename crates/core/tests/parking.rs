@@ -101,3 +101,33 @@ async fn a_lease_lost_while_parked_ends_the_run_untouched() {
     );
     assert_eq!(connector.calls(Call::Cancel), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_parked_run_given_its_status_decides_on_it_without_asking() {
+    let store = store().await;
+    let (lease, record) = acquire(&store, "me").await;
+    let connector = Arc::new(ScriptedConnector::new(vec![active()]));
+    let engine = engine(&store, &connector);
+    let mut p = parked(
+        engine
+            .drive_parking(&lease, record, RunSignals::new())
+            .await,
+    );
+    let job = p.job().expect("a parked run waits for a submitted job");
+    assert_eq!(
+        job.external_id.0, "job-1",
+        "the scripted connector's first job"
+    );
+    assert_eq!(job.submission.generation.0, 1);
+    let statuses = connector.calls(Call::Status);
+    p.set_status(succeeded());
+    match engine.resume(&lease, p).await {
+        Ok(Stepped::Finished(Finish::Outcome(Outcome::Succeeded { .. }))) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        connector.calls(Call::Status),
+        statuses,
+        "the given status was used"
+    );
+}

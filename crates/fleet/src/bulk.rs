@@ -48,7 +48,62 @@ pub const DEFAULT_GAP: Duration = Duration::from_secs(1);
 struct Ask {
     connector: Arc<dyn Connector>,
     job: JobRef,
-    reply: oneshot::Sender<JobStatus>,
+    reply: Reply,
+}
+
+/// Where an answer goes.
+enum Reply {
+    /// A drive awaiting its status.
+    Wait(oneshot::Sender<JobStatus>),
+    /// A run waiting without a task (a parked run, see [`Endpoint::ask`]).
+    Then(Box<dyn FnOnce(JobStatus) + Send>),
+}
+
+impl Reply {
+    fn send(self, status: JobStatus) {
+        match self {
+            Reply::Wait(tx) => {
+                let _ = tx.send(status);
+            }
+            Reply::Then(then) => then(status),
+        }
+    }
+
+    /// Nobody waits for the answer any more (the drive's task ended).
+    fn is_closed(&self) -> bool {
+        match self {
+            Reply::Wait(tx) => tx.is_closed(),
+            Reply::Then(_) => false,
+        }
+    }
+}
+
+/// One spec's way to its endpoint's observer, for runs that wait without a task.
+#[derive(Clone)]
+pub struct Endpoint {
+    queue: mpsc::UnboundedSender<Ask>,
+    /// The spec's own connector (it judges its runs from the bulk answer).
+    connector: Arc<dyn Connector>,
+}
+
+impl Endpoint {
+    /// Queues the status of `job` for the endpoint's next bulk request; `then` gets it, on the
+    /// observer's task (keep it short: hand it on). Same rules as a wrapped connector's
+    /// `status`: never older than this call, unknown if the bulk call fails, the connector's own
+    /// `status` for what the bulk answer does not settle (or if the observer is gone).
+    pub fn ask(&self, job: JobRef, then: Box<dyn FnOnce(JobStatus) + Send>) {
+        let ask = Ask {
+            connector: self.connector.clone(),
+            job,
+            reply: Reply::Then(then),
+        };
+        if let Err(mpsc::error::SendError(ask)) = self.queue.send(ask) {
+            tokio::spawn(async move {
+                let status = ask.connector.status(&ask.job).await;
+                ask.reply.send(status);
+            });
+        }
+    }
 }
 
 /// The observers of one process (a worker), one per endpoint.
@@ -106,8 +161,16 @@ impl Observers {
     /// `connector` with its `status` served by its endpoint's observer, if it offers
     /// [`BulkStatus`]; otherwise `connector` itself (per-run status). Needs a Tokio runtime.
     pub fn wrap(&self, connector: Arc<dyn Connector>) -> Arc<dyn Connector> {
+        self.wrap_endpoint(connector).0
+    }
+
+    /// [`Observers::wrap`], and the spec's [`Endpoint`] if its status goes through an observer.
+    pub fn wrap_endpoint(
+        &self,
+        connector: Arc<dyn Connector>,
+    ) -> (Arc<dyn Connector>, Option<Endpoint>) {
         let Some(bulk) = connector.bulk_status().filter(|_| self.enabled) else {
-            return connector;
+            return (connector, None);
         };
         let endpoint = bulk.endpoint();
         let queue = {
@@ -120,10 +183,15 @@ impl Observers {
                 })
                 .clone()
         };
-        Arc::new(Observed {
+        let endpoint = Endpoint {
+            queue: queue.clone(),
+            connector: connector.clone(),
+        };
+        let wrapped = Arc::new(Observed {
             inner: connector,
             queue,
-        })
+        });
+        (wrapped, Some(endpoint))
     }
 }
 
@@ -164,7 +232,7 @@ async fn observe(endpoint: String, mut rx: mpsc::UnboundedReceiver<Ask>, gap: Du
                     e.reason
                 );
                 for a in asks {
-                    let _ = a.reply.send(JobStatus::Unknown {
+                    a.reply.send(JobStatus::Unknown {
                         reason: reason.clone(),
                     });
                 }
@@ -178,15 +246,13 @@ async fn observe(endpoint: String, mut rx: mpsc::UnboundedReceiver<Ask>, gap: Du
                 .bulk_status()
                 .and_then(|b| b.judge(&answer, &a.job));
             match judged {
-                Some(st) => {
-                    let _ = a.reply.send(st);
-                }
+                Some(st) => a.reply.send(st),
                 // Not settled by the bulk answer: the run's own status call, beside the next
                 // ticks (it may read a log).
                 None => {
                     tokio::spawn(async move {
                         let st = a.connector.status(&a.job).await;
-                        let _ = a.reply.send(st);
+                        a.reply.send(st);
                     });
                 }
             }
@@ -216,7 +282,7 @@ impl Connector for Observed {
         let ask = Ask {
             connector: self.inner.clone(),
             job: job.clone(),
-            reply,
+            reply: Reply::Wait(reply),
         };
         if self.queue.send(ask).is_err() {
             return self.inner.status(job).await;

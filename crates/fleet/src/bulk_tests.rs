@@ -248,3 +248,42 @@ async fn runs_of_two_specs_on_one_endpoint_share_the_request_and_are_judged_by_t
         0
     );
 }
+
+/// Runs that wait without a task (parked) ask through the spec's endpoint: they share the
+/// ticks of the drives that wait in tasks, and what the answer does not settle still gets its
+/// own status call.
+#[tokio::test]
+async fn asks_without_a_task_share_the_tick_and_fall_back_alike() {
+    let fake = Fake::new(Mode::OddMissing);
+    let observers = Observers::new(Duration::from_millis(50));
+    let (c, endpoint) = observers.wrap_endpoint(fake.clone());
+    let endpoint = endpoint.expect("a connector with bulk status has an endpoint");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..10 {
+        let tx = tx.clone();
+        endpoint.ask(
+            job(i),
+            Box::new(move |st| {
+                let _ = tx.send((i, st));
+            }),
+        );
+    }
+    let waiting = ask_all(&c, 4).await;
+    assert_eq!(detail(&waiting[0]), "bulk job-0");
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        answers.push(rx.recv().await.unwrap());
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    for (i, st) in &answers {
+        let want = if i % 2 == 1 { "single" } else { "bulk" };
+        assert_eq!(detail(st), format!("{want} job-{i}"));
+    }
+    // Ten parked asks and four waiting drives: one or two ticks, not fourteen requests.
+    let calls = fake.bulk_calls.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&calls), "{calls} bulk calls");
+    assert_eq!(fake.single_calls.load(Ordering::SeqCst), 5 + 2);
+    // A connector without bulk status has no endpoint: its runs are resumed to ask themselves.
+    let plain = Observers::disabled().wrap_endpoint(fake.clone());
+    assert!(plain.1.is_none());
+}

@@ -250,6 +250,10 @@ pub async fn worker(
     let mut backlog = false;
     let mut claim_batch = CLAIM_BATCH;
     let mut parking = parking::Parking::default();
+    // Statuses asked for due parked runs (their bulk observer answers without a task).
+    let (answered, mut answers) =
+        tokio::sync::mpsc::unbounded_channel::<(parking::Entry, tether_core::observe::JobStatus)>();
+    let mut asking = 0usize;
     let wake = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(wake);
     let code = loop {
@@ -262,8 +266,16 @@ pub async fn worker(
             () = &mut stop => break WorkerEnd::Stopped,
             () = &mut wake, if !parking.is_empty() => {
                 for entry in parking.take_ready(tokio::time::Instant::now()) {
-                    run.resume(&mut tasks, entry);
+                    match parking::ask_for(entry, &answered) {
+                        None => asking += 1,
+                        Some(entry) => run.resume(&mut tasks, entry, None),
+                    }
                 }
+                continue;
+            }
+            Some((entry, status)) = answers.recv() => {
+                asking -= 1;
+                run.resume(&mut tasks, entry, Some(status));
                 continue;
             }
             Some(done) = tasks.set.join_next_with_id(), if !tasks.set.is_empty() => {
@@ -301,7 +313,7 @@ pub async fn worker(
         }
         let free = args
             .concurrency
-            .saturating_sub(tasks.set.len() + parking.len())
+            .saturating_sub(tasks.set.len() + parking.len() + asking)
             .min(starting.claimable(CLAIM_BATCH));
         backlog = false;
         if free > 0 {
@@ -332,6 +344,7 @@ pub async fn worker(
         if args.exit_when_idle {
             if tasks.set.is_empty()
                 && parking.is_empty()
+                && asking == 0
                 && nothing_left(store.as_ref(), &filter).await
             {
                 let since = *idle_since.get_or_insert_with(Instant::now);
@@ -347,7 +360,7 @@ pub async fn worker(
     heart.abort();
     listening.abort();
     if code == WorkerEnd::Stopped {
-        let runs = tasks.set.len() + parking.len();
+        let runs = tasks.set.len() + parking.len() + asking;
         tracing::info!(runs, "worker stopping; releasing its runs");
         say(&format!(
             "tether worker: stopping: releasing {runs} runs, their jobs keep running"

@@ -27,7 +27,7 @@ use crate::{
     history::HistoryKind,
     ids::{ExternalId, Generation},
     journal::{Journal, Phase},
-    observe::{ActiveState, Asked, Lookup, Observed},
+    observe::{ActiveState, Asked, JobStatus, Lookup, Observed},
     placement::Placement,
     store::{HistoryEntry, Lease, RunRecord, StoreError},
     Connector,
@@ -101,6 +101,24 @@ impl Parked {
     pub fn interrupted(&self) -> bool {
         let signals = &self.state.signals;
         signals.is_lost() || (signals.cancel_requested() && !self.state.journal.cancel_requested)
+    }
+    /// The job whose status it waits for.
+    pub fn job(&self) -> Option<JobRef> {
+        match &self.state.journal.phase {
+            Phase::Submitted {
+                submission,
+                external_id,
+            } => Some(JobRef {
+                external_id: external_id.clone(),
+                submission: submission.clone(),
+            }),
+            _ => None,
+        }
+    }
+    /// Gives it the status it waits for (asked by its owner since it was due): resumed, it
+    /// decides on that instead of asking again.
+    pub fn set_status(&mut self, status: JobStatus) {
+        self.state.observed = Observed::status(status);
     }
     /// The generation it polls.
     pub fn generation(&self) -> Option<Generation> {

@@ -25,6 +25,9 @@ pub struct Shared {
     /// The engine over `connector` (with metrics), for the runs that need nothing of their
     /// own (all but local ones, whose slots are held per run).
     pub engine: std::sync::Arc<tether_core::engine::Engine>,
+    /// The spec's bulk observer, when its status goes through one: parked runs ask it
+    /// without a task.
+    pub endpoint: Option<crate::bulk::Endpoint>,
 }
 
 /// Specs kept: far more than a worker's distinct specs in flight (`--concurrency` bounds the

@@ -1,5 +1,7 @@
 //! Starting one claimed run (its connector, its engine and its task), and resuming a parked one.
-use tether_core::{engine::Stepped, ids::Generation};
+use tether_core::{engine::Stepped, ids::Generation, observe::JobStatus};
+
+use crate::bulk::Endpoint;
 
 use super::{parking::Entry, *};
 
@@ -67,11 +69,12 @@ impl Launch<'_> {
         };
         let shared = match connectors.get(&record, || {
             let built = ctx.connector_for(&record)?;
-            let connector = self.bulk.wrap(built.connector);
+            let (connector, endpoint) = self.bulk.wrap_endpoint(built.connector);
             Ok(cache::Shared {
                 engine: engine_over(connector.clone(), built.policy.clone()),
                 connector,
                 policy: built.policy,
+                endpoint,
             })
         }) {
             Ok(shared) => shared,
@@ -114,29 +117,39 @@ impl Launch<'_> {
         };
         self.spawn(
             tasks,
-            engine,
+            (engine, shared.endpoint),
             lease,
             From::Record(Box::new(record), signals),
             None,
         );
     }
 
-    /// Drives a parked run again.
-    pub(super) fn resume(&self, tasks: &mut Tasks, entry: Entry) {
+    /// Drives a parked run again (with `status` if its owner asked for it).
+    pub(super) fn resume(&self, tasks: &mut Tasks, entry: Entry, status: Option<JobStatus>) {
         let Entry {
             engine,
             lease,
-            parked,
+            mut parked,
+            endpoint,
         } = entry;
+        if let Some(status) = status {
+            parked.set_status(status);
+        }
         let generation = parked.generation();
-        self.spawn(tasks, engine, lease, From::Parked(parked), generation);
+        self.spawn(
+            tasks,
+            (engine, endpoint),
+            lease,
+            From::Parked(parked),
+            generation,
+        );
     }
 
     /// The run's task: its drive until it ends or parks, in its span.
     fn spawn(
         &self,
         tasks: &mut Tasks,
-        engine: Arc<Engine>,
+        (engine, endpoint): (Arc<Engine>, Option<Endpoint>),
         lease: Lease,
         from: From,
         generation: Option<Generation>,
@@ -161,6 +174,7 @@ impl Launch<'_> {
                             engine,
                             lease,
                             parked,
+                            endpoint,
                         })
                     }
                     Ok(Stepped::Finished(finish)) => Ok(finish),
