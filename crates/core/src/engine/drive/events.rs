@@ -41,11 +41,11 @@ impl Driver<'_> {
         let generation = submission.generation;
         let job = self.job_ref(external_id.clone());
         if self.s.events.as_ref().map(|s| s.generation) != Some(generation) {
-            self.s.events = Some(SeenEvents {
+            self.s.events = Some(Box::new(SeenEvents {
                 generation,
                 cursor: None,
                 written: None,
-            });
+            }));
         }
         let since = self.s.events.as_ref().and_then(|s| s.cursor.clone());
         let Ok((events, cursor)) = source.events(&job, since.as_ref()).await else {

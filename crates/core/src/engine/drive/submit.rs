@@ -50,7 +50,7 @@ impl Driver<'_> {
             _ => None,
         };
         // The intent is the fenced write right before acting: a frozen ex-owner stops here.
-        let placement = self.s.placement.as_ref().filter(|_| !self.s.placed);
+        let placement = self.s.placement.as_deref().filter(|_| !self.s.placed);
         self.write("the intent", || {
             self.engine.store.record_intent(
                 self.lease,
