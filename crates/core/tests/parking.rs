@@ -131,3 +131,37 @@ async fn a_parked_run_given_its_status_decides_on_it_without_asking() {
         "the given status was used"
     );
 }
+
+/// A backend with no definite answer (a failed bulk call answers a whole tick so): the run
+/// parks for the ask-again wait as it would have slept, instead of holding a task.
+#[tokio::test(start_paused = true)]
+async fn a_run_asked_to_ask_again_parks_for_the_wait() {
+    let store = store().await;
+    let (lease, record) = acquire(&store, "me").await;
+    let unknown = tether_core::observe::JobStatus::Unknown {
+        reason: "HTTP 503".into(),
+    };
+    let connector = Arc::new(ScriptedConnector::new(vec![unknown]));
+    let engine = engine(&store, &connector);
+    let before = Instant::now();
+    let p = parked(
+        engine
+            .drive_parking(&lease, record, RunSignals::new())
+            .await,
+    );
+    assert!(p.due() > before, "{p:?}");
+    let names: Vec<String> = store
+        .history(&key())
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.decision.to_string())
+        .collect();
+    assert!(names.iter().any(|d| d == "ask-again"), "{names:?}");
+    let mut p = p;
+    p.set_status(succeeded());
+    match engine.resume(&lease, p).await {
+        Ok(Stepped::Finished(Finish::Outcome(Outcome::Succeeded { .. }))) => {}
+        other => panic!("{other:?}"),
+    }
+}

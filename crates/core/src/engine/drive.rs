@@ -185,12 +185,20 @@ impl<'a> Driver<'a> {
                     Decision::Poll { state, .. } => {
                         self.noted_poll(state, &reason).await?;
                         if park && !self.s.connector.notices_changes() {
-                            self.s.observed = Observed::Nothing;
-                            let due = Instant::now() + self.engine.policy.poll_interval;
-                            return Ok(Stepped::Parked(Parked { state: self.s, due }));
+                            let wait = self.engine.policy.poll_interval;
+                            return Ok(Stepped::Parked(self.parked(wait)));
                         }
                         self.wait_poll().await;
                         self.s.observed = Observed::Nothing;
+                    }
+                    // A backend that gives no definite answer for a while: the whole cohort of a
+                    // failed bulk call waits here at once, so it parks as polls do.
+                    Decision::AskAgain { after, .. }
+                        if park && !self.s.connector.notices_changes() =>
+                    {
+                        self.note(HistoryKind::AskAgain, self.generation(), &reason)
+                            .await?;
+                        return Ok(Stepped::Parked(self.parked(after)));
                     }
                     rare => {
                         if let Some(finish) = Box::pin(self.act(rare, reason)).await? {
@@ -199,6 +207,15 @@ impl<'a> Driver<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// The run parked until `wait` from now, asking afresh then.
+    fn parked(mut self, wait: Duration) -> Parked {
+        self.s.observed = Observed::Nothing;
+        Parked {
+            state: self.s,
+            due: Instant::now() + wait,
         }
     }
 

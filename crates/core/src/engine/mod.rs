@@ -292,8 +292,9 @@ impl Engine {
         }
     }
 
-    /// [`Engine::drive`], except that a run that would wait for its next status and cannot
-    /// notice a change of its job meanwhile (every connector but `local`) stops waiting there:
+    /// [`Engine::drive`], except that a run that would wait for its next status (after a poll,
+    /// or to ask again after no definite answer) and cannot notice a change of its job
+    /// meanwhile (every connector but `local`) stops waiting there:
     /// [`Stepped::Parked`] hands it back without a task, to [`Engine::resume`] when due (or
     /// [`Parked::interrupted`]). Nothing about the run changes while it is parked: its lease is
     /// renewed by its owner as before, and it decides as if it had slept.

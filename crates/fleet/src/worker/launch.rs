@@ -104,6 +104,7 @@ impl Launch<'_> {
                 since: Instant::now(),
                 starting: self.starting.enter(),
                 task: None,
+                resumed: false,
             },
         );
         // A local run holds its own slots (released when its drive ends): its own engine.
@@ -159,6 +160,7 @@ impl Launch<'_> {
         if let Some(g) = generation {
             span.record("generation", g.0);
         }
+        let resumed = matches!(from, From::Parked(_));
         let handle = tasks.set.spawn(
             async move {
                 // Boxed, and moved out at once: the task keeps what it captures for its life.
@@ -170,12 +172,13 @@ impl Launch<'_> {
                 };
                 let result = match stepped {
                     Ok(Stepped::Parked(parked)) => {
-                        return Ended::Parked(Entry {
+                        let entry = Entry {
                             engine,
                             lease,
                             parked,
                             endpoint,
-                        })
+                        };
+                        return (resumed, Ended::Parked(entry));
                     }
                     Ok(Stepped::Finished(finish)) => Ok(finish),
                     Ok(other) => unreachable!("a step this worker does not know: {other:?}"),
@@ -184,7 +187,7 @@ impl Launch<'_> {
                 if let Ok(Finish::GaveUp { .. } | Finish::Elsewhere(_)) = &result {
                     let _ = engine.store().release(&lease).await;
                 }
-                Ended::Done(lease.key, result)
+                (resumed, Ended::Done(lease.key, result))
             }
             .instrument(span),
         );
@@ -196,6 +199,7 @@ impl Launch<'_> {
             .get_mut(&key)
         {
             f.task = Some(handle.id());
+            f.resumed = resumed;
         }
     }
 }

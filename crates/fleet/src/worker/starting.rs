@@ -132,6 +132,7 @@ mod tests {
                 since: Instant::now(),
                 starting: permit,
                 task: None,
+                resumed: false,
             },
         );
         assert_eq!(starting.room(), 1);
