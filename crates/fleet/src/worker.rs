@@ -18,13 +18,12 @@
 //!
 //! - The status requests of all runs on one endpoint whose connector offers bulk status go out
 //!   as one request per tick ([`crate::bulk`]); each run still decides on its own status.
-//!
-//! - A run that only waits for its next status of a remote backend is parked: no task, no timer
-//!   ([`parking`]); it is resumed when due, or at once when cancelled or its lease is lost.
+//! - A run that only waits for the next status of a remote backend is parked: no task, no
+//!   timer ([`parking`]); it is resumed with its status when due, or at once when cancelled or
+//!   its lease is lost.
 //!
 //! ## Caveats
-//! - Local jobs are bounded
-//!   by `--local-slots`; a local run in recovery mode takes all of them.
+//! - Local jobs are bounded by `--local-slots`; a local run in recovery mode takes all of them.
 use std::{
     collections::HashMap,
     future::Future,
