@@ -56,6 +56,11 @@ fn main() -> ExitCode {
         args::Command::Run(_) => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
+    // An idle blocking thread ends after 1 s, not 10: each keeps the allocator pages it filled
+    // (rows read from the store, freed later by other threads) until it allocates again or
+    // ends. A worker that had just started 100,000 runs held ~110 MiB in the ~20 threads of
+    // that burst for the 10 s they idled (the fleet bench's 100,000-run row, 2026-12-02).
+    builder.thread_keep_alive(std::time::Duration::from_secs(1));
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -16,12 +16,9 @@
 //!   flight wait for it and then share the next one.
 //! - A listing is kept only while a caller uses it: at 100,000 drivers it is tens of MiB, and a
 //!   worker kept the last one (and a second index of it) between its ticks.
-use std::{
-    collections::HashMap,
-    sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
-        Arc, Weak,
-    },
+use std::sync::{
+    atomic::{AtomicU64, AtomicUsize, Ordering},
+    Arc, Weak,
 };
 
 use async_trait::async_trait;
@@ -30,7 +27,11 @@ use tether_core::{
     observe::JobStatus,
 };
 
-use super::{rest::MasterState, state::DriverState, SparkStandalone, KIND};
+use super::{
+    rest::{DriverInfo, MasterState},
+    state::DriverState,
+    SparkStandalone, KIND,
+};
 
 /// One `/json/`, as the bulk answer (judged through its id index).
 struct Listed(Arc<Snapshot>);
@@ -75,7 +76,7 @@ impl BulkStatus for SparkStandalone {
             return Some(done.clone());
         }
         let Listed(listing) = answer.get::<Listed>()?;
-        let state = &listing.state.driver(*listing.by_id.get(id)?)?.state;
+        let state = &listing.driver(id)?.state;
         // Asked under the lock, nothing copied: every run on the endpoint is judged each tick.
         let (read, ours) = match self.tags.lock().expect("cache lock").get(id) {
             Some(seen) => (true, seen.is(job.submission.tag.as_str())),
@@ -107,11 +108,39 @@ impl BulkStatus for SparkStandalone {
 pub(super) struct Snapshot {
     /// The master's answer.
     pub(super) state: MasterState,
-    /// Every driver id it lists -> its place in [`MasterState::drivers`].
-    pub(super) by_id: HashMap<String, usize>,
+    /// The places in [`MasterState::drivers`] of every driver it lists, in the order of their
+    /// ids (4 bytes a driver: a map of the ids took ~80).
+    by_id: Vec<u32>,
     /// Find-by-tag's candidates: drivers of this spec's main class whose launch command was not
     /// read when first asked, newest first.
-    pub(super) unread: std::sync::OnceLock<Vec<super::rest::DriverInfo>>,
+    pub(super) unread: std::sync::OnceLock<Vec<DriverInfo>>,
+}
+
+impl Snapshot {
+    fn new(state: MasterState) -> Snapshot {
+        let mut by_id: Vec<u32> = (0..state.drivers().count())
+            .filter_map(|i| u32::try_from(i).ok())
+            .collect();
+        by_id.sort_unstable_by(|a, b| id_at(&state, *a).cmp(id_at(&state, *b)));
+        Snapshot {
+            by_id,
+            state,
+            unread: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The driver with this id, if listed.
+    pub(super) fn driver(&self, id: &str) -> Option<&DriverInfo> {
+        let at = self
+            .by_id
+            .binary_search_by(|i| id_at(&self.state, *i).cmp(id))
+            .ok()?;
+        self.state.driver(self.by_id[at] as usize)
+    }
+}
+
+fn id_at(state: &MasterState, i: u32) -> &str {
+    state.driver(i as usize).map_or("", |d| &d.id)
 }
 
 /// A listing, or why the master could not list.
@@ -163,17 +192,7 @@ impl Listing {
         let answer = rest
             .master_state()
             .await
-            .map(|state| {
-                Arc::new(Snapshot {
-                    by_id: state
-                        .drivers()
-                        .enumerate()
-                        .map(|(i, d)| (d.id.clone(), i))
-                        .collect(),
-                    state,
-                    unread: std::sync::OnceLock::new(),
-                })
-            })
+            .map(|state| Arc::new(Snapshot::new(state)))
             .map_err(|e| e.to_string());
         *last = Some((
             n,
@@ -190,5 +209,24 @@ impl Listing {
         } else {
             Kept::Weak(Arc::downgrade(listing))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_finds_every_listed_driver_by_id() {
+        let state = MasterState::parse(
+            r#"{"status":"ALIVE","activedrivers":[{"id":"driver-b"},{"id":"driver-c"}],
+                "completeddrivers":[{"id":"driver-a"},{"id":"driver-d"}]}"#,
+        )
+        .expect("parses");
+        let s = Snapshot::new(state);
+        for id in ["driver-a", "driver-b", "driver-c", "driver-d"] {
+            assert_eq!(s.driver(id).map(|d| &*d.id), Some(id));
+        }
+        assert!(s.driver("driver-0").is_none() && s.driver("driver-e").is_none());
     }
 }

@@ -64,7 +64,7 @@ impl SparkStandalone {
         self.logs.remember_workers(state);
         if let Some(id) = known {
             // Submitted through this connector: found if the master still lists it.
-            if listing.by_id.contains_key(&id.0) {
+            if listing.driver(&id.0).is_some() {
                 return Scan::Decided(Lookup::Found { external_id: id });
             }
         }
@@ -74,7 +74,7 @@ impl SparkStandalone {
             let tags = self.tags.lock().expect("cache lock");
             let mut unread: Vec<_> = state
                 .drivers()
-                .filter(|d| d.mainclass == self.job.main_class && !tags.contains(&d.id))
+                .filter(|d| *d.mainclass == *self.job.main_class && !tags.contains(&d.id))
                 .cloned()
                 .collect();
             // Newest first: a crash right after the POST leaves our driver among the latest.
@@ -88,8 +88,8 @@ impl SparkStandalone {
             let cached = self.tags.lock().expect("cache lock").get(&d.id).cloned();
             let read = match cached {
                 Some(t) => Ok(t),
-                None if d.worker.is_empty() || d.worker == "None" => {
-                    Err(LogReadError::NotStarted(d.id.clone()))
+                None if d.worker.is_empty() || &*d.worker == "None" => {
+                    Err(LogReadError::NotStarted(d.id.to_string()))
                 }
                 None => match state.worker_ui(&d.worker) {
                     Some(w) => self.seen_of(&d.id, &w.webuiaddress).await,
@@ -103,7 +103,7 @@ impl SparkStandalone {
                 // Our tag on another application (another store's run) is not ours: skipped.
                 Ok(seen) if seen.is(tag.as_str()) => {
                     return Scan::Decided(Lookup::Found {
-                        external_id: ExternalId(d.id.clone()),
+                        external_id: ExternalId(d.id.to_string()),
                     })
                 }
                 Ok(_) => {}

@@ -209,7 +209,7 @@ impl Rest {
                 message: escape_controls(&snippet(&body)),
             });
         }
-        match serde_json::from_str::<MasterState>(&body) {
+        match MasterState::parse(&body) {
             Ok(s) if !s.url.is_empty() || !s.status.is_empty() => Ok(s),
             _ => Err(RestError::Unexpected {
                 url,

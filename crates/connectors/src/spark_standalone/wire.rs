@@ -1,5 +1,7 @@
 //! The messages of Spark's REST submission protocol, the master's `/json/` and the workers'
 //! log pages (the fields tether uses), and their parsing.
+use std::{cell::RefCell, collections::HashSet, sync::Arc};
+
 use serde::{Deserialize, Serialize};
 
 use super::{http::snippet, state::DriverState};
@@ -33,20 +35,68 @@ pub struct RestMessage {
     pub server_spark_version: Option<String>,
 }
 
-/// A driver in the master's `/json/`.
+/// A driver in the master's `/json/`. Compact: a worker lists up to 100,000 of them in every
+/// listing it reads (its id once, the worker and main class shared with the drivers that have
+/// the same, the start time not kept).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct DriverInfo {
     /// `driver-...`.
-    pub id: String,
-    /// Epoch millis as text.
-    pub starttime: String,
+    #[serde(deserialize_with = "boxed")]
+    pub id: Box<str>,
     /// Driver state.
+    #[serde(deserialize_with = "state")]
     pub state: DriverState,
     /// Worker id (absent or `None` while queued).
-    pub worker: String,
+    #[serde(deserialize_with = "interned")]
+    pub worker: Arc<str>,
     /// User main class.
-    pub mainclass: String,
+    #[serde(deserialize_with = "interned")]
+    pub mainclass: Arc<str>,
+}
+
+fn boxed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Box<str>, D::Error> {
+    d.deserialize_str(Text(|t: &str| Box::<str>::from(t)))
+}
+
+fn state<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DriverState, D::Error> {
+    d.deserialize_str(Text(|t: &str| DriverState::parse(t)))
+}
+
+/// A JSON string handed to a function as `&str` (borrowed from the body unless it has escapes):
+/// no `String` is made on the way.
+struct Text<F>(F);
+
+impl<'de, T, F: FnOnce(&str) -> T> serde::de::Visitor<'de> for Text<F> {
+    type Value = T;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        Ok((self.0)(v))
+    }
+}
+
+thread_local! {
+    /// The texts repeated across one listing's drivers (a few workers, a few main classes),
+    /// kept once while [`MasterState::parse`] runs on this thread.
+    static INTERNED: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
+}
+
+fn interned<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+    d.deserialize_str(Text(|text: &str| {
+        INTERNED.with(|set| {
+            let mut set = set.borrow_mut();
+            match set.get(text) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let shared: Arc<str> = text.into();
+                    set.insert(shared.clone());
+                    shared
+                }
+            }
+        })
+    }))
 }
 
 /// A worker in the master's `/json/`.
@@ -78,6 +128,18 @@ pub struct MasterState {
 }
 
 impl MasterState {
+    /// Parses a `/json/` body, sharing the texts its drivers repeat.
+    pub fn parse(body: &str) -> serde_json::Result<MasterState> {
+        /// Empties the interner however the parse ends: it must not keep a listing's texts.
+        struct Forget;
+        impl Drop for Forget {
+            fn drop(&mut self) {
+                INTERNED.with(|set| *set.borrow_mut() = HashSet::new());
+            }
+        }
+        let _forget = Forget;
+        serde_json::from_str(body)
+    }
     /// All drivers, active first.
     pub fn drivers(&self) -> impl Iterator<Item = &DriverInfo> {
         self.activedrivers
@@ -159,5 +221,41 @@ mod tests {
         );
         assert!(none.unwrap().is_none());
         assert!(parse_log_page(b"<html>hello</html>").is_err());
+    }
+
+    #[test]
+    fn a_listing_parses_compactly_and_forgets_its_texts() {
+        let body = r#"{"url":"spark://m:7077","status":"ALIVE","workers":[],
+            "activedrivers":[
+              {"id":"driver-2","starttime":"1","state":"RUNNING","worker":"worker-a","mainclass":"Main"},
+              {"id":"driver-\u0031","state":"SUBMITTED","worker":"None","mainclass":"Main"}],
+            "completeddrivers":[
+              {"id":"driver-0","state":"NEW_STATE","worker":"worker-a","mainclass":"Other"}]}"#;
+        let s = MasterState::parse(body).expect("parses");
+        let d: Vec<&DriverInfo> = s.drivers().collect();
+        assert_eq!(
+            d.iter().map(|d| &*d.id).collect::<Vec<_>>(),
+            ["driver-2", "driver-1", "driver-0"],
+            "an escaped id is read too"
+        );
+        assert_eq!(d[0].state, DriverState::Running);
+        assert_eq!(d[2].state, DriverState::Other("NEW_STATE".into()));
+        assert!(
+            Arc::ptr_eq(&d[0].worker, &d[2].worker)
+                && Arc::ptr_eq(&d[0].mainclass, &d[1].mainclass),
+            "a text repeated across drivers is kept once"
+        );
+        assert_eq!((&*d[1].worker, &*d[2].mainclass), ("None", "Other"));
+        assert_eq!(
+            INTERNED.with(|set| set.borrow().len()),
+            0,
+            "nothing of the listing stays behind"
+        );
+        assert!(MasterState::parse("{\"activedrivers\":[{\"id\":7}]}").is_err());
+        assert_eq!(
+            INTERNED.with(|set| set.borrow().len()),
+            0,
+            "not after an error either"
+        );
     }
 }

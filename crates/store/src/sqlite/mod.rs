@@ -34,6 +34,8 @@ mod liveness;
 mod open;
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod read_threads_tests;
 mod reads;
 mod remove;
 pub(crate) mod rerun;
@@ -92,7 +94,15 @@ struct Inner {
     unregistered: Mutex<std::collections::HashSet<String>>,
     /// Opened for writing: leaves a short WAL behind when dropped ([`Inner::drop`]).
     writer: bool,
+    /// Reads allowed a blocking thread at once ([`READERS`]).
+    readers: Arc<tokio::sync::Semaphore>,
 }
+
+/// Reads waiting for the one connection on a thread of their own, at most. The others wait
+/// as tasks: a worker starting thousands of runs had up to 512 blocking threads parked on the
+/// connection's mutex, each with its stack and allocator heap (~165 MiB of a 100,000-run
+/// worker's RSS, given back only when the idle threads ended 10 s later).
+const READERS: usize = 4;
 
 /// A WAL longer than this is checkpointed and truncated when a writing process closes the
 /// store (~250 pages; a `tether run` writes ~35).
@@ -197,6 +207,7 @@ impl SqliteStore {
                     queue: group::Queue::default(),
                     unregistered: Mutex::default(),
                     writer: access == crate::Access::Write,
+                    readers: Arc::new(tokio::sync::Semaphore::new(READERS)),
                 }),
             },
             versions,
@@ -215,7 +226,10 @@ impl SqliteStore {
         F: FnOnce(&mut Connection, &str) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
+        // Never closed: a permit always comes. Held by the thread, even if this call is dropped.
+        let permit = self.inner.readers.clone().acquire_owned().await;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             // A panic while holding the lock leaves no open transaction behind (rusqlite rolls
             // back on drop), so a poisoned mutex still guards a usable connection.
             let mut conn = inner.conn.lock().unwrap_or_else(|p| p.into_inner());
