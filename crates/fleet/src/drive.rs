@@ -125,11 +125,10 @@ pub async fn drive(
             view: None,
         });
     }
-    let view = match store.get_run(&key).await? {
-        Some(run) => Some(Box::new(RunView::new(
-            &run,
-            &store.submissions(&key).await?,
-        ))),
+    // Asked together: the store answers the second right after the first.
+    let (run, subs) = tokio::join!(store.get_run(&key), store.submissions(&key));
+    let view = match run? {
+        Some(run) => Some(Box::new(RunView::new(&run, &subs?))),
         None => None,
     };
     Ok(Driven::Ended {

@@ -14,7 +14,7 @@ fn spec(durable: bool) -> String {
     )
 }
 
-/// Wall times (ms) of every round, sorted, for each mode.
+/// Wall times (µs) of every round, sorted, for each mode.
 pub struct DurabilityResult {
     pub store: StoreKind,
     pub durable: Vec<i64>,
@@ -31,15 +31,16 @@ impl DurabilityResult {
             percentile(&self.durable, 50.0),
             percentile(&self.plain, 50.0),
         );
+        let ms = |us: i64| us as f64 / 1000.0;
         format!(
-            "| {:<10} | {:>6} | {:>8} ms | {:>6} ms | {:>9} ms | {:>8} ms | {:>6} ms |",
+            "| {:<10} | {:>6} | {:>8.1} ms | {:>6.1} ms | {:>9.1} ms | {:>8.1} ms | {:>6.1} ms |",
             self.store.name(),
             self.durable.len(),
-            d50,
-            p50,
-            d50 - p50,
-            percentile(&self.durable, 90.0),
-            percentile(&self.plain, 90.0),
+            ms(d50),
+            ms(p50),
+            ms(d50 - p50),
+            ms(percentile(&self.durable, 90.0)),
+            ms(percentile(&self.plain, 90.0)),
         )
     }
 }
@@ -68,10 +69,10 @@ pub async fn measure(kind: StoreKind, rounds: usize) -> anyhow::Result<Durabilit
                 &log,
             );
             let ok = p.wait(Duration::from_secs(60))?;
-            let ms = t.elapsed().as_millis() as i64;
+            let us = t.elapsed().as_micros() as i64;
             anyhow::ensure!(ok, "tether run failed; see {}", log.display());
             if round > 0 {
-                if d { &mut durable } else { &mut plain }.push(ms);
+                if d { &mut durable } else { &mut plain }.push(us);
             }
         }
     }
