@@ -50,24 +50,43 @@ pub enum DriveError {
     Store(#[from] StoreError),
 }
 
-/// Drives `key` to the end from this process (or follows its live owner) until `stop`.
+/// This process as the owner of the run it drives: its id, and its liveness signal (if the
+/// settings ask for one), held for as long as this value lives: if the process dies, a rerun
+/// takes over at once.
+pub struct Owner {
+    id: OwnerId,
+    _alive: Option<tether_core::store::Liveness>,
+}
+
+impl Owner {
+    /// A new owner id with its liveness signal held. Take it before the run's lease, not beside
+    /// it: an owner killed before its liveness row exists is judged by its lease alone (with
+    /// the two overlapped, a bench round of reruns after a `kill -9` right after the submit
+    /// waited out the 9 s lease on a loaded machine, most likely for that reason). Beside the
+    /// run's creation is fine, and spares a durable `tether run` a round trip (on PostgreSQL,
+    /// the liveness session's connection is opened meanwhile).
+    pub async fn hold(ctx: &Ctx, store: &dyn Store) -> Owner {
+        let id = owner_id("run");
+        let alive = ctx.hold_liveness(store, &id).await;
+        Owner { id, _alive: alive }
+    }
+}
+
+/// Drives `key` to the end from this process as `owner` (or follows its live owner) until
+/// `stop`.
+#[allow(clippy::too_many_arguments)]
 pub async fn drive(
     ctx: &Ctx,
     store: Arc<dyn Store>,
     key: &RunKey,
     built: Built,
     observer: Arc<dyn Observer>,
+    owner: Owner,
     cancel_on_exit: bool,
     stop: impl Future<Output = ()>,
 ) -> Result<Driven, DriveError> {
     let key = key.clone();
-    let owner = owner_id("run");
-    // Held for as long as this process drives the run: if it dies, a rerun takes over at once.
-    // Taken before the lease, not beside it: an owner killed before its liveness row exists
-    // is judged by its lease alone (with the two overlapped, a bench round of reruns after a
-    // `kill -9` right after the submit waited out the 9 s lease on a loaded machine, most
-    // likely for that reason).
-    let _alive = ctx.hold_liveness(store.as_ref(), &owner).await;
+    let Owner { id: owner, _alive } = owner;
     let engine = Engine::new(
         store.clone(),
         built.connector,

@@ -16,7 +16,7 @@ use tether_core::{
     Store,
 };
 use tether_fleet::{
-    drive::{DriveError, Driven},
+    drive::{DriveError, Driven, Owner},
     view::RunView,
     Ctx,
 };
@@ -39,7 +39,11 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit, CliError> {
         return ephemeral(&new.key, built).await;
     }
     let store = ctx.store().await?;
-    if let Created::Existing(existing) = submit::create(store.as_ref(), &new).await? {
+    let (created, owner) = tokio::join!(
+        submit::create(store.as_ref(), &new),
+        Owner::hold(ctx, store.as_ref())
+    );
+    if let Created::Existing(existing) = created? {
         if let Phase::Finished { outcome } = &existing.journal.phase {
             return replay(store.as_ref(), &existing, outcome, args.json).await;
         }
@@ -50,7 +54,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit, CliError> {
         cancel_on_exit: args.cancel_on_exit,
         resume: &resume,
     };
-    drive_with(ctx, store, &key, built, how, &args.show).await
+    drive_with(ctx, store, &key, built, how, &args.show, Some(owner)).await
 }
 
 /// A finished key is not run again: say so, with when, which generation and which job, and
@@ -114,10 +118,10 @@ pub async fn drive(
         heartbeat: Duration::from_secs(300),
         verbose: false,
     };
-    drive_with(ctx, store, key, built, how, &show).await
+    drive_with(ctx, store, key, built, how, &show, None).await
 }
 
-/// [`drive`], showing what `show` asks for.
+/// [`drive`], showing what `show` asks for, as `owner` (a new one if None).
 pub async fn drive_with(
     ctx: &Ctx,
     store: Arc<dyn Store>,
@@ -125,7 +129,12 @@ pub async fn drive_with(
     built: Built,
     how: Drive<'_>,
     show: &ShowArgs,
+    owner: Option<Owner>,
 ) -> Result<Exit, CliError> {
+    let owner = match owner {
+        Some(o) => o,
+        None => Owner::hold(ctx, store.as_ref()).await,
+    };
     let key = key.clone();
     let progress = Arc::new(Progress::for_run(
         &key,
@@ -152,6 +161,7 @@ pub async fn drive_with(
         &key,
         built,
         progress.clone(),
+        owner,
         how.cancel_on_exit,
         interrupted()?,
     );
