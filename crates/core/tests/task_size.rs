@@ -32,3 +32,28 @@ async fn the_drive_future_stays_small() {
     );
     drive.await.unwrap();
 }
+
+/// `tether run`'s drive (it never parks) is the worker's and little more.
+#[tokio::test]
+async fn the_foreground_drive_future_holds_the_drive_once() {
+    let store = store().await;
+    let (lease, record) = acquire(&store, "me").await;
+    let c = Arc::new(ScriptedConnector::new(vec![active(), succeeded()]));
+    let leases = LeaseSettings {
+        ttl: TTL,
+        follow_interval: std::time::Duration::from_millis(10),
+    };
+    let engine = Engine::new(store.clone(), c, policy(), leases, Arc::new(Quiet));
+    // Futures do nothing until polled: this one is only measured.
+    let worker =
+        std::mem::size_of_val(&engine.drive_parking(&lease, record.clone(), RunSignals::new()));
+    let drive = engine.drive(&lease, record, RunSignals::new());
+    let size = std::mem::size_of_val(&drive);
+    eprintln!("foreground drive future: {size} bytes, the worker's {worker}");
+    // Measured (debug): 930 bytes when it held the worker's drive future twice.
+    assert!(
+        size <= worker + 128,
+        "the foreground drive future is {size} bytes, the worker's {worker}"
+    );
+    drive.await.unwrap();
+}

@@ -100,8 +100,8 @@ type Table = Arc<Mutex<HashMap<RunKey, InFlight>>>;
 /// [`InFlight::task`]).
 #[derive(Default)]
 struct Tasks {
-    /// Each says whether it drove a resumed run, and how it ended.
-    set: JoinSet<(bool, launch::Ended)>,
+    /// How each ended (whether it drove a resumed run is in its table entry).
+    set: JoinSet<launch::Ended>,
 }
 
 /// How a worker works.
@@ -291,13 +291,20 @@ pub async fn worker(
                 continue;
             }
             Some(done) = tasks.set.join_next_with_id(), if !tasks.set.is_empty() => {
-                if let Ok((_, (true, _))) = &done {
-                    resuming -= 1;
-                }
                 match done {
-                    Ok((_, (_, launch::Ended::Parked(entry)))) => parking.park(entry),
-                    Ok((_, (_, launch::Ended::Done(key, result)))) => {
-                        table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                    Ok((_, launch::Ended::Parked(entry))) => {
+                        let t = table.lock().unwrap_or_else(|p| p.into_inner());
+                        if t.get(&entry.lease.key).is_some_and(|f| f.resumed) {
+                            resuming -= 1;
+                        }
+                        drop(t);
+                        parking.park(entry);
+                    }
+                    Ok((_, launch::Ended::Done(key, result))) => {
+                        let run = table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                        if run.is_some_and(|f| f.resumed) {
+                            resuming -= 1;
+                        }
                         if let Err(EngineError::LeaseLost { .. }) = &result {
                             metrics.lease_lost();
                         }

@@ -178,7 +178,7 @@ impl Launch<'_> {
                             parked,
                             endpoint,
                         };
-                        return (resumed, Ended::Parked(entry));
+                        return Ended::Parked(entry);
                     }
                     Ok(Stepped::Finished(finish)) => Ok(finish),
                     Ok(other) => unreachable!("a step this worker does not know: {other:?}"),
@@ -187,7 +187,7 @@ impl Launch<'_> {
                 if let Ok(Finish::GaveUp { .. } | Finish::Elsewhere(_)) = &result {
                     let _ = engine.store().release(&lease).await;
                 }
-                (resumed, Ended::Done(lease.key, result))
+                Ended::Done(lease.key, result)
             }
             .instrument(span),
         );
