@@ -68,6 +68,14 @@ fn main() -> ExitCode {
     // ends. A worker that had just started 100,000 runs held ~110 MiB in the ~20 threads of
     // that burst for the 10 s they idled (the fleet bench's 100,000-run row, 2026-12-02).
     builder.thread_keep_alive(std::time::Duration::from_secs(1));
+    if !matches!(cli.command, args::Command::Run(_)) {
+        // At most eight blocking threads (tokio allows 512): the SQLite store, their main user,
+        // puts four reads and one commit on threads at a time (`tether_store::sqlite`), and no
+        // blocking call waits for another. A pool free to grow still reached ~30 threads in a
+        // worker's burst of 100,000 starts, each with its allocator pages: peak RSS 499-506 MiB
+        // against 299 MiB with this bound (fleet bench, 2026-12-02).
+        builder.max_blocking_threads(8);
+    }
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
