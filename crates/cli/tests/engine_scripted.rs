@@ -18,7 +18,7 @@ use tether_core::{
     journal::Outcome,
     observe::{JobStatus, Lookup},
     spec::Policy,
-    store::{Created, NewRun},
+    store::Created,
     Connector, Store,
 };
 
@@ -87,17 +87,11 @@ async fn setup(key: &str) -> (tempfile::TempDir, Arc<dyn Store>, RunKey) {
         .await
         .unwrap();
     let key = RunKey::new(key).unwrap();
-    let new = NewRun {
-        key: key.clone(),
-        kind: "scripted".into(),
-        spec: String::new(),
-        spec_name: "-".into(),
-        spec_hash: "h".into(),
-        queued: false,
-        base_dir: None,
-    };
     assert!(matches!(
-        store.create_run(&new).await.unwrap(),
+        store
+            .create_run(&tether_testkit::scripted_run(&key))
+            .await
+            .unwrap(),
         Created::New(_)
     ));
     (dir, store, key)

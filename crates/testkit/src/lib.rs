@@ -33,9 +33,11 @@ pub mod fakes;
 #[cfg(feature = "http")]
 pub mod http;
 mod memory;
+mod runs;
 mod scripted;
 #[cfg(feature = "store-conformance")]
 pub mod store_conformance;
 
 pub use memory::{Fault, MemoryStore, Op, OUTAGE_CALL_CAP};
+pub use runs::{acquired, scripted_run};
 pub use scripted::{Call, ScriptedConnector};

@@ -5,14 +5,14 @@ use std::{sync::Arc, time::Duration};
 
 use tether_core::{
     engine::{Engine, LeaseSettings, Quiet},
-    ids::{ExternalId, Generation, OwnerId, RunKey, Tag},
+    ids::{ExternalId, Generation, RunKey, Tag},
     journal::{Shape, Submission},
     observe::JobStatus,
     spec::Policy,
-    store::{Acquire, HistoryEntry, Lease, NewRun, RunRecord},
+    store::{HistoryEntry, Lease, RunRecord},
     Store,
 };
-use tether_testkit::{MemoryStore, ScriptedConnector};
+use tether_testkit::{acquired, scripted_run, MemoryStore, ScriptedConnector};
 
 pub const TTL: Duration = Duration::from_secs(9);
 
@@ -23,31 +23,13 @@ pub fn key() -> RunKey {
 /// A store holding one fresh run `guarded`.
 pub async fn store() -> Arc<MemoryStore> {
     let store = Arc::new(MemoryStore::new());
-    store
-        .create_run(&NewRun {
-            key: key(),
-            kind: "scripted".into(),
-            spec: String::new(),
-            spec_name: "-".into(),
-            spec_hash: "h".into(),
-            queued: false,
-            base_dir: None,
-        })
-        .await
-        .unwrap();
+    store.create_run(&scripted_run(&key())).await.unwrap();
     store
 }
 
 /// Takes the run's lease for `owner`.
 pub async fn acquire(store: &MemoryStore, owner: &str) -> (Lease, RunRecord) {
-    match store
-        .acquire(&key(), &OwnerId(owner.into()), TTL)
-        .await
-        .unwrap()
-    {
-        Acquire::Acquired(l, r) => (l, r),
-        Acquire::Held(r) => panic!("lease held: {r:?}"),
-    }
+    acquired(store, &key(), owner, TTL).await
 }
 
 /// Another owner takes the run over once `lease` expired by the store's clock.

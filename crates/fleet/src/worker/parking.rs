@@ -126,13 +126,12 @@ mod tests {
 
     use tether_core::{
         engine::{Engine, LeaseSettings, Quiet, RunSignals, Stepped},
-        ids::{OwnerId, RunKey},
+        ids::RunKey,
         observe::JobStatus,
         spec::Policy,
-        store::{Acquire, NewRun},
         Store,
     };
-    use tether_testkit::{MemoryStore, ScriptedConnector};
+    use tether_testkit::{acquired, scripted_run, MemoryStore, ScriptedConnector};
 
     use super::*;
 
@@ -143,25 +142,8 @@ mod tests {
         poll: Duration,
     ) -> (Entry, Arc<RunSignals>) {
         let key = RunKey::new(key).unwrap();
-        store
-            .create_run(&NewRun {
-                key: key.clone(),
-                kind: "scripted".into(),
-                spec: String::new(),
-                spec_name: "-".into(),
-                spec_hash: "h".into(),
-                queued: false,
-                base_dir: None,
-            })
-            .await
-            .unwrap();
-        let Acquire::Acquired(lease, record) = store
-            .acquire(&key, &OwnerId("me".into()), Duration::from_secs(9))
-            .await
-            .unwrap()
-        else {
-            panic!("held")
-        };
+        store.create_run(&scripted_run(&key)).await.unwrap();
+        let (lease, record) = acquired(store.as_ref(), &key, "me", Duration::from_secs(9)).await;
         let engine = Arc::new(Engine::new(
             store.clone(),
             Arc::new(ScriptedConnector::new(vec![JobStatus::running("RUNNING")])),
