@@ -10,8 +10,12 @@ use common::*;
 use tether_core::engine::{Engine, LeaseSettings, Quiet, RunSignals};
 use tether_testkit::ScriptedConnector;
 
-#[tokio::test]
-async fn the_drive_future_stays_small() {
+/// An engine over a store holding one acquired run, whose job is active, then succeeded.
+async fn engine() -> (
+    Engine,
+    tether_core::store::Lease,
+    tether_core::store::RunRecord,
+) {
     let store = store().await;
     let (lease, record) = acquire(&store, "me").await;
     let c = Arc::new(ScriptedConnector::new(vec![active(), succeeded()]));
@@ -19,7 +23,13 @@ async fn the_drive_future_stays_small() {
         ttl: TTL,
         follow_interval: std::time::Duration::from_millis(10),
     };
-    let engine = Engine::new(store.clone(), c, policy(), leases, Arc::new(Quiet));
+    let engine = Engine::new(store, c, policy(), leases, Arc::new(Quiet));
+    (engine, lease, record)
+}
+
+#[tokio::test]
+async fn the_drive_future_stays_small() {
+    let (engine, lease, record) = engine().await;
     let drive = engine.drive_parking(&lease, record, RunSignals::new());
     let size = std::mem::size_of_val(&drive);
     eprintln!("drive future: {size} bytes");
@@ -36,14 +46,7 @@ async fn the_drive_future_stays_small() {
 /// `tether run`'s drive (it never parks) is the worker's and little more.
 #[tokio::test]
 async fn the_foreground_drive_future_holds_the_drive_once() {
-    let store = store().await;
-    let (lease, record) = acquire(&store, "me").await;
-    let c = Arc::new(ScriptedConnector::new(vec![active(), succeeded()]));
-    let leases = LeaseSettings {
-        ttl: TTL,
-        follow_interval: std::time::Duration::from_millis(10),
-    };
-    let engine = Engine::new(store.clone(), c, policy(), leases, Arc::new(Quiet));
+    let (engine, lease, record) = engine().await;
     // Futures do nothing until polled: this one is only measured.
     let worker =
         std::mem::size_of_val(&engine.drive_parking(&lease, record.clone(), RunSignals::new()));
