@@ -293,18 +293,14 @@ pub async fn worker(
             Some(done) = tasks.set.join_next_with_id(), if !tasks.set.is_empty() => {
                 match done {
                     Ok((_, launch::Ended::Parked(entry))) => {
-                        let t = table.lock().unwrap_or_else(|p| p.into_inner());
-                        if t.get(&entry.lease.key).is_some_and(|f| f.resumed) {
-                            resuming -= 1;
-                        }
-                        drop(t);
+                        let table = table.lock().unwrap_or_else(|p| p.into_inner());
+                        resuming -= usize::from(table.get(&entry.lease.key).is_some_and(|f| f.resumed));
+                        drop(table);
                         parking.park(entry);
                     }
                     Ok((_, launch::Ended::Done(key, result))) => {
                         let run = table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-                        if run.is_some_and(|f| f.resumed) {
-                            resuming -= 1;
-                        }
+                        resuming -= usize::from(run.is_some_and(|f| f.resumed));
                         if let Err(EngineError::LeaseLost { .. }) = &result {
                             metrics.lease_lost();
                         }

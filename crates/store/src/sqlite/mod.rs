@@ -99,9 +99,11 @@ struct Inner {
 }
 
 /// Reads waiting for the one connection on a thread of their own, at most. The others wait
-/// as tasks: a worker starting thousands of runs had up to 512 blocking threads parked on the
-/// connection's mutex, each with its stack and allocator heap (~165 MiB of a 100,000-run
-/// worker's RSS, given back only when the idle threads ended 10 s later).
+/// as tasks: every read used to take a blocking thread and park it on the connection's mutex
+/// (up to 512 in a worker starting thousands of runs), each thread keeping its stack and the
+/// allocator pages it filled. The bound leaves threads free for the commit's leader too. How
+/// much memory the blocking threads held is measured with the front end's pool settings
+/// (`tether`'s `main.rs`): this bound alone did not lower the 100,000-run bench's RSS.
 const READERS: usize = 4;
 
 /// A WAL longer than this is checkpointed and truncated when a writing process closes the
